@@ -1,0 +1,131 @@
+"""The generic backend: every primitive in pure Array API.
+
+Used as-is for array_api_strict, Dask, CuPy and any other library that
+array-api-compat knows; the framework backends subclass it and replace a
+primitive with a fused kernel where the framework has one. A subclass may make
+a primitive faster, never change what it computes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+
+class Backend:
+    """A namespace ``xp`` plus the few primitives losses need fast.
+
+    Primitives: :meth:`log_softmax`, :meth:`logsumexp`, :meth:`softplus`,
+    :meth:`gather` (pick one entry along an axis) and :meth:`classdot`
+    (contract the class axis with a weight vector).
+    """
+
+    #: True when values can be checked on the host without a device sync.
+    eager_checks = False
+
+    def __init__(self, name: str, xp: Any) -> None:
+        self.name = name
+        self.xp = xp
+        self._compute_dtype: dict[Any, Any] = {}
+        self._half = tuple(
+            getattr(xp, n) for n in ("float16", "bfloat16") if hasattr(xp, n)
+        )
+        self.has_take_along_axis = hasattr(xp, "take_along_axis")
+        self.index_dtype = xp.int64
+
+    def __repr__(self) -> str:
+        return f"<unilosses backend {self.name}>"
+
+    # ----------------------------------------------------------------- dtypes
+    def compute_dtype(self, dtype: Any, name: str = "y_pred") -> Any:
+        """The dtype a loss computes in: 16-bit floats go to float32; ints fail."""
+        out = self._compute_dtype.get(dtype)
+        if out is None:
+            if not self.xp.isdtype(dtype, "real floating"):
+                raise TypeError(
+                    f"{name}: expected a real floating-point array, got dtype {dtype}"
+                )
+            out = self.xp.float32 if dtype in self._half else dtype
+            self._compute_dtype[dtype] = out
+        return out
+
+    def is_integer(self, dtype: Any) -> bool:
+        return self.xp.isdtype(dtype, "integral")
+
+    # ------------------------------------------------------------ conversion
+    def device(self, x: Any) -> Any:
+        import array_api_compat
+
+        return array_api_compat.device(x)
+
+    def from_host(self, x: Any, like: Any, dtype: Any = None) -> Any:
+        """A Python / NumPy value as an array of this backend on ``like``'s device."""
+        arr = np.asarray(x)
+        if dtype is None and arr.dtype.kind == "f":
+            dtype = like.dtype
+        return self.xp.asarray(arr, dtype=dtype, device=self.device(like))
+
+    def concrete(self, *arrays: Any) -> bool:
+        """True when the arrays hold values (not tracers / symbolic tensors)."""
+        return self.eager_checks
+
+    def compile(self, fn: Callable[..., Any], key: Any) -> Callable[..., Any]:
+        """A compiled version of ``fn`` for concrete inputs (JAX jits it)."""
+        return fn
+
+    # ------------------------------------------------------------- primitives
+    def logsumexp(self, x: Any, axis: int, keepdims: bool = False) -> Any:
+        xp = self.xp
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+        return out if keepdims else xp.squeeze(out, axis=axis)
+
+    def log_softmax(self, x: Any, axis: int) -> Any:
+        return x - self.logsumexp(x, axis, keepdims=True)
+
+    def softplus(self, x: Any) -> Any:
+        """log(1 + exp(x)), stable for large |x|."""
+        xp = self.xp
+        return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def gather(self, x: Any, index: Any, axis: int) -> Any:
+        """``x`` indexed by integer ``index`` along ``axis`` (removed).
+
+        ``index`` has ``x``'s shape without ``axis`` and holds valid indices.
+        Without ``take_along_axis`` (Dask) this is a masked sum, computed chunk
+        by chunk, never an index array of x's size on the host.
+        """
+        xp = self.xp
+        idx = xp.expand_dims(index, axis=axis)
+        if self.has_take_along_axis:
+            return xp.squeeze(xp.take_along_axis(x, idx, axis=axis), axis=axis)
+        n = x.shape[axis]
+        shape = [1] * x.ndim
+        shape[axis] = n
+        classes = xp.reshape(xp.arange(n, dtype=index.dtype, device=self.device(x)), shape)
+        return xp.sum(xp.where(classes == idx, x, xp.zeros_like(x)), axis=axis)
+
+    def lookup(self, table: Any, index: Any) -> Any:
+        """``table[index]`` for a 1-D ``table`` and an integer array ``index``."""
+        xp = self.xp
+        flat = xp.take(table, xp.reshape(index, (-1,)), axis=0)
+        return xp.reshape(flat, index.shape)
+
+    def classdot(self, x: Any, w: Any, axis: int) -> Any:
+        """sum_c x[..., c, ...] * w[c] along ``axis`` (w is 1-D)."""
+        xp = self.xp
+        if axis == x.ndim - 1:
+            return xp.matmul(x, w)
+        shape = [1] * x.ndim
+        shape[axis] = w.shape[0]
+        return xp.sum(x * xp.reshape(w, shape), axis=axis)
+
+    def count_nonzero(self, x: Any, dtype: Any) -> Any:
+        xp = self.xp
+        return xp.sum(xp.astype(x != 0, dtype))
+
+    def any_true(self, x: Any) -> bool:
+        """Host value of any(x); only called when :attr:`eager_checks` holds."""
+        return bool(self.xp.any(x))

@@ -1,0 +1,32 @@
+"""NumPy: array-api-compat's namespace, values always on the host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat.numpy as xnp
+import numpy as np
+
+from unilosses.backends.generic import Backend
+
+
+class NumpyBackend(Backend):
+    eager_checks = True
+
+    def __init__(self) -> None:
+        super().__init__("numpy", xnp)
+
+    def device(self, x: Any) -> Any:
+        return "cpu"
+
+    def from_host(self, x: Any, like: Any, dtype: Any = None) -> Any:
+        arr = np.asarray(x)
+        if dtype is None and arr.dtype.kind == "f":
+            dtype = like.dtype
+        return arr if dtype is None or arr.dtype == dtype else arr.astype(dtype)
+
+    def gather(self, x: Any, index: Any, axis: int) -> Any:
+        return np.take_along_axis(x, np.expand_dims(index, axis), axis=axis).squeeze(axis)
+
+    def count_nonzero(self, x: Any, dtype: Any) -> Any:
+        return np.asarray(np.count_nonzero(x), dtype=dtype)

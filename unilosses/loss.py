@@ -1,0 +1,315 @@
+"""The loss specification machinery and the Keras-style ``Loss`` base class.
+
+A loss is written once as a *spec function* ``f(be, y_true, y_pred, *, options)``
+over a backend ``be`` (namespace ``be.xp`` plus fused primitives). It returns
+the per-sample values, or ``PerSample(values, weight, valid)``. :func:`loss`
+turns it into the public function ``f(y_true, y_pred, *, options,
+sample_weight=None, reduction="none", normalizer=None)``, which
+
+1. validates the options (once per distinct option set, then cached),
+2. finds the backend from ``y_pred`` (one dict lookup),
+3. moves y_true, sample_weight and array options to y_pred's framework,
+4. computes 16-bit inputs in float32,
+5. runs the spec and :func:`unilosses.reduction.reduce`, as one cached
+   ``jax.jit`` for concrete JAX arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import re
+import threading
+from typing import Any, Callable, ClassVar, NamedTuple
+
+import numpy as np
+
+from unilosses.backends import _HOST_TYPES, backend_for, convert
+from unilosses.reduction import canonical_reduction, reduce
+
+__all__ = ["Loss", "PerSample", "loss"]
+
+
+class PerSample(NamedTuple):
+    """What a spec function returns when it needs more than plain values."""
+
+    values: Any
+    weight: Any = None  # per-sample class weight, for the weighted mean
+    valid: Any = None  # False where a label is ignored
+
+
+# ----------------------------------------------------------------- validation
+# One check per option name, shared by every loss: the same option gets the
+# same rule and the same message everywhere.
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name}: expected a number, got nan")
+    return value
+
+
+def _in_range(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Callable[[str, Any], float]:
+    def check(name: str, value: Any) -> float:
+        v = _number(name, value)
+        if (v < lo or (lo_open and v == lo)) or (v > hi or (hi_open and v == hi)):
+            lb, rb = "(" if lo_open else "[", ")" if hi_open else "]"
+            raise ValueError(f"{name}: expected a value in {lb}{lo}, {hi}{rb}, got {value!r}")
+        return v
+
+    return check
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def _axis(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer axis or None, got {value!r}")
+    return int(value)
+
+
+def _index(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer label or None, got {value!r}")
+    return int(value)
+
+
+_INF = float("inf")
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "from_logits": _flag,
+    "label_smoothing": _in_range(0.0, 1.0),
+    "epsilon": _in_range(0.0, 0.5, lo_open=True, hi_open=True),
+    "axis": _axis,
+    "ignore_index": _index,
+    "gamma": _in_range(0.0, _INF),
+    "alpha": _in_range(0.0, 1.0),
+    "beta": _in_range(0.0, _INF, lo_open=True),
+    "delta": _in_range(0.0, _INF, lo_open=True),
+    "margin": _in_range(-_INF, _INF),
+    "eps": _in_range(0.0, _INF, lo_open=True),
+    "full": _flag,
+    "squared": _flag,
+    "swap": _flag,
+    "apply_class_balancing": _flag,
+}
+
+
+def register_check(name: str, check: Callable[[str, Any], Any]) -> None:
+    """Add the rule for an option name (each name has exactly one rule)."""
+    if name in _CHECKS and _CHECKS[name] is not check:
+        raise ValueError(f"option {name!r} already has a rule")
+    _CHECKS[name] = check
+
+
+# ----------------------------------------------------------------- spec / run
+class Spec:
+    """A loss's spec function with its option defaults, validation and caches."""
+
+    def __init__(self, fn: Callable[..., Any], arrays: tuple[str, ...]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        params = list(inspect.signature(fn).parameters.values())
+        if [p.name for p in params[:3]] != ["be", "y_true", "y_pred"]:
+            raise TypeError(f"{self.name}: spec functions take (be, y_true, y_pred, *, ...)")
+        self.inputs = ("y_true", "y_pred")
+        self.options = {p.name: p.default for p in params[3:]}
+        self.arrays = arrays
+        self.static = tuple(n for n in self.options if n not in arrays)
+        self._validated: dict[Any, tuple[Any, ...]] = {}
+        self._cores: dict[Any, Callable[..., Any]] = {}
+        self._lock = threading.Lock()
+
+    def validate(self, options: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """(static option values as a hashable key, array options) after checks."""
+        unknown = set(options) - set(self.options)
+        if unknown:
+            raise TypeError(
+                f"{self.name}: unexpected option(s) {sorted(unknown)}; "
+                f"valid options: {sorted(self.options)}"
+            )
+        arrays = {n: options.get(n) for n in self.arrays}
+        raw = tuple(options.get(n, self.options[n]) for n in self.static)
+        try:
+            key = self._validated.get(raw)
+        except TypeError:  # an unhashable option value: validate (and fail) below
+            key = None
+        if key is None:
+            key = tuple(
+                _CHECKS[n](n, v) if n in _CHECKS and v is not None else v
+                for n, v in zip(self.static, raw)
+            )
+            extra = getattr(self.fn, "check", None)
+            if extra is not None:
+                extra(**dict(zip(self.static, key)))
+            self._validated[raw] = key
+        return key, arrays
+
+    def core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[..., Any]:
+        """The per-(backend, options, reduction) function, compiled where useful."""
+        ck = (be.name, key, reduction)
+        core = self._cores.get(ck)
+        if core is None:
+            fn, static, arrays = self.fn, dict(zip(self.static, key)), self.arrays
+
+            def run(y_true: Any, y_pred: Any, sample_weight: Any, normalizer: Any, *arr: Any) -> Any:
+                out = fn(be, y_true, y_pred, **static, **dict(zip(arrays, arr)))
+                if not isinstance(out, PerSample):
+                    out = PerSample(out)
+                return reduce(
+                    be, out.values, sample_weight, reduction,
+                    weight=out.weight, valid=out.valid, normalizer=normalizer,
+                )
+
+            run.__name__ = self.name
+            with self._lock:
+                core = self._cores.setdefault(ck, be.compile(run, (self.name, ck)))
+        return core
+
+    def __call__(
+        self,
+        key: tuple[Any, ...],
+        arrays: dict[str, Any],
+        y_true: Any,
+        y_pred: Any,
+        sample_weight: Any,
+        reduction: str,
+        normalizer: Any,
+    ) -> Any:
+        if isinstance(y_pred, _HOST_TYPES):
+            y_pred = np.asarray(y_pred)
+            if y_pred.dtype.kind in "iub":
+                raise TypeError(
+                    f"y_pred: expected a real floating-point array, got dtype {y_pred.dtype}"
+                )
+        be = backend_for(y_pred)
+        dtype = be.compute_dtype(y_pred.dtype)
+        if y_pred.dtype != dtype:
+            y_pred = be.xp.astype(y_pred, dtype)
+        y_true = convert(be, y_true, y_pred, "y_true")
+        if sample_weight is not None:
+            sample_weight = convert(be, sample_weight, y_pred, "sample_weight", dtype)
+        if normalizer is not None:
+            if reduction != "sum":
+                raise ValueError(
+                    f"normalizer: only used with reduction='sum', got reduction={reduction!r}"
+                )
+            normalizer = convert(be, normalizer, y_pred, "normalizer", dtype)
+        arr = [
+            None if arrays.get(n) is None else convert(be, arrays[n], y_pred, n, dtype)
+            for n in self.arrays
+        ]
+        return self.core(be, key, reduction)(y_true, y_pred, sample_weight, normalizer, *arr)
+
+
+def loss(*, arrays: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn a spec function into the public loss function (see the module doc).
+
+    ``arrays`` names the options that are arrays (class weights...): they are
+    converted to y_pred's framework and passed as arguments, not as constants.
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        spec = Spec(fn, arrays)
+
+        @functools.wraps(fn)
+        def public(
+            y_true: Any,
+            y_pred: Any,
+            *,
+            sample_weight: Any = None,
+            reduction: Any = "none",
+            normalizer: Any = None,
+            **options: Any,
+        ) -> Any:
+            key, arr = spec.validate(options)
+            return spec(key, arr, y_true, y_pred, sample_weight, canonical_reduction(reduction), normalizer)
+
+        params = [
+            inspect.Parameter("y_true", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("y_pred", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        ]
+        params += [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
+            for n, d in spec.options.items()
+        ]
+        params += [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
+            for n, d in (("sample_weight", None), ("reduction", "none"), ("normalizer", None))
+        ]
+        public.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        del public.__wrapped__  # help() shows the public signature, not the spec's
+        public.spec = spec  # type: ignore[attr-defined]
+        return public
+
+    return wrap
+
+
+# ---------------------------------------------------------------- Loss class
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class Loss:
+    """Base class of the Keras-style loss objects.
+
+    Subclasses set ``function`` to a public loss function; the constructor takes
+    that function's options plus ``reduction`` and ``name``, validates them once,
+    and ``__call__(y_true, y_pred, sample_weight=None)`` applies the loss.
+    """
+
+    function: ClassVar[Callable[..., Any]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.function.spec  # type: ignore[attr-defined]
+        params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        params += [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
+            for n, d in spec.options.items()
+        ]
+        params += [
+            inspect.Parameter("reduction", inspect.Parameter.KEYWORD_ONLY, default="sum_over_batch_size"),
+            inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, default=None),
+        ]
+        cls.__signature__ = inspect.Signature(params[1:])  # type: ignore[attr-defined]
+
+    def __init__(self, *, reduction: Any = "sum_over_batch_size", name: str | None = None, **options: Any) -> None:
+        spec = type(self).function.spec  # type: ignore[attr-defined]
+        self._spec = spec
+        self.reduction = canonical_reduction(reduction)
+        self.name = name if name is not None else _snake(type(self).__name__)
+        self._key, self._arrays = spec.validate(options)
+        self._options = {**dict(zip(spec.static, self._key)), **self._arrays}
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        return self._spec(self._key, self._arrays, y_true, y_pred, sample_weight, self.reduction, None)
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (arrays as nested lists), as Keras does."""
+        config: dict[str, Any] = {"name": self.name, "reduction": self.reduction}
+        for n, v in self._options.items():
+            config[n] = np.asarray(v).tolist() if n in self._spec.arrays and v is not None else v
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        config = {k: v for k, v in config.items() if k not in ("dtype",)}
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(
+            f"{n}={v!r}"
+            for n, v in self.get_config().items()
+            if n not in ("name", "reduction") and v is not None and v != self._spec.options[n]
+        )
+        return f"{type(self).__name__}({opts + ', ' if opts else ''}reduction={self.reduction!r})"

@@ -1,0 +1,1 @@
+"""The specification: one module per loss family."""

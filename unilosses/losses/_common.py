@@ -1,0 +1,101 @@
+"""Shape and label handling shared by the loss families (static shapes only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "class_axis",
+    "check_class_weight",
+    "float_targets",
+    "mean_over",
+    "sparse_labels",
+]
+
+
+def _shape(x: Any) -> tuple[Any, ...]:
+    return tuple(x.shape)
+
+
+def class_axis(axis: int, ndim: int, name: str = "axis") -> int:
+    """``axis`` as a non-negative index into an array of rank ``ndim``."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: expected an axis in [{-ndim}, {ndim - 1}] for y_pred of rank {ndim}, got {axis}")
+    return axis % ndim
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def float_targets(be: Any, y_true: Any, y_pred: Any) -> Any:
+    """y_true as y_pred's dtype and shape (a trailing size-1 axis may differ, as in Keras)."""
+    xp = be.xp
+    ts, ps = _shape(y_true), _shape(y_pred)
+    if len(ts) == len(ps) + 1 and ts[-1] == 1:
+        y_true = xp.squeeze(y_true, axis=-1)
+    elif len(ps) == len(ts) + 1 and ps[-1] == 1:
+        y_true = xp.expand_dims(y_true, axis=-1)
+    if not _same(_shape(y_true), ps):
+        raise ValueError(f"y_true: expected the shape of y_pred {ps}, got {ts}")
+    if y_true.dtype != y_pred.dtype:
+        y_true = xp.astype(y_true, y_pred.dtype)
+    return y_true
+
+
+def mean_over(be: Any, values: Any, axis: Any) -> Any:
+    """Keras' per-sample mean over ``axis``; ``axis=None`` keeps per-element values."""
+    if axis is None:
+        return values
+    class_axis(axis, values.ndim)
+    return be.xp.mean(values, axis=axis)
+
+
+def sparse_labels(be: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
+    """Integer labels of y_pred's shape without ``axis`` (a size-1 ``axis`` is squeezed)."""
+    xp = be.xp
+    ps = _shape(y_pred)
+    expected = ps[:axis] + ps[axis + 1 :]
+    ts = _shape(y_true)
+    if len(ts) == len(ps) and ts[axis] == 1:
+        y_true = xp.squeeze(y_true, axis=axis)
+    if not _same(_shape(y_true), expected):
+        raise ValueError(
+            f"y_true: expected integer labels of shape {expected} for y_pred of shape {ps} "
+            f"(class axis {axis}), got {ts}"
+        )
+    if y_true.dtype != be.index_dtype:
+        if be.xp.isdtype(y_true.dtype, "bool"):
+            raise TypeError("y_true: expected integer class labels, got booleans")
+        y_true = xp.astype(y_true, be.index_dtype)
+    return y_true
+
+
+def check_class_weight(class_weight: Any, num_classes: Any, name: str = "class_weight") -> None:
+    """class_weight must be 1-D with one entry per class."""
+    shape = _shape(class_weight)
+    if len(shape) != 1 or (num_classes is not None and shape[0] is not None and shape[0] != num_classes):
+        raise ValueError(
+            f"{name}: expected a 1-D array with one weight per class ({num_classes}), got shape {shape}"
+        )
+
+
+def check_labels(be: Any, labels: Any, num_classes: int, ignore_index: Any, y_pred: Any) -> tuple[Any, Any, Any]:
+    """(safe labels, in-range mask, valid mask) for integer ``labels``.
+
+    Out-of-range labels that are not ignored: a ValueError where the values can
+    be read without a device synchronisation, NaN in the loss otherwise.
+    """
+    xp = be.xp
+    in_range = xp.logical_and(labels >= 0, labels < num_classes)
+    valid = None if ignore_index is None else labels != ignore_index
+    if be.concrete(y_pred):
+        bad = xp.logical_not(in_range) if valid is None else xp.logical_and(valid, xp.logical_not(in_range))
+        if be.any_true(bad):
+            raise ValueError(
+                f"y_true: labels must lie in [0, {num_classes - 1}]"
+                + ("" if ignore_index is None else f" or equal ignore_index={ignore_index}")
+                + "; got a label outside that range"
+            )
+    safe = xp.where(in_range, labels, xp.zeros_like(labels))
+    return safe, in_range, valid

@@ -1,0 +1,271 @@
+"""Cross-entropy: binary, categorical and sparse categorical.
+
+Each function is the specification: written once over an Array API namespace,
+it runs on NumPy, JAX, PyTorch, TensorFlow and any Array API library.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from unilosses.logits import binary_log_probs, categorical_log_probs
+from unilosses.loss import Loss, PerSample, loss
+from unilosses.losses._common import (
+    check_class_weight,
+    check_labels,
+    class_axis,
+    float_targets,
+    mean_over,
+    sparse_labels,
+)
+from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
+
+__all__ = [
+    "BinaryCrossentropy",
+    "CategoricalCrossentropy",
+    "SparseCategoricalCrossentropy",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+]
+
+
+@loss(arrays=("pos_weight",))
+def binary_crossentropy(
+    be: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    pos_weight: Any = None,
+    axis: Any = -1,
+    epsilon: float = 1e-7,
+) -> Any:
+    """Binary cross-entropy between targets in [0, 1] and probabilities or logits.
+
+    With ``y`` the (smoothed) target and ``p`` the predicted probability::
+
+        loss = -mean_axis( pos_weight * y * log(p) + (1 - y) * log(1 - p) )
+
+    ``label_smoothing=e`` uses ``y * (1 - e) + 0.5 * e``. With ``from_logits=True``
+    ``log p = z - softplus(z)`` and ``log(1 - p) = -softplus(z)`` (exact for large
+    ``|z|``); otherwise ``p`` is clipped into ``[epsilon, 1 - epsilon]``.
+
+    Parameters
+    ----------
+    y_true : array, shape (..., D)
+        Targets in [0, 1]; Python / NumPy values are converted to y_pred's framework.
+    y_pred : array, shape (..., D)
+        Probabilities, or logits with ``from_logits=True``. Decides the backend.
+    from_logits : bool
+        Whether ``y_pred`` holds logits.
+    label_smoothing : float in [0, 1]
+        Squeezes targets towards 0.5.
+    pos_weight : array, shape broadcastable to (..., D), optional
+        Weight of the positive term (torch's ``pos_weight``).
+    axis : int or None
+        Axis averaged over (Keras); ``None`` returns per-element values so that
+        per-element weights apply before the reduction.
+    epsilon : float in (0, 0.5)
+        Clipping of probabilities.
+    sample_weight : array broadcastable to the per-sample loss, optional
+    reduction : str
+        See :class:`unilosses.Reduction`; ``"none"`` by default.
+
+    Returns
+    -------
+    array
+        Shape (...,) (or (..., D) with ``axis=None``) for ``reduction="none"``,
+        a scalar otherwise, or :class:`unilosses.LossStats` for ``"stats"``.
+
+    Notes
+    -----
+    Matches ``keras.losses.binary_crossentropy(y_true, y_pred, from_logits,
+    label_smoothing, axis)``; with ``from_logits=True`` and ``axis=None`` it is
+    ``torch.nn.functional.binary_cross_entropy_with_logits(y_pred, y_true,
+    pos_weight=..., reduction="none")`` and ``tf.nn.sigmoid_cross_entropy_with_logits``.
+    torch's probability form clamps the log at -100 instead of clipping.
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> ul.binary_crossentropy(np.array([[0.0, 1.0]]), np.array([[30.0, 0.0]]), from_logits=True)
+    array([15.346574], dtype=float32)
+    """
+    y = smooth_binary(float_targets(be, y_true, y_pred), label_smoothing)
+    log_p, log_1mp = binary_log_probs(be, y_pred, from_logits, epsilon)
+    pos = y * log_p if pos_weight is None else pos_weight * y * log_p
+    return mean_over(be, -(pos + (1.0 - y) * log_1mp), axis)
+
+
+@loss(arrays=("class_weight",))
+def categorical_crossentropy(
+    be: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    class_weight: Any = None,
+    axis: int = -1,
+    epsilon: float = 1e-7,
+) -> Any:
+    """Cross-entropy between target distributions and probabilities or logits.
+
+    With ``q`` the (smoothed) target distribution along ``axis`` and ``w`` the class
+    weights (1 by default)::
+
+        loss = -sum_c w_c q_c log p_c
+
+    ``label_smoothing=e`` uses ``q = y * (1 - e) + e / K`` (K classes). ``log p`` is
+    a log-softmax of logits, or the log of probabilities divided by their sum and
+    clipped into ``[epsilon, 1 - epsilon]`` (Keras).
+
+    Parameters
+    ----------
+    y_true : array, shape (..., K, ...)
+        Target distributions (one-hot or soft) along ``axis``.
+    y_pred : array, same shape
+        Probabilities, or logits with ``from_logits=True``.
+    from_logits : bool
+    label_smoothing : float in [0, 1]
+    class_weight : array, shape (K,), optional
+        torch's ``weight``. A sample's weight in ``"mean_with_sample_weight"`` is
+        ``sum_c w_c y_c`` (``w[y]`` for one-hot targets).
+    axis : int
+        The class axis (``1`` for torch's NCHW layout).
+    epsilon : float in (0, 0.5)
+    sample_weight, reduction : see :func:`binary_crossentropy`.
+
+    Returns
+    -------
+    array, shape of y_pred without ``axis`` (``reduction="none"``), else a scalar.
+
+    Notes
+    -----
+    Matches ``keras.losses.categorical_crossentropy``, ``optax.softmax_cross_entropy``
+    (logits; with ``optax.smooth_labels`` for smoothing), ``tf.nn.softmax_cross_entropy_with_logits``
+    and ``torch.nn.functional.cross_entropy`` with probability targets
+    (``weight=class_weight``; torch's ``"mean"`` for probability targets is
+    ``"sum_over_batch_size"`` here).
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> y = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], dtype=np.float64)
+    >>> p = np.array([[.3, .3, .4], [.3, .4, .3], [.1, .2, .7]])
+    >>> float(ul.categorical_crossentropy(y, p, reduction="mean"))
+    1.3783888522474517
+    """
+    axis = class_axis(axis, y_pred.ndim)
+    num_classes = y_pred.shape[axis]
+    y = float_targets(be, y_true, y_pred)
+    q = smooth_categorical(y, label_smoothing, num_classes)
+    log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon)
+    if class_weight is None:
+        return -be.xp.sum(q * log_p, axis=axis)
+    check_class_weight(class_weight, num_classes)
+    values = -be.classdot(q * log_p, class_weight, axis)
+    return PerSample(values, weight=be.classdot(y, class_weight, axis))
+
+
+@loss(arrays=("class_weight",))
+def sparse_categorical_crossentropy(
+    be: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    class_weight: Any = None,
+    ignore_index: Any = None,
+    axis: int = -1,
+    epsilon: float = 1e-7,
+) -> Any:
+    """Cross-entropy with integer class labels, never building a one-hot.
+
+    With ``y`` the label, ``w`` the class weights (1 by default) and K classes::
+
+        loss = (1 - e) * w_y * (-log p_y) + (e / K) * sum_c w_c * (-log p_c)
+
+    which is ``-sum_c w_c q_c log p_c`` for the smoothed one-hot ``q``, computed
+    from one gather and one class-axis reduction.
+
+    Parameters
+    ----------
+    y_true : integer array, shape of y_pred without ``axis`` (a size-1 axis is allowed)
+        Labels in [0, K); floats are cast to integers (Keras).
+    y_pred : array, shape (..., K, ...)
+        Probabilities, or logits (or log-probabilities) with ``from_logits=True``.
+    from_logits : bool
+    label_smoothing : float in [0, 1]
+    class_weight : array, shape (K,), optional
+        torch's ``weight``; ``w_y`` is also the sample's weight in
+        ``"mean_with_sample_weight"`` (torch's ``"mean"``).
+    ignore_index : int, optional
+        Positions with this label give 0 and leave every denominator (torch's
+        ``ignore_index``, Keras' ``ignore_class``).
+    axis : int
+        The class axis (``1`` for torch's NCHW layout).
+    epsilon : float in (0, 0.5)
+    sample_weight, reduction : see :func:`binary_crossentropy`.
+
+    Returns
+    -------
+    array, shape of y_pred without ``axis`` (``reduction="none"``), else a scalar.
+
+    Notes
+    -----
+    Labels outside [0, K) that are not ignored raise a ValueError where they can
+    be checked without a device synchronisation (NumPy, eager CPU torch and
+    TensorFlow) and give NaN otherwise.
+
+    Matches ``torch.nn.functional.cross_entropy(y_pred, y_true, weight=class_weight,
+    ignore_index=..., label_smoothing=...)`` with ``from_logits=True, axis=1`` (its
+    ``"mean"`` is ``"mean_with_sample_weight"``), ``torch.nn.functional.nll_loss`` on
+    log-probabilities, ``keras.losses.sparse_categorical_crossentropy`` (with
+    ``ignore_class``), ``optax.softmax_cross_entropy_with_integer_labels`` and
+    ``tf.nn.sparse_softmax_cross_entropy_with_logits``.
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> s = np.array([[10.0, -2.0, 3.0], [10.0, 9.0, 9.0]])
+    >>> ul.sparse_categorical_crossentropy(np.array([0, 0]), s, from_logits=True).round(6)
+    array([0.000918, 0.551445])
+    """
+    xp = be.xp
+    axis = class_axis(axis, y_pred.ndim)
+    num_classes = y_pred.shape[axis]
+    labels = sparse_labels(be, y_true, y_pred, axis)
+    safe, in_range, valid = check_labels(be, labels, num_classes, ignore_index, y_pred)
+    log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon)
+    nll = -be.gather(log_p, safe, axis)
+    weight_y = None
+    if class_weight is not None:
+        check_class_weight(class_weight, num_classes)
+        weight_y = be.lookup(class_weight, safe)
+    values = sparse_smoothed(be, log_p, nll, label_smoothing, axis, class_weight, weight_y)
+    values = xp.where(in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid)), values, xp.nan)
+    if weight_y is None and valid is None:
+        return values
+    return PerSample(values, weight=weight_y, valid=valid)
+
+
+class BinaryCrossentropy(Loss):
+    """Class form of :func:`binary_crossentropy` (``keras.losses.BinaryCrossentropy``)."""
+
+    function = binary_crossentropy
+
+
+class CategoricalCrossentropy(Loss):
+    """Class form of :func:`categorical_crossentropy` (``keras.losses.CategoricalCrossentropy``)."""
+
+    function = categorical_crossentropy
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Class form of :func:`sparse_categorical_crossentropy` (``torch.nn.CrossEntropyLoss``)."""
+
+    function = sparse_categorical_crossentropy

@@ -1,0 +1,209 @@
+"""Weights, ignored positions and every reduction, in one place.
+
+A loss computes per-sample ``values`` (class weights already inside), and may
+add a per-sample ``weight`` (the sample's class weight, for the weighted mean)
+and a ``valid`` mask (False where a label is ignored). :func:`reduce` does the
+rest, identically for every loss and every backend.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Any, NamedTuple
+
+__all__ = ["LossStats", "Reduction", "REDUCTIONS", "canonical_reduction", "reduce"]
+
+
+class Reduction(str, enum.Enum):
+    """Reduction names; tf.keras' and tf.compat.v1's names port word for word.
+
+    ``MEAN`` is Keras' alias of ``SUM_OVER_BATCH_SIZE``. tf.compat.v1's
+    ``MEAN`` (value ``"weighted_mean"``) is ``MEAN_WITH_SAMPLE_WEIGHT`` here and is
+    also accepted as the string ``"weighted_mean"``.
+    """
+
+    NONE = "none"
+    SUM = "sum"
+    SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
+    AUTO = "auto"
+    MEAN = "mean"
+    MEAN_WITH_SAMPLE_WEIGHT = "mean_with_sample_weight"
+    WEIGHTED_MEAN = "weighted_mean"
+    SUM_BY_NONZERO_WEIGHTS = "sum_by_nonzero_weights"
+    SUM_OVER_NONZERO_WEIGHTS = "weighted_sum_by_nonzero_weights"
+    STATS = "stats"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: the canonical reductions
+REDUCTIONS = (
+    "none",
+    "sum",
+    "sum_over_batch_size",
+    "mean_with_sample_weight",
+    "sum_by_nonzero_weights",
+    "stats",
+)
+
+_ALIASES = {r: r for r in REDUCTIONS}
+_ALIASES.update(
+    {
+        "mean": "sum_over_batch_size",
+        "auto": "sum_over_batch_size",
+        "weighted_sum_over_batch_size": "sum_over_batch_size",  # tf.compat.v1
+        "weighted_mean": "mean_with_sample_weight",  # tf.compat.v1 MEAN
+        "weighted_sum_by_nonzero_weights": "sum_by_nonzero_weights",  # tf.compat.v1
+    }
+)
+
+
+def canonical_reduction(reduction: Any) -> str:
+    """The canonical name of ``reduction``, or a ValueError listing the valid ones."""
+    if isinstance(reduction, Reduction):
+        reduction = reduction.value
+    if reduction is None:
+        reduction = "none"
+    out = _ALIASES.get(reduction) if isinstance(reduction, str) else None
+    if out is None:
+        raise ValueError(
+            f"reduction: expected one of {', '.join(repr(r) for r in sorted(_ALIASES))}, "
+            f"got {reduction!r}"
+        )
+    return out
+
+
+class LossStats(NamedTuple):
+    """Sums that add up across shards: exact global means from per-shard parts.
+
+    ``total``: the weighted sum of the per-sample losses; ``count``: the number of
+    non-ignored per-sample values; ``weight_sum``: the sum of their effective
+    weights (sample weight times class weight). The global
+    ``"sum_over_batch_size"`` value is ``sum(total) / sum(count)`` and the global
+    ``"mean_with_sample_weight"`` value is ``sum(total) / sum(weight_sum)``.
+    """
+
+    total: Any
+    count: Any
+    weight_sum: Any
+
+    def mean(self) -> Any:
+        """``total / count`` (0 where count is 0)."""
+        return _divide_no_nan(_xp(self.total), self.total, self.count)
+
+    def weighted_mean(self) -> Any:
+        """``total / weight_sum`` (0 where weight_sum is 0)."""
+        return _divide_no_nan(_xp(self.total), self.total, self.weight_sum)
+
+    def __add__(self, other: Any) -> LossStats:  # type: ignore[override]
+        if not isinstance(other, LossStats):
+            return NotImplemented
+        return LossStats(
+            self.total + other.total,
+            self.count + other.count,
+            self.weight_sum + other.weight_sum,
+        )
+
+
+def _divide_no_nan(xp: Any, num: Any, den: Any) -> Any:
+    """num / den, 0 where den == 0, with finite gradients."""
+    zero = den == 0
+    return xp.where(zero, 0.0, num / xp.where(zero, 1.0, den))
+
+
+def _xp(x: Any) -> Any:
+    from unilosses.backends import backend_for
+
+    return backend_for(x).xp
+
+
+def _static_size(shape: Any) -> int | None:
+    try:
+        n = math.prod(shape)
+    except TypeError:  # None in a TensorShape
+        return None
+    return n if isinstance(n, int) else None
+
+
+def align_weight(be: Any, sample_weight: Any, shape: Any) -> Any:
+    """``sample_weight`` shaped to broadcast against per-sample values of ``shape``.
+
+    Follows Keras: a trailing axis of size 1 that the values lack is squeezed.
+    A weight that would broadcast the values to a larger shape is a ValueError.
+    """
+    nd = len(shape)
+    sw_shape = tuple(sample_weight.shape)
+    if len(sw_shape) == nd + 1 and sw_shape[-1] == 1:
+        sample_weight = be.xp.squeeze(sample_weight, axis=-1)
+        sw_shape = sw_shape[:-1]
+    ok = len(sw_shape) <= nd
+    if ok:
+        for a, b in zip(sw_shape[::-1], tuple(shape)[::-1]):
+            if a is not None and b is not None and a != 1 and a != b:
+                ok = False
+    if not ok:
+        raise ValueError(
+            f"sample_weight: expected a shape that broadcasts to the per-sample loss "
+            f"shape {tuple(shape)}, got {sw_shape}; for per-element weights use axis=None"
+        )
+    return sample_weight
+
+
+def reduce(
+    be: Any,
+    values: Any,
+    sample_weight: Any,
+    reduction: str,
+    *,
+    weight: Any = None,
+    valid: Any = None,
+    normalizer: Any = None,
+) -> Any:
+    """Apply weights, the ignore mask and ``reduction`` to per-sample ``values``."""
+    xp = be.xp
+    if valid is not None:
+        values = xp.where(valid, values, xp.zeros_like(values))
+    if sample_weight is not None:
+        sample_weight = align_weight(be, sample_weight, values.shape)
+        values = values * sample_weight
+    if reduction == "none":
+        return values
+    total = xp.sum(values)
+    if reduction == "sum":
+        return total if normalizer is None else total / normalizer
+    dtype = values.dtype
+    if valid is None:
+        n = _static_size(values.shape)
+        count = float(n) if n is not None else xp.sum(xp.ones_like(values))
+    else:
+        count = xp.sum(xp.astype(valid, dtype))
+    if reduction == "sum_over_batch_size":
+        if isinstance(count, float):
+            return total / max(count, 1.0)
+        return _divide_no_nan(xp, total, count)
+    # effective weights: sample weight x class weight x valid, at values' shape
+    eff = weight
+    if sample_weight is not None:
+        eff = sample_weight if eff is None else eff * sample_weight
+    if valid is not None:
+        mask = xp.astype(valid, dtype)
+        eff = mask if eff is None else eff * mask
+    if eff is not None and tuple(eff.shape) != tuple(values.shape):
+        eff = eff * xp.ones_like(values)
+    if reduction == "mean_with_sample_weight":
+        weight_sum = count if eff is None else xp.sum(eff)
+        if isinstance(weight_sum, float):
+            return total / max(weight_sum, 1.0)
+        return _divide_no_nan(xp, total, weight_sum)
+    if reduction == "sum_by_nonzero_weights":
+        nonzero = count if eff is None else be.count_nonzero(eff, dtype)
+        if isinstance(nonzero, float):
+            return total / max(nonzero, 1.0)
+        return _divide_no_nan(xp, total, nonzero)
+    # stats
+    if isinstance(count, float):
+        count = xp.asarray(count, dtype=dtype, device=be.device(values))
+    weight_sum = count if eff is None else xp.sum(eff)
+    return LossStats(total, count, weight_sum)

@@ -1,0 +1,81 @@
+"""``get`` / ``serialize`` / ``deserialize``: losses by name or config, as Keras does.
+
+The registry is an explicit table: each family module lists its functions and
+classes in ``__all__``; nothing walks subclasses.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from unilosses.loss import Loss
+from unilosses.losses import crossentropy
+
+__all__ = ["deserialize", "get", "serialize"]
+
+_FAMILIES = (crossentropy,)
+
+#: Keras' short names
+_ALIASES = {
+    "bce": "binary_crossentropy",
+    "cce": "categorical_crossentropy",
+    "scce": "sparse_categorical_crossentropy",
+}
+
+
+def _table() -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for module in _FAMILIES:
+        for name in module.__all__:
+            table[name] = getattr(module, name)
+    for alias, target in _ALIASES.items():
+        table[alias] = table[target]
+    return table
+
+
+_TABLE = _table()
+
+
+def get(identifier: Any) -> Any:
+    """The loss function or object named by ``identifier``.
+
+    A string names a function (``"sparse_categorical_crossentropy"``, ``"bce"``)
+    or a class (``"BinaryCrossentropy"``, returned as a default instance); a dict
+    ``{"class_name": ..., "config": {...}}`` is deserialized; a callable is
+    returned as is.
+    """
+    if identifier is None or callable(identifier) and not isinstance(identifier, type):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if isinstance(identifier, str):
+        obj = _TABLE.get(identifier)
+        if obj is None:
+            close = difflib.get_close_matches(identifier, list(_TABLE), n=3)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise ValueError(f"identifier: unknown loss {identifier!r}{hint}")
+        return obj() if isinstance(obj, type) else obj
+    raise TypeError(f"identifier: expected a name, a config dict or a callable, got {identifier!r}")
+
+
+def serialize(obj: Any) -> Any:
+    """A Loss object as ``{"class_name", "config"}``; a loss function as its name."""
+    if isinstance(obj, Loss):
+        return {"class_name": type(obj).__name__, "config": obj.get_config()}
+    name = getattr(obj, "__name__", None)
+    if name in _TABLE and _TABLE[name] is obj:
+        return name
+    raise ValueError(f"obj: expected a unilosses loss function or Loss object, got {obj!r}")
+
+
+def deserialize(config: Any) -> Any:
+    """Inverse of :func:`serialize`."""
+    if isinstance(config, str):
+        return get(config)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"config: expected a name or a dict with 'class_name', got {config!r}")
+    cls = _TABLE.get(config["class_name"])
+    if not (isinstance(cls, type) and issubclass(cls, Loss)):
+        return get(config["class_name"])  # raises with a suggestion
+    return cls.from_config(config.get("config", {}))
