@@ -6,33 +6,37 @@ importing unilosses imports none of them.
 """
 
 from unilosses.backends import backend_for
-from unilosses.loss import Loss
-from unilosses.losses.crossentropy import (
-    BinaryCrossentropy,
-    CategoricalCrossentropy,
-    SparseCategoricalCrossentropy,
-    binary_crossentropy,
-    categorical_crossentropy,
-    sparse_categorical_crossentropy,
-)
+from unilosses.loss import Loss, PerSample
+from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation
+from unilosses.losses.crossentropy import *  # noqa: F403 - each family lists its names in __all__
+from unilosses.losses.focal import *  # noqa: F403
+from unilosses.losses.margin import *  # noqa: F403
+from unilosses.losses.probabilistic import *  # noqa: F403
+from unilosses.losses.regression import *  # noqa: F403
+from unilosses.losses.segmentation import *  # noqa: F403
 from unilosses.reduction import REDUCTIONS, LossStats, Reduction
 from unilosses.registry import deserialize, get, serialize
 
 __version__ = "0.1.0"
 
+#: the loss family modules, in the order the README lists them
+FAMILIES = (crossentropy, focal, probabilistic, margin, regression, segmentation)
+
 __all__ = [
+    "FAMILIES",
     "REDUCTIONS",
-    "BinaryCrossentropy",
-    "CategoricalCrossentropy",
     "Loss",
     "LossStats",
+    "PerSample",
     "Reduction",
-    "SparseCategoricalCrossentropy",
     "backend_for",
-    "binary_crossentropy",
-    "categorical_crossentropy",
     "deserialize",
     "get",
     "serialize",
-    "sparse_categorical_crossentropy",
+    *crossentropy.__all__,
+    *focal.__all__,
+    *probabilistic.__all__,
+    *margin.__all__,
+    *regression.__all__,
+    *segmentation.__all__,
 ]

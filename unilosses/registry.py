@@ -10,17 +10,23 @@ import difflib
 from typing import Any
 
 from unilosses.loss import Loss
-from unilosses.losses import crossentropy
+from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation
 
 __all__ = ["deserialize", "get", "serialize"]
 
-_FAMILIES = (crossentropy,)
+_FAMILIES = (crossentropy, focal, probabilistic, margin, regression, segmentation)
 
 #: Keras' short names
 _ALIASES = {
     "bce": "binary_crossentropy",
     "cce": "categorical_crossentropy",
     "scce": "sparse_categorical_crossentropy",
+    "mse": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    "mape": "mean_absolute_percentage_error",
+    "msle": "mean_squared_logarithmic_error",
+    "kld": "kl_divergence",
+    "logcosh": "log_cosh",
 }
 
 
@@ -30,7 +36,8 @@ def _table() -> dict[str, Any]:
         for name in module.__all__:
             table[name] = getattr(module, name)
     for alias, target in _ALIASES.items():
-        table[alias] = table[target]
+        if target in table:
+            table[alias] = table[target]
     return table
 
 

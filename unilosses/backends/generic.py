@@ -104,7 +104,7 @@ class Backend:
         n = x.shape[axis]
         shape = [1] * x.ndim
         shape[axis] = n
-        classes = xp.reshape(xp.arange(n, dtype=index.dtype, device=self.device(x)), shape)
+        classes = xp.reshape(xp.arange(n, dtype=index.dtype, device=self.device(x)), tuple(shape))
         return xp.sum(xp.where(classes == idx, x, xp.zeros_like(x)), axis=axis)
 
     def lookup(self, table: Any, index: Any) -> Any:
@@ -120,7 +120,7 @@ class Backend:
             return xp.matmul(x, w)
         shape = [1] * x.ndim
         shape[axis] = w.shape[0]
-        return xp.sum(x * xp.reshape(w, shape), axis=axis)
+        return xp.sum(x * xp.reshape(w, tuple(shape)), axis=axis)
 
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         xp = self.xp

@@ -1,0 +1,7 @@
+"""Conformance cases for unilosses.losses.probabilistic (see unilosses.conformance)."""
+
+from __future__ import annotations
+
+from unilosses.conformance import Case
+
+CASES: list[Case] = []
