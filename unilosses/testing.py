@@ -55,10 +55,12 @@ class ArrayBackend:
         """The framework's dtype called ``name`` (``"float32"``, ``"int64"``, ``"bfloat16"``)."""
         if self.name == "tensorflow":
             return getattr(self.module, name)
-        if self.name in ("numpy", "dask") and name == "bfloat16":
-            import ml_dtypes
+        if self.name in ("numpy", "dask"):
+            if name == "bfloat16":
+                import ml_dtypes
 
-            return ml_dtypes.bfloat16
+                return ml_dtypes.bfloat16
+            return np.dtype(name)
         return getattr(self.module, name)
 
     def asarray(self, x: Any, dtype: str | None = None) -> Any:

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from unilosses.smoothing import sparse_smoothed
+
 
 class Backend:
     """A namespace ``xp`` plus the few primitives losses need fast.
@@ -28,9 +30,6 @@ class Backend:
         self.name = name
         self.xp = xp
         self._compute_dtype: dict[Any, Any] = {}
-        self._half = tuple(
-            getattr(xp, n) for n in ("float16", "bfloat16") if hasattr(xp, n)
-        )
         self.has_take_along_axis = hasattr(xp, "take_along_axis")
         self.index_dtype = xp.int64
 
@@ -46,7 +45,7 @@ class Backend:
                 raise TypeError(
                     f"{name}: expected a real floating-point array, got dtype {dtype}"
                 )
-            out = self.xp.float32 if dtype in self._half else dtype
+            out = self.xp.float32 if self.xp.finfo(dtype).bits < 32 else dtype
             self._compute_dtype[dtype] = out
         return out
 
@@ -83,7 +82,10 @@ class Backend:
         return out if keepdims else xp.squeeze(out, axis=axis)
 
     def log_softmax(self, x: Any, axis: int) -> Any:
-        return x - self.logsumexp(x, axis, keepdims=True)
+        xp = self.xp
+        m = xp.max(x, axis=axis, keepdims=True)
+        shifted = x - xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
     def softplus(self, x: Any) -> Any:
         """log(1 + exp(x)), stable for large |x|."""
@@ -129,3 +131,43 @@ class Backend:
     def any_true(self, x: Any) -> bool:
         """Host value of any(x); only called when :attr:`eager_checks` holds."""
         return bool(self.xp.any(x))
+
+    def labels_in_range(self, labels: Any, num_classes: int, ignore_index: Any = None) -> bool:
+        """Host check: every label lies in [0, num_classes) or equals ``ignore_index``.
+
+        Only called on concrete arrays (:meth:`concrete`).
+        """
+        xp = self.xp
+        bad = xp.logical_or(labels < 0, labels >= num_classes)
+        if ignore_index is not None:
+            bad = xp.logical_and(bad, labels != ignore_index)
+        return not self.any_true(bad)
+
+    # ------------------------------------------------ sparse cross-entropy
+    def sparse_cross_entropy(
+        self, log_p: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
+    ) -> Any:
+        """``-sum_c w_c q_c log_p[..., c, ...]`` with ``q = (1 - e) onehot(labels) + e / K``.
+
+        ``log_p`` holds log-probabilities along ``axis`` (K classes); ``labels``
+        (``log_p``'s shape without ``axis``) holds valid class indices; ``w`` is
+        ``class_weight`` (1 when None), ``e`` is ``label_smoothing``. One gather and
+        one class-axis reduction (:func:`unilosses.smoothing.sparse_smoothed`), never a
+        one-hot. torch's ``nll_loss(weight, reduction="none")`` when ``e = 0``.
+        """
+        nll = -self.gather(log_p, labels, axis)
+        weight_y = None if class_weight is None else self.lookup(class_weight, labels)
+        return sparse_smoothed(self, log_p, nll, label_smoothing, axis, class_weight, weight_y)
+
+    def sparse_softmax_cross_entropy(
+        self, logits: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
+    ) -> Any:
+        """:meth:`sparse_cross_entropy` of ``log_softmax(logits, axis)``.
+
+        torch's ``cross_entropy(weight, label_smoothing, reduction="none")``,
+        ``tf.nn.sparse_softmax_cross_entropy_with_logits`` and optax's
+        ``softmax_cross_entropy_with_integer_labels`` (``e = 0``, no weights).
+        """
+        return self.sparse_cross_entropy(
+            self.log_softmax(logits, axis), labels, axis, label_smoothing, class_weight
+        )

@@ -46,7 +46,9 @@ def isdtype(dtype: Any, kind: Any) -> builtins.bool:
 
 class finfo:  # noqa: N801 - the standard's name
     def __init__(self, dtype: Any) -> None:
-        info = tf.experimental.numpy.finfo(tf.as_dtype(dtype).as_numpy_dtype)
+        import ml_dtypes  # TensorFlow depends on it; it knows bfloat16
+
+        info = ml_dtypes.finfo(tf.as_dtype(dtype).as_numpy_dtype)
         self.bits, self.eps = info.bits, float(info.eps)
         self.max, self.min = float(info.max), float(info.min)
         self.smallest_normal = float(info.tiny)
