@@ -130,24 +130,28 @@ def _static_size(shape: Any) -> int | None:
 def align_weight(be: Any, sample_weight: Any, shape: Any) -> Any:
     """``sample_weight`` shaped to broadcast against per-sample values of ``shape``.
 
-    Follows Keras: a trailing axis of size 1 that the values lack is squeezed.
-    A weight that would broadcast the values to a larger shape is a ValueError.
+    A scalar weight applies to every value. A weight of lower rank than the values
+    is aligned on the leading (sample) axes: a per-sample weight of shape (N,)
+    weights every element of an (N, D) per-element loss, as a weight is meant to,
+    never the trailing axis by accident. A trailing axis of size 1 that the values
+    lack is squeezed (Keras). A weight that would broadcast the values to a larger
+    shape is a ValueError.
     """
     nd = len(shape)
     sw_shape = tuple(sample_weight.shape)
     if len(sw_shape) == nd + 1 and sw_shape[-1] == 1:
         sample_weight = be.xp.squeeze(sample_weight, axis=-1)
         sw_shape = sw_shape[:-1]
-    ok = len(sw_shape) <= nd
-    if ok:
-        for a, b in zip(sw_shape[::-1], tuple(shape)[::-1]):
-            if a is not None and b is not None and a != 1 and a != b:
-                ok = False
+    ok = len(sw_shape) <= nd and all(
+        a is None or b is None or a == 1 or a == b for a, b in zip(sw_shape, tuple(shape))
+    )
     if not ok:
         raise ValueError(
             f"sample_weight: expected a shape that broadcasts to the per-sample loss "
-            f"shape {tuple(shape)}, got {sw_shape}; for per-element weights use axis=None"
+            f"shape {tuple(shape)} (aligned on the leading axes), got {sw_shape}"
         )
+    for _ in range(nd - len(sw_shape) if sw_shape else 0):
+        sample_weight = be.xp.expand_dims(sample_weight, axis=-1)
     return sample_weight
 
 

@@ -1,0 +1,197 @@
+"""Every unilosses loss as a ``torch.nn.Module`` with torch's argument order.
+
+Importing this module imports torch and builds one module class per unilosses
+Loss class, under the same name (from the ``Loss`` classes each family module of
+:data:`unilosses.FAMILIES` lists in ``__all__``)::
+
+    import unilosses.torch
+
+    criterion = unilosses.torch.SparseCategoricalCrossentropy(
+        from_logits=True, class_weight=w, axis=1, reduction="mean_with_sample_weight")
+    loss = criterion(logits, labels)            # torch.nn.CrossEntropyLoss(weight=w)(logits, labels)
+    loss = criterion(logits, labels, sample_weight=sw)
+
+- ``forward(input, target, sample_weight=None)``: torch's order (the unilosses
+  function takes ``(y_true, y_pred)``). Losses with other inputs keep them in the
+  function's order, which is torch's: ``forward(x1, x2, target)``,
+  ``forward(anchor, positive, negative)``.
+- Options are those of the unilosses function, with its defaults and checks
+  (``from_logits=False`` and ``axis=-1`` by default: pass ``from_logits=True,
+  axis=1`` for torch's ``CrossEntropyLoss`` on ``(N, C, ...)`` logits).
+- Array options (``class_weight``, ``pos_weight``...) are registered buffers:
+  they follow ``.to(device / dtype)`` and appear in ``state_dict()``.
+- ``reduction`` defaults to ``"sum_over_batch_size"`` (Keras' mean, as the
+  unilosses Loss classes). torch's ``"mean"`` differs with class weights: it
+  divides by the sum of the samples' class weights, which is
+  ``reduction="mean_with_sample_weight"`` here. ``"mean"`` here is Keras' alias
+  of ``"sum_over_batch_size"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+import unilosses
+from unilosses.loss import Loss as _CoreLoss
+
+__all__ = ["Loss"]
+
+_PAIR = ("y_true", "y_pred")
+
+
+def _buffer(name: str, value: Any) -> torch.Tensor | None:
+    """An array option as a tensor; non-floating values become the default float dtype."""
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        return value if value.is_floating_point() else value.to(torch.get_default_dtype())
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected an array of numbers, got {value!r}")
+    t = torch.as_tensor(arr)
+    return t.to(torch.get_default_dtype()) if arr.dtype.kind != "f" else t
+
+
+class Loss(torch.nn.Module):
+    """Base class: a unilosses Loss class as a ``torch.nn.Module``.
+
+    Subclasses set ``unilosses_class``; this module builds one per unilosses Loss
+    class. The constructor takes the unilosses class's options (validated by it,
+    with the same messages) and ``reduction``.
+
+    Parameters
+    ----------
+    reduction : str
+        See :class:`unilosses.Reduction`; default ``"sum_over_batch_size"``.
+        torch's ``"mean"`` with class weights is ``"mean_with_sample_weight"``.
+    **options
+        The loss's options. Array options (``class_weight``...) become buffers.
+    """
+
+    unilosses_class: ClassVar[type[_CoreLoss]]
+    function: ClassVar[Callable[..., Any]]
+
+    def __init__(self, *, reduction: Any = "sum_over_batch_size", **options: Any) -> None:
+        super().__init__()
+        if "name" in options:
+            raise TypeError(f"{type(self).__name__}: unexpected option 'name' (torch modules have none)")
+        core = self.unilosses_class(reduction=reduction, **options)
+        spec = core._spec
+        self.reduction = core.reduction
+        self._spec = spec
+        self._static = {n: core._options[n] for n in spec.static}
+        self._array_names = tuple(spec.arrays)
+        for n in self._array_names:
+            self.register_buffer(n, _buffer(n, options.get(n)))
+
+    def _options(self) -> dict[str, Any]:
+        return {**self._static, **{n: getattr(self, n) for n in self._array_names}}
+
+    def forward(self, *inputs: Any, sample_weight: Any = None) -> Any:
+        """The loss of ``inputs`` in torch's order (see the class's signature).
+
+        Parameters
+        ----------
+        *inputs : torch.Tensor
+            ``(input, target)`` for ``(y_true, y_pred)`` losses; otherwise the
+            function's inputs in its order (``(x1, x2, target)``...).
+        sample_weight : torch.Tensor, optional
+            Broadcast against the per-sample loss.
+
+        Returns
+        -------
+        torch.Tensor
+            A scalar, or the per-sample values for ``reduction="none"``.
+        """
+        n = len(self._spec.inputs)
+        if len(inputs) != n:
+            raise TypeError(
+                f"{type(self).__name__}.forward: expected {n} inputs "
+                f"({', '.join(self._forward_names())}), got {len(inputs)}"
+            )
+        if self._spec.inputs == _PAIR:
+            inputs = (inputs[1], inputs[0])
+        return self.function(*inputs, sample_weight=sample_weight, reduction=self.reduction, **self._options())
+
+    @classmethod
+    def _forward_names(cls) -> tuple[str, ...]:
+        inputs = cls.unilosses_class.function.spec.inputs  # type: ignore[attr-defined]
+        return ("input", "target") if inputs == _PAIR else tuple(inputs)
+
+    def extra_repr(self) -> str:
+        """The options that differ from their defaults, and ``reduction``."""
+        defaults = self._spec.options
+        parts = [f"{n}={v!r}" for n, v in self._static.items() if v != defaults[n]]
+        for n in self._array_names:
+            t = getattr(self, n)
+            if t is not None:
+                shown = t.tolist() if t.numel() <= 8 else f"<tensor of shape {tuple(t.shape)}>"
+                parts.append(f"{n}={shown}")
+        parts.append(f"reduction={self.reduction!r}")
+        return ", ".join(parts)
+
+
+def _forward_signature(names: tuple[str, ...]) -> inspect.Signature:
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter("self", kind)] + [inspect.Parameter(n, kind) for n in names]
+    params.append(inspect.Parameter("sample_weight", kind, default=None))
+    return inspect.Signature(params)
+
+
+def _adapter(core: type[_CoreLoss]) -> type[Loss]:
+    """The ``torch.nn.Module`` class of the unilosses Loss class ``core``."""
+    name = core.__name__
+    fn = core.function
+    names = ("input", "target") if fn.spec.inputs == _PAIR else tuple(fn.spec.inputs)  # type: ignore[attr-defined]
+
+    def forward(self: Loss, *args: Any, sample_weight: Any = None, **named: Any) -> Any:
+        if named or len(args) > len(names):  # inputs by name, or a positional sample_weight
+            if sample_weight is not None:
+                named["sample_weight"] = sample_weight
+            bound = _forward_signature(names).bind(self, *args, **named)
+            args = tuple(bound.arguments[n] for n in names)
+            sample_weight = bound.arguments.get("sample_weight")
+        return Loss.forward(self, *args, sample_weight=sample_weight)
+
+    forward.__signature__ = _forward_signature(names)  # type: ignore[attr-defined]
+    forward.__doc__ = Loss.forward.__doc__
+    forward.__qualname__ = f"{name}.forward"
+    doc = (
+        f"torch form of :class:`unilosses.{name}` (the loss :func:`unilosses.{fn.__name__}`).\n\n"
+        f"``forward({', '.join(names)}, sample_weight=None)``; takes the options of "
+        f":func:`unilosses.{fn.__name__}` and ``reduction`` (see :class:`unilosses.torch.Loss`).\n"
+    )
+    cls = type(
+        name,
+        (Loss,),
+        {
+            "__module__": __name__,
+            "__qualname__": name,
+            "__doc__": doc,
+            "unilosses_class": core,
+            "function": staticmethod(fn),
+            "forward": forward,
+        },
+    )
+    params = [p for p in inspect.signature(core).parameters.values() if p.name != "name"]
+    cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return cls
+
+
+def _build() -> list[str]:
+    names = []
+    for module in unilosses.FAMILIES:
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if isinstance(obj, type) and issubclass(obj, _CoreLoss):
+                globals()[name] = _adapter(obj)
+                names.append(name)
+    return names
+
+
+__all__ += _build()
