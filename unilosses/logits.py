@@ -28,10 +28,14 @@ def categorical_log_probs(
 def binary_log_probs(
     be: Any, y_pred: Any, from_logits: bool, epsilon: float
 ) -> tuple[Any, Any]:
-    """``(log p, log(1 - p))``: from logits with one softplus, else clipped."""
+    """``(log p, log(1 - p))``: from logits with two softplus, else clipped.
+
+    ``log p = -softplus(-z)`` and ``log(1 - p) = -softplus(z)``, each accurate to
+    a relative error in its own tail; ``z - softplus(z)`` would cancel for large
+    ``z`` (at ``z = 12`` in float32 it is 7% off, at ``z = 17`` it is 0).
+    """
     xp = be.xp
     if from_logits:
-        sp = be.softplus(y_pred)  # -log(1 - sigmoid(z))
-        return y_pred - sp, -sp
+        return -be.softplus(-y_pred), -be.softplus(y_pred)
     p = xp.clip(y_pred, epsilon, 1.0 - epsilon)
     return xp.log(p), xp.log1p(-p)

@@ -12,6 +12,12 @@ sample_weight=None, reduction="none", normalizer=None)``, which
 4. computes 16-bit inputs in float32,
 5. runs the spec and :func:`unilosses.reduction.reduce`, as one cached
    ``jax.jit`` for concrete JAX arrays.
+
+Pair and triplet losses declare their inputs: ``@loss(inputs=("x1", "x2",
+"target"))`` over ``f(be, x1, x2, target, *, options)`` gives
+``f(x1, x2, target, *, options, sample_weight=None, reduction="none",
+normalizer=None)``; the input named by ``decides`` (the first by default) plays
+y_pred's part, and the Loss class's ``__call__`` takes those inputs.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ import functools
 import inspect
 import math
 import re
-import threading
 from typing import Any, Callable, ClassVar, NamedTuple
 
 import numpy as np
@@ -95,13 +100,21 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "alpha": _in_range(0.0, 1.0),
     "beta": _in_range(0.0, _INF, lo_open=True),
     "delta": _in_range(0.0, _INF, lo_open=True),
-    "margin": _in_range(-_INF, _INF),
+    "margin": _in_range(-_INF, _INF, lo_open=True, hi_open=True),
     "eps": _in_range(0.0, _INF, lo_open=True),
     "full": _flag,
     "squared": _flag,
     "swap": _flag,
     "apply_class_balancing": _flag,
+    "log_input": _flag,
 }
+
+
+def _any(name: str, value: Any) -> Any:
+    return value
+
+
+in_range = _in_range  # for spec-specific rules: ``@loss(rules={"beta": in_range(0, inf)})``
 
 
 def register_check(name: str, check: Callable[[str, Any], Any]) -> None:
@@ -112,25 +125,65 @@ def register_check(name: str, check: Callable[[str, Any], Any]) -> None:
 
 
 # ----------------------------------------------------------------- spec / run
+_PAIR = ("y_true", "y_pred")
+
+
 class Spec:
     """A loss's spec function with its option defaults, validation and caches."""
 
-    def __init__(self, fn: Callable[..., Any], arrays: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        arrays: tuple[str, ...],
+        inputs: tuple[str, ...] = _PAIR,
+        decides: str | None = None,
+        check: Callable[..., Any] | None = None,
+        rules: dict[str, Callable[[str, Any], Any]] | None = None,
+    ) -> None:
         self.fn = fn
         self.name = fn.__name__
+        self.check = check
+        self.rules = dict(rules or {})
+        inputs = tuple(inputs)
         params = list(inspect.signature(fn).parameters.values())
-        if [p.name for p in params[:3]] != ["be", "y_true", "y_pred"]:
-            raise TypeError(f"{self.name}: spec functions take (be, y_true, y_pred, *, ...)")
-        self.inputs = ("y_true", "y_pred")
-        self.options = {p.name: p.default for p in params[3:]}
+        if [p.name for p in params[: len(inputs) + 1]] != ["be", *inputs]:
+            raise TypeError(f"{self.name}: spec functions take (be, {', '.join(inputs)}, *, ...)")
+        if decides is None:
+            decides = "y_pred" if inputs == _PAIR else inputs[0]
+        if decides not in inputs or (inputs == _PAIR and decides != "y_pred"):
+            raise ValueError(f"decides: expected one of the inputs {inputs}, got {decides!r}")
+        self.inputs = inputs
+        self.decides = decides
+        self.options = {p.name: p.default for p in params[len(inputs) + 1 :]}
         self.arrays = arrays
         self.static = tuple(n for n in self.options if n not in arrays)
         self._validated: dict[Any, tuple[Any, ...]] = {}
+        self._by_call: dict[Any, tuple[Any, ...]] = {}
+        self._array_names = frozenset(arrays)
         self._cores: dict[Any, Callable[..., Any]] = {}
-        self._lock = threading.Lock()
 
     def validate(self, options: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """(static option values as a hashable key, array options) after checks."""
+        """(static option values as a hashable key, array options) after checks.
+
+        Cached by the call's option names, values and types (``axis=1.0`` is not
+        ``axis=1``): a repeated call costs one dict lookup. Array options are never
+        part of a cache key.
+        """
+        if self._array_names and not self._array_names.isdisjoint(options):
+            return self._check(options)
+        try:
+            ck = (tuple(options.items()), tuple(map(type, options.values())))
+            key = self._by_call.get(ck)
+        except TypeError:  # an unhashable option value: validate (and fail) below
+            return self._check(options)
+        if key is None:
+            key = self._check(options)[0]
+            if len(self._by_call) > 1024:  # e.g. a label_smoothing schedule: stay bounded
+                self._by_call.clear()
+            self._by_call[ck] = key
+        return key, dict.fromkeys(self.arrays)
+
+    def _check(self, options: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         unknown = set(options) - set(self.options)
         if unknown:
             raise TypeError(
@@ -140,19 +193,23 @@ class Spec:
         arrays = {n: options.get(n) for n in self.arrays}
         raw = tuple(options.get(n, self.options[n]) for n in self.static)
         try:
-            key = self._validated.get(raw)
+            raw_key = (raw, tuple(map(type, raw)))
+            key = self._validated.get(raw_key)
         except TypeError:  # an unhashable option value: validate (and fail) below
-            key = None
+            raw_key = key = None
         if key is None:
             key = tuple(
-                _CHECKS[n](n, v) if n in _CHECKS and v is not None else v
-                for n, v in zip(self.static, raw)
+                self._rule(n)(n, v) for n, v in zip(self.static, raw)
             )
-            extra = getattr(self.fn, "check", None)
-            if extra is not None:
-                extra(**dict(zip(self.static, key)))
-            self._validated[raw] = key
+            if self.check is not None:
+                self.check(**dict(zip(self.static, key)))
+            if raw_key is not None:
+                self._validated[raw_key] = key
         return key, arrays
+
+    def _rule(self, name: str) -> Callable[[str, Any], Any]:
+        """The spec's own rule for an option, else the shared rule for its name."""
+        return self.rules.get(name) or _CHECKS.get(name) or _any
 
     def core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[..., Any]:
         """The per-(backend, options, reduction) function, compiled where useful."""
@@ -161,18 +218,32 @@ class Spec:
         if core is None:
             fn, static, arrays = self.fn, dict(zip(self.static, key)), self.arrays
 
-            def run(y_true: Any, y_pred: Any, sample_weight: Any, normalizer: Any, *arr: Any) -> Any:
-                out = fn(be, y_true, y_pred, **static, **dict(zip(arrays, arr)))
-                if not isinstance(out, PerSample):
-                    out = PerSample(out)
-                return reduce(
-                    be, out.values, sample_weight, reduction,
-                    weight=out.weight, valid=out.valid, normalizer=normalizer,
-                )
+            if self.inputs == _PAIR:
+
+                def run(y_true: Any, y_pred: Any, sample_weight: Any, normalizer: Any, *arr: Any) -> Any:
+                    out = fn(be, y_true, y_pred, **static, **dict(zip(arrays, arr)))
+                    if not isinstance(out, PerSample):
+                        return reduce(be, out, sample_weight, reduction, normalizer=normalizer)
+                    return reduce(
+                        be, out.values, sample_weight, reduction,
+                        weight=out.weight, valid=out.valid, normalizer=normalizer,
+                    )
+
+            else:
+                n = len(self.inputs)
+
+                def run(*args: Any) -> Any:  # the inputs, sample_weight, normalizer, array options
+                    out = fn(be, *args[:n], **static, **dict(zip(arrays, args[n + 2 :])))
+                    if not isinstance(out, PerSample):
+                        out = PerSample(out)
+                    return reduce(
+                        be, out.values, args[n], reduction,
+                        weight=out.weight, valid=out.valid, normalizer=args[n + 1],
+                    )
 
             run.__name__ = self.name
-            with self._lock:
-                core = self._cores.setdefault(ck, be.compile(run, (self.name, ck)))
+            # setdefault is atomic (no lock: torch.compile cannot trace one)
+            core = self._cores.setdefault(ck, be.compile(run, (self.name, ck)))
         return core
 
     def __call__(
@@ -210,16 +281,102 @@ class Spec:
         ]
         return self.core(be, key, reduction)(y_true, y_pred, sample_weight, normalizer, *arr)
 
+    # ------------------------------------------- specs with other inputs
+    def bind(self, args: tuple[Any, ...], named: dict[str, Any]) -> tuple[Any, ...]:
+        """The inputs from positional ``args`` and, by name, from ``named`` (popped)."""
+        n = len(self.inputs)
+        if len(args) > n:
+            raise TypeError(
+                f"{self.name}: takes {n} inputs ({', '.join(self.inputs)}), got {len(args)} positional arguments"
+            )
+        for name in self.inputs[: len(args)]:
+            if name in named:
+                raise TypeError(f"{self.name}: got multiple values for input {name!r}")
+        missing = [name for name in self.inputs[len(args) :] if name not in named]
+        if missing:
+            raise TypeError(f"{self.name}: missing input(s) {', '.join(repr(m) for m in missing)}")
+        return tuple(args) + tuple(named.pop(name) for name in self.inputs[len(args) :])
 
-def loss(*, arrays: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def call_inputs(
+        self,
+        key: tuple[Any, ...],
+        arrays: dict[str, Any],
+        inputs: tuple[Any, ...],
+        sample_weight: Any,
+        reduction: str,
+        normalizer: Any,
+    ) -> Any:
+        """:meth:`__call__` for a spec whose inputs are not ``(y_true, y_pred)``.
+
+        The input named ``decides`` plays y_pred's part: it picks the backend and
+        the compute dtype; the other inputs (Python / NumPy values, or arrays of
+        that framework) are moved to it, floating ones cast to the compute dtype.
+        """
+        lead_name = self.decides
+        i = self.inputs.index(lead_name)
+        lead = inputs[i]
+        if isinstance(lead, _HOST_TYPES):
+            lead = np.asarray(lead)
+            if lead.dtype.kind in "iub":
+                raise TypeError(f"{lead_name}: expected a real floating-point array, got dtype {lead.dtype}")
+        be = backend_for(lead)
+        dtype = be.compute_dtype(lead.dtype, lead_name)
+        if lead.dtype != dtype:
+            lead = be.xp.astype(lead, dtype)
+        try:
+            xs = []
+            for name, x in zip(self.inputs, inputs):
+                if name == lead_name:
+                    xs.append(lead)
+                    continue
+                x = convert(be, x, lead, name)
+                if x.dtype != dtype and be.xp.isdtype(x.dtype, "real floating"):
+                    x = be.xp.astype(x, dtype)
+                xs.append(x)
+            if sample_weight is not None:
+                sample_weight = convert(be, sample_weight, lead, "sample_weight", dtype)
+            if normalizer is not None:
+                if reduction != "sum":
+                    raise ValueError(
+                        f"normalizer: only used with reduction='sum', got reduction={reduction!r}"
+                    )
+                normalizer = convert(be, normalizer, lead, "normalizer", dtype)
+            arr = [
+                None if arrays.get(n) is None else convert(be, arrays[n], lead, n, dtype)
+                for n in self.arrays
+            ]
+        except TypeError as e:  # convert's message names y_pred: name the deciding input
+            raise TypeError(str(e).replace("y_pred", lead_name)) from None
+        return self.core(be, key, reduction)(*xs, sample_weight, normalizer, *arr)
+
+
+def loss(
+    *,
+    arrays: tuple[str, ...] = (),
+    inputs: tuple[str, ...] = _PAIR,
+    decides: str | None = None,
+    check: Callable[..., Any] | None = None,
+    rules: dict[str, Callable[[str, Any], Any]] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Turn a spec function into the public loss function (see the module doc).
+
+    ``check(**static_options)`` runs after the per-option rules (for rules that
+    involve several options); ``rules`` replaces the shared rule of an option name
+    for this loss only (e.g. Tversky's ``beta`` may be 0).
 
     ``arrays`` names the options that are arrays (class weights...): they are
     converted to y_pred's framework and passed as arguments, not as constants.
+
+    ``inputs`` names the positional inputs of a spec that takes other inputs
+    than ``(y_true, y_pred)``, e.g. ``inputs=("x1", "x2", "target")`` for
+    ``f(be, x1, x2, target, *, ...)``; ``decides`` names the input whose
+    framework, device and dtype the others follow (default: the first one).
     """
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        spec = Spec(fn, arrays)
+        spec = Spec(fn, arrays, inputs, decides, check, rules)
+        if spec.inputs != _PAIR:
+            return _public_inputs(fn, spec)
 
         @functools.wraps(fn)
         def public(
@@ -254,6 +411,51 @@ def loss(*, arrays: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Call
     return wrap
 
 
+def _public_signature(spec: Spec) -> inspect.Signature:
+    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in spec.inputs]
+    params += [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d) for n, d in spec.options.items()
+    ]
+    params += [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
+        for n, d in (("sample_weight", None), ("reduction", "none"), ("normalizer", None))
+    ]
+    return inspect.Signature(params)
+
+
+def _public_inputs(fn: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
+    """The public function of a spec with other inputs than (y_true, y_pred)."""
+
+    @functools.wraps(fn)
+    def public(
+        *args: Any,
+        sample_weight: Any = None,
+        reduction: Any = "none",
+        normalizer: Any = None,
+        **options: Any,
+    ) -> Any:
+        inputs = spec.bind(args, options)
+        key, arr = spec.validate(options)
+        return spec.call_inputs(key, arr, inputs, sample_weight, canonical_reduction(reduction), normalizer)
+
+    public.__signature__ = _public_signature(spec)  # type: ignore[attr-defined]
+    del public.__wrapped__
+    public.spec = spec  # type: ignore[attr-defined]
+    return public
+
+
+def _call_inputs(self: Loss, *inputs: Any, sample_weight: Any = None, **named: Any) -> Any:
+    """``__call__`` of a Loss whose function takes other inputs than (y_true, y_pred)."""
+    spec = self._spec
+    if sample_weight is None and len(inputs) == len(spec.inputs) + 1:  # Keras' positional sample_weight
+        *rest, sample_weight = inputs
+        inputs = tuple(rest)
+    args = spec.bind(inputs, named)
+    if named:
+        raise TypeError(f"{type(self).__name__}: unexpected argument(s) {sorted(named)}")
+    return spec.call_inputs(self._key, self._arrays, args, sample_weight, self.reduction, None)
+
+
 # ---------------------------------------------------------------- Loss class
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
@@ -272,6 +474,8 @@ class Loss:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         spec = cls.function.spec  # type: ignore[attr-defined]
+        if spec.inputs != _PAIR and "__call__" not in cls.__dict__:
+            cls.__call__ = _call_inputs  # type: ignore[method-assign]
         params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         params += [
             inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)

@@ -148,7 +148,7 @@ def align_weight(be: Any, sample_weight: Any, shape: Any) -> Any:
     if not ok:
         raise ValueError(
             f"sample_weight: expected a shape that broadcasts to the per-sample loss "
-            f"shape {tuple(shape)} (aligned on the leading axes), got {sw_shape}"
+            f"shape {tuple(shape)}, got {sw_shape} (a lower-rank weight is aligned on the leading axes)"
         )
     for _ in range(nd - len(sw_shape) if sw_shape else 0):
         sample_weight = be.xp.expand_dims(sample_weight, axis=-1)
@@ -174,9 +174,13 @@ def reduce(
         values = values * sample_weight
     if reduction == "none":
         return values
+    if reduction == "sum_over_batch_size" and valid is None:
+        n = _static_size(values.shape)
+        if n:  # a static, non-zero count: sum / count is the mean
+            return be.mean_all(values)
     total = xp.sum(values)
     if reduction == "sum":
-        return total if normalizer is None else total / normalizer
+        return total if normalizer is None else _divide_no_nan(xp, total, normalizer)
     dtype = values.dtype
     if valid is None:
         n = _static_size(values.shape)

@@ -10,7 +10,6 @@ lookup.
 from __future__ import annotations
 
 import sys
-import threading
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,6 @@ __all__ = ["Backend", "backend_for", "convert", "framework_name"]
 
 _BY_TYPE: dict[type, Backend] = {}
 _BY_NAME: dict[str, Backend] = {}
-_LOCK = threading.Lock()
 
 # Python objects that y_true / weights may be given as: moved to y_pred's backend.
 _HOST_TYPES = (int, float, bool, list, tuple, np.ndarray, np.generic)
@@ -75,13 +73,12 @@ def _lookup(obj: Any) -> Backend:
     name = framework_name(obj)
     if name == "python":
         name = "numpy"
-    with _LOCK:
-        be = _BY_NAME.get(name)
-        if be is None:
-            be = _make(name, obj)
-            _BY_NAME[name] = be
-        _BY_TYPE[tp] = be
-    return be
+    # No lock: dict.setdefault is atomic, a backend built twice by racing
+    # threads is dropped, and a lock could not be traced by torch.compile.
+    be = _BY_NAME.get(name)
+    if be is None:
+        be = _BY_NAME.setdefault(name, _make(name, obj))
+    return _BY_TYPE.setdefault(tp, be)
 
 
 def backend_for(y_pred: Any) -> Backend:

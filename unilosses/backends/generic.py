@@ -124,6 +124,10 @@ class Backend:
         shape[axis] = w.shape[0]
         return xp.sum(x * xp.reshape(w, tuple(shape)), axis=axis)
 
+    def mean_all(self, x: Any) -> Any:
+        """The mean of every element of a non-empty ``x`` (a 0-d array)."""
+        return self.xp.mean(x)
+
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         xp = self.xp
         return xp.sum(xp.astype(x != 0, dtype))

@@ -6,7 +6,6 @@ A loss called eagerly on concrete arrays runs a cached ``jax.jit`` of itself
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable
 
 import jax
@@ -14,8 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from unilosses.backends.generic import Backend
+from unilosses.smoothing import sparse_smoothed
 
 _Tracer = jax.core.Tracer
+_typeof = getattr(jax, "typeof", None)  # JAX >= 0.6
 
 
 class JaxBackend(Backend):
@@ -23,7 +24,6 @@ class JaxBackend(Backend):
         super().__init__("jax", jnp)
         self.index_dtype = jnp.int32 if not jax.config.jax_enable_x64 else jnp.int64
         self._jitted: dict[Any, Callable[..., Any]] = {}
-        self._lock = threading.Lock()
 
     def device(self, x: Any) -> Any:
         return None  # placement follows the computation; committed inputs decide
@@ -36,11 +36,8 @@ class JaxBackend(Backend):
 
     def compile(self, fn: Callable[..., Any], key: Any) -> Callable[..., Any]:
         call = self._jitted.get(key)
-        if call is None:
-            with self._lock:
-                call = self._jitted.get(key)
-                if call is None:
-                    call = self._jitted[key] = _inline_or_jit(fn)
+        if call is None:  # setdefault is atomic: racing threads share one jit
+            call = self._jitted.setdefault(key, _inline_or_jit(fn))
         return call
 
     def logsumexp(self, x: Any, axis: int, keepdims: bool = False) -> Any:
@@ -56,10 +53,31 @@ class JaxBackend(Backend):
         return jnp.take_along_axis(x, jnp.expand_dims(index, axis), axis=axis).squeeze(axis)
 
     def lookup(self, table: Any, index: Any) -> Any:
+        # Under an Explicit-axes mesh, indexing must say where the result lives.
+        if _typeof is not None:
+            sharding = getattr(_typeof(index), "sharding", None)
+            if sharding is not None and getattr(sharding, "mesh", None) is not None and not sharding.mesh.empty:
+                return table.at[index].get(out_sharding=sharding)
         return table[index]
 
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return jnp.count_nonzero(x).astype(dtype)
+
+    def sparse_softmax_cross_entropy(
+        self, logits: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
+    ) -> Any:
+        # Backend.sparse_softmax_cross_entropy written so that XLA never stores a
+        # (..., K) intermediate (jax.nn.log_softmax's result is materialised):
+        # -log p_y = lse(z - m) - (z_y - m), as accurate as log_softmax (optax's
+        # lse(z) - z_y loses digits when p_y is near 1), and the uniform term of
+        # smoothing reads log p = z - (m + lse(z - m)) inside its class-axis reduction.
+        m = jax.lax.stop_gradient(jnp.max(logits, axis=axis, keepdims=True))
+        m = jnp.where(jnp.isfinite(m), m, 0.0)
+        lse = jnp.log(jnp.sum(jnp.exp(logits - m), axis=axis, keepdims=True))
+        nll = jnp.squeeze(lse, axis) - (self.gather(logits, labels, axis) - jnp.squeeze(m, axis))
+        weight_y = None if class_weight is None else self.lookup(class_weight, labels)
+        log_p = logits - (m + lse) if label_smoothing else None
+        return sparse_smoothed(self, log_p, nll, label_smoothing, axis, class_weight, weight_y)
 
 
 def _inline_or_jit(fn: Callable[..., Any]) -> Callable[..., Any]:

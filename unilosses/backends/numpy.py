@@ -30,3 +30,8 @@ class NumpyBackend(Backend):
 
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return np.asarray(np.count_nonzero(x), dtype=dtype)
+
+    def labels_in_range(self, labels: Any, num_classes: int, ignore_index: Any = None) -> bool:
+        if labels.size == 0 or (labels.min() >= 0 and labels.max() < num_classes):
+            return True
+        return ignore_index is not None and super().labels_in_range(labels, num_classes, ignore_index)

@@ -14,6 +14,7 @@ from unilosses.backends.generic import Backend
 class TensorFlowBackend(Backend):
     def __init__(self) -> None:
         super().__init__("tensorflow", tf_namespace)
+        self._axes: dict[int, Any] = {}
 
     def device(self, x: Any) -> Any:
         return None  # TF places ops next to their inputs
@@ -46,12 +47,48 @@ class TensorFlowBackend(Backend):
         return tf.gather(table, index)
 
     def classdot(self, x: Any, w: Any, axis: int) -> Any:
-        if axis % x.shape.rank == x.shape.rank - 1:
+        rank = x.shape.rank
+        if axis % rank != rank - 1:
+            x = tf.experimental.numpy.moveaxis(x, axis, -1)
+        elif rank >= 2:  # matvec needs a matrix
             return tf.linalg.matvec(x, w)
-        return tf.tensordot(tf.experimental.numpy.moveaxis(x, axis, -1), w, axes=1)
+        return tf.tensordot(x, w, axes=1)
 
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return tf.cast(tf.math.count_nonzero(x), dtype)
 
     def any_true(self, x: Any) -> bool:
         return bool(tf.reduce_any(x))
+
+    def mean_all(self, x: Any) -> Any:
+        if not tf.executing_eagerly():
+            return tf.reduce_mean(x)
+        # eager: the Mean kernel with cached axes (reduce_mean computes them with more ops)
+        rank = x.shape.rank
+        axes = self._axes.get(rank)
+        if axes is None:
+            axes = self._axes[rank] = tf.constant(list(range(rank)), dtype=tf.int32)
+        return tf.raw_ops.Mean(input=x, axis=axes)
+
+    def labels_in_range(self, labels: Any, num_classes: int, ignore_index: Any = None) -> bool:
+        # concrete() holds: an eager CPU tensor, read on the host (an op costs more)
+        lab = labels.numpy()
+        if lab.size == 0 or (lab.min() >= 0 and lab.max() < num_classes):
+            return True
+        if ignore_index is None:
+            return False
+        return not np.any((lab != ignore_index) & ((lab < 0) | (lab >= num_classes)))
+
+    def sparse_softmax_cross_entropy(
+        self, logits: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
+    ) -> Any:
+        rank = logits.shape.rank
+        if label_smoothing or rank is None or rank < 2:
+            return super().sparse_softmax_cross_entropy(logits, labels, axis, label_smoothing, class_weight)
+        if axis % rank != rank - 1:
+            logits = tf.experimental.numpy.moveaxis(logits, axis, -1)
+        if rank == 2:  # the kernel itself: tf.nn's wrapper adds ~30 us of checks per call
+            nll = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=logits, labels=labels)[0]
+        else:
+            nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        return nll if class_weight is None else tf.gather(class_weight, labels) * nll

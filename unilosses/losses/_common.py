@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "class_axis",
     "check_class_weight",
+    "check_labels",
+    "class_axis",
+    "count_classes",
     "float_targets",
     "mean_over",
+    "nan_out_of_range",
     "sparse_labels",
 ]
 
@@ -24,8 +27,19 @@ def class_axis(axis: int, ndim: int, name: str = "axis") -> int:
     return axis % ndim
 
 
+def count_classes(y_pred: Any, axis: int) -> Any:
+    """The (static) size K of the class axis ``axis``; K = 0 is a ValueError (no class
+    a label could name, and ``e / K`` in label smoothing)."""
+    k = _shape(y_pred)[axis]
+    if k == 0:
+        raise ValueError(
+            f"y_pred: expected at least one class along the class axis {axis}, got shape {_shape(y_pred)}"
+        )
+    return k
+
+
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+    return a == b or len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
 
 def float_targets(be: Any, y_true: Any, y_pred: Any) -> Any:
@@ -55,6 +69,7 @@ def sparse_labels(be: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
     """Integer labels of y_pred's shape without ``axis`` (a size-1 ``axis`` is squeezed)."""
     xp = be.xp
     ps = _shape(y_pred)
+    count_classes(y_pred, axis)
     expected = ps[:axis] + ps[axis + 1 :]
     ts = _shape(y_true)
     if len(ts) == len(ps) and ts[axis] == 1:
@@ -81,21 +96,38 @@ def check_class_weight(class_weight: Any, num_classes: Any, name: str = "class_w
 
 
 def check_labels(be: Any, labels: Any, num_classes: int, ignore_index: Any, y_pred: Any) -> tuple[Any, Any, Any]:
-    """(safe labels, in-range mask, valid mask) for integer ``labels``.
+    """(safe labels, in-range mask or None, valid mask) for integer ``labels``.
 
     Out-of-range labels that are not ignored: a ValueError where the values can
-    be read without a device synchronisation, NaN in the loss otherwise.
+    be read without a device synchronisation (the in-range mask is then None:
+    every label that counts is in range), NaN in the loss otherwise (apply
+    :func:`nan_out_of_range` to the per-sample values).
     """
     xp = be.xp
-    in_range = xp.logical_and(labels >= 0, labels < num_classes)
     valid = None if ignore_index is None else labels != ignore_index
     if be.concrete(y_pred):
-        bad = xp.logical_not(in_range) if valid is None else xp.logical_and(valid, xp.logical_not(in_range))
-        if be.any_true(bad):
+        if not be.labels_in_range(labels, num_classes, ignore_index):
             raise ValueError(
                 f"y_true: labels must lie in [0, {num_classes - 1}]"
                 + ("" if ignore_index is None else f" or equal ignore_index={ignore_index}")
                 + "; got a label outside that range"
             )
+        if ignore_index is None or 0 <= ignore_index < num_classes:
+            return labels, None, valid
+        return xp.where(valid, labels, xp.zeros_like(labels)), None, valid
+    in_range = xp.logical_and(labels >= 0, labels < num_classes)
     safe = xp.where(in_range, labels, xp.zeros_like(labels))
     return safe, in_range, valid
+
+
+def nan_out_of_range(be: Any, values: Any, in_range: Any, valid: Any) -> Any:
+    """``values`` with NaN where a label that is not ignored is out of range.
+
+    ``in_range`` and ``valid`` come from :func:`check_labels` (``in_range`` None:
+    nothing to mark).
+    """
+    if in_range is None:
+        return values
+    xp = be.xp
+    ok = in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid))
+    return xp.where(ok, values, xp.nan)

@@ -16,9 +16,10 @@ from unilosses.losses._common import (
     class_axis,
     float_targets,
     mean_over,
+    nan_out_of_range,
     sparse_labels,
 )
-from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
+from unilosses.smoothing import smooth_binary, smooth_categorical
 
 __all__ = [
     "BinaryCrossentropy",
@@ -235,19 +236,20 @@ def sparse_categorical_crossentropy(
     >>> ul.sparse_categorical_crossentropy(np.array([0, 0]), s, from_logits=True).round(6)
     array([0.000918, 0.551445])
     """
-    xp = be.xp
     axis = class_axis(axis, y_pred.ndim)
     num_classes = y_pred.shape[axis]
     labels = sparse_labels(be, y_true, y_pred, axis)
     safe, in_range, valid = check_labels(be, labels, num_classes, ignore_index, y_pred)
-    log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon)
-    nll = -be.gather(log_p, safe, axis)
     weight_y = None
     if class_weight is not None:
         check_class_weight(class_weight, num_classes)
         weight_y = be.lookup(class_weight, safe)
-    values = sparse_smoothed(be, log_p, nll, label_smoothing, axis, class_weight, weight_y)
-    values = xp.where(in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid)), values, xp.nan)
+    if from_logits:  # one fused kernel where the framework has one
+        values = be.sparse_softmax_cross_entropy(y_pred, safe, axis, label_smoothing, class_weight)
+    else:
+        log_p = categorical_log_probs(be, y_pred, axis, False, epsilon)
+        values = be.sparse_cross_entropy(log_p, safe, axis, label_smoothing, class_weight)
+    values = nan_out_of_range(be, values, in_range, valid)
     if weight_y is None and valid is None:
         return values
     return PerSample(values, weight=weight_y, valid=valid)

@@ -1,5 +1,267 @@
-"""Loss family: probabilistic (filled in by the catalogue work, issue 3)."""
+"""Probabilistic losses: KL divergence, Poisson and Gaussian negative log-likelihoods.
+
+Each function is the specification: written once over an Array API namespace,
+it runs on NumPy, JAX, PyTorch, TensorFlow and any Array API library.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from typing import Any
+
+from unilosses.loss import Loss, loss
+from unilosses.losses._common import class_axis, float_targets, mean_over
+
+__all__ = [
+    "GaussianNLL",
+    "KLDivergence",
+    "Poisson",
+    "gaussian_nll",
+    "kl_divergence",
+    "poisson",
+]
+
+#: Keras' ``backend.epsilon()``: the floor of both distributions in the KL divergence
+_EPSILON = 1e-7
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+@loss()
+def kl_divergence(be: Any, y_true: Any, y_pred: Any, *, axis: Any = -1) -> Any:
+    """Kullback-Leibler divergence ``KL(y_true || y_pred)`` between distributions.
+
+    Both distributions are clipped into ``[1e-7, 1]`` (Keras)::
+
+        loss = sum_axis( y * (log y - log p) ),  y = clip(y_true), p = clip(y_pred)
+
+    Parameters
+    ----------
+    y_true : array, shape (..., K)
+        Target distributions along ``axis``.
+    y_pred : array, same shape
+        Predicted distributions (probabilities, not logits).
+    axis : int or None
+        The distribution axis, summed over; ``None`` returns the per-element
+        terms so that per-element weights apply before the reduction.
+    sample_weight, reduction : see :func:`unilosses.binary_crossentropy`.
+
+    Returns
+    -------
+    array, shape of y_pred without ``axis`` (``reduction="none"``), else a scalar.
+
+    Notes
+    -----
+    Matches ``keras.losses.kl_divergence(y_true, y_pred)``;
+    ``torch.nn.functional.kl_div(log(y_pred), y_true, reduction="none").sum(-1)``
+    and ``optax.losses.kl_divergence(log(y_pred), y_true)`` away from the clip
+    (torch's ``log_target=True`` takes ``log(y_true)``: pass ``exp`` of it here).
+    torch's ``reduction="batchmean"`` is ``reduction="sum_over_batch_size"`` here.
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> y = np.array([[0.5, 0.5]]); p = np.array([[0.25, 0.75]])
+    >>> ul.kl_divergence(y, p).round(6)
+    array([0.143841])
+    """
+    xp = be.xp
+    y = xp.clip(float_targets(be, y_true, y_pred), _EPSILON, 1.0)
+    p = xp.clip(y_pred, _EPSILON, 1.0)
+    terms = y * (xp.log(y) - xp.log(p))
+    if axis is None:
+        return terms
+    return xp.sum(terms, axis=class_axis(axis, terms.ndim))
+
+
+@loss()
+def poisson(
+    be: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    log_input: bool = False,
+    full: bool = False,
+    epsilon: float = 1e-7,
+    axis: Any = -1,
+) -> Any:
+    """Poisson negative log-likelihood of counts ``y_true`` given rates ``y_pred``.
+
+    ::
+
+        loss = mean_axis( y_pred - y_true * log(y_pred + epsilon) )      # log_input=False
+        loss = mean_axis( exp(y_pred) - y_true * y_pred )                 # log_input=True
+
+    With ``full=True`` Stirling's approximation of ``log(y_true!)``,
+    ``y log y - y + 0.5 log(2 pi y)``, is added where ``y_true > 1`` (torch).
+
+    Parameters
+    ----------
+    y_true : array, shape (..., D)
+        Observed counts (non-negative); Python / NumPy values are converted.
+    y_pred : array, shape (..., D)
+        Predicted rates, or log-rates with ``log_input=True``. Decides the backend.
+    log_input : bool
+        Whether ``y_pred`` holds log-rates (torch's default; Keras' is False).
+    full : bool
+        Add the Stirling term (torch's ``full``).
+    epsilon : float in (0, 0.5)
+        Added to the rate inside the log: Keras' 1e-7 by default (torch's ``eps``
+        is 1e-8). Not used with ``log_input=True``.
+    axis : int or None
+        Axis averaged over (Keras); ``None`` returns per-element values.
+    sample_weight, reduction
+        See :func:`kl_divergence`.
+
+    Returns
+    -------
+    array, shape (...,) (or (..., D) with ``axis=None``) for ``reduction="none"``, else a scalar.
+
+    Notes
+    -----
+    The defaults match ``keras.losses.poisson``.
+    ``torch.nn.functional.poisson_nll_loss(y_pred, y_true, log_input, full,
+    eps=e)`` is element-wise: ``axis=None, log_input=log_input, full=full,
+    epsilon=e`` (torch's default ``log_input=True`` is not unilosses' default).
+    ``tf.nn.log_poisson_loss(y_true, log_input, compute_full_loss)`` is
+    ``log_input=True, full=compute_full_loss, axis=None``.
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> y, z = np.array([[0.0, 2.0]]), np.array([[0.0, 1.0]])
+    >>> ul.poisson(y, z, log_input=True).round(6)
+    array([0.859141])
+    """
+    xp = be.xp
+    y = float_targets(be, y_true, y_pred)
+    if log_input:
+        values = xp.exp(y_pred) - y * y_pred
+    else:
+        values = y_pred - y * xp.log(y_pred + epsilon)
+    if full:
+        big = y > 1.0
+        t = xp.where(big, y, xp.ones_like(y))
+        stirling = t * xp.log(t) - t + 0.5 * xp.log((2.0 * math.pi) * t)
+        values = values + xp.where(big, stirling, xp.zeros_like(stirling))
+    return mean_over(be, values, axis)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is None or b is None or a == b
+
+
+def _shape_var(be: Any, var: Any, y_pred: Any) -> Any:
+    """``var`` shaped to broadcast against ``y_pred`` as torch's gaussian_nll_loss allows."""
+    vs, ps = tuple(var.shape), tuple(y_pred.shape)
+    if len(vs) == 0:
+        return var
+    if len(vs) == len(ps):
+        mismatched = [(v, p) for v, p in zip(vs, ps) if not _same(v, p)]
+        if not mismatched or (len(mismatched) == 1 and mismatched[0][0] == 1):
+            return var
+    elif len(vs) == len(ps) - 1 and all(_same(v, p) for v, p in zip(vs, ps[:-1])):
+        return be.xp.expand_dims(var, axis=-1)  # one variance per vector (homoscedastic)
+    raise ValueError(
+        f"var: expected a scalar, y_pred's shape {ps}, that shape without its last axis, "
+        f"or that shape with one axis of size 1; got {vs}"
+    )
+
+
+@loss(arrays=("var",))
+def gaussian_nll(
+    be: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    var: Any = None,
+    full: bool = False,
+    eps: float = 1e-6,
+    axis: Any = -1,
+) -> Any:
+    """Gaussian negative log-likelihood of ``y_true`` under N(y_pred, var).
+
+    With ``v = max(var, eps)``::
+
+        loss = mean_axis( 0.5 * (log v + (y_pred - y_true) ** 2 / v) )   (+ 0.5 log(2 pi) with full)
+
+    Parameters
+    ----------
+    y_true : array, shape (..., D)
+        Samples; Python / NumPy values are converted to y_pred's framework.
+    y_pred : array, shape (..., D)
+        Predicted means. Decides the backend.
+    var : array or float (required)
+        Non-negative predicted variances: a scalar, shape (..., D), shape (...,)
+        (one variance per vector), or (..., D) with one axis of size 1, as
+        torch allows. A negative entry raises a ValueError where values can be
+        read without a device synchronisation, and gives NaN otherwise.
+    full : bool
+        Add the constant ``0.5 * log(2 pi)``.
+    eps : float > 0
+        Floor of the variances.
+    axis : int or None
+        Axis averaged over; ``None`` returns per-element values (torch's
+        ``reduction="none"``).
+    sample_weight, reduction
+        See :func:`kl_divergence`.
+
+    Returns
+    -------
+    array, shape (...,) (or (..., D) with ``axis=None``) for ``reduction="none"``, else a scalar.
+
+    Notes
+    -----
+    ``torch.nn.functional.gaussian_nll_loss(y_pred, y_true, var, full, eps,
+    reduction="none")`` is ``axis=None``; torch's ``"mean"`` is
+    ``reduction="sum_over_batch_size"`` here (with either ``axis``). torch
+    clamps the variance without recording it for autograd, so its gradient
+    with respect to a variance below ``eps`` is as if unclamped; here it is 0.
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> y, mu = np.array([[1.0, 2.0]]), np.array([[1.0, 0.0]])
+    >>> ul.gaussian_nll(y, mu, var=np.array([[1.0, 4.0]]), axis=None).round(6)
+    array([[0.      , 1.193147]])
+    """
+    xp = be.xp
+    if var is None:
+        raise TypeError("var: required; expected the predicted variances (an array or a number)")
+    var = _shape_var(be, var, y_pred)
+    negative = var < 0
+    if be.concrete(y_pred) and be.any_true(negative):
+        raise ValueError("var: expected non-negative variances, got a negative entry")
+    v = xp.maximum(var, eps)
+    error = y_pred - float_targets(be, y_true, y_pred)
+    values = 0.5 * (xp.log(v) + error * error / v)
+    if full:
+        values = values + _HALF_LOG_2PI
+    values = xp.where(negative, xp.nan, values)
+    return mean_over(be, values, axis)
+
+
+class KLDivergence(Loss):
+    """Class form of :func:`kl_divergence` (``keras.losses.KLDivergence``)."""
+
+    function = kl_divergence
+
+
+class Poisson(Loss):
+    """Class form of :func:`poisson` (``keras.losses.Poisson``; ``torch.nn.PoissonNLLLoss``
+    with ``log_input=True, axis=None``)."""
+
+    function = poisson
+
+
+class GaussianNLL(Loss):
+    """Class form of :func:`gaussian_nll` (``torch.nn.GaussianNLLLoss`` with ``axis=None``).
+
+    ``var`` may be given to the constructor (a fixed variance) or, as torch's
+    ``GaussianNLLLoss`` takes it, to each call: ``loss(y_true, y_pred, var=var)``.
+    """
+
+    function = gaussian_nll
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None, *, var: Any = None) -> Any:
+        arrays = self._arrays if var is None else {**self._arrays, "var": var}
+        return self._spec(self._key, arrays, y_true, y_pred, sample_weight, self.reduction, None)

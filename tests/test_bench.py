@@ -1,0 +1,63 @@
+"""The benchmark runs (quick mode) and reports every row; timings are never asserted."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from unilosses import bench
+
+
+def test_quick_run_has_every_row():
+    rows = bench.run(quick=True)
+    assert [r["id"] for r in rows] == [c.id for c in bench.CASES] + [bench.MEMORY_ID]
+    for r in rows:
+        if r["skipped"]:
+            assert "not installed" in r["skipped"] or "/proc" in r["skipped"]
+            continue
+        assert r["unilosses"] > 0 and r["native_time"] > 0 and r["ratio"] > 0
+        assert isinstance(r["within_goal"], bool)
+        if r.get("unit", "s") == "s":
+            assert r["agree"], f"{r['id']}: unilosses and the native loss disagree"
+    table = bench.format_table(rows)
+    lines = table.splitlines()
+    assert lines[0].startswith("| case | native reference | unilosses | native | ratio | goal | within goal |")
+    assert len(lines) == 2 + len(rows)
+    for r in rows:
+        assert r["native"] in table
+
+
+def test_skipped_rows_say_why(monkeypatch):
+    monkeypatch.setattr(bench, "_missing", lambda modules: ["torch"] if "torch" in modules else [])
+    rows = bench.run(quick=True, cases=["torch-small", "numpy-probs"], with_memory=True)
+    by_id = {r["id"]: r for r in rows}
+    assert by_id["torch-small"]["skipped"] == "torch not installed"
+    assert by_id[bench.MEMORY_ID]["skipped"] == "torch not installed"
+    assert "skipped: torch not installed" in bench.format_table(rows)
+
+
+def test_cases_by_framework_and_unknown_case():
+    rows = bench.run(quick=True, cases="numpy")
+    assert [r["id"] for r in rows] == ["numpy-probs"]
+    with pytest.raises(ValueError, match="cases: unknown"):
+        bench.run(quick=True, cases=["no-such-case"])
+
+
+def test_main_json(capsys):
+    assert bench.main(["--quick", "--cases", "numpy-probs", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in out["rows"]] == ["numpy-probs"]
+    assert "numpy" in out["environment"]
+
+
+def test_plot(tmp_path):
+    if importlib.util.find_spec("matplotlib") is None:
+        with pytest.raises(ImportError, match="pip install matplotlib"):
+            bench.plot(str(tmp_path / "p.png"), quick=True)
+        return
+    path = tmp_path / "classes.png"
+    data = bench.plot(str(path), quick=True, classes=(10, 100))
+    assert path.stat().st_size > 0
+    assert data["classes"] == [10, 100]

@@ -1,0 +1,191 @@
+"""Dask: every loss takes chunked dask arrays and returns a lazy result, computing nothing.
+
+Each conformance case (``unilosses.conformance.all_cases()``) runs on dask arrays
+chunked along every axis (the batch and the class axis, with uneven last
+chunks) and along the batch only, with sample weights, under every reduction
+(``"stats"`` included). The call must return dask arrays without triggering a
+single compute (no ``bool()`` / ``float()`` / ``np.asarray`` on a lazy value,
+counted with a dask callback); the computed values must equal NumPy's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import unilosses as ul
+from unilosses.conformance import all_cases
+from unilosses.testing import assert_close
+
+da = pytest.importorskip("dask.array")
+import dask  # noqa: E402
+from dask.callbacks import Callback  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = all_cases()
+
+
+class ComputeCounter(Callback):
+    """Counts the graphs dask runs (every compute, persist, np.asarray, bool, float of a dask array)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def _start(self, dsk: Any) -> None:
+        self.count += 1
+
+
+@pytest.fixture(autouse=True)
+def _synchronous_scheduler():
+    """Tiny graphs: the synchronous scheduler computes them fastest (one test below uses threads)."""
+    with dask.config.set(scheduler="synchronous"):
+        yield
+
+
+def lazy_call(fn: Any, *args: Any, **kw: Any) -> Any:
+    """``fn(*args, **kw)``, asserting that the call computes nothing."""
+    with ComputeCounter() as counter:
+        out = fn(*args, **kw)
+    assert counter.count == 0, f"{counter.count} hidden compute(s) during the call"
+    return out
+
+
+def assert_lazy(out: Any) -> None:
+    parts = tuple(out) if isinstance(out, ul.LossStats) else (out,)
+    for p in parts:
+        assert isinstance(p, da.Array), f"expected a dask array, got {type(p).__name__}"
+
+
+def chunked(a: np.ndarray, layout: str) -> Any:
+    """``a`` as a dask array: chunks of 3 along every axis, or along the first axis only."""
+    a = np.asarray(a)
+    if a.ndim == 0:
+        return da.from_array(a)
+    if layout == "all_axes":
+        chunks = tuple(min(3, s) or 1 for s in a.shape)
+    else:
+        chunks = (min(3, a.shape[0]) or 1, *a.shape[1:])
+    return da.from_array(a, chunks=chunks)
+
+
+def _weights(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    w = rng.uniform(0.0, 2.0, shape).astype(np.float32)
+    w.reshape(-1)[:: 5] = 0.0  # zero weights still count in sum_over_batch_size
+    return w
+
+
+@pytest.mark.parametrize("layout", ["all_axes", "batch"])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_conformance_case_on_chunked_dask(case, layout):
+    """Chunked dask equals NumPy under every reduction, with sample weights, computing nothing."""
+    rng = np.random.default_rng(2)
+    arrays = case.inputs(rng)
+    np_args, np_kw = case.call_args(arrays)
+    fn = getattr(ul, case.loss)
+    sw = _weights(np.shape(fn(*np_args, **np_kw)), rng)
+    d_args, d_kw = case.call_args(tuple(chunked(a, layout) for a in arrays))
+    d_sw = chunked(sw, layout)
+    # without weights every reduction is in tests/test_conformance.py (dask backend); here "stats" only
+    calls = [(r, sw, d_sw) for r in ul.REDUCTIONS] + [("stats", None, None)]
+    for reduction, weight, d_weight in calls:
+        expected = fn(*np_args, **np_kw, sample_weight=weight, reduction=reduction)
+        out = lazy_call(fn, *d_args, **d_kw, sample_weight=d_weight, reduction=reduction)
+        assert_lazy(out)
+        assert_close(out, expected, rtol=case.rtol, atol=case.atol, like=d_args[-1])
+
+
+def test_sparse_crossentropy_misaligned_chunks():
+    """Labels, logits, weights and class weights chunked differently (and class weights as NumPy)."""
+    rng = np.random.default_rng(3)
+    n, k = 50, 11
+    labels = rng.integers(0, k, n)
+    labels[::7] = -1
+    logits = (rng.standard_normal((n, k)) * 3).astype(np.float32)
+    cw = rng.uniform(0.2, 3.0, k).astype(np.float32)
+    sw = rng.uniform(0.0, 2.0, n).astype(np.float32)
+    kw = {"from_logits": True, "label_smoothing": 0.2, "ignore_index": -1}
+    d_labels, d_logits = da.from_array(labels, chunks=7), da.from_array(logits, chunks=(13, 4))
+    d_sw, d_cw = da.from_array(sw, chunks=20), da.from_array(cw, chunks=5)
+    for reduction in ul.REDUCTIONS:
+        expected = ul.sparse_categorical_crossentropy(
+            labels, logits, class_weight=cw, sample_weight=sw, reduction=reduction, **kw
+        )
+        for class_weight in (d_cw, cw) if reduction == "stats" else (d_cw,):
+            out = lazy_call(
+                ul.sparse_categorical_crossentropy, d_labels, d_logits,
+                class_weight=class_weight, sample_weight=d_sw, reduction=reduction, **kw,
+            )
+            assert_lazy(out)
+            assert_close(out, expected, rtol=1e-5, atol=1e-6, like=d_logits)
+
+
+def test_per_sample_values_stay_chunked():
+    """reduction="none" keeps the batch chunks: each chunk is computed on its own."""
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, (60, 8)).astype(np.float32)
+    z = rng.standard_normal((60, 8)).astype(np.float32)
+    out = lazy_call(ul.binary_crossentropy, da.from_array(y, chunks=(20, 8)), da.from_array(z, chunks=(20, 8)),
+                    from_logits=True)
+    assert out.chunks == ((20, 20, 20),)
+    assert_close(out, ul.binary_crossentropy(y, z, from_logits=True), like=da.from_array(z))
+
+
+def test_huge_lazy_input_builds_a_graph_only():
+    """A loss over 1e9 lazily generated predictions returns at once, computing nothing."""
+    rng = da.random.default_rng(0)
+    shape, chunks = (10**8, 10), (10**6, 10)
+    z = rng.standard_normal(shape, dtype=np.float32, chunks=chunks)
+    y = (rng.random(shape, dtype=np.float32, chunks=chunks) < 0.5).astype(np.float32)
+    labels = rng.integers(0, 10, shape[:1], chunks=chunks[:1])
+    for out in (
+        lazy_call(ul.binary_crossentropy, y, z, from_logits=True, reduction="sum_over_batch_size"),
+        lazy_call(ul.sparse_categorical_crossentropy, labels, z, from_logits=True, ignore_index=0,
+                  class_weight=np.arange(1.0, 11.0, dtype=np.float32), reduction="stats"),
+    ):
+        assert_lazy(out)
+        for part in (tuple(out) if isinstance(out, ul.LossStats) else (out,)):
+            assert part.shape == ()
+
+
+def test_stats_of_dask_chunks_add_up_on_a_scheduler():
+    """stats computed by the threaded scheduler equal NumPy's (the same graph runs on dask.distributed)."""
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 5, 30)
+    labels[::4] = 9
+    logits = rng.standard_normal((30, 5)).astype(np.float32)
+    sw = rng.uniform(0, 1, 30).astype(np.float32)
+    kw = {"from_logits": True, "ignore_index": 9}
+    out = lazy_call(ul.sparse_categorical_crossentropy, da.from_array(labels, chunks=4),
+                    da.from_array(logits, chunks=(4, 2)), sample_weight=da.from_array(sw, chunks=4),
+                    reduction="stats", **kw)
+    with ComputeCounter() as counter:
+        total, count, weight_sum = dask.compute(*out, scheduler="threads")
+    assert counter.count == 1  # one pass over the data for the three sums
+    expected = ul.sparse_categorical_crossentropy(labels, logits, sample_weight=sw, reduction="stats", **kw)
+    np.testing.assert_allclose([total, count, weight_sum], list(expected), rtol=1e-6, atol=1e-6)
+    assert count == np.sum(labels != 9)
+
+
+def test_benchmark_quick_mode(tmp_path):
+    """benchmarks/dask_bce.py --quick runs and agrees with NumPy on the materialized inputs (no timing check)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "dask_bce.py"), "--quick", "--json", str(out)],
+        env=env, cwd=str(ROOT), capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    r = json.loads(out.read_text())
+    assert r["predictions"] == 10**7
+    assert r["computes_during_call"] == 0
+    assert r["peak_rss_mb"] > 0 and r["compute_s"] > 0
+    np.testing.assert_allclose(r["value"], r["numpy_reference"], rtol=1e-5)
