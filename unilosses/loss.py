@@ -192,6 +192,7 @@ class Spec:
             )
         arrays = {n: options.get(n) for n in self.arrays}
         raw = tuple(options.get(n, self.options[n]) for n in self.static)
+        raw_key: Any
         try:
             raw_key = (raw, tuple(map(type, raw)))
             key = self._validated.get(raw_key)
@@ -232,7 +233,7 @@ class Spec:
             else:
                 n = len(self.inputs)
 
-                def run(*args: Any) -> Any:  # the inputs, sample_weight, normalizer, array options
+                def run(*args: Any) -> Any:  # type: ignore[misc]  # inputs, sample_weight, normalizer, arrays
                     out = fn(be, *args[:n], **static, **dict(zip(arrays, args[n + 2 :])))
                     if not isinstance(out, PerSample):
                         out = PerSample(out)

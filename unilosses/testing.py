@@ -135,7 +135,7 @@ def assert_close(actual: Any, expected: Any, *, rtol: float = 1e-6, atol: float 
     The shape must equal ``expected``'s.
     """
     if isinstance(expected, tuple) and hasattr(expected, "_fields"):
-        assert isinstance(actual, tuple) and actual._fields == expected._fields, (
+        assert isinstance(actual, tuple) and getattr(actual, "_fields", None) == expected._fields, (
             f"expected a {type(expected).__name__}, got {type(actual).__name__}"
         )
         for a, e in zip(actual, expected):

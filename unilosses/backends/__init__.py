@@ -9,7 +9,6 @@ lookup.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import numpy as np

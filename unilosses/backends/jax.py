@@ -22,7 +22,7 @@ _typeof = getattr(jax, "typeof", None)  # JAX >= 0.6
 class JaxBackend(Backend):
     def __init__(self) -> None:
         super().__init__("jax", jnp)
-        self.index_dtype = jnp.int32 if not jax.config.jax_enable_x64 else jnp.int64
+        self.index_dtype = jax.dtypes.canonicalize_dtype(jnp.int64)  # int32 unless x64 is enabled
         self._jitted: dict[Any, Callable[..., Any]] = {}
 
     def device(self, x: Any) -> Any:

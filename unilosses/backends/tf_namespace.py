@@ -22,7 +22,7 @@ int8, int16, int32, int64 = tf.int8, tf.int16, tf.int32, tf.int64
 uint8, uint16, uint32, uint64 = tf.uint8, tf.uint16, tf.uint32, tf.uint64
 float16, bfloat16, float32, float64 = tf.float16, tf.bfloat16, tf.float32, tf.float64
 complex64, complex128 = tf.complex64, tf.complex128
-e, pi, inf, nan = np.e, np.pi, np.inf, np.nan
+e, pi, inf, nan = np.e, np.pi, np.inf, np.nan  # type: ignore[misc]
 newaxis = None
 
 _KINDS = {

@@ -58,7 +58,7 @@ def all_cases() -> list[Case]:
 
 def ref_inputs(framework: str, *arrays: Any, dtype: str = "float64") -> list[Any]:
     """NumPy arrays as ``framework`` arrays for a reference call (floats as ``dtype``)."""
-    out = []
+    out: list[Any] = []
     for a in arrays:
         a = np.asarray(a)
         if a.dtype.kind == "f":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "check_broadcasts",
     "check_class_weight",
     "check_labels",
     "class_axis",
@@ -84,6 +85,18 @@ def sparse_labels(be: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
             raise TypeError("y_true: expected integer class labels, got booleans")
         y_true = xp.astype(y_true, be.index_dtype)
     return y_true
+
+
+def check_broadcasts(name: str, x: Any, shape: tuple[Any, ...], like: str = "y_pred") -> None:
+    """``x`` (an array option such as ``pos_weight``) must broadcast to ``shape``, the
+    shape of the input called ``like``: a ValueError naming both, not a framework's
+    broadcasting error (torch's RuntimeError, TensorFlow's InvalidArgumentError)."""
+    xs = _shape(x)
+    ok = len(xs) <= len(shape) and all(
+        a is None or b is None or a == 1 or a == b for a, b in zip(xs[::-1], tuple(shape)[::-1])
+    )
+    if not ok:
+        raise ValueError(f"{name}: expected a shape that broadcasts to {like}'s shape {tuple(shape)}, got {xs}")
 
 
 def check_class_weight(class_weight: Any, num_classes: Any, name: str = "class_weight") -> None:
