@@ -288,18 +288,23 @@ def test_gradient_matches_reference(case):
 @pytest.mark.parametrize("framework", AUTODIFF)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_gradient_every_framework(case, framework):
-    """torch autograd, jax.grad and tf.GradientTape in float32 == float64 torch, every reduction."""
-    _require("torch")
+    """torch autograd, jax.grad and tf.GradientTape in float32: finite, and == float64 torch
+    (checked against finite differences above) where torch is installed, every reduction."""
+    import importlib.util
+
     arrays = _draw(case)
     positions = _float_positions(case, arrays)
     if not positions:
         pytest.skip("no floating-point input")
     sw = _sample_weight(case, arrays)
-    expected = torch_grads(case, arrays, positions, "float64", GRAD_REDUCTIONS, sw)
     got = framework_grads(framework, case, arrays, positions, GRAD_REDUCTIONS, sw)
-    for i, g, e in zip(positions, got, expected):
+    for i, g in zip(positions, got):
         assert g.shape == np.shape(arrays[i])
         assert np.all(np.isfinite(g)), f"non-finite gradient w.r.t. input {i}"
+    if importlib.util.find_spec("torch") is None:
+        return  # a session with one framework: finiteness only
+    expected = torch_grads(case, arrays, positions, "float64", GRAD_REDUCTIONS, sw)
+    for i, g, e in zip(positions, got, expected):
         scale = max(1.0, float(np.max(np.abs(e))))
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * scale, err_msg=f"input {i}")
 

@@ -23,7 +23,6 @@ from unilosses.conformance import all_cases
 from unilosses.testing import BACKENDS, ArrayBackend, assert_close, available_backends, to_numpy
 
 CASES = all_cases()
-CASE_IDS = [c.id for c in CASES]
 B, K = 6, 4
 
 #: every public loss function (they carry their ``spec``) and every Loss class
@@ -124,6 +123,21 @@ def _other_framework(name):
 
 def _np(x):
     return to_numpy(x)
+
+
+#: known bugs outside the files these tests own, as (test, backend or "*", loss or case id)
+#: -> reason. Strict: a fix makes the test XPASS and fail, so the entry is removed with it.
+KNOWN_BUGS = {
+    ("empty_feature_axis", "torch", "triplet_margin-pinf"): "triplet_margin p=inf: torch.amax over an empty last axis raises IndexError",
+}
+
+
+def _known_bug(request, backend_name, case_id="*"):
+    test = request.node.originalname.removeprefix("test_").removeprefix("every_loss_")
+    for key in ((test, backend_name, case_id), (test, "*", case_id), (test, "*", "*")):
+        if key in KNOWN_BUGS:
+            request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[key]))
+            return
 
 
 # =============================================================== options (eager)
@@ -458,30 +472,35 @@ def _array_option_params():
 
 
 @pytest.mark.parametrize(("case", "option"), list(_array_option_params()))
-def test_every_loss_array_option_of_the_wrong_shape(case, option, backend):
+def test_every_loss_array_option_of_the_wrong_shape(case, option, backend, request):
     """Class weights, pos_weight, variances...: a shape that does not fit is a ValueError naming
     the option, never a framework's broadcasting error."""
+    _known_bug(request, backend.name, case.id)
     args, kw, _, _ = _case_arrays(case)
     good = np.asarray(kw[option])
     bad = np.ones(good.shape[:-1] + (good.shape[-1] + 1,) if good.ndim else (3,), np.float32)
     kw[option] = backend.asarray(bad)
     with pytest.raises(ValueError, match=rf"{option}\b.*expected"):
-        to_numpy(getattr(ul, case.loss)(*(backend.asarray(a) for a in args), **kw))
+        getattr(ul, case.loss)(*(backend.asarray(a) for a in args), **kw)  # eager: no compute needed
 
 
-@pytest.mark.parametrize("shape", [(4,), (2, 5), (6, 4)])
-def test_pos_weight_of_the_wrong_shape(backend, rng, shape):
+def test_pos_weight_of_the_wrong_shape(backend, rng, request):
+    _known_bug(request, backend.name)
     y = rng.integers(0, 2, (6, 5)).astype(np.float32)
     z = rng.standard_normal((6, 5)).astype(np.float32)
-    with pytest.raises(ValueError, match=r"pos_weight: expected a shape that broadcasts to"):
+    for shape in [(4,), (2, 5), (6, 4)]:
+        with pytest.raises(ValueError, match=rf"pos_weight: expected a shape that broadcasts to y_pred's shape \(6, 5\), got {re.escape(str(shape))}"):
+            ul.binary_crossentropy(backend.asarray(y), backend.asarray(z), from_logits=True, pos_weight=backend.asarray(np.ones(shape, np.float32)))
+    for shape in [(5,), (6, 1), (1, 5), ()]:  # these broadcast
         ul.binary_crossentropy(backend.asarray(y), backend.asarray(z), from_logits=True, pos_weight=backend.asarray(np.ones(shape, np.float32)))
 
 
 @pytest.mark.parametrize("case", PER_LOSS, ids=PER_LOSS_IDS)
-def test_every_loss_integer_inputs_behave_as_on_numpy(case, backend):
+def test_every_loss_integer_inputs_behave_as_on_numpy(case, backend, request):
     """An integer or boolean input that does not decide the backend (targets, a second
     embedding...) is accepted as on NumPy (then with NumPy's values), or refused with
     NumPy's error type."""
+    _known_bug(request, backend.name, case.id)
     args, kw, lead, _ = _case_arrays(case)
     fn = getattr(ul, case.loss)
     for i, a in enumerate(args):
@@ -502,9 +521,10 @@ def test_every_loss_integer_inputs_behave_as_on_numpy(case, backend):
 
 
 @pytest.mark.parametrize(("backend_name", "case"), _sweep(CASES))
-def test_every_loss_empty_feature_axis(backend_name, case):
+def test_every_loss_empty_feature_axis(backend_name, case, request):
     """A last axis of size 0 (no features, no classes) gives a result or a ValueError / TypeError,
     never another exception."""
+    _known_bug(request, backend_name, case.id)
     backend = ArrayBackend(backend_name)
     args, kw, lead, _ = _case_arrays(case)
     d = np.shape(args[lead])[-1]
@@ -533,34 +553,38 @@ def test_label_policy_covers_every_backend():
     assert RAISES | NAN == set(BACKENDS) and not RAISES & NAN
 
 
-@pytest.mark.parametrize("label", [K, K + 7, -1, -100])
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("with_weight", [False, True])
-def test_out_of_range_label(backend, rng, label, smoothing, with_weight):
-    y = rng.integers(0, K, B)
-    y[2] = label
-    z = rng.standard_normal((B, K)).astype(np.float32)
+def test_out_of_range_label(backend, rng, smoothing, with_weight):
+    bad = {1: K, 2: K + 7, 4: -1, 5: -100}
+    y = rng.integers(0, K, B + 2)
+    for i, label in bad.items():
+        y[i] = label
+    z = rng.standard_normal((B + 2, K)).astype(np.float32)
     kw = {"from_logits": True, "label_smoothing": smoothing}
     if with_weight:
         kw["class_weight"] = backend.asarray(rng.uniform(0.5, 2, K).astype(np.float32))
-    call = lambda red: ul.sparse_categorical_crossentropy(backend.asarray(y), backend.asarray(z), reduction=red, **kw)  # noqa: E731
+    fn = ul.sparse_categorical_crossentropy
+    yb, zb = backend.asarray(y), backend.asarray(z)
     if backend.name in RAISES:
         with pytest.raises(ValueError, match=rf"y_true: labels must lie in \[0, {K - 1}\]; got a label outside that range"):
-            call("none")
+            fn(yb, zb, **kw)
         with pytest.raises(ValueError, match=r"y_true: labels must lie in"):
-            ul.SparseCategoricalCrossentropy(**kw)(backend.asarray(y), backend.asarray(z))
+            ul.SparseCategoricalCrossentropy(**kw)(yb, zb)
+        for i, label in bad.items():  # each bad label alone
+            with pytest.raises(ValueError, match=r"y_true: labels must lie in"):
+                fn(backend.asarray(np.where(np.arange(B + 2) == i, label, 0)), zb, **kw)
         return
-    out = _np(call("none"))
-    assert np.isnan(out[2])
-    good = np.delete(np.arange(B), 2)
-    expected = _np(ul.sparse_categorical_crossentropy(y[good], z[good], **{**kw, "class_weight": None if not with_weight else _np(kw["class_weight"])}))
-    np.testing.assert_allclose(out[good], expected, rtol=1e-5, atol=1e-6)
-    for red in ul.REDUCTIONS:
-        if red == "none":
-            continue
-        res = _np(call(red))
-        values = list(res) if isinstance(res, tuple) else [res]
-        assert np.isnan(values[0]), f"{red}: an out-of-range label gave the finite {values[0]}"
+    out = _np(fn(yb, zb, **kw))
+    assert np.all(np.isnan(out[list(bad)]))
+    good = [i for i in range(B + 2) if i not in bad]
+    np_kw = {**kw, "class_weight": _np(kw["class_weight"]) if with_weight else None}
+    np.testing.assert_allclose(out[good], fn(y[good], z[good], **np_kw), rtol=1e-5, atol=1e-6)
+    reductions = [r for r in ul.REDUCTIONS if r != "none"]
+    results = _evaluate(backend, lambda y_, z_: [fn(y_, z_, **kw, reduction=r) for r in reductions], yb, zb)
+    for red, res in zip(reductions, results):
+        value = res[0] if isinstance(res, tuple) else res
+        assert np.isnan(value), f"{red}: an out-of-range label gave the finite {value}"
 
 
 @pytest.mark.parametrize("label", [K, -1])
@@ -623,9 +647,8 @@ def test_every_sparse_loss_out_of_range_label(case, backend):
             with pytest.raises(ValueError, match=rf"y_true: labels must lie in \[0, {k - 1}\]"):
                 fn(*xs, **kw)
         else:
-            out = _np(fn(*xs, **kw))
-            assert np.isnan(out[first]), f"label {label} gave {out[first]}"
-            assert np.isnan(_np(fn(*xs, **kw, reduction="sum")))
+            out, total = _evaluate(backend, lambda *a: [fn(*a, **kw), fn(*a, **kw, reduction="sum")], *xs)
+            assert np.isnan(out[first]) and np.isnan(total), f"label {label} gave {out[first]}, sum {total}"
 
 
 def test_out_of_range_label_traced_gives_nan():
@@ -750,12 +773,18 @@ def test_fully_ignored_batch(backend, rng, with_weight, smoothing):
     if with_weight:
         kw["class_weight"] = backend.asarray(rng.uniform(0.5, 2, K).astype(np.float32))
     fn = ul.sparse_categorical_crossentropy
-    out = _np(fn(backend.asarray(y), backend.asarray(z), **kw))
-    np.testing.assert_array_equal(out, np.zeros(B, np.float32))
-    for red in ul.REDUCTIONS:
-        if red != "none":
-            _assert_zero(fn(backend.asarray(y), backend.asarray(z), **kw, reduction=red), red)
-            _assert_zero(fn(backend.asarray(y), backend.asarray(z), **kw, reduction=red, sample_weight=backend.asarray(np.full(B, 2.0, np.float32))), red)
+    yb, zb = backend.asarray(y), backend.asarray(z)
+    np.testing.assert_array_equal(_np(fn(yb, zb, **kw)), np.zeros(B, np.float32))
+    reductions = [r for r in ul.REDUCTIONS if r != "none"]
+    sw = backend.asarray(np.full(B, 2.0, np.float32))
+
+    def thunk(y_, z_):
+        return [fn(y_, z_, **kw, reduction=r) for r in reductions] + [
+            fn(y_, z_, **kw, reduction=r, sample_weight=sw) for r in reductions
+        ]
+
+    for red, res in zip(reductions * 2, _evaluate(backend, thunk, yb, zb)):
+        _assert_zero(res, red)
 
 
 def test_zero_sample_weights(backend, rng):

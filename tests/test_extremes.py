@@ -241,3 +241,32 @@ def test_binary_logits_tails_are_accurate(z, backend):
     expected = -F.logsigmoid(torch.tensor([[z, z]], dtype=torch.float64)).numpy()
     out = ul.binary_crossentropy(backend.asarray(y), backend.asarray(logits), from_logits=True, axis=None)
     np.testing.assert_allclose(to_numpy(out), expected, rtol=1e-5, atol=0)
+
+
+def _focal_saturated() -> list[Any]:
+    """Confidently right logits (p_t = 1 exactly in float32): the focal factor's base is 0."""
+    y_bin = np.array([[1.0, 0.0, 1.0]], dtype=np.float32)
+    z_bin = np.array([[BIG, -BIG, 3.0]], dtype=np.float32)
+    onehot = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    z_cat = np.array([[BIG, 0.0, -BIG], [0.5, -1.0, 0.25]], dtype=np.float32)
+    return [
+        pytest.param("binary_focal_crossentropy", y_bin, z_bin, id="binary"),
+        pytest.param("categorical_focal_crossentropy", onehot, z_cat, id="categorical"),
+        pytest.param("sparse_categorical_focal_crossentropy", np.array([0, 2]), z_cat, id="sparse"),
+    ]
+
+
+@pytest.mark.parametrize("gamma", [0.5, 2.0])
+@pytest.mark.parametrize(("name", "y", "z"), _focal_saturated())
+def test_focal_saturated_logits_finite_gradient(name, y, z, gamma, backend):
+    """(1 - p_t)^gamma at p_t = 1 with gamma < 1: d/dbase is infinite, times 0; the loss and
+    its gradient tend to 0, so both must be finite (a safe where, not a NaN)."""
+    case = Case(f"{name}-saturated", name, lambda rng: (y, z), {"from_logits": True, "gamma": gamma})
+    arrays = (y, z)
+    sw = np.ones(_per_sample_shape(case, arrays), dtype=np.float32)
+    outs, grads = evaluate(backend, case, arrays, sw, FEW_CALLS, "float32")
+    for out in outs:
+        for part in _parts(out):
+            assert np.all(np.isfinite(part)), part
+    for g in grads or ():
+        assert np.all(np.isfinite(g)), f"non-finite gradient w.r.t. the logits: {g}"

@@ -11,14 +11,13 @@ import os
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unilosses as ul
 from unilosses.conformance import all_cases
 from unilosses.testing import ArrayBackend, available_backends, to_numpy
-
-import pytest
 
 FUNCTIONS = sorted(n for n in ul.__all__ if hasattr(getattr(ul, n), "spec"))
 #: UNILOSSES_FUZZ_EXAMPLES=2000 runs a longer, random (not derandomized) fuzz

@@ -26,7 +26,7 @@ PROPERTY = settings(
     deadline=None,
     derandomize=True,
     database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow],
 )
 #: fewer examples where each one costs a compilation (JAX jits every new shape), many
 #: small eager kernels (TensorFlow) or a task graph (Dask): same identities, fewer draws
@@ -48,18 +48,19 @@ def _one_case_per_loss(cases):
     return out
 
 
-#: sweeps over every conformance case run on every case where a call costs microseconds,
-#: and on the first case of each loss where a call compiles (JAX) or builds a graph (Dask)
+#: sweeps over every conformance case run on every case where a call costs microseconds;
+#: where a call compiles (JAX) or builds a task graph (Dask), on the first case of each
+#: loss and every case with ignored labels
 SLOW = {"jax", "dask"}
 PER_LOSS = _one_case_per_loss(CASES)
 
 
-def _sweep(cases, slow_cases=None):
-    slow_cases = [c for c in cases if c in PER_LOSS] if slow_cases is None else slow_cases
+def _sweep(cases):
+    slow = [c for c in cases if c in PER_LOSS or "ignore_index" in c.options]
     return [
         pytest.param(name, c, id=f"{name}-{c.id}")
         for name in available_backends()
-        for c in (slow_cases if name in SLOW else cases)
+        for c in (slow if name in SLOW else cases)
     ]
 
 

@@ -31,12 +31,15 @@ def _one_case_per_loss():
     return out
 
 
-def _fresh_options(case, u):
-    """The case's options with every float option moved slightly: a new cache key."""
+def _fresh_options(case, u, ndim):
+    """The case's options as a new cache key: every float option moved slightly, and a
+    negative axis written as its positive equivalent (same values, another key)."""
     spec = getattr(ul, case.loss).spec
     options = dict(case.options)
     for name, default in spec.options.items():
         value = options.get(name, default)
+        if name == "axis" and isinstance(value, int) and value < 0:
+            options[name] = value % ndim
         if name in spec.arrays or isinstance(value, bool) or not isinstance(value, float):
             continue
         options[name] = value + u if value == 0 else value * (1 - u)
@@ -51,7 +54,9 @@ def _tasks(u):
         for i, case in enumerate(_one_case_per_loss()):
             arrays = case.inputs(np.random.default_rng(i))
             args, kw = case.call_args(tuple(backend.asarray(a) for a in arrays))
-            kw.update({k: v for k, v in _fresh_options(case, u).items() if k not in case.array_options})
+            spec = getattr(ul, case.loss).spec
+            lead = args[list(getattr(spec, "inputs", ("y_true", "y_pred"))).index(getattr(spec, "decides", "y_pred"))]
+            kw.update({k: v for k, v in _fresh_options(case, u, len(lead.shape)).items() if k not in case.array_options})
             tasks.append((name, getattr(ul, case.loss), args, kw, ul.REDUCTIONS[i % len(ul.REDUCTIONS)]))
     return tasks
 

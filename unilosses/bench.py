@@ -234,7 +234,8 @@ def _numpy_probs(shape: tuple[int, int]) -> Any:
     rng = _rng()
     n, c = shape
     p = rng.dirichlet(np.ones(c), n).astype(np.float32)
-    onehot = np.eye(c, dtype=np.float32)[rng.integers(0, c, n)]
+    onehot = np.zeros((n, c), dtype=np.float32)
+    onehot[np.arange(n), rng.integers(0, c, n)] = 1.0
     f = ul.categorical_crossentropy
 
     def ours() -> Any:
@@ -298,6 +299,13 @@ def _wanted(cases: Any) -> set[str] | None:
 # ------------------------------------------------------------------ timing
 _CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 _clock = time.perf_counter
+
+
+def _use_clock(clock: str) -> None:
+    global _clock
+    if clock not in _CLOCKS:
+        raise ValueError(f"clock: expected 'wall' or 'cpu', got {clock!r}")
+    _clock = _CLOCKS[clock]
 
 
 def _loop(fn: Callable[[], Any], n: int) -> float:
@@ -385,10 +393,7 @@ def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
     A row has ``unilosses`` and ``native_time`` (seconds, or bytes for the memory
     row), ``ratio``, ``goal``, ``within_goal``, and ``skipped`` (why, or None).
     """
-    global _clock
-    if clock not in _CLOCKS:
-        raise ValueError(f"clock: expected 'wall' or 'cpu', got {clock!r}")
-    _clock = _CLOCKS[clock]
+    _use_clock(clock)
     wanted = _wanted(cases)
     selected = [c for c in CASES if wanted is None or c.id in wanted or c.framework in wanted]
     if with_memory is None:
@@ -617,13 +622,14 @@ def _dist_version(module: str) -> str:
 
 # -------------------------------------------------------------------- plot
 def plot(path: str, quick: bool = False, classes: tuple[int, ...] | None = None,
-         batch: int | None = None, repeats: int | None = None) -> dict[str, Any]:
+         batch: int | None = None, repeats: int | None = None, clock: str = "wall") -> dict[str, Any]:
     """Draw time against the number of classes, unilosses beside each native loss.
 
     One panel per installed backend: torch (``F.cross_entropy``), JAX (jitted
     optax, unilosses called eagerly), TensorFlow (``tf.nn`` sparse kernel) and
     NumPy (categorical CE on probabilities against ``sklearn.metrics.log_loss``).
-    Needs matplotlib (``pip install matplotlib``). Returns the measured data.
+    Needs matplotlib (``pip install matplotlib``). ``clock`` as in :func:`run`.
+    Returns the measured data.
     """
     try:
         import matplotlib
@@ -644,6 +650,7 @@ def plot(path: str, quick: bool = False, classes: tuple[int, ...] | None = None,
         ("numpy", ("numpy", "sklearn"), _numpy_probs, "sklearn log_loss"),
     ]
     panels = [p for p in panels if not _missing(p[1])]
+    _use_clock(clock)
     restore = _single_thread({p[0] for p in panels})
     try:
         return _plot(plt, path, quick, classes, batch, repeats, panels)
@@ -653,7 +660,7 @@ def plot(path: str, quick: bool = False, classes: tuple[int, ...] | None = None,
 
 def _plot(plt: Any, path: str, quick: bool, classes: tuple[int, ...], batch: int, repeats: int,
           panels: list[Any]) -> dict[str, Any]:
-    data: dict[str, Any] = {"classes": list(classes), "batch": batch}
+    data: dict[str, Any] = {"classes": list(classes), "batch": batch, "clock": _clock.__name__}
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 3.6), squeeze=False)
     for ax, (name, _, make, label) in zip(axes[0], panels):
         t_ours, t_native = [], []
@@ -665,9 +672,10 @@ def _plot(plt: Any, path: str, quick: bool, classes: tuple[int, ...], batch: int
         data[name] = {"unilosses": t_ours, "native": t_native, "native_name": label}
         ax.loglog(classes, t_ours, "o-", label="unilosses")
         ax.loglog(classes, t_native, "s--", label=label)
-        ax.set_title(f"{name} (batch {batch})")
+        what = "categorical CE, probabilities" if name == "numpy" else "sparse CE, logits"
+        ax.set_title(f"{name}: {what}, batch {batch}", fontsize=10)
         ax.set_xlabel("number of classes")
-        ax.set_ylabel("seconds per call")
+        ax.set_ylabel("seconds per call" + (" (CPU time)" if _clock is time.process_time else ""))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
@@ -703,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     plotted = None
     if args.plot:
-        plotted = plot(args.plot, quick=args.quick)
+        plotted = plot(args.plot, quick=args.quick, clock=args.clock)
     if args.json:
         print(json.dumps({"environment": environment(), "rows": rows, "plot": plotted}, indent=2, default=str))
     else:

@@ -331,7 +331,7 @@ class Spec:
                     xs.append(lead)
                     continue
                 x = convert(be, x, lead, name)
-                if x.dtype != dtype and be.xp.isdtype(x.dtype, "real floating"):
+                if x.dtype != dtype:  # integer / boolean pair targets too (torch, TF refuse mixing)
                     x = be.xp.astype(x, dtype)
                 xs.append(x)
             if sample_weight is not None:

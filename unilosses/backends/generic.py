@@ -19,8 +19,12 @@ class Backend:
     """A namespace ``xp`` plus the few primitives losses need fast.
 
     Primitives: :meth:`log_softmax`, :meth:`logsumexp`, :meth:`softplus`,
-    :meth:`gather` (pick one entry along an axis) and :meth:`classdot`
-    (contract the class axis with a weight vector).
+    :meth:`gather` (pick one entry along an axis), :meth:`classdot`
+    (contract the class axis with a weight vector), :meth:`mean_all`,
+    :meth:`sparse_cross_entropy` and :meth:`sparse_softmax_cross_entropy`
+    (the sparse cross-entropy, smoothed and class-weighted, as one fused kernel
+    where the framework has one: torch's ``cross_entropy``, ``tf.nn``'s sparse
+    kernel), and the host check :meth:`labels_in_range`.
     """
 
     #: True when values can be checked on the host without a device sync.

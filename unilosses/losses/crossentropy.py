@@ -11,9 +11,11 @@ from typing import Any
 from unilosses.logits import binary_log_probs, categorical_log_probs
 from unilosses.loss import Loss, PerSample, loss
 from unilosses.losses._common import (
+    check_broadcasts,
     check_class_weight,
     check_labels,
     class_axis,
+    count_classes,
     float_targets,
     mean_over,
     nan_out_of_range,
@@ -91,11 +93,13 @@ def binary_crossentropy(
     Examples
     --------
     >>> import numpy as np, unilosses as ul
-    >>> ul.binary_crossentropy(np.array([[0.0, 1.0]]), np.array([[30.0, 0.0]]), from_logits=True)
+    >>> ul.binary_crossentropy(np.array([[0.0, 1.0]]), np.array([[30.0, 0.0]], dtype=np.float32), from_logits=True)
     array([15.346574], dtype=float32)
     """
     y = smooth_binary(float_targets(be, y_true, y_pred), label_smoothing)
     log_p, log_1mp = binary_log_probs(be, y_pred, from_logits, epsilon)
+    if pos_weight is not None:
+        check_broadcasts("pos_weight", pos_weight, tuple(y_pred.shape))
     pos = y * log_p if pos_weight is None else pos_weight * y * log_p
     return mean_over(be, -(pos + (1.0 - y) * log_1mp), axis)
 
@@ -160,7 +164,7 @@ def categorical_crossentropy(
     1.3783888522474517
     """
     axis = class_axis(axis, y_pred.ndim)
-    num_classes = y_pred.shape[axis]
+    num_classes = count_classes(y_pred, axis)
     y = float_targets(be, y_true, y_pred)
     q = smooth_categorical(y, label_smoothing, num_classes)
     log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon)
@@ -237,7 +241,7 @@ def sparse_categorical_crossentropy(
     array([0.000918, 0.551445])
     """
     axis = class_axis(axis, y_pred.ndim)
-    num_classes = y_pred.shape[axis]
+    num_classes = count_classes(y_pred, axis)
     labels = sparse_labels(be, y_true, y_pred, axis)
     safe, in_range, valid = check_labels(be, labels, num_classes, ignore_index, y_pred)
     weight_y = None

@@ -16,6 +16,7 @@ from unilosses.losses._common import (
     check_class_weight,
     check_labels,
     class_axis,
+    count_classes,
     float_targets,
     mean_over,
     nan_out_of_range,
@@ -201,7 +202,7 @@ def categorical_focal_crossentropy(
     [0.0003, 0.6759]
     """
     axis = class_axis(axis, y_pred.ndim)
-    num_classes = y_pred.shape[axis]
+    num_classes = count_classes(y_pred, axis)
     y = float_targets(be, y_true, y_pred)
     q = smooth_categorical(y, label_smoothing, num_classes)
     terms = _focal_terms(be, categorical_log_probs(be, y_pred, axis, from_logits, epsilon), gamma, alpha)
@@ -276,7 +277,7 @@ def sparse_categorical_focal_crossentropy(
     [0.0003, 0.6759]
     """
     axis = class_axis(axis, y_pred.ndim)
-    num_classes = y_pred.shape[axis]
+    num_classes = count_classes(y_pred, axis)
     labels = sparse_labels(be, y_true, y_pred, axis)
     safe, in_range, valid = check_labels(be, labels, num_classes, ignore_index, y_pred)
     log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon)

@@ -18,6 +18,7 @@ from unilosses.losses._common import (
     check_class_weight,
     check_labels,
     class_axis,
+    count_classes,
     float_targets,
     mean_over,
     nan_out_of_range,
@@ -219,6 +220,7 @@ def categorical_hinge(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1) -> A
     """
     xp = be.xp
     axis = class_axis(axis, y_pred.ndim)
+    count_classes(y_pred, axis)
     y = float_targets(be, y_true, y_pred)
     pos = xp.sum(y * y_pred, axis=axis)
     neg = xp.max((1.0 - y) * y_pred, axis=axis)
@@ -278,7 +280,7 @@ def multiclass_hinge(
     """
     xp = be.xp
     axis = class_axis(axis, y_pred.ndim)
-    num_classes = y_pred.shape[axis]
+    num_classes = count_classes(y_pred, axis)
     labels = sparse_labels(be, y_true, y_pred, axis)
     safe, in_range, _ = check_labels(be, labels, num_classes, None, y_pred)
     s_y = be.gather(y_pred, safe, axis)
@@ -380,7 +382,7 @@ def multilabel_soft_margin(
     terms = -(y * log_p + (1.0 - y) * log_1mp)
     if class_weight is None:
         return xp.mean(terms, axis=axis)
-    num_classes = y_pred.shape[axis]
+    num_classes = count_classes(y_pred, axis)
     check_class_weight(class_weight, num_classes)
     return be.classdot(terms, class_weight, axis) / num_classes
 
