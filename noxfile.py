@@ -34,7 +34,8 @@ BACKENDS = {
 }
 # pytest-xdist workers: this project's CI machines have 2 cores
 WORKERS = os.environ.get("UNILOSSES_TEST_WORKERS", "2")
-QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+# quiet TensorFlow; one thread per xdist worker (2 workers on 2 cores: threads would only contend)
+QUIET_TF = {"TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1"}
 
 
 @nox.session(name="tests")

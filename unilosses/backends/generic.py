@@ -94,7 +94,7 @@ class Backend:
     def softplus(self, x: Any) -> Any:
         """log(1 + exp(x)), stable for large |x|."""
         xp = self.xp
-        return xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+        return xp.clip(x, min=0.0) + xp.log1p(xp.exp(-xp.abs(x)))
 
     def gather(self, x: Any, index: Any, axis: int) -> Any:
         """``x`` indexed by integer ``index`` along ``axis`` (removed).

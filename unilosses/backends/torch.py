@@ -48,7 +48,7 @@ class TorchBackend(Backend):
         return torch.log_softmax(x, dim=axis)
 
     def softplus(self, x: Any) -> Any:
-        return -F.logsigmoid(-x)
+        return F.softplus(x)  # exact to exp(-20) above torch's threshold of 20
 
     def gather(self, x: Any, index: Any, axis: int) -> Any:
         return torch.gather(x, axis, index.unsqueeze(axis)).squeeze(axis)

@@ -34,11 +34,19 @@ __all__ = [
 ]
 
 
+def _pow(be: Any, base: Any, gamma: float) -> Any:
+    """``base ** gamma`` with a finite gradient at ``base = 0`` for ``gamma < 1``
+    (the safe-where form: the power never sees a 0)."""
+    xp = be.xp
+    ok = base > 0
+    return xp.where(ok, xp.where(ok, base, 1.0) ** gamma, 0.0)
+
+
 def _focal_terms(be: Any, log_p: Any, gamma: float, alpha: float) -> Any:
     """``alpha * (1 - p)^gamma * (-log p)`` from ``log p`` (``1 - p = -expm1(log p)``)."""
     nll = -log_p
     if gamma:
-        nll = nll * (-be.xp.expm1(log_p)) ** gamma
+        nll = nll * _pow(be, -be.xp.expm1(log_p), gamma)
     return nll if alpha == 1.0 else alpha * nll
 
 
@@ -128,7 +136,7 @@ def binary_focal_crossentropy(
             p, q = xp.exp(log_p), xp.exp(log_1mp)  # sigmoid(z), sigmoid(-z)
         else:
             p, q = y_pred, 1.0 - y_pred  # Keras: the focal factor uses p unclipped
-        values = values * (y * q + (1.0 - y) * p) ** gamma  # (1 - p_t)^gamma
+        values = values * _pow(be, y * q + (1.0 - y) * p, gamma)  # (1 - p_t)^gamma
     if apply_class_balancing:
         values = values * (y * alpha + (1.0 - y) * (1.0 - alpha))
     return mean_over(be, values, axis)

@@ -231,7 +231,7 @@ def gaussian_nll(
     negative = var < 0
     if be.concrete(y_pred) and be.any_true(negative):
         raise ValueError("var: expected non-negative variances, got a negative entry")
-    v = xp.maximum(var, eps)
+    v = xp.clip(var, min=eps)
     error = y_pred - float_targets(be, y_true, y_pred)
     values = 0.5 * (xp.log(v) + error * error / v)
     if full:

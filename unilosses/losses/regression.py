@@ -46,7 +46,7 @@ def _huber(be: Any, error: Any, delta: float) -> Any:
     """0.5 e^2 for |e| <= delta, delta (|e| - delta / 2) beyond (without a ``where``)."""
     xp = be.xp
     abs_error = xp.abs(error)
-    quadratic = xp.minimum(abs_error, delta)
+    quadratic = xp.clip(abs_error, max=delta)
     return 0.5 * quadratic * quadratic + delta * (abs_error - quadratic)
 
 
@@ -166,7 +166,7 @@ def mean_absolute_percentage_error(be: Any, y_true: Any, y_pred: Any, *, axis: A
     """
     xp = be.xp
     y = float_targets(be, y_true, y_pred)
-    return 100.0 * mean_over(be, xp.abs(y - y_pred) / xp.maximum(xp.abs(y), _EPSILON), axis)
+    return 100.0 * mean_over(be, xp.abs(y - y_pred) / xp.clip(xp.abs(y), min=_EPSILON), axis)
 
 
 @loss()
@@ -203,7 +203,7 @@ def mean_squared_logarithmic_error(be: Any, y_true: Any, y_pred: Any, *, axis: A
     """
     xp = be.xp
     y = float_targets(be, y_true, y_pred)
-    diff = xp.log1p(xp.maximum(y_pred, _EPSILON)) - xp.log1p(xp.maximum(y, _EPSILON))
+    diff = xp.log1p(xp.clip(y_pred, min=_EPSILON)) - xp.log1p(xp.clip(y, min=_EPSILON))
     return mean_over(be, diff * diff, axis)
 
 
@@ -385,7 +385,7 @@ def cosine_similarity(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1, epsi
     floor = epsilon * epsilon
 
     def unit(x: Any) -> Any:
-        return x / xp.sqrt(xp.maximum(xp.sum(x * x, axis=axis, keepdims=True), floor))
+        return x / xp.sqrt(xp.clip(xp.sum(x * x, axis=axis, keepdims=True), min=floor))
 
     return -xp.sum(unit(y) * unit(y_pred), axis=axis)
 
