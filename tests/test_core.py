@@ -189,3 +189,13 @@ def test_cli_check_runs_and_passes():
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "scce-logits" in r.stdout and " 0 failed" in r.stdout
+
+
+def test_readme_lists_every_loss():
+    """The README's loss table stays current with what exists."""
+    import pathlib
+
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    for fam in ul.FAMILIES:
+        for name in fam.__all__:
+            assert f"`{name}" in readme, f"README.md does not mention {name}"
