@@ -44,20 +44,6 @@ FD_REFERENCES = ("torch", "tensorflow", "keras")
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _torch_one_thread():
-    """Tiny tensors: torch's intra-op threads only add contention (log_sigmoid: ms per call)."""
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ------------------------------------------------------------------ helpers
 def _require(backend: str) -> None:
     """Skip unless ``backend`` is installed and selected (``UNILOSSES_BACKENDS``)."""

@@ -44,20 +44,6 @@ EXPENSIVE = ("jax", "dask")
 NO_FLOAT64 = ("jax", "dask")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _torch_one_thread():
-    """Tiny tensors: torch's intra-op threads only add contention."""
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ------------------------------------------------------------------ helpers
 def _n_inputs(case: Case, arrays: tuple[Any, ...]) -> int:
     return len(arrays) - len(case.array_options)

@@ -46,20 +46,6 @@ ZERO_WEIGHT_CALLS = (("none", True), ("stats", True), ("mean_with_sample_weight"
 BIG = 1e4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _torch_one_thread():
-    """Tiny tensors: torch's intra-op threads only add contention."""
-    try:
-        import torch
-    except ImportError:
-        yield
-        return
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ------------------------------------------------------------------ variants
 def _n_inputs(case: Case, arrays: tuple[Any, ...]) -> int:
     return len(arrays) - len(case.array_options)

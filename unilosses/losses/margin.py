@@ -15,6 +15,7 @@ from typing import Any
 from unilosses.logits import binary_log_probs
 from unilosses.loss import Loss, in_range, loss
 from unilosses.losses._common import (
+    check_broadcasts,
     check_class_weight,
     check_labels,
     class_axis,
@@ -50,16 +51,6 @@ __all__ = [
 # ------------------------------------------------------------------ helpers
 def _shape(x: Any) -> tuple[Any, ...]:
     return tuple(x.shape)
-
-
-def _broadcasts(name: str, x: Any, shape: tuple[Any, ...], like: str) -> None:
-    """``x`` must broadcast to ``shape`` (the shape of the input called ``like``)."""
-    xs = _shape(x)
-    ok = len(xs) <= len(shape) and all(
-        a is None or b is None or a == 1 or a == b for a, b in zip(xs[::-1], shape[::-1])
-    )
-    if not ok:
-        raise ValueError(f"{name}: expected a shape that broadcasts to {like}'s shape {shape}, got {xs}")
 
 
 def _relu(be: Any, x: Any) -> Any:
@@ -422,8 +413,8 @@ def margin_ranking(be: Any, x1: Any, x2: Any, target: Any, *, margin: float = 0.
     [0.0, 0.6]
     """
     shape = _shape(x1)
-    _broadcasts("x2", x2, shape, "x1")
-    _broadcasts("target", target, shape, "x1")
+    check_broadcasts("x2", x2, shape, "x1")
+    check_broadcasts("target", target, shape, "x1")
     return _relu(be, -_as(be, target, x1) * (x1 - x2) + margin)
 
 
@@ -485,8 +476,8 @@ def triplet_margin(
     shape = _shape(anchor)
     if len(shape) < 1:
         raise ValueError(f"anchor: expected embeddings of shape (..., D), got shape {shape}")
-    _broadcasts("positive", positive, shape, "anchor")
-    _broadcasts("negative", negative, shape, "anchor")
+    check_broadcasts("positive", positive, shape, "anchor")
+    check_broadcasts("negative", negative, shape, "anchor")
     d_pos = _distance(be, anchor, positive, p, eps)
     d_neg = _distance(be, anchor, negative, p, eps)
     if swap:
@@ -536,8 +527,8 @@ def cosine_embedding(be: Any, x1: Any, x2: Any, target: Any, *, margin: float = 
     shape = _shape(x1)
     if len(shape) < 1:
         raise ValueError(f"x1: expected embeddings of shape (..., D), got shape {shape}")
-    _broadcasts("x2", x2, shape, "x1")
-    _broadcasts("target", target, shape[:-1], "x1 without its last axis")
+    check_broadcasts("x2", x2, shape, "x1")
+    check_broadcasts("target", target, shape[:-1], "x1 without its last axis")
     dot = xp.sum(x1 * x2, axis=-1)
     sq1 = xp.sum(x1 * x1, axis=-1) + 1e-12
     sq2 = xp.sum(x2 * x2, axis=-1) + 1e-12
