@@ -138,6 +138,99 @@ def test_per_sample_values_stay_chunked():
     assert_close(out, ul.binary_crossentropy(y, z, from_logits=True), like=da.from_array(z))
 
 
+def _first_block_inputs(out: Any, inputs: dict[str, Any]) -> dict[str, set[Any]]:
+    """The blocks of each input that the first output block's tasks read."""
+    from dask.optimization import cull
+
+    key = out.__dask_keys__()
+    while isinstance(key, list):
+        key = key[0]
+    culled, _ = cull(dict(out.__dask_graph__()), [key])
+    read: dict[str, set[Any]] = {name: set() for name in inputs}
+    for k in culled:
+        if isinstance(k, tuple) and k[0] in inputs:
+            read[k[0]].add(k[1:])
+    return read
+
+
+#: losses whose per-sample values depend on all of y_true (documented Keras semantics)
+GLOBAL_LABEL_DECISION = ("hinge", "squared_hinge")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_per_sample_values_read_one_chunk(case):
+    """Out of core: with batch chunks, the first per-sample block reads only the first batch chunk
+    of each input (and whole small array options), so chunks stream through the scheduler
+    instead of all being held at once (as a bound broadcast to the full shape once forced)."""
+    arrays = case.inputs(np.random.default_rng(6))
+    d = tuple(da.from_array(np.asarray(a), chunks=(max(1, np.shape(a)[0] // 2), *np.shape(a)[1:])) if np.ndim(a)
+              else da.from_array(np.asarray(a)) for a in arrays)
+    n = len(arrays) - len(case.array_options)  # positional inputs, then array options (class weights...)
+    inputs = {a.name: i for i, a in enumerate(d[:n]) if a.ndim and a.numblocks[0] > 1}
+    assert inputs, "the case's inputs have no batch axis to chunk"
+    args, kw = case.call_args(d)
+    out = lazy_call(getattr(ul, case.loss), *args, **kw, reduction="none")
+    for name, blocks in _first_block_inputs(out, inputs).items():
+        batch_blocks = sorted({b[0] for b in blocks})
+        if case.loss in GLOBAL_LABEL_DECISION and inputs[name] == 0:
+            # Keras: {0, 1} labels become {-1, 1} only if *every* label is 0 or 1, a decision over all of y_true
+            assert batch_blocks == list(range(d[0].numblocks[0]))
+        else:
+            assert batch_blocks == [0], f"the first output block reads batch blocks {batch_blocks} of input {inputs[name]}"
+
+
+class HeldBytes(Callback):
+    """The most bytes of NumPy results the scheduler holds at once (each buffer counted once;
+    a broadcast view counts as its base, a zero-stride array as one element)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peak = 0
+
+    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+        buffers: dict[int, int] = {}
+        for v in state["cache"].values():
+            if isinstance(v, np.ndarray):
+                while isinstance(v.base, np.ndarray):
+                    v = v.base
+                buffers[id(v)] = v.itemsize if 0 in v.strides else v.nbytes
+        self.peak = max(self.peak, sum(buffers.values()))
+
+
+def _streamed(n: int, k: int, chunk: int) -> dict[str, Any]:
+    rng = da.random.default_rng(0)
+    z = rng.standard_normal((n, k), dtype=np.float32, chunks=(chunk, k))
+    return {
+        "z": z,
+        "p": 1.0 / (1.0 + da.exp(-z)),
+        "y": (rng.random((n, k), dtype=np.float32, chunks=(chunk, k)) < 0.5).astype(np.float32),
+        "labels": rng.integers(0, k, (n,), chunks=(chunk,)),
+    }
+
+
+STREAMED = {
+    "bce-logits": lambda d: ul.binary_crossentropy(d["y"], d["z"], from_logits=True),
+    "bce-probabilities": lambda d: ul.binary_crossentropy(d["y"], d["p"], label_smoothing=0.1),
+    "scce-weights": lambda d: ul.sparse_categorical_crossentropy(
+        d["labels"], d["z"], from_logits=True, ignore_index=0, class_weight=np.arange(1.0, 11.0, dtype=np.float32)),
+    "focal": lambda d: ul.binary_focal_crossentropy(d["y"], d["z"], from_logits=True),
+    "huber": lambda d: ul.huber(d["y"], d["z"]),
+    "msle": lambda d: ul.mean_squared_logarithmic_error(d["y"], d["p"]),
+}
+
+
+@pytest.mark.parametrize("name", list(STREAMED))
+def test_reduction_streams_chunks(name):
+    """A reduced loss over 100 chunks holds a few chunks at a time, not the inputs: array-api-compat's
+    ``clip`` broadcast its bound to the full shape, which made the scheduler hold every input chunk."""
+    d = _streamed(20_000, 10, 200)
+    out = lazy_call(STREAMED[name], d)
+    inputs = d["z"].nbytes + d["y"].nbytes
+    with HeldBytes() as held:
+        out.compute()
+    assert held.peak < 0.1 * inputs, f"held {held.peak} bytes at once; the inputs are {inputs} bytes"
+
+
 def test_huge_lazy_input_builds_a_graph_only():
     """A loss over 1e9 lazily generated predictions returns at once, computing nothing."""
     rng = da.random.default_rng(0)

@@ -61,6 +61,10 @@ def _make(name: str, sample: Any) -> Backend:
             f"y_pred: expected an array of NumPy, JAX, PyTorch, TensorFlow or another "
             f"Array API library, got {type(sample).__module__}.{type(sample).__qualname__}"
         ) from None
+    if name == "dask":
+        from unilosses.backends.dask import DaskBackend
+
+        return DaskBackend(xp)
     return Backend(name, xp)
 
 
