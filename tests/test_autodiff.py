@@ -20,7 +20,6 @@ float32, with the reduction mapping of each framework.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 import numpy as np
@@ -28,180 +27,52 @@ import pytest
 
 import unilosses as ul
 from unilosses.conformance import Case, all_cases
+from unilosses.conformance.gradients import (
+    FD_REFERENCES,
+    GRAD_REDUCTIONS,
+    autodiff,
+    cast,
+    combined,
+    compare,
+    draw,
+    float_positions,
+    numeric_gradient,
+    pred_positions,
+    sample_weight,
+)
 from unilosses.testing import available_backends
 
 CASES = all_cases()
 IDS = [c.id for c in CASES]
 AUTODIFF = [b for b in available_backends() if b in ("jax", "torch", "tensorflow")]
-#: the reductions whose gradients are checked ("none" is summed), all with sample weights,
-#: differentiated together: the sum's gradient is finite iff each reduction's is
-GRAD_REDUCTIONS = ("none", "sum_over_batch_size", "mean_with_sample_weight", "sum_by_nonzero_weights")
 #: reductions checked against finite differences (the others divide the same total by a constant)
 FD_REDUCTIONS = ("none", "mean_with_sample_weight")
-#: frameworks whose references run in float64 (optax runs in float32: too coarse for differences)
-FD_REFERENCES = ("torch", "tensorflow", "keras")
 
 
-
-
-# ------------------------------------------------------------------ helpers
 def _require(backend: str) -> None:
     """Skip unless ``backend`` is installed and selected (``UNILOSSES_BACKENDS``)."""
     if backend not in available_backends():
         pytest.skip(f"backend {backend} is not installed or not selected")
 
 
-def _split(case: Case, arrays: tuple[Any, ...]) -> int:
-    """Number of positional inputs (the rest are array options)."""
-    return len(arrays) - len(case.array_options)
-
-
-def _float_positions(case: Case, arrays: tuple[Any, ...]) -> list[int]:
-    """Positional inputs holding floats: the differentiable ones."""
-    return [i for i in range(_split(case, arrays)) if np.asarray(arrays[i]).dtype.kind == "f"]
-
-
-def _pred_positions(case: Case, arrays: tuple[Any, ...]) -> list[int]:
-    """``y_pred``'s position, or every float input for losses without a ``y_pred``."""
-    names = list(inspect.signature(getattr(ul, case.loss)).parameters)
-    floats = _float_positions(case, arrays)
-    if "y_pred" in names and names.index("y_pred") in floats:
-        return [names.index("y_pred")]
-    return floats
-
-
-def _draw(case: Case, seed: int = 0) -> tuple[Any, ...]:
-    return tuple(np.asarray(a) for a in case.inputs(np.random.default_rng(seed)))
-
-
-def _sample_weight(case: Case, arrays: tuple[Any, ...], seed: int = 7) -> np.ndarray:
-    """Random non-negative weights of the per-sample shape, one of them zero."""
-    args, kw = case.call_args(arrays)
-    shape = np.shape(getattr(ul, case.loss)(*args, **kw))
-    rng = np.random.default_rng(seed)
-    w = rng.uniform(0.2, 2.0, shape)
-    if w.size > 1:
-        w.flat[0] = 0.0
-    return w
-
-
-def _cast(a: Any, dtype: str) -> np.ndarray:
-    a = np.asarray(a)
-    return a.astype(dtype) if a.dtype.kind == "f" else a
-
-
-# torch ---------------------------------------------------------------------
-def combined(xp_sum: Callable[[Any], Any], fn: Callable[..., Any], args: Any, kw: Any, reductions: Any, sw: Any) -> Any:
-    """The sum of the loss under each reduction: its gradient is finite iff each one's is."""
-    total = 0.0
-    for reduction in reductions:
-        total = total + xp_sum(fn(*args, **kw, reduction=reduction, sample_weight=sw))
-    return total
-
-
-def torch_grads(
-    case: Case, arrays: tuple[Any, ...], positions: list[int], dtype: str, reductions: Any, sw: Any
-) -> list[np.ndarray]:
-    """torch autograd of :func:`combined` w.r.t. the inputs at ``positions``."""
-    import torch
-
-    ts = [torch.as_tensor(_cast(a, dtype)) for a in arrays]
-    for i in positions:
-        ts[i].requires_grad_(True)
-    args, kw = case.call_args(tuple(ts))
-    weight = None if sw is None else torch.as_tensor(np.asarray(sw, dtype=dtype))
-    total = combined(torch.sum, getattr(ul, case.loss), args, kw, reductions, weight)
-    gs = torch.autograd.grad(total, [ts[i] for i in positions], allow_unused=True)
-    return [np.zeros(np.shape(arrays[i])) if g is None else g.double().numpy() for i, g in zip(positions, gs)]
-
-
-def jax_grads(case: Case, arrays: tuple[Any, ...], positions: list[int], reductions: Any, sw: Any) -> list[np.ndarray]:
-    import jax
-    import jax.numpy as jnp
-
-    base = [jnp.asarray(_cast(a, "float32")) for a in arrays]
-    weight = None if sw is None else jnp.asarray(np.asarray(sw, dtype="float32"))
-
-    def total(*xs: Any) -> Any:
-        full = list(base)
-        for i, x in zip(positions, xs):
-            full[i] = x
-        args, kw = case.call_args(tuple(full))
-        return combined(jnp.sum, getattr(ul, case.loss), args, kw, reductions, weight)
-
-    gs = jax.grad(total, argnums=tuple(range(len(positions))))(*(base[i] for i in positions))
-    return [np.asarray(g, dtype=np.float64) for g in gs]
-
-
-def tf_grads(case: Case, arrays: tuple[Any, ...], positions: list[int], reductions: Any, sw: Any) -> list[np.ndarray]:
-    import tensorflow as tf
-
-    ts = [tf.convert_to_tensor(_cast(a, "float32")) for a in arrays]
-    weight = None if sw is None else tf.convert_to_tensor(np.asarray(sw, dtype="float32"))
-    with tf.GradientTape() as tape:
-        for i in positions:
-            tape.watch(ts[i])
-        args, kw = case.call_args(tuple(ts))
-        total = combined(tf.reduce_sum, getattr(ul, case.loss), args, kw, reductions, weight)
-    gs = tape.gradient(total, [ts[i] for i in positions], unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return [np.asarray(g.numpy(), dtype=np.float64) for g in gs]
-
-
-def framework_grads(name: str, case: Case, arrays: tuple[Any, ...], positions: list[int], reductions: Any, sw: Any) -> list[np.ndarray]:
-    if name == "torch":
-        return torch_grads(case, arrays, positions, "float32", reductions, sw)
-    if name == "jax":
-        return jax_grads(case, arrays, positions, reductions, sw)
-    return tf_grads(case, arrays, positions, reductions, sw)
-
-
-# finite differences ---------------------------------------------------------
 def check_finite_differences(
     value: Callable[[list[Any]], float],
     arrays: list[Any],
     positions: list[int],
     grads: list[np.ndarray],
-    perturb: Callable[[Any, int, float], Any],
+    perturb: Callable[[Any, int, float], Any] | None = None,
     *,
-    h: float = 1e-6,
     rtol: float = 1e-5,
     atol: float = 1e-6,
 ) -> None:
     """``grads`` equal finite differences of ``value`` (in float64) at ``arrays``.
 
-    Central differences at steps ``h`` and ``h / 2``, Richardson-extrapolated
-    (error O(h^4)). Kinks (hinge corners, clipping bounds, the ``|x|`` corner,
-    label conversions) have no gradient: an entry whose one-sided differences
-    disagree is skipped, and at most half of the entries may be skipped, so the
-    check cannot pass vacuously.
+    Entries on kinks are skipped; at most half of them may be, so the check
+    cannot pass vacuously (see :func:`unilosses.conformance.gradients.compare`).
     """
-    f0 = value(arrays)
-    bad, checked, skipped = [], 0, 0
-
-    def at(i: int, j: int, d: float) -> float:
-        return value([perturb(a, j, d) if k == i else a for k, a in enumerate(arrays)])
-
-    for i, g in zip(positions, grads):
-        for j in range(int(np.size(g))):
-            fp, fm, fp2, fm2 = at(i, j, h), at(i, j, -h), at(i, j, h / 2), at(i, j, -h / 2)
-            fwd, bwd = (fp - f0) / h, (f0 - fm) / h
-            c1, c2 = (fp - fm) / (2 * h), (fp2 - fm2) / h
-            if abs(fwd - bwd) > 0.1 * (abs(fwd) + abs(bwd)) + 1e-4 or abs(c1 - c2) > 0.01 * abs(c2) + 1e-4:
-                skipped += 1
-                continue
-            checked += 1
-            numeric = (4 * c2 - c1) / 3
-            got = float(np.ravel(g)[j])
-            if not abs(got - numeric) <= atol + rtol * abs(numeric):
-                bad.append((i, j, got, numeric))
-    assert not bad, f"gradient != finite differences at (input, flat index, autodiff, numeric): {bad[:8]}"
-    assert checked >= skipped, f"{skipped} of {checked + skipped} entries sit on kinks"
-
-
-def _perturb_np(a: np.ndarray, j: int, d: float) -> np.ndarray:
-    out = np.array(a, dtype=np.float64, copy=True)
-    out.flat[j] += d
-    return out
+    numeric = numeric_gradient(value, arrays, positions, *([perturb] if perturb else []))
+    _, ok, msg = compare(grads, numeric, rtol=rtol, atol=atol)
+    assert ok, msg
 
 
 def _perturb_torch(a: Any, j: int, d: float) -> Any:
@@ -217,15 +88,15 @@ def test_gradient_equals_finite_differences(case):
     _require("torch")
     import torch
 
-    arrays = _draw(case)
-    positions = _float_positions(case, arrays)
+    arrays = draw(case)
+    positions = float_positions(case, arrays)
     if not positions:
         pytest.skip("no floating-point input")
-    sw = _sample_weight(case, arrays)
+    sw = sample_weight(case, arrays)
     fn = getattr(ul, case.loss)
-    t64 = [torch.as_tensor(_cast(a, "float64")) for a in arrays]
+    t64 = [torch.as_tensor(cast(a, "float64")) for a in arrays]
     weight = torch.as_tensor(sw)
-    grads = torch_grads(case, arrays, positions, "float64", FD_REDUCTIONS, sw)
+    grads = autodiff("torch", case, arrays, positions, FD_REDUCTIONS, sw, "float64")
 
     def value(ts: list[Any]) -> float:
         args, kw = case.call_args(tuple(ts))
@@ -259,16 +130,16 @@ def test_gradient_matches_reference(case):
     if fw is None:
         pytest.skip(f"none of the reference frameworks {sorted(case.references)} is installed")
     ref = case.references[fw]
-    arrays = _draw(case)
-    positions = _pred_positions(case, arrays)
-    a64 = [_cast(a, "float64") for a in arrays]
+    arrays = draw(case)
+    positions = pred_positions(case, arrays)
+    a64 = [cast(a, "float64") for a in arrays]
 
     def value(xs: list[Any]) -> float:
         return float(np.sum(np.asarray(ref(*xs), dtype=np.float64)))
 
     for dtype, rtol, atol in (("float64", 1e-5, 1e-6), ("float32", 1e-5, 2e-6)):
-        grads = torch_grads(case, arrays, positions, dtype, ("none",), None)
-        check_finite_differences(value, a64, positions, grads, _perturb_np, rtol=rtol, atol=atol)
+        grads = autodiff("torch", case, arrays, positions, ("none",), None, dtype)
+        check_finite_differences(value, a64, positions, grads, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("framework", AUTODIFF)
@@ -278,18 +149,18 @@ def test_gradient_every_framework(case, framework):
     (checked against finite differences above) where torch is installed, every reduction."""
     import importlib.util
 
-    arrays = _draw(case)
-    positions = _float_positions(case, arrays)
+    arrays = draw(case)
+    positions = float_positions(case, arrays)
     if not positions:
         pytest.skip("no floating-point input")
-    sw = _sample_weight(case, arrays)
-    got = framework_grads(framework, case, arrays, positions, GRAD_REDUCTIONS, sw)
+    sw = sample_weight(case, arrays)
+    got = autodiff(framework, case, arrays, positions, GRAD_REDUCTIONS, sw)
     for i, g in zip(positions, got):
         assert g.shape == np.shape(arrays[i])
         assert np.all(np.isfinite(g)), f"non-finite gradient w.r.t. input {i}"
     if importlib.util.find_spec("torch") is None:
         return  # a session with one framework: finiteness only
-    expected = torch_grads(case, arrays, positions, "float64", GRAD_REDUCTIONS, sw)
+    expected = autodiff("torch", case, arrays, positions, GRAD_REDUCTIONS, sw, "float64")
     for i, g, e in zip(positions, got, expected):
         scale = max(1.0, float(np.max(np.abs(e))))
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * scale, err_msg=f"input {i}")

@@ -8,8 +8,9 @@ USAGE = """usage: python -m unilosses COMMAND [options]
 
 commands:
   check   run every loss on every installed backend; compare with NumPy and with
-          each framework's own loss (torch, Keras, optax, tf.nn); exit 1 on any
-          disagreement (options: --backends, --loss, --json)
+          each framework's own loss (torch, Keras, optax, tf.nn), and the
+          gradients of JAX, torch and TensorFlow with finite differences; exit 1
+          on any disagreement (options: --backends, --loss, --json, --no-gradients)
   bench   time unilosses beside each framework's native loss and print the ratios
           (options: --quick, --plot FILE.png, --json)
 

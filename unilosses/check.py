@@ -3,9 +3,13 @@
 On every installed backend, each conformance case (a loss with a spread of
 options) is computed and compared with the NumPy result (every reduction) and,
 where the framework is installed, with the framework's own loss (torch,
-Keras, optax, tf.nn) on the same inputs. Prints a table loss x backend with the
-largest difference and pass/fail, then the versions; exits 1 on any
-disagreement. Runs with NumPy alone.
+Keras, optax, tf.nn) on the same inputs. On the backends with autodiff (JAX,
+torch, TensorFlow) the gradient, in float32, is compared with float64 finite
+differences of unilosses on NumPy (every reduction, with sample weights) and
+of the framework's own loss (torch, tf.nn or Keras, whichever is installed
+first). Prints a table loss x backend with the largest difference and
+pass/fail, then the versions; exits 1 on any disagreement. Runs with NumPy
+alone.
 """
 
 from __future__ import annotations
@@ -50,7 +54,60 @@ def _diff(actual: Any, expected: Any, rtol: float, atol: float) -> tuple[float, 
     return float(np.max(d, initial=0.0)), ok
 
 
-def run_checks(backends: list[str] | None = None, cases: list[Any] | None = None) -> dict[str, Any]:
+#: float32 autodiff against float64 finite differences: relative, and absolute per unit of the largest entry
+_GRAD_RTOL, _GRAD_ATOL = 1e-4, 1e-5
+
+
+def _gradient_checks(case: Any, arrays: tuple[Any, ...], backends: list[str], refs_available: dict[str, bool]) -> dict[str, Any]:
+    """Per autodiff backend: its float32 gradient against finite differences of unilosses (NumPy,
+    float64, every reduction with sample weights) and of the framework's own loss."""
+    from unilosses.conformance import gradients as G
+
+    out: dict[str, Any] = {}
+    grad_backends = [b for b in backends if b in G.AUTODIFF_FRAMEWORKS]
+    positions = G.float_positions(case, arrays)
+    if not grad_backends or not positions:
+        return out
+    a64 = [G.cast(a, "float64") for a in arrays]
+    sw = G.sample_weight(case, arrays)
+    numeric = G.numeric_gradient(G.numpy_value(case, G.GRAD_REDUCTIONS, sw), a64, positions)
+    native = next((fw for fw in G.FD_REFERENCES if fw in case.references and refs_available.get(fw)), None)
+    if native is not None:
+        ref = case.references[native]
+        pred = G.pred_positions(case, arrays)
+        try:
+            numeric_native: Any = G.numeric_gradient(lambda xs: float(np.sum(np.asarray(ref(*xs), dtype=np.float64))), a64, pred)
+        except Exception as exc:  # report, don't crash the whole check
+            numeric_native = exc
+    for name in grad_backends:
+        cell: dict[str, Any] = {"ok": True, "max_diff": None, "native": None, "max_diff_native": None}
+        try:
+            got = G.autodiff(name, case, arrays, positions, G.GRAD_REDUCTIONS, sw)
+            scale = max([1.0] + [float(np.max(np.abs(g), initial=0.0)) for g, _ in numeric])
+            d, ok, msg = G.compare(got, numeric, rtol=_GRAD_RTOL, atol=_GRAD_ATOL * scale)
+            cell.update(max_diff=d, ok=ok)
+            if msg:
+                cell["error"] = msg
+            if native is not None:
+                cell["native"] = native
+                if isinstance(numeric_native, Exception):
+                    raise RuntimeError(f"{native} reference failed: {numeric_native!r}")
+                got = G.autodiff(name, case, arrays, pred, ("none",))
+                scale = max([1.0] + [float(np.max(np.abs(g), initial=0.0)) for g, _ in numeric_native])
+                d, ok, msg = G.compare(got, numeric_native, rtol=_GRAD_RTOL, atol=_GRAD_ATOL * scale)
+                cell.update(max_diff_native=d, ok=cell["ok"] and ok)
+                if msg:
+                    cell["error"] = f"against {native}: {msg}"
+        except Exception as exc:
+            cell["ok"] = False
+            cell["error"] = repr(exc)
+        out[name] = cell
+    return out
+
+
+def run_checks(
+    backends: list[str] | None = None, cases: list[Any] | None = None, gradients: bool = True
+) -> dict[str, Any]:
     """Run every case on every backend; returns a JSON-ready report."""
     import unilosses as ul
     from unilosses.conformance import all_cases
@@ -99,27 +156,43 @@ def run_checks(backends: list[str] | None = None, cases: list[Any] | None = None
                 cell["ok"] = False
                 cell["error"] = repr(exc)
             row["results"][name] = cell
+        row["gradients"] = _gradient_checks(case, arrays, backends, refs_available) if gradients else {}
         rows.append(row)
-    ok = all(c["ok"] for row in rows for c in row["results"].values())
-    return {"ok": ok, "backends": backends, "rows": rows, "versions": _versions()}
+    ok = all(c["ok"] for row in rows for part in ("results", "gradients") for c in row[part].values())
+    grad_backends = [b for b in backends if gradients and any(b in row["gradients"] for row in rows)]
+    return {
+        "ok": ok, "backends": backends, "gradients_checked": gradients, "gradient_backends": grad_backends,
+        "rows": rows, "versions": _versions(),
+    }
+
+
+def _cell(c: dict[str, Any] | None, *diffs: str) -> str:
+    if c is None:
+        return "-"
+    if not c["ok"] and "error" in c and all(c.get(k) is None for k in diffs):
+        return "ERROR"
+    d = max((c.get(k) or 0.0) for k in diffs)
+    return f"{'ok' if c['ok'] else 'FAIL'} {d:.0e}"
 
 
 def format_report(report: dict[str, Any]) -> str:
     backends = report["backends"]
-    head = ["case"] + backends + ["compared with"]
+    grad_backends = report.get("gradient_backends", [])
+    head = ["case"] + backends + [f"grad {b}" for b in grad_backends] + ["compared with"]
     lines = [head]
     for row in report["rows"]:
         cells = [row["case"]]
         natives: set[str] = set()
         for b in backends:
             c = row["results"][b]
-            if "error" in c:
-                cells.append("ERROR")
-                continue
-            d = max(c["max_diff_numpy"], c["max_diff_native"] or 0.0)
             natives.update(c["native"])
-            cells.append(f"{'ok' if c['ok'] else 'FAIL'} {d:.0e}")
-        cells.append(", ".join(["numpy", *sorted(natives)]))
+            cells.append(_cell(c, "max_diff_numpy", "max_diff_native"))
+        grad_natives = {g["native"] for g in row["gradients"].values() if g["native"]}
+        cells += [_cell(row["gradients"].get(b), "max_diff", "max_diff_native") for b in grad_backends]
+        compared = ", ".join(["numpy", *sorted(natives)])
+        if row["gradients"]:
+            compared += "; grad: " + ", ".join(["numpy", *sorted(grad_natives)])
+        cells.append(compared)
         lines.append(cells)
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
     out = []
@@ -127,19 +200,23 @@ def format_report(report: dict[str, Any]) -> str:
         out.append("  ".join(s.ljust(w) for s, w in zip(r, widths)).rstrip())
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
-    errors = [
-        f"  {row['case']} on {b}: {c['error']}"
-        for row in report["rows"]
-        for b, c in row["results"].items()
-        if "error" in c
-    ]
-    n_cells = sum(len(r["results"]) for r in report["rows"])
-    n_bad = sum(not c["ok"] for r in report["rows"] for c in r["results"].values())
+    cells = [(row["case"], b, kind, c) for row in report["rows"] for kind in ("results", "gradients") for b, c in row[kind].items()]
+    errors = [f"  {case}{' gradient' if kind == 'gradients' else ''} on {b}: {c['error']}" for case, b, kind, c in cells if "error" in c]
+    n_cells = len(cells)
+    n_bad = sum(not c["ok"] for *_, c in cells)
     out.append("")
     out.append(
         "Each cell: whether the backend agrees, within the case's tolerance, with unilosses on NumPy (every reduction) "
         "and with each framework's own loss in the last column (reduction='none'), and the largest difference."
     )
+    if grad_backends:
+        out.append(
+            "grad columns: the backend's autodiff in float32 against float64 finite differences of unilosses on NumPy "
+            "(every reduction, with sample weights) and of the framework's own loss after 'grad:' (w.r.t. y_pred), "
+            f"to rtol {_GRAD_RTOL:g} and atol {_GRAD_ATOL:g} x the largest entry; kinks (hinge corners, |x|) are skipped."
+        )
+    elif report["gradients_checked"]:
+        out.append("Gradients: no backend with autodiff (jax, torch, tensorflow) is installed or selected.")
     if errors:
         out.append("Errors:")
         out.extend(errors)
@@ -156,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", help="comma-separated subset of backends (default: all installed)")
     parser.add_argument("--loss", action="append", help="only cases of this loss (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--no-gradients", action="store_true", help="skip the gradient columns")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -166,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = [c for c in cases if c.loss in args.loss]
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
     t0 = time.perf_counter()
-    report = run_checks(backends, cases)
+    report = run_checks(backends, cases, gradients=not args.no_gradients)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     if args.json:
         print(json.dumps(report, indent=1, default=str))

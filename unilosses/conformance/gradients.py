@@ -1,0 +1,255 @@
+"""Gradients of the conformance cases: framework autodiff and finite differences.
+
+Shared by ``python -m unilosses check`` (the gradient columns) and
+``tests/test_autodiff.py``:
+
+- :func:`autodiff` differentiates ``sum`` of a case's loss under several
+  reductions (with sample weights) by torch autograd, ``jax.grad`` or
+  ``tf.GradientTape``;
+- :func:`numeric_gradient` takes central finite differences (Richardson
+  extrapolated, error O(h^4)) of any float64 function of the inputs, with a
+  mask of the entries that sit on a kink (hinge corners, clipping bounds,
+  ``|x|``), where no gradient exists and the comparison must skip.
+
+Frameworks are imported only inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from unilosses.conformance import Case
+
+__all__ = [
+    "AUTODIFF_FRAMEWORKS",
+    "FD_REFERENCES",
+    "GRAD_REDUCTIONS",
+    "autodiff",
+    "combined",
+    "compare",
+    "draw",
+    "float_positions",
+    "numeric_gradient",
+    "perturb_numpy",
+    "pred_positions",
+    "sample_weight",
+]
+
+#: backends with automatic differentiation
+AUTODIFF_FRAMEWORKS = ("jax", "torch", "tensorflow")
+#: the reductions differentiated together ("none" is summed), all with sample weights:
+#: the sum's gradient is finite iff each reduction's is
+GRAD_REDUCTIONS = ("none", "sum_over_batch_size", "mean_with_sample_weight", "sum_by_nonzero_weights")
+#: references that run in float64, fine enough for finite differences (optax runs in float32)
+FD_REFERENCES = ("torch", "tensorflow", "keras")
+
+
+def draw(case: Case, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """The case's NumPy inputs (positional inputs, then array options)."""
+    return tuple(np.asarray(a) for a in case.inputs(np.random.default_rng(seed)))
+
+
+def _loss(case: Case) -> Callable[..., Any]:
+    import unilosses
+
+    fn: Callable[..., Any] = getattr(unilosses, case.loss)
+    return fn
+
+
+def _n_positional(case: Case, arrays: Sequence[Any]) -> int:
+    return len(arrays) - len(case.array_options)
+
+
+def float_positions(case: Case, arrays: Sequence[Any]) -> list[int]:
+    """Positional inputs holding floats: the differentiable ones."""
+    return [i for i in range(_n_positional(case, arrays)) if np.asarray(arrays[i]).dtype.kind == "f"]
+
+
+def pred_positions(case: Case, arrays: Sequence[Any]) -> list[int]:
+    """``y_pred``'s position, or every float input for losses without a ``y_pred``."""
+    names = list(inspect.signature(_loss(case)).parameters)
+    floats = float_positions(case, arrays)
+    if "y_pred" in names and names.index("y_pred") in floats:
+        return [names.index("y_pred")]
+    return floats
+
+
+def sample_weight(case: Case, arrays: Sequence[Any], seed: int = 7) -> np.ndarray:
+    """Random non-negative float64 weights of the per-sample shape, the first one zero."""
+    args, kw = case.call_args(tuple(arrays))
+    shape = np.shape(_loss(case)(*args, **kw))
+    w = np.random.default_rng(seed).uniform(0.2, 2.0, shape)
+    if w.size > 1:
+        w.flat[0] = 0.0
+    return w
+
+
+def cast(a: Any, dtype: str) -> np.ndarray:
+    """``a`` as NumPy, floats as ``dtype`` (integer labels stay integers)."""
+    a = np.asarray(a)
+    return a.astype(dtype) if a.dtype.kind == "f" else a
+
+
+def combined(xp_sum: Callable[[Any], Any], fn: Callable[..., Any], args: Any, kw: Any, reductions: Sequence[str], sw: Any) -> Any:
+    """The sum of the loss under each reduction: its gradient is finite iff each one's is."""
+    total = 0.0
+    for reduction in reductions:
+        total = total + xp_sum(fn(*args, **kw, reduction=reduction, sample_weight=sw))
+    return total
+
+
+def numpy_value(case: Case, reductions: Sequence[str], sw: Any) -> Callable[[list[Any]], float]:
+    """``arrays -> combined(...)`` on the NumPy backend (for finite differences in float64)."""
+    fn = _loss(case)
+
+    def value(arrays: list[Any]) -> float:
+        args, kw = case.call_args(tuple(arrays))
+        return float(combined(np.sum, fn, args, kw, reductions, sw))
+
+    return value
+
+
+# ------------------------------------------------------------------ autodiff
+def _torch(case: Case, arrays: Sequence[Any], positions: list[int], dtype: str, reductions: Sequence[str], sw: Any) -> list[Any]:
+    import torch
+
+    ts = [torch.as_tensor(cast(a, dtype)) for a in arrays]
+    for i in positions:
+        ts[i].requires_grad_(True)
+    args, kw = case.call_args(tuple(ts))
+    weight = None if sw is None else torch.as_tensor(np.asarray(sw, dtype=dtype))
+    total = combined(torch.sum, _loss(case), args, kw, reductions, weight)
+    gs = torch.autograd.grad(total, [ts[i] for i in positions], allow_unused=True)
+    return [np.zeros(np.shape(arrays[i])) if g is None else g.double().numpy() for i, g in zip(positions, gs)]
+
+
+def _jax(case: Case, arrays: Sequence[Any], positions: list[int], dtype: str, reductions: Sequence[str], sw: Any) -> list[Any]:
+    import jax
+    import jax.numpy as jnp
+
+    base = [jnp.asarray(cast(a, dtype)) for a in arrays]
+    weight = None if sw is None else jnp.asarray(np.asarray(sw, dtype=dtype))
+
+    def total(*xs: Any) -> Any:
+        full = list(base)
+        for i, x in zip(positions, xs):
+            full[i] = x
+        args, kw = case.call_args(tuple(full))
+        return combined(jnp.sum, _loss(case), args, kw, reductions, weight)
+
+    gs = jax.grad(total, argnums=tuple(range(len(positions))))(*(base[i] for i in positions))
+    return list(gs)
+
+
+def _tensorflow(case: Case, arrays: Sequence[Any], positions: list[int], dtype: str, reductions: Sequence[str], sw: Any) -> list[Any]:
+    import tensorflow as tf
+
+    ts = [tf.convert_to_tensor(cast(a, dtype)) for a in arrays]
+    weight = None if sw is None else tf.convert_to_tensor(np.asarray(sw, dtype=dtype))
+    with tf.GradientTape() as tape:
+        for i in positions:
+            tape.watch(ts[i])
+        args, kw = case.call_args(tuple(ts))
+        total = combined(tf.reduce_sum, _loss(case), args, kw, reductions, weight)
+    gs = tape.gradient(total, [ts[i] for i in positions], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return [g.numpy() for g in gs]
+
+
+_AUTODIFF = {"torch": _torch, "jax": _jax, "tensorflow": _tensorflow}
+
+
+def autodiff(
+    framework: str,
+    case: Case,
+    arrays: Sequence[Any],
+    positions: list[int],
+    reductions: Sequence[str] = GRAD_REDUCTIONS,
+    sw: Any = None,
+    dtype: str = "float32",
+) -> list[np.ndarray]:
+    """``framework``'s gradient of :func:`combined` w.r.t. the inputs at ``positions``, as float64 NumPy.
+
+    The inputs are NumPy arrays, converted to ``framework`` (floats as ``dtype``);
+    ``sw`` (sample weights) likewise, or None.
+    """
+    if framework not in _AUTODIFF:
+        raise ValueError(f"framework must be one of {sorted(_AUTODIFF)}, got {framework!r}")
+    grads = _AUTODIFF[framework](case, arrays, positions, dtype, reductions, sw)
+    return [np.asarray(g, dtype=np.float64) for g in grads]
+
+
+# -------------------------------------------------------- finite differences
+def perturb_numpy(a: Any, j: int, d: float) -> np.ndarray:
+    """A float64 copy of ``a`` with flat entry ``j`` moved by ``d``."""
+    out = np.array(a, dtype=np.float64, copy=True)
+    out.flat[j] += d
+    return out
+
+
+def numeric_gradient(
+    value: Callable[[list[Any]], float],
+    arrays: list[Any],
+    positions: list[int],
+    perturb: Callable[[Any, int, float], Any] = perturb_numpy,
+    *,
+    h: float = 1e-6,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Finite-difference gradient of ``value`` w.r.t. ``arrays[i]`` for ``i`` in ``positions``.
+
+    Central differences at steps ``h`` and ``h / 2``, Richardson-extrapolated.
+    Returns ``(gradient, smooth)`` per position: ``smooth`` is False where the
+    one-sided differences disagree (a kink: no gradient there to compare).
+    ``value`` should compute in float64.
+    """
+    f0 = value(arrays)
+    out = []
+    for i in positions:
+        shape = np.shape(arrays[i])
+        grad = np.zeros(int(np.prod(shape)))
+        smooth = np.zeros(grad.size, dtype=bool)
+
+        def at(j: int, d: float, i: int = i) -> float:
+            return value([perturb(a, j, d) if k == i else a for k, a in enumerate(arrays)])
+
+        for j in range(grad.size):
+            fp, fm, fp2, fm2 = at(j, h), at(j, -h), at(j, h / 2), at(j, -h / 2)
+            fwd, bwd = (fp - f0) / h, (f0 - fm) / h
+            c1, c2 = (fp - fm) / (2 * h), (fp2 - fm2) / h
+            smooth[j] = not (abs(fwd - bwd) > 0.1 * (abs(fwd) + abs(bwd)) + 1e-4 or abs(c1 - c2) > 0.01 * abs(c2) + 1e-4)
+            grad[j] = (4 * c2 - c1) / 3
+        out.append((grad.reshape(shape), smooth.reshape(shape)))
+    return out
+
+
+def compare(
+    grads: Sequence[np.ndarray], numeric: Sequence[tuple[np.ndarray, np.ndarray]], *, rtol: float, atol: float
+) -> tuple[float, bool, str]:
+    """``grads`` against :func:`numeric_gradient` on the smooth entries.
+
+    Returns (largest difference, agreement, a message on disagreement). Fails
+    when more entries sit on kinks than are checked, so a comparison cannot
+    pass vacuously.
+    """
+    worst, ok, checked, skipped, bad = 0.0, True, 0, 0, []
+    for k, (g, (num, smooth)) in enumerate(zip(grads, numeric)):
+        g = np.asarray(g, dtype=np.float64)
+        if g.shape != num.shape:
+            return float("inf"), False, f"gradient {k} has shape {g.shape}, expected {num.shape}"
+        if not np.all(np.isfinite(g)):
+            return float("inf"), False, f"gradient {k} is not finite"
+        d = np.abs(g - num)[smooth]
+        checked += d.size
+        skipped += int(np.sum(~smooth))
+        worst = max(worst, float(np.max(d, initial=0.0)))
+        fail = d > atol + rtol * np.abs(num[smooth])
+        if np.any(fail):
+            ok = False
+            idx = np.flatnonzero(smooth)[fail][:4]
+            bad += [(k, int(j), float(g.flat[j]), float(num.flat[j])) for j in idx]
+    if checked < skipped:
+        return worst, False, f"{skipped} of {checked + skipped} entries sit on kinks"
+    msg = "" if ok else f"gradient != finite differences at (input, flat index, autodiff, numeric): {bad}"
+    return worst, ok, msg
