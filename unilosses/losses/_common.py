@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
+
+from unilosses.loss import PerSample
 
 __all__ = [
+    "SparseTargets",
     "check_broadcasts",
     "check_class_weight",
     "check_labels",
@@ -14,6 +17,7 @@ __all__ = [
     "mean_over",
     "nan_out_of_range",
     "sparse_labels",
+    "sparse_targets",
 ]
 
 
@@ -144,3 +148,37 @@ def nan_out_of_range(be: Any, values: Any, in_range: Any, valid: Any) -> Any:
     xp = be.xp
     ok = in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid))
     return xp.where(ok, values, xp.nan)
+
+
+class SparseTargets(NamedTuple):
+    """Integer labels made ready for a sparse loss by :func:`sparse_targets`."""
+
+    axis: int  #: the class axis, non-negative
+    num_classes: Any  #: K, the static size of the class axis
+    safe: Any  #: labels usable as indices (ignored / out-of-range ones replaced by 0)
+    in_range: Any  #: in-range mask, or None when every label that counts was checked on the host
+    valid: Any  #: not-ignored mask, or None without ignore_index
+    weight: Any  #: class_weight[label], or None without class_weight
+
+    def per_sample(self, be: Any, values: Any) -> Any:
+        """The loss's return: NaN for out-of-range labels, with the label weights and ignored samples."""
+        values = nan_out_of_range(be, values, self.in_range, self.valid)
+        if self.weight is None and self.valid is None:
+            return values
+        return PerSample(values, weight=self.weight, valid=self.valid)
+
+
+def sparse_targets(
+    be: Any, y_true: Any, y_pred: Any, axis: int, ignore_index: Any = None, class_weight: Any = None
+) -> SparseTargets:
+    """Shape, dtype and range checks of integer ``y_true`` against ``y_pred``'s class axis, and
+    the per-sample class weights: the preamble every sparse loss shares."""
+    axis = class_axis(axis, y_pred.ndim)
+    num_classes = count_classes(y_pred, axis)
+    labels = sparse_labels(be, y_true, y_pred, axis)
+    safe, in_range, valid = check_labels(be, labels, num_classes, ignore_index, y_pred)
+    weight = None
+    if class_weight is not None:
+        check_class_weight(class_weight, num_classes)
+        weight = be.lookup(class_weight, safe)
+    return SparseTargets(axis, num_classes, safe, in_range, valid, weight)

@@ -13,13 +13,11 @@ from unilosses.loss import Loss, PerSample, loss
 from unilosses.losses._common import (
     check_broadcasts,
     check_class_weight,
-    check_labels,
     class_axis,
     count_classes,
     float_targets,
     mean_over,
-    nan_out_of_range,
-    sparse_labels,
+    sparse_targets,
 )
 from unilosses.smoothing import smooth_binary, smooth_categorical
 
@@ -240,23 +238,13 @@ def sparse_categorical_crossentropy(
     >>> ul.sparse_categorical_crossentropy(np.array([0, 0]), s, from_logits=True).round(6)
     array([0.000918, 0.551445])
     """
-    axis = class_axis(axis, y_pred.ndim)
-    num_classes = count_classes(y_pred, axis)
-    labels = sparse_labels(be, y_true, y_pred, axis)
-    safe, in_range, valid = check_labels(be, labels, num_classes, ignore_index, y_pred)
-    weight_y = None
-    if class_weight is not None:
-        check_class_weight(class_weight, num_classes)
-        weight_y = be.lookup(class_weight, safe)
+    t = sparse_targets(be, y_true, y_pred, axis, ignore_index, class_weight)
     if from_logits:  # one fused kernel where the framework has one
-        values = be.sparse_softmax_cross_entropy(y_pred, safe, axis, label_smoothing, class_weight)
+        values = be.sparse_softmax_cross_entropy(y_pred, t.safe, t.axis, label_smoothing, class_weight)
     else:
-        log_p = categorical_log_probs(be, y_pred, axis, False, epsilon)
-        values = be.sparse_cross_entropy(log_p, safe, axis, label_smoothing, class_weight)
-    values = nan_out_of_range(be, values, in_range, valid)
-    if weight_y is None and valid is None:
-        return values
-    return PerSample(values, weight=weight_y, valid=valid)
+        log_p = categorical_log_probs(be, y_pred, t.axis, False, epsilon)
+        values = be.sparse_cross_entropy(log_p, t.safe, t.axis, label_smoothing, class_weight)
+    return t.per_sample(be, values)
 
 
 class BinaryCrossentropy(Loss):

@@ -14,13 +14,11 @@ from unilosses.logits import binary_log_probs, categorical_log_probs
 from unilosses.loss import Loss, PerSample, loss
 from unilosses.losses._common import (
     check_class_weight,
-    check_labels,
     class_axis,
     count_classes,
     float_targets,
     mean_over,
-    nan_out_of_range,
-    sparse_labels,
+    sparse_targets,
 )
 from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
 
@@ -284,24 +282,14 @@ def sparse_categorical_focal_crossentropy(
     >>> ul.sparse_categorical_focal_crossentropy(np.array([1, 2]), p).round(4).tolist()
     [0.0003, 0.6759]
     """
-    axis = class_axis(axis, y_pred.ndim)
-    num_classes = count_classes(y_pred, axis)
-    labels = sparse_labels(be, y_true, y_pred, axis)
-    safe, in_range, valid = check_labels(be, labels, num_classes, ignore_index, y_pred)
-    log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon)
-    term_y = _focal_terms(be, be.gather(log_p, safe, axis), gamma, alpha)
-    weight_y = None
-    if class_weight is not None:
-        check_class_weight(class_weight, num_classes)
-        weight_y = be.lookup(class_weight, safe)
+    t = sparse_targets(be, y_true, y_pred, axis, ignore_index, class_weight)
+    log_p = categorical_log_probs(be, y_pred, t.axis, from_logits, epsilon)
+    term_y = _focal_terms(be, be.gather(log_p, t.safe, t.axis), gamma, alpha)
     # sparse_smoothed computes (1 - e) w_y v_y - (e / K) sum_c w_c x_c for any per-class
     # x with v_y = -x_y: here x = -t (the focal terms), as x = log p for the cross-entropy.
     neg_terms = -_focal_terms(be, log_p, gamma, alpha) if label_smoothing else None
-    values = sparse_smoothed(be, neg_terms, term_y, label_smoothing, axis, class_weight, weight_y)
-    values = nan_out_of_range(be, values, in_range, valid)
-    if weight_y is None and valid is None:
-        return values
-    return PerSample(values, weight=weight_y, valid=valid)
+    values = sparse_smoothed(be, neg_terms, term_y, label_smoothing, t.axis, class_weight, t.weight)
+    return t.per_sample(be, values)
 
 
 class BinaryFocalCrossentropy(Loss):

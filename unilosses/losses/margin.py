@@ -17,13 +17,11 @@ from unilosses.loss import Loss, in_range, loss
 from unilosses.losses._common import (
     check_broadcasts,
     check_class_weight,
-    check_labels,
     class_axis,
     count_classes,
     float_targets,
     mean_over,
-    nan_out_of_range,
-    sparse_labels,
+    sparse_targets,
 )
 
 __all__ = [
@@ -270,16 +268,13 @@ def multiclass_hinge(
     [0.0, 0.0, 0.0, 1.5]
     """
     xp = be.xp
-    axis = class_axis(axis, y_pred.ndim)
-    num_classes = count_classes(y_pred, axis)
-    labels = sparse_labels(be, y_true, y_pred, axis)
-    safe, in_range, _ = check_labels(be, labels, num_classes, None, y_pred)
-    s_y = be.gather(y_pred, safe, axis)
-    h = _relu(be, y_pred - xp.expand_dims(s_y, axis=axis) + margin)
+    t = sparse_targets(be, y_true, y_pred, axis)
+    s_y = be.gather(y_pred, t.safe, t.axis)
+    h = _relu(be, y_pred - xp.expand_dims(s_y, axis=t.axis) + margin)
     own = xp.full_like(s_y, max(margin, 0.0))  # the j = y term, rounded as in h
     if squared:
         h, own = h * h, own * own
-    return nan_out_of_range(be, xp.sum(h, axis=axis) - own, in_range, None)
+    return t.per_sample(be, xp.sum(h, axis=t.axis) - own)
 
 
 # ----------------------------------------------------------- soft margins
