@@ -19,6 +19,22 @@ class NumpyBackend(Backend):
     def device(self, x: Any) -> Any:
         return "cpu"
 
+    def compute_dtype(self, dtype: Any, name: str = "y_pred") -> Any:
+        """As :meth:`Backend.compute_dtype`; also ml_dtypes' bfloat16 and float8 types (JAX's and
+        TensorFlow's NumPy dtypes, unknown to ``numpy.isdtype``), computed in float32."""
+        if np.dtype(dtype).kind != "V":
+            return super().compute_dtype(dtype, name)
+        out = self._compute_dtype.get(dtype)
+        if out is None:
+            try:
+                import ml_dtypes
+
+                ml_dtypes.finfo(dtype)  # floating: ValueError otherwise
+            except (ImportError, ValueError):
+                raise TypeError(f"{name}: expected a real floating-point array, got dtype {dtype}") from None
+            out = self._compute_dtype[dtype] = np.dtype(np.float32)
+        return out
+
     def from_host(self, x: Any, like: Any, dtype: Any = None) -> Any:
         arr = np.asarray(x)
         if dtype is None and arr.dtype.kind == "f":
