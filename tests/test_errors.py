@@ -127,9 +127,7 @@ def _np(x):
 
 #: known bugs outside the files these tests own, as (test, backend or "*", loss or case id)
 #: -> reason. Strict: a fix makes the test XPASS and fail, so the entry is removed with it.
-KNOWN_BUGS = {
-    ("empty_feature_axis", "torch", "triplet_margin-pinf"): "triplet_margin p=inf: torch.amax over an empty last axis raises IndexError",
-}
+KNOWN_BUGS: dict[tuple[str, str, str], str] = {}  # none at present
 
 
 def _known_bug(request, backend_name, case_id="*"):
@@ -520,6 +518,15 @@ def test_every_loss_integer_inputs_behave_as_on_numpy(case, backend, request):
             assert_close(fn(*xs, **kw), expected, rtol=1e-5, atol=1e-5, like=xs[lead])
 
 
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.0, float("inf")])
+def test_triplet_margin_without_features(backend, p):
+    """Vectors with no features are at distance 0 for every p (torch.amax would fail for p=inf):
+    the loss is the margin, as torch's triplet_margin_loss gives for p=2."""
+    x = backend.asarray(np.zeros((3, 0), np.float32))
+    out = ul.triplet_margin(x, x, x, p=p, margin=0.7)
+    assert_close(out, np.full(3, 0.7, np.float32), rtol=1e-6, atol=1e-6, like=x)
+
+
 @pytest.mark.parametrize(("backend_name", "case"), _sweep(CASES))
 def test_every_loss_empty_feature_axis(backend_name, case, request):
     """A last axis of size 0 (no features, no classes) gives a result or a ValueError / TypeError,
@@ -716,21 +723,6 @@ def _assert_zero(res, red):
         assert v.shape == () and v == 0, f"{red}: {v}"
 
 
-#: dask.array (2026.8) failures on empty arrays, inside dask, from the generic primitives:
-#: max over an axis of an empty array (generic logsumexp), reshape of an empty array
-#: with uneven chunks (generic lookup), broadcasting of empty chunks (generic gather).
-_DASK_EMPTY_BUGS = (
-    "zero-size array to reduction operation maximum",
-    "reshape only supports",
-    "operands could not be broadcast together",
-)
-
-
-def _dask_empty_bug(backend, err):
-    if backend.name == "dask" and any(m in str(err) for m in _DASK_EMPTY_BUGS):
-        pytest.xfail(f"dask.array fails on empty arrays in a generic primitive (reported): {str(err)[:60]}")
-
-
 @pytest.mark.parametrize(("backend_name", "case"), _sweep(CASES))
 def test_every_loss_empty_batch(backend_name, case):
     """B=0 gives an empty per-sample result and 0 (not NaN) under every other reduction."""
@@ -754,11 +746,7 @@ def test_every_loss_empty_batch(backend_name, case):
             fn(*xs, **kw, reduction=r, sample_weight=sw) for r in reductions
         ]
 
-    try:
-        out = _evaluate(backend, thunk, *(backend.asarray(a) for a in empty))
-    except (ValueError, NotImplementedError) as err:
-        _dask_empty_bug(backend, err)
-        raise
+    out = _evaluate(backend, thunk, *(backend.asarray(a) for a in empty))
     assert out[0].shape == shape
     for red, res in zip(["stats", *reductions], out[1:]):
         _assert_zero(res, red)

@@ -30,6 +30,15 @@ class DaskNamespace:
         setattr(self, name, value)  # later lookups skip __getattr__
         return value
 
+    def max(self, x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        """Dask's ``max`` fails on an empty array even when the reduced axes are not empty
+        (an empty batch); the result is then empty too, and ``sum`` gives it."""
+        axes = range(x.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+        if 0 in x.shape and all(x.shape[a] for a in axes):
+            out = self._xp.sum(x, axis=axis, keepdims=keepdims)
+            return out if out.dtype == x.dtype else out.astype(x.dtype)
+        return self._xp.max(x, axis=axis, keepdims=keepdims)
+
     def clip(self, x: Any, /, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - Array API names
         out = x
         if min is not None:
@@ -39,6 +48,19 @@ class DaskNamespace:
         return out if out.dtype == x.dtype else out.astype(x.dtype)
 
 
+def _take(index: Any, table: Any) -> Any:
+    return table[index]
+
+
 class DaskBackend(Backend):
     def __init__(self, xp: Any) -> None:
         super().__init__("dask", DaskNamespace(xp))
+
+    def lookup(self, table: Any, index: Any) -> Any:
+        """``table[index]`` block by block: each block of ``index`` reads the whole (small)
+        table, with no reshape of ``index`` (Dask reshapes an N-D array chunked along
+        several axes only after rechunking it, and not at all when it is empty)."""
+        import dask.array as da
+
+        ind = tuple(range(index.ndim))
+        return da.blockwise(_take, ind, index, ind, table, (index.ndim,), concatenate=True, dtype=table.dtype)

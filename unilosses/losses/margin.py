@@ -81,8 +81,8 @@ def _distance(be: Any, x1: Any, x2: Any, p: float, eps: float) -> Any:
     a = xp.abs(d)
     if p == 1:
         return xp.sum(a, axis=-1)
-    if math.isinf(p):
-        return xp.max(a, axis=-1)
+    if math.isinf(p):  # the norm of an empty vector is 0, as for every other p (max would fail)
+        return xp.max(a, axis=-1) if a.shape[-1] != 0 else xp.sum(a, axis=-1)
     return xp.sum(a**p, axis=-1) ** (1.0 / p)
 
 
