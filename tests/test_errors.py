@@ -157,7 +157,7 @@ BAD_OPTIONS = [
     ("eps", 0.0, ValueError, r"eps: expected a value in \(0(\.0)?, inf\], got 0\.0"),
     ("from_logits", "yes", TypeError, r"from_logits: expected True or False, got 'yes'"),
     ("from_logits", 1, TypeError, r"from_logits: expected True or False, got 1"),
-    ("axis", 1.5, TypeError, r"axis: expected an integer axis or None, got 1\.5"),
+    ("axis", 1.5, TypeError, r"axis: expected an integer axis(, a tuple of them,)? or None, got 1\.5"),
     ("ignore_index", 1.5, TypeError, r"ignore_index: expected an integer label or None, got 1\.5"),
 ]
 

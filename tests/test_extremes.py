@@ -90,7 +90,7 @@ def variants(case: Case) -> list[tuple[str, tuple[np.ndarray, ...], Any, tuple[A
         for i in unit:
             a = arrays[i]
             b = (rng.random(a.shape) < 0.5).astype(a.dtype)
-            if axis is not None and a.ndim:
+            if isinstance(axis, int) and a.ndim:
                 np.put_along_axis(b, np.expand_dims(np.argmax(a, axis=axis), axis), 1, axis=axis)
             new[i] = b
         out.append(("probabilities", tuple(new), ones, FEW_CALLS, False))

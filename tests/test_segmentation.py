@@ -105,7 +105,12 @@ def test_get_by_name():
         (ul.tversky, {"alpha": -0.1}, ValueError, r"alpha: expected a value in \[0(\.0)?, inf\]"),
         (ul.tversky, {"beta": -1.0}, ValueError, r"beta: expected a value in \[0(\.0)?, inf\]"),
         (ul.dice, {"axis": 4}, ValueError, r"axis: expected an axis in \[-4, 3\]"),
-        (ul.dice, {"axis": (1, 2)}, TypeError, r"axis: expected an integer axis or None"),
+        (ul.dice, {"axis": (1, -3)}, ValueError, r"axis: expected distinct axes, got \(1, -3\)"),
+        (ul.tversky, {"axis": (1, 9)}, ValueError, r"axis: expected an axis in \[-4, 3\] for y_pred of rank 4, got 9"),
+        (ul.dice, {"axis": ()}, TypeError, r"axis: expected an integer axis, a non-empty tuple of them, or None"),
+        (ul.dice, {"axis": (1, 2.0)}, TypeError, r"axis: expected an integer axis, a non-empty tuple of them"),
+        (ul.dice, {"axis": "1"}, TypeError, r"axis: expected an integer axis, a tuple of them, or None, got '1'"),
+        (ul.mean_squared_error, {"axis": (1, 2)}, TypeError, r"axis: expected an integer axis or None"),
         (ul.dice, {"alpha": 0.5}, TypeError, r"unexpected option.*alpha"),
     ],
 )
@@ -131,3 +136,20 @@ def test_one_dimensional_input_needs_an_axis():
     with pytest.raises(ValueError, match=r"y_pred: expected a batch"):
         ul.dice(y, y)
     np.testing.assert_allclose(ul.dice(y, y, axis=0), 0.0, atol=1e-7)
+
+
+def test_axis_tuple_validation_is_not_cached_across_element_types(rng):
+    """(1, 2.0) == (1, 2) in Python: the option cache must still refuse the float axis."""
+    y, p = _masks(rng)
+    ul.dice(y, p, axis=(1, 2))
+    with pytest.raises(TypeError, match=r"axis: expected an integer axis, a non-empty tuple of them"):
+        ul.dice(y, p, axis=(1, 2.0))
+
+
+def test_axis_tuple_per_channel(backend, rng):
+    """axis=(1, 2) on (N, H, W, C): one value per sample and channel, each the Dice of that
+    channel's mask (checked against the int-axis form on the flattened channel)."""
+    y, p = _masks(rng, (N, 4, 3, 2))
+    out = ul.dice(backend.asarray(y), backend.asarray(p), axis=(2, -3))
+    flat = lambda a: np.moveaxis(a, -1, 1).reshape(N, 2, -1)  # noqa: E731
+    assert_close(out, ul.dice(flat(y), flat(p), axis=-1), rtol=1e-6, atol=1e-6, like=backend.asarray(p))

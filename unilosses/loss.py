@@ -81,6 +81,18 @@ def _axis(name: str, value: Any) -> Any:
     return int(value)
 
 
+def _axes(name: str, value: Any) -> Any:
+    """None, an integer axis, or a non-empty tuple (or list) of distinct integer axes (as a tuple)."""
+    if not isinstance(value, (tuple, list)):
+        try:
+            return _axis(name, value)
+        except TypeError:
+            raise TypeError(f"{name}: expected an integer axis, a tuple of them, or None, got {value!r}") from None
+    if not value or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in value):
+        raise TypeError(f"{name}: expected an integer axis, a non-empty tuple of them, or None, got {value!r}")
+    return tuple(int(a) for a in value)
+
+
 def _index(name: str, value: Any) -> Any:
     if value is None:
         return None
@@ -110,11 +122,21 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
 }
 
 
+def _types(values: Any) -> tuple[Any, ...]:
+    """The types of option values, and of a tuple's elements (``(1, 2.0) == (1, 2)``, but only
+    one is a tuple of axes): with the values, a cache key that never mistakes one for the other."""
+    types = tuple(map(type, values))
+    if tuple in types:
+        types += tuple(tuple(map(type, v)) for v in values if type(v) is tuple)
+    return types
+
+
 def _any(name: str, value: Any) -> Any:
     return value
 
 
 in_range = _in_range  # for spec-specific rules: ``@loss(rules={"beta": in_range(0, inf)})``
+axes = _axes  # for losses that sum over several axes: ``@loss(rules={"axis": axes})``
 
 
 def register_check(name: str, check: Callable[[str, Any], Any]) -> None:
@@ -172,7 +194,7 @@ class Spec:
         if self._array_names and not self._array_names.isdisjoint(options):
             return self._check(options)
         try:
-            ck = (tuple(options.items()), tuple(map(type, options.values())))
+            ck = (tuple(options.items()), _types(options.values()))
             key = self._by_call.get(ck)
         except TypeError:  # an unhashable option value: validate (and fail) below
             return self._check(options)
@@ -194,7 +216,7 @@ class Spec:
         raw = tuple(options.get(n, self.options[n]) for n in self.static)
         raw_key: Any
         try:
-            raw_key = (raw, tuple(map(type, raw)))
+            raw_key = (raw, _types(raw))
             key = self._validated.get(raw_key)
         except TypeError:  # an unhashable option value: validate (and fail) below
             raw_key = key = None

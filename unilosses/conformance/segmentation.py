@@ -1,8 +1,8 @@
 """Conformance cases for the segmentation family, against Keras and optax.
 
 unilosses' default ``axis=None`` gives one value per sample (sums over every
-axis but the first): Keras' ``axis=(1, ..., ndim - 1)``. An integer ``axis`` is
-Keras' ``axis=axis``.
+axis but the first): Keras' ``axis=(1, ..., ndim - 1)``. An integer ``axis`` or a
+tuple of axes is Keras' ``axis=axis``.
 """
 
 from __future__ import annotations
@@ -87,6 +87,13 @@ CASES = [
         references={"keras": _keras("dice", axis=1)},
     ),
     Case(
+        "dice-channels-axis-tuple",
+        "dice",
+        _masks((N, 5, 6, 3)),
+        {"axis": (1, 2)},
+        references={"keras": _keras("dice", axis=(1, 2))},
+    ),
+    Case(
         "tversky",
         "tversky",
         _masks((N, 5, 6)),
@@ -105,5 +112,12 @@ CASES = [
         _soft_masks,
         {"alpha": 0.8, "beta": 2.0, "axis": -1},
         references={"keras": _keras("tversky", alpha=0.8, beta=2.0, axis=-1)},
+    ),
+    Case(
+        "tversky-channels-axis-tuple-negative",
+        "tversky",
+        _masks((N, 5, 6, 3)),
+        {"alpha": 0.3, "beta": 0.7, "axis": (-2, 1)},
+        references={"keras": _keras("tversky", alpha=0.3, beta=0.7, axis=(-2, 1))},
     ),
 ]

@@ -6,7 +6,8 @@ it runs on NumPy, JAX, PyTorch, TensorFlow and any Array API library.
 Per-sample values: with ``axis=None`` (the default) the sums run over every
 axis but the first, so each sample (an image, a volume) gets one value, as
 Keras' ``dice(y_true, y_pred, axis=(1, ..., ndim - 1))``; an integer ``axis``
-sums over that axis only, as Keras' ``axis=axis``. Keras' own default
+or a tuple of axes sums over those axes only, as Keras' ``axis=axis`` (``axis=(1,
+2)`` on (N, H, W, C) masks: one value per sample and channel). Keras' own default
 (``axis=None`` there) is one Dice value for the whole batch: pass the batch as
 one sample, ``dice(y_true.reshape(1, -1), y_pred.reshape(1, -1))``.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.loss import Loss, in_range, loss
+from unilosses.loss import Loss, axes, in_range, loss
 from unilosses.losses._common import class_axis, float_targets
 
 __all__ = ["Dice", "Tversky", "dice", "tversky"]
@@ -25,7 +26,12 @@ _EPSILON = 1e-7
 
 
 def _reduce_axes(axis: Any, ndim: int) -> Any:
-    """The axes the sums run over: all but the first for ``None``, else ``axis``."""
+    """The axes the sums run over: all but the first for ``None``, else ``axis`` (an int or a tuple)."""
+    if isinstance(axis, tuple):
+        out = tuple(sorted(class_axis(a, ndim) for a in axis))
+        if len(set(out)) != len(out):
+            raise ValueError(f"axis: expected distinct axes, got {axis} for y_pred of rank {ndim}")
+        return out
     if axis is not None:
         return class_axis(axis, ndim)
     if ndim < 2:
@@ -36,7 +42,7 @@ def _reduce_axes(axis: Any, ndim: int) -> Any:
     return tuple(range(1, ndim))
 
 
-@loss()
+@loss(rules={"axis": axes})
 def dice(be: Any, y_true: Any, y_pred: Any, *, axis: Any = None) -> Any:
     """Dice loss: one minus the soft Dice coefficient.
 
@@ -51,10 +57,10 @@ def dice(be: Any, y_true: Any, y_pred: Any, *, axis: Any = None) -> Any:
         converted to y_pred's framework.
     y_pred : array, same shape
         Predicted probabilities. Decides the backend.
-    axis : int or None
+    axis : int, tuple of ints, or None
         ``None``: one value per sample, summing over all axes but the first
-        (Keras' ``axis=(1, ..., ndim - 1)``); an int: the one axis summed over
-        (Keras' ``axis=axis``, removed from the output).
+        (Keras' ``axis=(1, ..., ndim - 1)``); an int or a tuple: the axes summed
+        over (Keras' ``axis=axis``, removed from the output).
     sample_weight : array broadcastable to the per-sample loss, optional
     reduction : str
         See :class:`unilosses.Reduction`; ``"none"`` by default.
@@ -62,7 +68,7 @@ def dice(be: Any, y_true: Any, y_pred: Any, *, axis: Any = None) -> Any:
     Returns
     -------
     array
-        Shape (N,) (``axis=None``) or y_pred's shape without ``axis`` for
+        Shape (N,) (``axis=None``) or y_pred's shape without the ``axis`` axes for
         ``reduction="none"``, a scalar otherwise.
 
     Notes
@@ -90,7 +96,7 @@ def dice(be: Any, y_true: Any, y_pred: Any, *, axis: Any = None) -> Any:
     return 1.0 - 2.0 * intersection / (xp.sum(y, axis=axes) + xp.sum(y_pred, axis=axes) + _EPSILON)
 
 
-@loss(rules={"alpha": in_range(0.0, float("inf")), "beta": in_range(0.0, float("inf"))})
+@loss(rules={"alpha": in_range(0.0, float("inf")), "beta": in_range(0.0, float("inf")), "axis": axes})
 def tversky(be: Any, y_true: Any, y_pred: Any, *, alpha: float = 0.5, beta: float = 0.5, axis: Any = None) -> Any:
     """Tversky loss: one minus the Tversky index, a Dice with weighted error terms.
 
@@ -114,14 +120,14 @@ def tversky(be: Any, y_true: Any, y_pred: Any, *, alpha: float = 0.5, beta: floa
     beta : float >= 0
         Weight of ``sum((1 - y_true) * y_pred)``: the predicted mass outside the
         targets.
-    axis : int or None
+    axis : int, tuple of ints, or None
         See :func:`dice`.
     sample_weight, reduction
         See :func:`dice`.
 
     Returns
     -------
-    array, shape (N,) (``axis=None``) or y_pred's shape without ``axis`` (``reduction="none"``), else a scalar.
+    array, shape (N,) (``axis=None``) or y_pred's shape without the ``axis`` axes (``reduction="none"``), else a scalar.
 
     Notes
     -----
