@@ -125,7 +125,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
 def _types(values: Any) -> tuple[Any, ...]:
     """The types of option values, and of a tuple's elements (``(1, 2.0) == (1, 2)``, but only
     one is a tuple of axes): with the values, a cache key that never mistakes one for the other."""
-    types = tuple(map(type, values))
+    types: tuple[Any, ...] = tuple(map(type, values))
     if tuple in types:
         types += tuple(tuple(map(type, v)) for v in values if type(v) is tuple)
     return types
