@@ -1,12 +1,17 @@
-"""Dask: the generic backend over array-api-compat's Dask namespace, with a chunk-wise ``clip``.
+"""Dask: the generic backend over array-api-compat's Dask namespace, with three replacements.
 
-array-api-compat's ``clip`` broadcasts a scalar bound to the full shape of
-``x`` as one array in a single chunk, then rechunks it to ``x``'s chunks: every
-output chunk then shares one task, and the scheduler materialises all of the
-input chunks before the reduction can start (1e9 predictions held 8 GB in
-memory instead of a few chunks). Here a bound is applied with ``maximum`` /
-``minimum``, which Dask maps chunk by chunk (scalars stay scalars; array bounds
-broadcast with matching chunks).
+- ``clip``: array-api-compat's broadcasts a scalar bound to the full shape of
+  ``x`` as one array in a single chunk, then rechunks it to ``x``'s chunks:
+  every output chunk then shares one task, and the scheduler materialised all
+  of the input chunks before the reduction could start (1e9 predictions held
+  8 GB in memory instead of a few chunks). Here a bound is applied with
+  ``maximum`` / ``minimum``, which Dask maps chunk by chunk (scalars stay
+  scalars; array bounds broadcast with matching chunks).
+- ``max``: Dask's fails on an empty batch even when the reduced axes are not
+  empty; the (empty) result comes from ``sum`` then.
+- :meth:`DaskBackend.lookup` (``class_weight[labels]``): block by block, where
+  the generic flatten-take-reshape makes Dask rechunk N-D labels (and fails on
+  empty ones).
 """
 
 from __future__ import annotations
