@@ -209,13 +209,13 @@ def _streamed(n: int, k: int, chunk: int) -> dict[str, Any]:
 
 
 STREAMED = {
-    "bce-logits": lambda d: ul.binary_crossentropy(d["y"], d["z"], from_logits=True),
-    "bce-probabilities": lambda d: ul.binary_crossentropy(d["y"], d["p"], label_smoothing=0.1),
-    "scce-weights": lambda d: ul.sparse_categorical_crossentropy(
-        d["labels"], d["z"], from_logits=True, ignore_index=0, class_weight=np.arange(1.0, 11.0, dtype=np.float32)),
-    "focal": lambda d: ul.binary_focal_crossentropy(d["y"], d["z"], from_logits=True),
-    "huber": lambda d: ul.huber(d["y"], d["z"]),
-    "msle": lambda d: ul.mean_squared_logarithmic_error(d["y"], d["p"]),
+    "bce-logits": lambda d, **kw: ul.binary_crossentropy(d["y"], d["z"], from_logits=True, **kw),
+    "bce-probabilities": lambda d, **kw: ul.binary_crossentropy(d["y"], d["p"], label_smoothing=0.1, **kw),
+    "scce-weights": lambda d, **kw: ul.sparse_categorical_crossentropy(
+        d["labels"], d["z"], from_logits=True, ignore_index=0, class_weight=np.arange(1.0, 11.0, dtype=np.float32), **kw),
+    "focal": lambda d, **kw: ul.binary_focal_crossentropy(d["y"], d["z"], from_logits=True, **kw),
+    "huber": lambda d, **kw: ul.huber(d["y"], d["z"], **kw),
+    "msle": lambda d, **kw: ul.mean_squared_logarithmic_error(d["y"], d["p"], **kw),
 }
 
 
@@ -224,7 +224,8 @@ def test_reduction_streams_chunks(name):
     """A reduced loss over 100 chunks holds a few chunks at a time, not the inputs: array-api-compat's
     ``clip`` broadcast its bound to the full shape, which made the scheduler hold every input chunk."""
     d = _streamed(20_000, 10, 200)
-    out = lazy_call(STREAMED[name], d)
+    out = lazy_call(STREAMED[name], d, reduction="sum_over_batch_size")
+    assert out.shape == ()
     inputs = d["z"].nbytes + d["y"].nbytes
     with HeldBytes() as held:
         out.compute()
