@@ -42,3 +42,25 @@ def _torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def _config_round_trip(cls: type, options: dict) -> tuple:
+    """A Loss built with ``options`` (reduction "sum", a name) keeps them in ``get_config``, and
+    ``from_config`` and ``unilosses.deserialize(serialize(...))`` rebuild it; returns (loss, rebuilt)."""
+    import unilosses as ul
+
+    loss = cls(reduction="sum", name="mine", **options)
+    config = loss.get_config()
+    assert config["name"] == "mine" and config["reduction"] == "sum"
+    for k, v in options.items():
+        assert config[k] == v, k
+    assert cls.from_config(config).get_config() == config
+    back = ul.deserialize(ul.serialize(loss))
+    assert type(back) is cls and back.get_config() == config
+    return loss, back
+
+
+@pytest.fixture
+def config_round_trip():
+    """:func:`_config_round_trip`, shared by the per-family tests."""
+    return _config_round_trip

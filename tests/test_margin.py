@@ -289,14 +289,8 @@ CLASSES = [
 
 
 @pytest.mark.parametrize(("cls", "options"), CLASSES, ids=[c[0].__name__ for c in CLASSES])
-def test_config_round_trip(cls, options):
-    obj = cls(reduction="sum", name="m", **options)
-    config = obj.get_config()
-    assert config["name"] == "m" and config["reduction"] == "sum"
-    for k, v in options.items():
-        assert config[k] == v
-    assert cls.from_config(config).get_config() == config
-    assert ul.deserialize(ul.serialize(obj)).get_config() == config
+def test_config_round_trip(cls, options, config_round_trip):
+    config_round_trip(cls, options)
 
 
 def test_registry():
