@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Case", "FAMILIES", "all_cases", "ref_inputs"]
+__all__ = ["Case", "FAMILIES", "all_cases", "ref_inputs", "ref_output"]
 
 #: family modules holding CASES
 FAMILIES = ("crossentropy", "focal", "probabilistic", "margin", "regression", "segmentation")
@@ -78,3 +78,12 @@ def ref_inputs(framework: str, *arrays: Any, dtype: str = "float64") -> list[Any
         else:
             out.append(a)
     return out
+
+
+def ref_output(x: Any) -> np.ndarray:
+    """A reference's result (a torch, TensorFlow, JAX or NumPy array) as a NumPy array."""
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    if hasattr(x, "numpy"):
+        return np.asarray(x.numpy())
+    return np.asarray(x)

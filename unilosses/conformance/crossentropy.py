@@ -6,17 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from unilosses.conformance import Case, ref_inputs
+from unilosses.conformance import Case, ref_inputs, ref_output
 
 B, D, K = 8, 5, 7
-
-
-def _np(x: Any) -> Any:
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "numpy"):
-        return np.asarray(x.numpy())
-    return np.asarray(x)
 
 
 def _keras_losses() -> Any:
@@ -91,7 +83,7 @@ def _torch_bce_probs(y: Any, p: Any) -> Any:
     import torch.nn.functional as F
 
     y, p = ref_inputs("torch", y, p)
-    return _np(F.binary_cross_entropy(p, y, reduction="none").mean(-1))
+    return ref_output(F.binary_cross_entropy(p, y, reduction="none").mean(-1))
 
 
 def _smooth_bin(y: Any, e: float) -> Any:
@@ -103,7 +95,7 @@ def _torch_bce_logits(e: float) -> Any:
         import torch.nn.functional as F
 
         y, z = ref_inputs("torch", _smooth_bin(y, e), z)
-        return _np(F.binary_cross_entropy_with_logits(z, y, reduction="none").mean(-1))
+        return ref_output(F.binary_cross_entropy_with_logits(z, y, reduction="none").mean(-1))
 
     return ref
 
@@ -113,7 +105,7 @@ def _tf_bce_logits(e: float) -> Any:
         import tensorflow as tf
 
         y, z = ref_inputs("tensorflow", _smooth_bin(y, e), z)
-        return _np(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=z), -1))
+        return ref_output(tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=z), -1))
 
     return ref
 
@@ -123,14 +115,14 @@ def _optax_bce_logits(e: float) -> Any:
         import optax
 
         y, z = ref_inputs("jax", _smooth_bin(y, e), z, dtype="float32")
-        return _np(optax.sigmoid_binary_cross_entropy(z, y).mean(-1))
+        return ref_output(optax.sigmoid_binary_cross_entropy(z, y).mean(-1))
 
     return ref
 
 
 def _keras(name: str, **kw: Any) -> Any:
     def ref(y: Any, p: Any) -> Any:
-        return _np(getattr(_keras_losses(), name)(y.astype(np.float64) if y.dtype.kind == "f" else y, p.astype(np.float64), **kw))
+        return ref_output(getattr(_keras_losses(), name)(y.astype(np.float64) if y.dtype.kind == "f" else y, p.astype(np.float64), **kw))
 
     return ref
 
@@ -139,14 +131,14 @@ def _torch_bce_pw(y: Any, z: Any, pw: Any) -> Any:
     import torch.nn.functional as F
 
     y, z, pw = ref_inputs("torch", y, z, pw)
-    return _np(F.binary_cross_entropy_with_logits(z, y, pos_weight=pw, reduction="none"))
+    return ref_output(F.binary_cross_entropy_with_logits(z, y, pos_weight=pw, reduction="none"))
 
 
 def _tf_bce_pw(y: Any, z: Any, pw: Any) -> Any:
     import tensorflow as tf
 
     y, z, pw = ref_inputs("tensorflow", y, z, pw)
-    return _np(tf.nn.weighted_cross_entropy_with_logits(labels=y, logits=z, pos_weight=pw))
+    return ref_output(tf.nn.weighted_cross_entropy_with_logits(labels=y, logits=z, pos_weight=pw))
 
 
 def _torch_ce(**kw: Any) -> Any:
@@ -155,7 +147,7 @@ def _torch_ce(**kw: Any) -> Any:
 
         args = ref_inputs("torch", y, z, *w)
         weight = args[2] if w else None
-        return _np(F.cross_entropy(args[1], args[0], weight=weight, reduction="none", **kw))
+        return ref_output(F.cross_entropy(args[1], args[0], weight=weight, reduction="none", **kw))
 
     return ref
 
@@ -169,7 +161,7 @@ def _torch_nll(y: Any, z: Any) -> Any:
     import torch.nn.functional as F
 
     y, z = ref_inputs("torch", y, z)
-    return _np(F.nll_loss(torch.log_softmax(z, -1), y, reduction="none"))
+    return ref_output(F.nll_loss(torch.log_softmax(z, -1), y, reduction="none"))
 
 
 def _optax_ce(e: float) -> Any:
@@ -177,7 +169,7 @@ def _optax_ce(e: float) -> Any:
         import optax
 
         y, z = ref_inputs("jax", y, z, dtype="float32")
-        return _np(optax.softmax_cross_entropy(z, optax.smooth_labels(y, e)))
+        return ref_output(optax.softmax_cross_entropy(z, optax.smooth_labels(y, e)))
 
     return ref
 
@@ -186,7 +178,7 @@ def _optax_sparse(y: Any, z: Any) -> Any:
     import optax
 
     y, z = ref_inputs("jax", y, z, dtype="float32")
-    return _np(optax.softmax_cross_entropy_with_integer_labels(z, y))
+    return ref_output(optax.softmax_cross_entropy_with_integer_labels(z, y))
 
 
 def _tf_softmax(e: float) -> Any:
@@ -195,7 +187,7 @@ def _tf_softmax(e: float) -> Any:
 
         y = y * (1 - e) + e / y.shape[-1]
         y, z = ref_inputs("tensorflow", y, z)
-        return _np(tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=z))
+        return ref_output(tf.nn.softmax_cross_entropy_with_logits(labels=y, logits=z))
 
     return ref
 
@@ -204,7 +196,7 @@ def _tf_sparse(y: Any, z: Any) -> Any:
     import tensorflow as tf
 
     y, z = ref_inputs("tensorflow", y, z)
-    return _np(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z))
+    return ref_output(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=z))
 
 
 CASES = [

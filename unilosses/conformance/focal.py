@@ -11,17 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from unilosses.conformance import Case, ref_inputs
+from unilosses.conformance import Case, ref_inputs, ref_output
 
 B, D, K = 8, 5, 6
-
-
-def _np(x: Any) -> Any:
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "numpy"):
-        return np.asarray(x.numpy())
-    return np.asarray(x)
 
 
 def _f64(x: Any) -> Any:
@@ -90,7 +82,7 @@ def _keras(name: str, **kw: Any) -> Any:
         kwargs = dict(kw)
         if w:  # class weights are Keras' per-class alpha (unilosses: alpha=1, class_weight=w)
             kwargs["alpha"] = w[0].astype(np.float64)
-        return _np(getattr(keras.losses, name)(_f64(y), _f64(p), **kwargs))
+        return ref_output(getattr(keras.losses, name)(_f64(y), _f64(p), **kwargs))
 
     return ref
 
@@ -101,7 +93,7 @@ def _optax_focal(alpha: Any, gamma: float, e: float = 0.0, mean: bool = True) ->
 
         y = y * (1 - e) + 0.5 * e
         y, z = ref_inputs("jax", y, z, dtype="float32")
-        out = _np(optax.sigmoid_focal_loss(z, y, alpha=alpha, gamma=gamma))
+        out = ref_output(optax.sigmoid_focal_loss(z, y, alpha=alpha, gamma=gamma))
         return out.mean(-1) if mean else out
 
     return ref
@@ -120,7 +112,7 @@ def _keras_sparse(axis: int = -1, ignore: Any = None, **kw: Any) -> Any:
         kwargs = dict(kw)
         if w:
             kwargs["alpha"] = w[0].astype(np.float64)
-        out = _np(keras.losses.categorical_focal_crossentropy(onehot, _f64(p), axis=axis, **kwargs))
+        out = ref_output(keras.losses.categorical_focal_crossentropy(onehot, _f64(p), axis=axis, **kwargs))
         return np.where(keep, out, 0.0)
 
     return ref
@@ -133,7 +125,7 @@ def _torch_ce_alpha(alpha: float) -> Any:
         import torch.nn.functional as F
 
         y, z = ref_inputs("torch", y, z)
-        return alpha * _np(F.cross_entropy(z, y, reduction="none"))
+        return alpha * ref_output(F.cross_entropy(z, y, reduction="none"))
 
     return ref
 

@@ -11,17 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from unilosses.conformance import Case, ref_inputs
+from unilosses.conformance import Case, ref_inputs, ref_output
 
 B, D, K = 8, 5, 6
-
-
-def _np(x: Any) -> Any:
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "numpy"):
-        return np.asarray(x.numpy())
-    return np.asarray(x)
 
 
 def _f64(x: Any) -> Any:
@@ -88,7 +80,7 @@ def _keras(name: str) -> Any:
     def ref(y: Any, p: Any) -> Any:
         import keras
 
-        return _np(getattr(keras.losses, name)(_f64(y), _f64(p)))
+        return ref_output(getattr(keras.losses, name)(_f64(y), _f64(p)))
 
     return ref
 
@@ -98,7 +90,7 @@ def _optax_hinge(mean: bool) -> Any:
         import optax
 
         y, s = ref_inputs("jax", y, s, dtype="float32")
-        out = _np(optax.hinge_loss(s, y))
+        out = ref_output(optax.hinge_loss(s, y))
         return out.mean(-1) if mean else out
 
     return ref
@@ -109,7 +101,7 @@ def _torch_multi_margin(p: int, margin: float) -> Any:
         import torch.nn.functional as F
 
         y, s = ref_inputs("torch", y, s)
-        return _np(F.multi_margin_loss(s, y, p=p, margin=margin, reduction="none")) * s.shape[-1]  # * C
+        return ref_output(F.multi_margin_loss(s, y, p=p, margin=margin, reduction="none")) * s.shape[-1]  # * C
 
     return ref
 
@@ -122,7 +114,7 @@ def _torch(name: str, mean: bool = False, **kw: Any) -> Any:
 
         args = ref_inputs("torch", y, s, *w)
         extra = {"weight": args[2]} if w else {}
-        out = _np(getattr(F, name)(args[1], args[0], reduction="none", **extra, **kw))
+        out = ref_output(getattr(F, name)(args[1], args[0], reduction="none", **extra, **kw))
         return out.mean(-1) if mean else out
 
     return ref
@@ -134,7 +126,7 @@ def _torch_inputs(name: str, **kw: Any) -> Any:
     def ref(*arrays: Any) -> Any:
         import torch.nn.functional as F
 
-        return _np(getattr(F, name)(*ref_inputs("torch", *arrays), reduction="none", **kw))
+        return ref_output(getattr(F, name)(*ref_inputs("torch", *arrays), reduction="none", **kw))
 
     return ref
 

@@ -11,17 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from unilosses.conformance import Case, ref_inputs
+from unilosses.conformance import Case, ref_inputs, ref_output
 
 B, D = 8, 5
-
-
-def _np(x: Any) -> Any:
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "numpy"):
-        return np.asarray(x.numpy())
-    return np.asarray(x)
 
 
 # ------------------------------------------------------------------ inputs
@@ -78,7 +70,7 @@ def _keras(name: str, **kw: Any) -> Any:
     def ref(y: Any, p: Any) -> Any:
         import keras
 
-        return _np(getattr(keras.losses, name)(y.astype(np.float64), p.astype(np.float64), **kw))
+        return ref_output(getattr(keras.losses, name)(y.astype(np.float64), p.astype(np.float64), **kw))
 
     return ref
 
@@ -92,7 +84,7 @@ def _torch_kl(log_target: bool, summed: bool) -> Any:
         y, p = ref_inputs("torch", y, p)
         target = torch.log(y) if log_target else y
         out = F.kl_div(torch.log(p), target, reduction="none", log_target=log_target)
-        return _np(out.sum(-1) if summed else out)
+        return ref_output(out.sum(-1) if summed else out)
 
     return ref
 
@@ -104,8 +96,8 @@ def _optax_kl(log_target: bool) -> Any:
 
         y, p = ref_inputs("optax", y, p, dtype="float32")
         if log_target:
-            return _np(optax.losses.kl_divergence_with_log_targets(jnp.log(p), jnp.log(y)))
-        return _np(optax.losses.kl_divergence(jnp.log(p), y))
+            return ref_output(optax.losses.kl_divergence_with_log_targets(jnp.log(p), jnp.log(y)))
+        return ref_output(optax.losses.kl_divergence(jnp.log(p), y))
 
     return ref
 
@@ -117,7 +109,7 @@ def _torch_poisson(mean: bool, **kw: Any) -> Any:
 
         y, p = ref_inputs("torch", y, p)
         out = F.poisson_nll_loss(p, y, reduction="none", **kw)
-        return _np(out.mean(-1) if mean else out)
+        return ref_output(out.mean(-1) if mean else out)
 
     return ref
 
@@ -128,7 +120,7 @@ def _tf_log_poisson(full: bool) -> Any:
         import tensorflow as tf
 
         y, z = ref_inputs("tensorflow", y, z)
-        return _np(tf.nn.log_poisson_loss(y, z, compute_full_loss=full))
+        return ref_output(tf.nn.log_poisson_loss(y, z, compute_full_loss=full))
 
     return ref
 
@@ -142,7 +134,7 @@ def _torch_gaussian(mean: bool, **kw: Any) -> Any:
         if var.ndim == 0:
             var = float(var)  # torch takes a homoscedastic variance as a Python float
         out = F.gaussian_nll_loss(mu, y, var, reduction="none", **kw)
-        return _np(out.mean(-1) if mean else out)
+        return ref_output(out.mean(-1) if mean else out)
 
     return ref
 

@@ -11,17 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from unilosses.conformance import Case, ref_inputs
+from unilosses.conformance import Case, ref_inputs, ref_output
 
 B, D = 8, 5
-
-
-def _np(x: Any) -> Any:
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "numpy"):
-        return np.asarray(x.numpy())
-    return np.asarray(x)
 
 
 # ------------------------------------------------------------------ inputs
@@ -74,7 +66,7 @@ def _keras(name: str, **kw: Any) -> Any:
         import keras
 
         y = y.astype(np.float64) if y.dtype.kind == "f" else y
-        return _np(getattr(keras.losses, name)(y, p.astype(np.float64), **kw))
+        return ref_output(getattr(keras.losses, name)(y, p.astype(np.float64), **kw))
 
     return ref
 
@@ -87,7 +79,7 @@ def _torch(name: str, mean: bool, **kw: Any) -> Any:
 
         y, p = ref_inputs("torch", y, p)
         out = getattr(F, name)(p, y, reduction="none", **kw)
-        return _np(out.mean(-1) if mean else out)
+        return ref_output(out.mean(-1) if mean else out)
 
     return ref
 
@@ -100,7 +92,7 @@ def _optax(name: str, mean: bool, scale: float = 1.0, **kw: Any) -> Any:
 
         y, p = ref_inputs("optax", y, p, dtype="float32")
         out = getattr(optax.losses, name)(p, y, **kw) * scale
-        return _np(out.mean(-1) if mean else out)
+        return ref_output(out.mean(-1) if mean else out)
 
     return ref
 
@@ -119,7 +111,7 @@ def _torch_cosine(dim: int, eps: float) -> Any:
         import torch.nn.functional as F
 
         y, p = ref_inputs("torch", y, p)
-        return _np(-F.cosine_similarity(p, y, dim=dim, eps=eps))
+        return ref_output(-F.cosine_similarity(p, y, dim=dim, eps=eps))
 
     return ref
 
@@ -130,7 +122,7 @@ def _optax_cosine(axis: int, epsilon: float) -> Any:
         import optax
 
         y, p = ref_inputs("optax", y, p, dtype="float32")
-        return _np(optax.losses.cosine_distance(p, y, epsilon=epsilon**2, axis=axis)) - 1.0
+        return ref_output(optax.losses.cosine_distance(p, y, epsilon=epsilon**2, axis=axis)) - 1.0
 
     return ref
 

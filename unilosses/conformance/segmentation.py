@@ -11,15 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from unilosses.conformance import Case, ref_inputs
+from unilosses.conformance import Case, ref_inputs, ref_output
 
 N = 4
-
-
-def _np(x: Any) -> Any:
-    if hasattr(x, "numpy"):
-        return np.asarray(x.numpy())
-    return np.asarray(x)
 
 
 # ------------------------------------------------------------------ inputs
@@ -46,7 +40,7 @@ def _keras(name: str, axis: Any = "samples", **kw: Any) -> Any:
         import keras
 
         ax = tuple(range(1, p.ndim)) if axis == "samples" else axis
-        return _np(getattr(keras.losses, name)(y.astype(np.float64), p.astype(np.float64), axis=ax, **kw))
+        return ref_output(getattr(keras.losses, name)(y.astype(np.float64), p.astype(np.float64), axis=ax, **kw))
 
     return ref
 
@@ -61,7 +55,7 @@ def _optax_tversky(alpha: float, beta: float) -> Any:
         logits = np.log(p.astype(np.float64)) - np.log1p(-p.astype(np.float64))
         y, z = ref_inputs("optax", y[..., None], logits[..., None], dtype="float32")
         axes = tuple(range(1, p.ndim))
-        return _np(optax.losses.dice_loss(z, y, alpha=beta, beta=alpha, smooth=0.0, axis=axes))
+        return ref_output(optax.losses.dice_loss(z, y, alpha=beta, beta=alpha, smooth=0.0, axis=axes))
 
     return ref
 
