@@ -27,9 +27,7 @@ B, K = 6, 4
 
 #: every public loss function (they carry their ``spec``) and every Loss class
 FUNCTIONS = sorted(n for n in ul.__all__ if hasattr(getattr(ul, n), "spec"))
-CLASSES = sorted(
-    n for n in ul.__all__ if isinstance(getattr(ul, n), type) and issubclass(getattr(ul, n), ul.Loss) and n != "Loss"
-)
+CLASSES = sorted(ul.loss_classes())
 
 
 def _spec(name):

@@ -27,16 +27,7 @@ PAIR = ("y_true", "y_pred")
 KERAS_REDUCTIONS = ["sum", "sum_over_batch_size", "mean", "mean_with_sample_weight", "none", None]
 
 
-def _loss_classes() -> dict[str, type]:
-    return {
-        name: getattr(m, name)
-        for m in unilosses.FAMILIES
-        for name in m.__all__
-        if isinstance(getattr(m, name), type) and issubclass(getattr(m, name), unilosses.Loss)
-    }
-
-
-CLASSES = _loss_classes()
+CLASSES = unilosses.loss_classes()
 CLASS_OF = {cls.function.__name__: cls for cls in CLASSES.values()}
 CASES = [c for c in all_cases() if c.loss in CLASS_OF]
 

@@ -16,16 +16,7 @@ from unilosses.conformance import all_cases  # noqa: E402
 PAIR = ("y_true", "y_pred")
 
 
-def _loss_classes() -> dict[str, type]:
-    return {
-        name: getattr(m, name)
-        for m in unilosses.FAMILIES
-        for name in m.__all__
-        if isinstance(getattr(m, name), type) and issubclass(getattr(m, name), unilosses.Loss)
-    }
-
-
-CLASSES = _loss_classes()
+CLASSES = unilosses.loss_classes()
 CLASS_OF = {cls.function.__name__: cls for cls in CLASSES.values()}
 CASES = [c for c in all_cases() if c.loss in CLASS_OF]
 

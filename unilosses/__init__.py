@@ -15,12 +15,9 @@ from unilosses.losses.probabilistic import *  # noqa: F403
 from unilosses.losses.regression import *  # noqa: F403
 from unilosses.losses.segmentation import *  # noqa: F403
 from unilosses.reduction import REDUCTIONS, LossStats, Reduction
-from unilosses.registry import deserialize, get, serialize
+from unilosses.registry import FAMILIES, deserialize, get, loss_classes, serialize
 
 __version__ = "0.1.0"
-
-#: the loss family modules, in the order the README lists them
-FAMILIES = (crossentropy, focal, probabilistic, margin, regression, segmentation)
 
 __all__ = [
     "FAMILIES",
@@ -32,6 +29,7 @@ __all__ = [
     "backend_for",
     "deserialize",
     "get",
+    "loss_classes",
     "serialize",
     *crossentropy.__all__,
     *focal.__all__,

@@ -12,9 +12,10 @@ from typing import Any
 from unilosses.loss import Loss
 from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation
 
-__all__ = ["deserialize", "get", "serialize"]
+__all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "serialize"]
 
-_FAMILIES = (crossentropy, focal, probabilistic, margin, regression, segmentation)
+#: the loss family modules, in the order the README lists them
+FAMILIES = (crossentropy, focal, probabilistic, margin, regression, segmentation)
 
 #: Keras' short names
 _ALIASES = {
@@ -32,7 +33,7 @@ _ALIASES = {
 
 def _table() -> dict[str, Any]:
     table: dict[str, Any] = {}
-    for module in _FAMILIES:
+    for module in FAMILIES:
         for name in module.__all__:
             table[name] = getattr(module, name)
     for alias, target in _ALIASES.items():
@@ -42,6 +43,17 @@ def _table() -> dict[str, Any]:
 
 
 _TABLE = _table()
+
+
+def loss_classes() -> dict[str, type[Loss]]:
+    """Every :class:`Loss` class of :data:`FAMILIES`, by name, in family order (what the
+    Keras and torch adapters wrap)."""
+    return {
+        name: obj
+        for module in FAMILIES
+        for name in module.__all__
+        if isinstance(obj := getattr(module, name), type) and issubclass(obj, Loss)
+    }
 
 
 def get(identifier: Any) -> Any:

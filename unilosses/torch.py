@@ -184,14 +184,9 @@ def _adapter(core: type[_CoreLoss]) -> type[Loss]:
 
 
 def _build() -> list[str]:
-    names = []
-    for module in unilosses.FAMILIES:
-        for name in module.__all__:
-            obj = getattr(module, name)
-            if isinstance(obj, type) and issubclass(obj, _CoreLoss):
-                globals()[name] = _adapter(obj)
-                names.append(name)
-    return names
+    for name, core in unilosses.loss_classes().items():
+        globals()[name] = _adapter(core)
+    return list(unilosses.loss_classes())
 
 
 __all__ += _build()
