@@ -7,13 +7,14 @@ importing unilosses imports none of them.
 
 from unilosses.backends import backend_for
 from unilosses.loss import Loss, PerSample
-from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation
+from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation, sequence
 from unilosses.losses.crossentropy import *  # noqa: F403 - each family lists its names in __all__
 from unilosses.losses.focal import *  # noqa: F403
 from unilosses.losses.margin import *  # noqa: F403
 from unilosses.losses.probabilistic import *  # noqa: F403
 from unilosses.losses.regression import *  # noqa: F403
 from unilosses.losses.segmentation import *  # noqa: F403
+from unilosses.losses.sequence import *  # noqa: F403
 from unilosses.reduction import REDUCTIONS, LossStats, Reduction
 from unilosses.registry import FAMILIES, deserialize, get, loss_classes, serialize
 
@@ -37,4 +38,5 @@ __all__ = [
     *margin.__all__,
     *regression.__all__,
     *segmentation.__all__,
+    *sequence.__all__,
 ]

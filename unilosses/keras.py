@@ -40,7 +40,10 @@ Pair and triplet losses (``margin_ranking(x1, x2, target)``,
 either as a list / tuple in the function's order, or as one tensor stacked along
 axis 1 (the axis after the batch axis: shape ``(N, 2)`` for two ``(N,)`` inputs,
 ``(N, 3, D)`` for three ``(N, D)`` inputs); an input named ``target`` (or
-``y_true``) comes from ``y_true``, which is ignored by losses that have none.
+``y_true``, ``labels``) comes from ``y_true``, which is ignored by losses that have none.
+Optional inputs may be left out: ``CTC()(labels, logits)`` is ``keras.losses.CTC``
+(every frame, labels padded with the blank); ``y_pred=[logits, label_lengths,
+logit_lengths]`` gives the lengths.
 
 Plain unilosses functions and :class:`unilosses.Loss` objects can be passed to
 ``model.compile(loss=...)`` as well (Keras wraps them); importing this module
@@ -73,7 +76,7 @@ __all__ = ["Loss"]
 #: reductions Keras' own losses accept (None is "none")
 _KERAS_REDUCTIONS = ("sum", "sum_over_batch_size", "mean", "mean_with_sample_weight", "none", None)
 #: input names that come from Keras' ``y_true`` for losses with other inputs
-_TARGET_NAMES = ("target", "y_true")
+_TARGET_NAMES = ("target", "y_true", "labels")
 _PAIR = ("y_true", "y_pred")
 _MEANS = ("sum_over_batch_size", "mean_with_sample_weight", "sum_by_nonzero_weights")
 
@@ -191,14 +194,25 @@ class Loss(keras.losses.Loss):
         }
 
     # ---------------------------------------------------------------- inputs
+    def _pred_names(self, y_pred: Any) -> list[str]:
+        """The names of the inputs that ``y_pred`` holds (a list / tuple of them, or one tensor)."""
+        from_pred = [n for n in self._spec.inputs if n not in _TARGET_NAMES]
+        required = [n for n in from_pred if n not in self._spec.optional]
+        if isinstance(y_pred, (list, tuple)):
+            # optional inputs (CTC's lengths) may be left out
+            return required if len(y_pred) == len(required) < len(from_pred) else from_pred
+        return required if len(required) == 1 else from_pred  # one input (CTC's logits): y_pred itself
+
     def _inputs(self, y_true: Any, y_pred: Any) -> tuple[Any, ...]:
         """The loss function's positional inputs from Keras' ``(y_true, y_pred)``."""
         names = self._spec.inputs
         if names == _PAIR:
             return (y_true, y_pred)
-        from_pred = [n for n in names if n not in _TARGET_NAMES]
+        from_pred = self._pred_names(y_pred)
         if isinstance(y_pred, (list, tuple)):
             preds = list(y_pred)
+        elif len(from_pred) == 1:
+            preds = [y_pred]
         else:
             if y_pred.shape[1] is not None and y_pred.shape[1] != len(from_pred):
                 raise ValueError(
@@ -212,12 +226,16 @@ class Loss(keras.losses.Loss):
                 f"of {self.function.__name__}, got {len(preds)}"
             )
         it = iter(preds)
-        return tuple(y_true if n in _TARGET_NAMES else next(it) for n in names)
+        return tuple(y_true if n in _TARGET_NAMES else next(it) if n in from_pred else None for n in names)
 
     def _convert(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         dtype = self.dtype
-        if isinstance(y_pred, (list, tuple)):
-            y_pred = type(y_pred)(_as_pred(x, dtype) for x in y_pred)
+        if isinstance(y_pred, (list, tuple)):  # integer inputs (CTC's lengths) stay integers
+            ints = self._spec.integers
+            y_pred = type(y_pred)(
+                _as_target(x, dtype) if n in ints else _as_pred(x, dtype)
+                for n, x in zip(self._pred_names(y_pred), y_pred)
+            )
         else:
             y_pred = _as_pred(y_pred, dtype)
         if y_true is not None:

@@ -17,7 +17,9 @@ Pair and triplet losses declare their inputs: ``@loss(inputs=("x1", "x2",
 "target"))`` over ``f(be, x1, x2, target, *, options)`` gives
 ``f(x1, x2, target, *, options, sample_weight=None, reduction="none",
 normalizer=None)``; the input named by ``decides`` (the first by default) plays
-y_pred's part, and the Loss class's ``__call__`` takes those inputs.
+y_pred's part, and the Loss class's ``__call__`` takes those inputs. Inputs named
+in ``integers`` (labels, lengths) must hold integers and keep their dtype; an
+input whose spec parameter defaults to None is optional.
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ def _any(name: str, value: Any) -> Any:
 
 
 in_range = _in_range  # for spec-specific rules: ``@loss(rules={"beta": in_range(0, inf)})``
+flag = _flag  # for spec-specific boolean options: ``@loss(rules={"zero_infinity": flag})``
 axes = _axes  # for losses that sum over several axes: ``@loss(rules={"axis": axes})``
 
 
@@ -161,6 +164,7 @@ class Spec:
         decides: str | None = None,
         check: Callable[..., Any] | None = None,
         rules: dict[str, Callable[[str, Any], Any]] | None = None,
+        integers: tuple[str, ...] = (),
     ) -> None:
         self.fn = fn
         self.name = fn.__name__
@@ -174,8 +178,13 @@ class Spec:
             decides = "y_pred" if inputs == _PAIR else inputs[0]
         if decides not in inputs or (inputs == _PAIR and decides != "y_pred"):
             raise ValueError(f"decides: expected one of the inputs {inputs}, got {decides!r}")
+        if not set(integers) <= set(inputs) - {decides}:
+            raise ValueError(f"integers: expected inputs other than {decides!r}, got {integers!r}")
         self.inputs = inputs
         self.decides = decides
+        self.integers = frozenset(integers)
+        #: inputs whose spec parameter defaults to None: they may be left out
+        self.optional = frozenset(p.name for p in params[1 : len(inputs) + 1] if p.default is None)
         self.options = {p.name: p.default for p in params[len(inputs) + 1 :]}
         self.arrays = arrays
         self.static = tuple(n for n in self.options if n not in arrays)
@@ -315,10 +324,10 @@ class Spec:
         for name in self.inputs[: len(args)]:
             if name in named:
                 raise TypeError(f"{self.name}: got multiple values for input {name!r}")
-        missing = [name for name in self.inputs[len(args) :] if name not in named]
+        missing = [name for name in self.inputs[len(args) :] if name not in named and name not in self.optional]
         if missing:
             raise TypeError(f"{self.name}: missing input(s) {', '.join(repr(m) for m in missing)}")
-        return tuple(args) + tuple(named.pop(name) for name in self.inputs[len(args) :])
+        return tuple(args) + tuple(named.pop(name, None) for name in self.inputs[len(args) :])
 
     def call_inputs(
         self,
@@ -333,7 +342,8 @@ class Spec:
 
         The input named ``decides`` plays y_pred's part: it picks the backend and
         the compute dtype; the other inputs (Python / NumPy values, or arrays of
-        that framework) are moved to it, floating ones cast to the compute dtype.
+        that framework) are moved to it and cast to the compute dtype, except
+        ``integers``, which must hold integers and keep their dtype.
         """
         lead_name = self.decides
         i = self.inputs.index(lead_name)
@@ -349,11 +359,14 @@ class Spec:
         try:
             xs = []
             for name, x in zip(self.inputs, inputs):
-                if name == lead_name:
-                    xs.append(lead)
+                if name == lead_name or (x is None and name in self.optional):
+                    xs.append(lead if name == lead_name else None)
                     continue
                 x = convert(be, x, lead, name)
-                if x.dtype != dtype:  # integer / boolean pair targets too (torch, TF refuse mixing)
+                if name in self.integers:
+                    if not be.is_integer(x.dtype):
+                        raise TypeError(f"{name}: expected an array of integers, got dtype {x.dtype}")
+                elif x.dtype != dtype:  # integer / boolean pair targets too (torch, TF refuse mixing)
                     x = be.xp.astype(x, dtype)
                 xs.append(x)
             if sample_weight is not None:
@@ -380,6 +393,7 @@ def loss(
     decides: str | None = None,
     check: Callable[..., Any] | None = None,
     rules: dict[str, Callable[[str, Any], Any]] | None = None,
+    integers: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Turn a spec function into the public loss function (see the module doc).
 
@@ -393,11 +407,14 @@ def loss(
     ``inputs`` names the positional inputs of a spec that takes other inputs
     than ``(y_true, y_pred)``, e.g. ``inputs=("x1", "x2", "target")`` for
     ``f(be, x1, x2, target, *, ...)``; ``decides`` names the input whose
-    framework, device and dtype the others follow (default: the first one).
+    framework, device and dtype the others follow (default: the first one);
+    the inputs named in ``integers`` (labels, lengths) must hold integers and are
+    passed to the spec in their own integer dtype, the others in the compute dtype.
+    A spec parameter of an input that defaults to None makes that input optional.
     """
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        spec = Spec(fn, arrays, inputs, decides, check, rules)
+        spec = Spec(fn, arrays, inputs, decides, check, rules, integers)
         if spec.inputs != _PAIR:
             return _public_inputs(fn, spec)
 
@@ -435,7 +452,12 @@ def loss(
 
 
 def _public_signature(spec: Spec) -> inspect.Signature:
-    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in spec.inputs]
+    params = [
+        inspect.Parameter(
+            n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None if n in spec.optional else inspect.Parameter.empty
+        )
+        for n in spec.inputs
+    ]
     params += [
         inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d) for n, d in spec.options.items()
     ]

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from unilosses.ctc import ctc_forward
 from unilosses.smoothing import sparse_smoothed
 
 
@@ -24,7 +25,9 @@ class Backend:
     :meth:`sparse_cross_entropy` and :meth:`sparse_softmax_cross_entropy`
     (the sparse cross-entropy, smoothed and class-weighted, as one fused kernel
     where the framework has one: torch's ``cross_entropy``, ``tf.nn``'s sparse
-    kernel), and the host check :meth:`labels_in_range`.
+    kernel), :meth:`scan` (a loop over the leading axis) and :meth:`ctc_nll` (CTC's
+    negative log-likelihood: torch's and TensorFlow's kernels), and the host check
+    :meth:`labels_in_range`.
     """
 
     #: True when values can be checked on the host without a device sync.
@@ -150,6 +153,24 @@ class Backend:
         if ignore_index is not None:
             bad = xp.logical_and(bad, labels != ignore_index)
         return not self.any_true(bad)
+
+    # ------------------------------------------------------------ loops
+    def scan(self, step: Callable[[Any, Any], Any], carry: Any, xs: tuple[Any, ...]) -> Any:
+        """``carry = step(carry, (x[t] for x in xs))`` for t along the leading axis of ``xs``; the
+        last ``carry``. A Python loop here; ``lax.scan`` on JAX, ``tf.foldl`` in a TF graph."""
+        for t in range(xs[0].shape[0]):
+            carry = step(carry, tuple(x[t, ...] for x in xs))
+        return carry
+
+    def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
+        """CTC's negative log-likelihood per sample (:func:`unilosses.ctc.ctc_forward`).
+
+        ``log_probs`` (T, N, C) are normalised log-probabilities; labels (N, S) hold
+        valid non-blank classes within ``label_lengths``; lengths lie in range. Where
+        no alignment exists the value is unspecified but finite, with a finite
+        gradient: the caller replaces it (:func:`unilosses.ctc.ctc_feasible`).
+        """
+        return ctc_forward(self, log_probs, labels, label_lengths, logit_lengths, blank)
 
     # ------------------------------------------------ sparse cross-entropy
     def sparse_cross_entropy(

@@ -40,6 +40,10 @@ class JaxBackend(Backend):
             call = self._jitted.setdefault(key, _inline_or_jit(fn))
         return call
 
+    def scan(self, step: Callable[[Any, Any], Any], carry: Any, xs: tuple[Any, ...]) -> Any:
+        # one traced step, compiled once whatever the number of steps
+        return jax.lax.scan(lambda c, x: (step(c, x), None), carry, xs)[0]
+
     def logsumexp(self, x: Any, axis: int, keepdims: bool = False) -> Any:
         return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
 

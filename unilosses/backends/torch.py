@@ -112,3 +112,12 @@ class TorchBackend(Backend):
         return F.cross_entropy(
             logits, labels, weight=class_weight, reduction="none", label_smoothing=label_smoothing
         )
+
+    def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
+        # torch's kernel; zero_infinity=True so that impossible alignments give a finite value with a
+        # zero gradient (the spec replaces the value), not torch's NaN gradient. It refuses empty inputs.
+        if log_probs.numel() == 0:
+            return super().ctc_nll(log_probs, labels, label_lengths, logit_lengths, blank)
+        return F.ctc_loss(
+            log_probs, labels, logit_lengths, label_lengths, blank=blank, reduction="none", zero_infinity=True
+        )
