@@ -177,7 +177,8 @@ def _grads(framework: str, d: dict[str, np.ndarray], time_major: bool = False, *
         import jax
         import jax.numpy as jnp
 
-        return np.asarray(jax.grad(lambda x: ul.ctc(args[0], x, *args[1:], time_major=time_major, **kw).sum())(jnp.asarray(z)))
+        grad = jax.jit(jax.grad(lambda x: ul.ctc(args[0], x, *args[1:], time_major=time_major, **kw).sum()))
+        return np.asarray(grad(jnp.asarray(z)))
     import tensorflow as tf
 
     zt = tf.constant(z)

@@ -109,11 +109,14 @@ class Loss(torch.nn.Module):
             A scalar, or the per-sample values for ``reduction="none"``.
         """
         n = len(self._spec.inputs)
-        if len(inputs) != n:
+        required = n - len(self._spec.optional)  # optional inputs (CTC's lengths) come last
+        if not required <= len(inputs) <= n:
+            count = f"{required} to {n}" if required < n else f"{n}"
             raise TypeError(
-                f"{type(self).__name__}.forward: expected {n} inputs "
+                f"{type(self).__name__}.forward: expected {count} inputs "
                 f"({', '.join(self._forward_names())}), got {len(inputs)}"
             )
+        inputs = (*inputs, *(None,) * (n - len(inputs)))
         if self._spec.inputs == _PAIR:
             inputs = (inputs[1], inputs[0])
         return self.function(*inputs, sample_weight=sample_weight, reduction=self.reduction, **self._options())
@@ -136,9 +139,10 @@ class Loss(torch.nn.Module):
         return ", ".join(parts)
 
 
-def _forward_signature(names: tuple[str, ...]) -> inspect.Signature:
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    params = [inspect.Parameter("self", kind)] + [inspect.Parameter(n, kind) for n in names]
+def _forward_signature(names: tuple[str, ...], optional: frozenset[str] = frozenset()) -> inspect.Signature:
+    kind, empty = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty
+    params = [inspect.Parameter("self", kind)]
+    params += [inspect.Parameter(n, kind, default=None if n in optional else empty) for n in names]
     params.append(inspect.Parameter("sample_weight", kind, default=None))
     return inspect.Signature(params)
 
@@ -148,17 +152,18 @@ def _adapter(core: type[_CoreLoss]) -> type[Loss]:
     name = core.__name__
     fn = core.function
     names = ("input", "target") if fn.spec.inputs == _PAIR else tuple(fn.spec.inputs)  # type: ignore[attr-defined]
+    signature = _forward_signature(names, fn.spec.optional)  # type: ignore[attr-defined]
 
     def forward(self: Loss, *args: Any, sample_weight: Any = None, **named: Any) -> Any:
         if named or len(args) > len(names):  # inputs by name, or a positional sample_weight
             if sample_weight is not None:
                 named["sample_weight"] = sample_weight
-            bound = _forward_signature(names).bind(self, *args, **named)
-            args = tuple(bound.arguments[n] for n in names)
+            bound = signature.bind(self, *args, **named)
+            args = tuple(bound.arguments.get(n) for n in names)
             sample_weight = bound.arguments.get("sample_weight")
         return Loss.forward(self, *args, sample_weight=sample_weight)
 
-    forward.__signature__ = _forward_signature(names)  # type: ignore[attr-defined]
+    forward.__signature__ = signature  # type: ignore[attr-defined]
     forward.__doc__ = Loss.forward.__doc__
     forward.__qualname__ = f"{name}.forward"
     doc = (
