@@ -192,7 +192,9 @@ def _torch_compiled(case: Case, calls: Any, arrays: tuple[np.ndarray, ...], sw: 
     _check(case, calls, tuple(_detach(o) for o in eager), np_expected, weight)
     for i, g, e in zip(positions, grads(ts, out), eager_grads):
         assert torch.all(torch.isfinite(g)), f"non-finite compiled gradient w.r.t. input {i}"
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6, err_msg=f"gradient w.r.t. input {i}")
+        # float32 rounding, relative to the largest entry (a fused kernel eagerly, the spec under XLA)
+        scale = max(1.0, float(np.max(np.abs(e.numpy()), initial=0.0)))
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6 * scale, err_msg=f"gradient w.r.t. input {i}")
 
 
 def _detach(x: Any) -> Any:
@@ -297,4 +299,6 @@ def test_tf_function_jit_compile(case, calls):
     _check(case, calls, tuple(eager_outs), expected, xs[-1])
     for i, g, e in zip(positions, grads, eager_grads):
         assert np.all(np.isfinite(g.numpy())), f"non-finite compiled gradient w.r.t. input {i}"
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6, err_msg=f"gradient w.r.t. input {i}")
+        # float32 rounding, relative to the largest entry (a fused kernel eagerly, the spec under XLA)
+        scale = max(1.0, float(np.max(np.abs(e.numpy()), initial=0.0)))
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6 * scale, err_msg=f"gradient w.r.t. input {i}")
