@@ -92,7 +92,7 @@ def ctc_forward(be: Any, log_probs: Any, labels: Any, label_lengths: Any, logit_
         shifted = xp.concat([pad, alpha], axis=1)
         a1 = shifted[:, 1 : W + 1]
         a2 = shifted[:, :W] + skip_pen
-        m = xp.maximum(xp.maximum(alpha, a1), a2)
+        m = be.stop_gradient(xp.maximum(xp.maximum(alpha, a1), a2))  # its gradient cancels: skip it
         new = m + xp.log(xp.exp(alpha - m) + xp.exp(a1 - m) + xp.exp(a2 - m)) + e
         return xp.where(act, new, alpha)
 
@@ -101,7 +101,7 @@ def ctc_forward(be: Any, log_probs: Any, labels: Any, label_lengths: Any, logit_
     end = be.gather(alpha, two_l, 1)
     before = be.gather(alpha, xp.clip(two_l - 1, min=0), 1)
     before = xp.where(label_lengths > 0, before, xp.full((N,), NEG, dtype=dtype, device=device))
-    m = xp.maximum(end, before)  # logaddexp, without NumPy's warning on a NaN sample
+    m = be.stop_gradient(xp.maximum(end, before))  # logaddexp, without NumPy's warning on a NaN sample
     return -(m + xp.log(xp.exp(end - m) + xp.exp(before - m)))
 
 

@@ -25,7 +25,7 @@ class Backend:
     :meth:`sparse_cross_entropy` and :meth:`sparse_softmax_cross_entropy`
     (the sparse cross-entropy, smoothed and class-weighted, as one fused kernel
     where the framework has one: torch's ``cross_entropy``, ``tf.nn``'s sparse
-    kernel), :meth:`scan` (a loop over the leading axis) and :meth:`ctc_nll` (CTC's
+    kernel), :meth:`stop_gradient`, :meth:`scan` (a loop over the leading axis) and :meth:`ctc_nll` (CTC's
     negative log-likelihood: torch's and TensorFlow's kernels), and the host check
     :meth:`labels_in_range`.
     """
@@ -153,6 +153,11 @@ class Backend:
         if ignore_index is not None:
             bad = xp.logical_and(bad, labels != ignore_index)
         return not self.any_true(bad)
+
+    def stop_gradient(self, x: Any) -> Any:
+        """``x``, seen as a constant by autodiff (the backends without autodiff: ``x`` itself). For
+        terms whose gradient is 0 anyway, such as the shift ``m`` of ``m + log(sum(exp(x - m)))``."""
+        return x
 
     # ------------------------------------------------------------ loops
     def scan(self, step: Callable[[Any, Any], Any], carry: Any, xs: tuple[Any, ...]) -> Any:

@@ -49,6 +49,9 @@ class JaxBackend(Backend):
         # one traced step, compiled once whatever the number of steps
         return jax.lax.scan(lambda c, x: (step(c, x), None), carry, xs)[0]
 
+    def stop_gradient(self, x: Any) -> Any:
+        return jax.lax.stop_gradient(x)
+
     def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
         return self._ctc(log_probs, labels, label_lengths, logit_lengths, blank)
 

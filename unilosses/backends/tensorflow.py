@@ -107,6 +107,9 @@ class TensorFlowBackend(Backend):
             nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         return nll if class_weight is None else tf.gather(class_weight, labels) * nll
 
+    def stop_gradient(self, x: Any) -> Any:
+        return tf.stop_gradient(x)
+
     def scan(self, step: Callable[[Any, Any], Any], carry: Any, xs: tuple[Any, ...]) -> Any:
         if tf.executing_eagerly():
             return super().scan(step, carry, xs)

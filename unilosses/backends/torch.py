@@ -113,6 +113,9 @@ class TorchBackend(Backend):
             logits, labels, weight=class_weight, reduction="none", label_smoothing=label_smoothing
         )
 
+    def stop_gradient(self, x: Any) -> Any:
+        return x.detach()
+
     def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
         # torch's kernel; zero_infinity=True so that impossible alignments give a finite value with a
         # zero gradient (the spec replaces the value), not torch's NaN gradient. The kernel refuses
