@@ -247,8 +247,7 @@ class Spec:
     def _dtype_hint(self, message: str, inputs: tuple[Any, ...]) -> str:
         if self.inputs == PAIR and _looks_float(inputs[0]) and not _looks_float(inputs[1]):
             message += (
-                "; the arguments look swapped: unilosses losses take (y_true, y_pred), "
-                "Keras' order (torch's losses take (input, target))"
+                "; the arguments look swapped: unilosses takes (y_true, y_pred), Keras' order"
             )
         return message
 

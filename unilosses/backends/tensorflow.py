@@ -58,6 +58,10 @@ class TensorFlowBackend(Backend):
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return tf.cast(tf.math.count_nonzero(x), dtype)
 
+    def host_range(self, x: Any) -> tuple[float, float] | None:
+        a = x.numpy()  # concrete() holds: an eager CPU tensor
+        return None if a.size == 0 else (float(a.min()), float(a.max()))
+
     def any_true(self, x: Any) -> bool:
         return bool(tf.reduce_any(x))
 

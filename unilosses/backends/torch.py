@@ -80,6 +80,12 @@ class TorchBackend(Backend):
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return torch.count_nonzero(x).to(dtype)
 
+    def host_range(self, x: Any) -> tuple[float, float] | None:
+        if x.numel() == 0:
+            return None
+        lo, hi = torch.aminmax(x.detach())  # one kernel
+        return lo.item(), hi.item()
+
     def host_float(self, x: Any) -> float:
         return float(x.detach())
 

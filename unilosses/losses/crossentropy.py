@@ -19,6 +19,7 @@ from unilosses.losses._common import (
     mean_over,
     sparse_targets,
 )
+from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
 from unilosses.smoothing import smooth_binary, smooth_categorical
 
 __all__ = [
@@ -94,14 +95,16 @@ def binary_crossentropy(
     >>> ul.binary_crossentropy(np.array([[0.0, 1.0]]), np.array([[30.0, 0.0]], dtype=np.float32), from_logits=True)
     array([15.346574], dtype=float32)
     """
-    y = smooth_binary(float_targets(be, y_true, y_pred), label_smoothing)
+    t = float_targets(be, y_true, y_pred)
+    ok = targets_01(be, t) if from_logits else both(be, targets_01(be, t), probabilities(be, y_pred))
+    y = smooth_binary(t, label_smoothing)
     log_p, log_1mp = binary_log_probs(be, y_pred, from_logits, epsilon)
     if from_logits:  # logits of +-inf: 0 * log 0 = 0 for the outcome with no target mass
         log_p, log_1mp = masked_log(be, log_p, y == 0.0), masked_log(be, log_1mp, y == 1.0)
     if pos_weight is not None:
         check_broadcasts("pos_weight", pos_weight, tuple(y_pred.shape))
     pos = y * log_p if pos_weight is None else pos_weight * y * log_p
-    return mean_over(be, -(pos + (1.0 - y) * log_1mp), axis)
+    return mean_over(be, nan_where(be, ok, -(pos + (1.0 - y) * log_1mp)), axis)
 
 
 @loss(arrays=("class_weight",), check=check_input_kind)
@@ -171,14 +174,18 @@ def categorical_crossentropy(
     axis = class_axis(axis, y_pred.ndim)
     num_classes = count_classes(y_pred, axis)
     y = float_targets(be, y_true, y_pred)
+    ok = targets_nonnegative(be, y)
     q = smooth_categorical(y, label_smoothing, num_classes)
     log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon, from_log_probs)
     if from_logits or from_log_probs:  # masked (-inf) classes with no target mass: 0 log 0 = 0
         log_p = masked_log(be, log_p, q == 0.0)
+    else:
+        ok = both(be, ok, probabilities(be, y_pred))
+    terms = nan_where(be, ok, q * log_p)
     if class_weight is None:
-        return -be.xp.sum(q * log_p, axis=axis)
+        return -be.xp.sum(terms, axis=axis)
     check_class_weight(class_weight, num_classes)
-    values = -be.classdot(q * log_p, class_weight, axis)
+    values = -be.classdot(terms, class_weight, axis)
     return PerSample(values, weight=be.classdot(y, class_weight, axis))
 
 
@@ -258,6 +265,9 @@ def sparse_categorical_crossentropy(
     else:
         log_p = categorical_log_probs(be, y_pred, t.axis, False, epsilon, from_log_probs)
         values = be.sparse_cross_entropy(log_p, t.safe, t.axis, label_smoothing, class_weight)
+        if not from_log_probs:
+            ok = probabilities(be, y_pred)
+            values = values if ok is None else nan_where(be, be.xp.all(ok, axis=t.axis), values)
     return t.per_sample(be, values)
 
 
