@@ -64,6 +64,9 @@ _ALIASES.update(
 
 def canonical_reduction(reduction: Any) -> str:
     """The canonical name of ``reduction``, or a ValueError listing the valid ones."""
+    out = _ALIASES.get(reduction) if type(reduction) is str else None  # the common case
+    if out is not None:
+        return out
     if isinstance(reduction, Reduction):
         reduction = reduction.value
     if reduction is None:
