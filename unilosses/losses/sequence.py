@@ -38,7 +38,7 @@ from typing import Any
 
 from unilosses.ctc import ctc_feasible
 from unilosses.logits import categorical_log_probs
-from unilosses.loss import Loss, flag, loss
+from unilosses.loss import Loss, loss
 
 __all__ = ["CTC", "ctc"]
 
@@ -83,7 +83,7 @@ def _raise_invalid(be: Any, bad_label: Any, label_lengths: Any, logit_lengths: A
     inputs=("labels", "logits", "label_lengths", "logit_lengths"),
     decides="logits",
     integers=("labels", "label_lengths", "logit_lengths"),
-    rules={"blank": _blank, "zero_infinity": flag, "time_major": flag, "divide_by_label_length": flag},
+    rules={"blank": _blank},
 )
 def ctc(
     be: Any,
