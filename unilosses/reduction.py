@@ -204,15 +204,14 @@ def _reduce(
     if reduction == "sum":
         return total if normalizer is None else _divide_no_nan(xp, total, normalizer)
     dtype = values.dtype
-    if valid is None:
-        n = _static_size(values.shape)
-        count = float(n) if n is not None else xp.sum(xp.ones_like(values))
-    else:
-        count = xp.sum(xp.astype(valid, dtype))
+    # count: a Python int when the shape says it (no mask), else an array; every other
+    # denominator is an array. Denominators are told apart by `type(...) is int`, never by
+    # a Python type test on array values (NumPy's sums are np.float64, a float subclass).
+    count: Any = _static_size(values.shape) if valid is None else None
+    if count is None:
+        count = xp.sum(xp.ones_like(values)) if valid is None else xp.sum(xp.astype(valid, dtype))
     if reduction == "sum_over_batch_size":
-        if isinstance(count, float):
-            return total / max(count, 1.0)
-        return _divide_no_nan(xp, total, count)
+        return _mean(xp, total, count)
     # effective weights: sample weight x class weight x valid, at values' shape
     eff = weight
     if sample_weight is not None:
@@ -223,17 +222,18 @@ def _reduce(
     if eff is not None and tuple(eff.shape) != tuple(values.shape):
         eff = eff * xp.ones_like(values)
     if reduction == "mean_with_sample_weight":
-        weight_sum = count if eff is None else xp.sum(eff)
-        if isinstance(weight_sum, float):
-            return total / max(weight_sum, 1.0)
-        return _divide_no_nan(xp, total, weight_sum)
+        return _mean(xp, total, count if eff is None else xp.sum(eff))
     if reduction == "sum_by_nonzero_weights":
-        nonzero = count if eff is None else be.count_nonzero(eff, dtype)
-        if isinstance(nonzero, float):
-            return total / max(nonzero, 1.0)
-        return _divide_no_nan(xp, total, nonzero)
+        return _mean(xp, total, count if eff is None else be.count_nonzero(eff, dtype))
     # stats
-    if isinstance(count, float):
-        count = xp.asarray(count, dtype=dtype, device=be.device(values))
+    if type(count) is int:
+        count = xp.asarray(float(count), dtype=dtype, device=be.device(values))
     weight_sum = count if eff is None else xp.sum(eff)
     return LossStats(total, count, weight_sum)
+
+
+def _mean(xp: Any, total: Any, den: Any) -> Any:
+    """``total / den``, 0 where ``den`` is 0: ``den`` is a static Python int or an array."""
+    if type(den) is int:
+        return total / max(den, 1)
+    return _divide_no_nan(xp, total, den)
