@@ -34,6 +34,7 @@ class Reduction(str, enum.Enum):
     WEIGHTED_MEAN = "weighted_mean"
     SUM_BY_NONZERO_WEIGHTS = "sum_by_nonzero_weights"
     SUM_OVER_NONZERO_WEIGHTS = "weighted_sum_by_nonzero_weights"
+    BATCHMEAN = "batchmean"
     STATS = "stats"
 
     def __str__(self) -> str:
@@ -47,6 +48,7 @@ REDUCTIONS = (
     "sum_over_batch_size",
     "mean_with_sample_weight",
     "sum_by_nonzero_weights",
+    "batchmean",
     "stats",
 )
 
@@ -64,6 +66,9 @@ _ALIASES.update(
 
 def canonical_reduction(reduction: Any) -> str:
     """The canonical name of ``reduction``, or a ValueError listing the valid ones."""
+    out = _ALIASES.get(reduction) if type(reduction) is str else None  # the common case
+    if out is not None:
+        return out
     if isinstance(reduction, Reduction):
         reduction = reduction.value
     if reduction is None:
@@ -157,6 +162,19 @@ def align_weight(be: Any, sample_weight: Any, shape: Any) -> Any:
     return sample_weight
 
 
+def _check_trailing(name: str, w: Any, shape: tuple[Any, ...]) -> None:
+    """``w`` broadcasts NumPy-style to ``shape`` without enlarging it, else a ValueError naming it."""
+    ws = tuple(w.shape)
+    ok = len(ws) <= len(shape) and all(
+        a is None or b is None or a == 1 or a == b for a, b in zip(ws[::-1], shape[::-1])
+    )
+    if not ok:
+        raise ValueError(
+            f"{name}: expected a shape that broadcasts (on the trailing axes, as torch's weight) to the "
+            f"per-sample loss shape {shape}, got {ws}"
+        )
+
+
 def reduce(
     be: Any,
     values: Any,
@@ -166,9 +184,15 @@ def reduce(
     weight: Any = None,
     valid: Any = None,
     normalizer: Any = None,
+    element_weight: Any = None,
 ) -> Any:
-    """Apply weights, the ignore mask and ``reduction`` to per-sample ``values``."""
-    out = _reduce(be, values, sample_weight, reduction, weight, valid, normalizer)
+    """Apply weights, the ignore mask and ``reduction`` to per-sample ``values``.
+
+    ``sample_weight`` is aligned on the leading (sample) axes (:func:`align_weight`);
+    ``element_weight`` broadcasts NumPy-style, on the trailing axes, like torch's
+    per-element ``weight``. Both count as the samples' weights in the weighted means.
+    """
+    out = _reduce(be, values, sample_weight, reduction, weight, valid, normalizer, element_weight)
     if _NUMPY_1 and be.name == "numpy" and reduction != "none":
         return _numpy1_dtype(out, values.dtype)
     return out
@@ -186,13 +210,18 @@ def _numpy1_dtype(out: Any, dtype: Any) -> Any:
 
 
 def _reduce(
-    be: Any, values: Any, sample_weight: Any, reduction: str, weight: Any, valid: Any, normalizer: Any
+    be: Any, values: Any, sample_weight: Any, reduction: str, weight: Any, valid: Any, normalizer: Any,
+    element_weight: Any,
 ) -> Any:
     xp = be.xp
     if valid is not None:
         values = xp.where(valid, values, xp.zeros_like(values))
     if sample_weight is not None:
         sample_weight = align_weight(be, sample_weight, values.shape)
+    if element_weight is not None:
+        _check_trailing("element_weight", element_weight, tuple(values.shape))
+        sample_weight = element_weight if sample_weight is None else sample_weight * element_weight
+    if sample_weight is not None:
         values = values * sample_weight
     if reduction == "none":
         return values
@@ -203,6 +232,11 @@ def _reduce(
     total = xp.sum(values)
     if reduction == "sum":
         return total if normalizer is None else _divide_no_nan(xp, total, normalizer)
+    if reduction == "batchmean":  # torch's KLDivLoss "batchmean": the sum over the first axis' size
+        rows: Any = 1 if values.ndim == 0 else values.shape[0]
+        if not isinstance(rows, int):  # not static (a TensorShape's None)
+            rows = xp.sum(xp.ones_like(values[(slice(None),) + (0,) * (values.ndim - 1)]))
+        return _mean(xp, total, rows)
     dtype = values.dtype
     # count: a Python int when the shape says it (no mask), else an array; every other
     # denominator is an array. Denominators are told apart by `type(...) is int`, never by
