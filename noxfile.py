@@ -1,6 +1,6 @@
 """nox sessions: one per backend (each installs only that framework), one with every
-framework for the cross-framework conformance tests, lint (ruff + mypy), doctests and
-benchmarks.
+framework for the cross-framework conformance tests, the peers' own loss test suites
+(Keras', optax's) against unilosses, lint (ruff + mypy), doctests and benchmarks.
 
     nox                      # every default session (what CI runs)
     nox -s "tests(torch)"    # one backend
@@ -21,6 +21,7 @@ nox.options.sessions = [
     "doctests",
     "tests",
     "tests-all",
+    "peers",
 ]
 
 # backend -> the extra that installs only that framework
@@ -59,10 +60,18 @@ def tests_all(session: nox.Session) -> None:
 
 
 @nox.session
+def peers(session: nox.Session) -> None:
+    """Keras' and optax's own loss tests (from their wheels) against unilosses, through the
+    translation shim in peers/; fails on any failure not listed in peers/expected.py."""
+    session.install("-e", ".[all,test]")
+    session.run("python", "-m", "peers", *session.posargs, env=QUIET_TF)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff and mypy."""
     session.install("ruff>=0.6", "mypy>=1.10", "numpy>=1.26", "array-api-compat>=1.12")
-    session.run("ruff", "check", "unilosses", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "unilosses", "tests", "benchmarks", "peers", "noxfile.py")
     session.run("mypy", "unilosses")
 
 
