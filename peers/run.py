@@ -134,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--build-dir", default=None, help="keep the rewritten test files here")
     parser.add_argument("--json", default=None, help="write every test's category to this file")
-    parser.add_argument("-v", "--verbose", action="store_true", help="list every test, not only the non-passing")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="-v: list the deliberate, defect and missing tests too (not only FAILED and STALE); -vv: every test",
+    )
     parser.add_argument(
         "--from-reports", default=None, metavar="DIR",
         help="classify the reports an earlier run left in DIR (its --build-dir) instead of running the suites",
@@ -220,10 +223,11 @@ def _load() -> str:
         return "?"
 
 
-def _print(runs: list[Run], table: dict[str, list[tuple[str, str, str]]], verbose: bool) -> None:
+def _print(runs: list[Run], table: dict[str, list[tuple[str, str, str]]], verbose: int) -> None:
+    shown = {0: ("FAILED", "STALE"), 1: ("FAILED", "STALE", "deliberate", "defect", "missing")}.get(verbose, CATEGORIES)
     for run in runs:
         for nodeid, category, why in table[run.label]:
-            if verbose or category not in ("passed", "skipped"):
+            if category in shown:
                 print(f"{run.label:20} {category:10} {nodeid}  {why}")
     print()
     header = f"{'suite':20}" + "".join(f"{c:>11}" for c in CATEGORIES) + f"{'total':>8}"
