@@ -60,8 +60,12 @@ _CONFIG = deliberate(
     "**Configs**",
 )
 _DICE = defect(8, "Keras' default axis=None is one Dice / Tversky value for the whole batch; unilosses gives one per sample")
-_LOG_PROBS = defect(3, "kl_divergence has no from_log_probs / log_target (optax passes log-probabilities)")
-_TRACED = defect(6, "a traced numeric option (jax.jit(loss)(x, y, gamma=...)) is refused: expected a number")
+_TARGET_CHECK = defect(
+    9,
+    "regression of item 9's fix: y_true's check has no tolerance, so jax.test_util.check_grads, which also "
+    "perturbs the targets by about 1e-5, is refused. repro: ul.categorical_crossentropy(np.array([[-1e-5, 1, 1e-5]]), "
+    "np.zeros((1, 3)), from_logits=True) raises ValueError (optax.softmax_cross_entropy: 1.0986)",
+)
 
 EXPECTED: dict[str, Failure] = {
     # ------------------------------------------------------------- Keras
@@ -100,19 +104,7 @@ EXPECTED: dict[str, Failure] = {
     KL + "TverskyTest::test_binary_segmentation": _DICE,
     KL + "TverskyTest::test_binary_segmentation_custom_coefficients": _DICE,
     # ------------------------------------------------------------- optax
-    **{OC + f"{cls}::{test}": _LOG_PROBS for cls in ("KLDivergenceTest", "KLDivergenceWithLogTargetsTest") for test in (
-        "test_scalar", "test_batched", "test_mask0", "test_mask1", "test_axis0", "test_axis1", "test_axis2",
-    )},
-    OC + "SafeSoftmaxCrossEntropyTest::test_batched": defect(
-        5, "logits of -inf where the target is 0 give NaN (0 * log 0); optax gives 0.693, inf, 0 on its rows 3-5"
-    ),
-    **{OC + f"SigmoidFocalLossTest::{test}": _TRACED for test in (
-        "test_focal_equals_ce", "test_focal_gamma_zero_matches_binary_cross_entropy", "test_scale",
-        "test_large_logit_fl_less_than_ce", "test_small_logit_fl_less_than_ce", "test_alpha_one",
-        "test_ignore_positive", "test_ignore_negative", "test_extreme_logits_finite_gradients",
-    )},
-    OR + "HuberLossTest::test_scalar": _TRACED,
-    OR + "HuberLossTest::test_batched": _TRACED,
+    **{OC + f"{cls}::test_gradient": _TARGET_CHECK for cls in ("SoftmaxCrossEntropyTest", "SafeSoftmaxCrossEntropyTest")},
     **{OC + f"SoftmaxCrossEntropyWithIntegerLabelsTest::test_consistent_with_softmax_cross_entropy_{s}": deliberate(
         "NumPy logits with JAX one-hot labels: y_pred decides the framework, a y_true of another one is a TypeError",
         "**Mixed frameworks**",
