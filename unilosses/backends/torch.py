@@ -174,6 +174,8 @@ def _fast_sparse_ce(options: dict[str, Any], reduction: str) -> Any:
             or (torch_reduction == "mean" and shape[0] == 0) or is_compiling()
         ):
             return NotImplemented
+        if arrays.get("where") is not None:
+            return NotImplemented
         w = arrays.get("class_weight")
         if w is not None and (
             not weights_ok or type(w) is not _Tensor or w.dtype != z.dtype or w.requires_grad
