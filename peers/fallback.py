@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -71,8 +72,6 @@ def note(what: str, *arguments: Any) -> None:
 
 
 def _traced(arguments: tuple[Any, ...]) -> bool:
-    import sys
-
     jax = sys.modules.get("jax")
     if jax is None:
         return False

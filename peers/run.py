@@ -149,9 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         return _report(runs, 0.0, args)
 
     directory = Path(args.build_dir or tempfile.mkdtemp(prefix="peers-"))
-    if directory.exists() and args.build_dir:
+    marker = directory / ".peers-build"
+    if args.build_dir and directory.exists() and any(directory.iterdir()):
+        if not marker.exists():
+            parser.error(f"--build-dir {directory}: not empty and not an earlier build directory; not removing it")
         shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    marker.touch()
     jobs = []
     for name in args.suites.split(","):
         suite = SUITES[name.strip()]
