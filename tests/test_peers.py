@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import selected
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # peers/ is repository tooling, not part of the installed package
@@ -71,6 +72,7 @@ def _run_plugin(tmp_path: Path, mode: str) -> tuple[dict, str]:
     return {k.split("::")[-1]: v for k, v in json.loads(report.read_text()).items()}, proc.stdout
 
 
+@selected("numpy")
 @pytest.mark.parametrize("mode", ["run", "stop"])
 def test_a_fallback_is_missing_never_passed(tmp_path: Path, mode: str) -> None:
     results, stdout = _run_plugin(tmp_path, mode)
@@ -89,6 +91,7 @@ def test_a_fallback_is_missing_never_passed(tmp_path: Path, mode: str) -> None:
     assert " missing" in stdout.splitlines()[-1]  # pytest's summary line counts the category
 
 
+@selected("numpy")
 def test_note_records_once_and_reset_clears() -> None:
     fallback.reset()
     if fallback.MODE == "stop":
@@ -101,6 +104,7 @@ def test_note_records_once_and_reset_clears() -> None:
     assert fallback.used() == []
 
 
+@selected("numpy")
 def test_call_reports_a_missing_loss_and_option_and_passes_issue12_options() -> None:
     import numpy as np
 
@@ -120,6 +124,7 @@ def test_call_reports_a_missing_loss_and_option_and_passes_issue12_options() -> 
     )
 
 
+@selected("numpy")
 def test_translation_falls_back_to_the_framework_and_records_it() -> None:
     if fallback.MODE == "stop":
         pytest.skip("PEERS_FALLBACK=stop in this process")
@@ -142,6 +147,7 @@ def test_translation_falls_back_to_the_framework_and_records_it() -> None:
     fallback.reset()
 
 
+@selected("jax")
 def test_a_jitted_fallback_is_recorded_in_every_test() -> None:
     """jax.jit caches a trace per function object: a test jitting what an earlier test
     jitted must still record its fallback (each access gives a new function)."""
@@ -168,6 +174,7 @@ def _run(results: dict, backend: str | None = "torch") -> Run:
     return Run("keras", backend, results={k: {"fallbacks": [], "message": "", **v} for k, v in results.items()})
 
 
+@selected("numpy")
 def test_unlisted_failure_and_stale_entry_fail_the_session(capsys: pytest.CaptureFixture) -> None:
     defect = expected_module.defect(8, "Dice's default axis")
     deliberate = expected_module.deliberate("16-bit", "16-bit", backends=("jax",))
@@ -195,6 +202,7 @@ def test_unlisted_failure_and_stale_entry_fail_the_session(capsys: pytest.Captur
     capsys.readouterr()
 
 
+@selected("numpy")
 def test_deliberate_differences_are_named_in_the_readme(tmp_path: Path) -> None:
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\nKnown disagreements between the frameworks:\n- **16-bit**: float32\n\n## Next\nerrors\n")
@@ -208,6 +216,7 @@ def test_deliberate_differences_are_named_in_the_readme(tmp_path: Path) -> None:
     assert readme_problems(expected_module.EXPECTED, ROOT / "README.md") == []
 
 
+@selected("numpy")
 def test_expected_entries_are_well_formed() -> None:
     for nodeid, entry in expected_module.EXPECTED.items():
         assert nodeid.split("/")[0] in ("keras", "optax") and "::" in nodeid, nodeid
@@ -220,6 +229,7 @@ def test_expected_entries_are_well_formed() -> None:
 
 
 # ----------------------------------------------------------------- rewrite
+@selected("numpy")
 def test_rewrite_changes_only_the_imports_of_the_framework_losses() -> None:
     text = (
         "import numpy as np\n"
@@ -241,7 +251,11 @@ def test_rewrite_changes_only_the_imports_of_the_framework_losses() -> None:
         rewrite("from optax.losses._classification import softmax_cross_entropy\n", OPTAX)
 
 
-@pytest.mark.parametrize("suite", [KERAS, OPTAX], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "suite",
+    [pytest.param(KERAS, marks=selected("tensorflow")), pytest.param(OPTAX, marks=selected("jax"))],
+    ids=lambda s: s.name,
+)
 def test_rewrite_of_the_installed_test_files(suite, tmp_path: Path) -> None:
     import importlib.util
 
@@ -260,6 +274,7 @@ def test_rewrite_of_the_installed_test_files(suite, tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------ translations
+@selected("jax")
 def test_optax_translations_have_optax_signatures() -> None:
     pytest.importorskip("optax")
     import importlib
@@ -278,6 +293,7 @@ def test_optax_translations_have_optax_signatures() -> None:
                     assert ours[p.name].default == p.default and ours[p.name].kind == p.kind, (name, p.name)
 
 
+@selected("jax")
 def test_optax_translation_matches_optax() -> None:
     pytest.importorskip("optax")
     import numpy as np
@@ -294,6 +310,7 @@ def test_optax_translation_matches_optax() -> None:
     assert fallback.used() == []  # both translated, no fallback
 
 
+@selected("tensorflow")
 def test_keras_shim_renames_options_and_falls_back() -> None:
     pytest.importorskip("keras")
     import unilosses
