@@ -1,6 +1,7 @@
 """nox sessions: one per backend (each installs only that framework), on the newest and on the
 oldest releases pyproject.toml declares; one with every framework for the tests that need several
-at once; the built wheel installed with NumPy alone; lint and doctests.
+at once; the built wheel installed with NumPy alone; the peers' own loss test suites (Keras',
+optax's) against unilosses; lint and doctests.
 
     nox                              # every default session (what CI runs)
     nox -s "tests(torch)"            # one backend, newest releases (.ci/constraints.txt)
@@ -20,7 +21,7 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "doctests", "wheel", "tests", "tests-all"]
+nox.options.sessions = ["lint", "doctests", "wheel", "tests", "tests-all", "peers"]
 
 NEWEST = ".ci/constraints.txt"
 OLDEST = ".ci/constraints-oldest.txt"
@@ -38,7 +39,7 @@ BACKENDS = {
 # which the newest sessions cover; every file touching a framework's API (conformance against the
 # frameworks' losses, compilers, autodiff, dtypes, adapters, Dask, distributed, families) still runs.
 NOT_ON_OLDEST = ("test_properties.py", "test_fuzz.py", "test_errors.py", "test_extremes.py",
-                 "test_threads.py", "test_bench.py", "test_check.py")
+                 "test_threads.py", "test_bench.py", "test_check.py", "test_peers.py")
 # pytest-xdist workers: this project's CI machines have 2 cores
 WORKERS = os.environ.get("UNILOSSES_TEST_WORKERS", "2")
 # quiet TensorFlow; one thread per xdist worker (2 workers on 2 cores: threads would only contend)
@@ -83,6 +84,14 @@ def tests_all(session: nox.Session) -> None:
 
 
 @nox.session
+def peers(session: nox.Session) -> None:
+    """Keras' and optax's own loss tests (from their wheels, the newest releases) against unilosses,
+    through the translation shim in peers/; fails on any failure not listed in peers/expected.py."""
+    _install(session, "-e", ".[all,test]")
+    session.run("python", "-m", "peers", *session.posargs, env=ENV)
+
+
+@nox.session
 def wheel(session: nox.Session) -> None:
     """The sdist and wheel built and checked (twine), the wheel installed (not editable) into a
     fresh venv with NumPy and array-api-compat alone, and ``python -m unilosses check`` run there:
@@ -99,7 +108,7 @@ def wheel(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff and mypy."""
     _install(session, "ruff", "mypy", "numpy", "array-api-compat")
-    session.run("ruff", "check", "unilosses", "tests", "benchmarks", "noxfile.py", ".ci")
+    session.run("ruff", "check", "unilosses", "tests", "benchmarks", "peers", "noxfile.py", ".ci")
     session.run("mypy", "unilosses")
 
 
