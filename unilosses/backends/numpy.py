@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat.numpy as xnp
+from unilosses.backends import np_namespace as xnp
 import numpy as np
 
 from unilosses.backends.generic import Backend
