@@ -6,10 +6,10 @@ processes can share it out without every worker importing every framework
 
 - ``"numpy"``: unilosses on NumPy, every reduction (what every backend must
   equal), and the float64 finite differences of unilosses on NumPy (every
-  reduction with sample weights; two evaluations per input entry);
+  reduction with sample weights; four evaluations per input entry);
 - ``"references"``: the frameworks' own losses on the case's inputs, and the
   finite differences of the first float64 one (torch, tf.nn, Keras) along three
-  random directions (two evaluations each, whatever the input size: these
+  random directions (four evaluations each, whatever the input size: these
   references are slow, eager calls);
 - one part per other backend: every reduction and, with autodiff, the two
   gradients. JAX computes them in one ``jax.jit`` (one XLA compile per case; a
