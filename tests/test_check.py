@@ -217,6 +217,45 @@ def test_cli_json_and_exit_status(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_parent_imports_no_framework():
+    """The parent process forks the workers: it must not have imported JAX, torch or TensorFlow."""
+    code = (
+        "import sys\n"
+        "from unilosses import check\n"
+        "from unilosses.check.compute import Setup\n"
+        "refs = {fw: True for fw in ('torch', 'keras', 'tensorflow', 'optax', 'jax')}\n"
+        "setups = [Setup(c, ['numpy', 'jax', 'torch', 'tensorflow'], refs, True) for c in check.select_cases()]\n"
+        "bad = [m for m in ('torch', 'jax', 'tensorflow', 'keras', 'optax', 'dask') if m in sys.modules]\n"
+        "print(bad, check.run.can_fork()); sys.exit(1 if bad else 0)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_scheduler_keeps_tensorflow_on_one_worker():
+    """The first worker takes the TensorFlow parts (one import of it); the other takes the rest,
+    earliest case first; each part is handed out once; the first helps once its own are done."""
+    from unilosses.check.compute import Setup
+    from unilosses.check.run import _Scheduler
+
+    refs = {fw: True for fw in ("torch", "keras", "tensorflow", "optax", "jax")}
+    setups = [Setup(c, ["numpy", "torch", "tensorflow"], refs, True) for c in all_cases()[:6]]
+    sched = _Scheduler(setups)
+    n = len(sched.pending)
+    given = {"a": [], "b": []}
+    while sched.pending:
+        for w in ("a", "a", "b"):  # a goes twice as fast
+            task = sched.next(w)
+            if task is not None:
+                given[w].append(task)
+    assert sorted(given["a"] + given["b"]) == sorted((i, p) for i, s in enumerate(setups) for p in s.parts())
+    assert len(given["a"]) + len(given["b"]) == n
+    heavy = [sched.heavy(t) for t in given["a"]]
+    assert not any(sched.heavy(t) for t in given["b"]) and heavy == sorted(heavy, reverse=True)  # a: heavy ones first
+    assert [i for i, _ in given["b"]] == sorted(i for i, _ in given["b"])  # earliest case first
+    assert heavy[0] and not heavy[-1]  # then a helped with the rest
+
+
 def test_quick_is_one_case_per_loss():
     quick = check.select_cases(quick=True)
     assert [c.loss for c in quick] == list(dict.fromkeys(c.loss for c in all_cases()))
@@ -313,3 +352,5 @@ def test_cli_help_lists_commands():
     r = _cli("check", "--help")
     assert r.returncode == 0 and "--no-gradients" in r.stdout and "--json" in r.stdout
     assert "--quick" in r.stdout and "--jobs" in r.stdout
+    r = _cli("check", "--loss", "no_such_loss")
+    assert r.returncode == 2 and "no conformance case for no_such_loss" in r.stderr

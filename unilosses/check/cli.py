@@ -28,8 +28,10 @@ def select_cases(losses: list[str] | None = None, quick: bool = False) -> list[A
     if losses:
         cases = [c for c in cases if c.loss in losses]
     if quick:
-        seen: set[str] = set()
-        cases = [c for c in cases if not (c.loss in seen or seen.add(c.loss))]  # type: ignore[func-returns-value]
+        first: dict[str, Any] = {}
+        for c in cases:
+            first.setdefault(c.loss, c)
+        cases = list(first.values())
     return cases
 
 
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=None,
         help="worker processes (default: the usable cores, at most 4; each imports the frameworks it runs, "
-        "about 2.5 GB with every framework; 1 runs in this process)",
+        "up to 1.3 GB; 1 runs in this process)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--no-gradients", action="store_true", help="skip the gradient columns")
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     from unilosses.testing import available_backends
 
     cases = select_cases(args.loss, args.quick)
+    if not cases:
+        parser.error(f"--loss: no conformance case for {', '.join(args.loss)}")
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else available_backends()
     jobs = args.jobs if args.jobs is not None else min(usable_cores(), 4)
     workers = max(1, min(jobs, len(cases))) if can_fork() else 1
