@@ -95,6 +95,18 @@ def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - th
     return np.clip(x, lo, hi)
 
 
+def floor(x: Any, /) -> Any:
+    return x.copy() if x.dtype.kind in "iub" else np.floor(x)  # NumPy < 2 gives floats for integers
+
+
+def ceil(x: Any, /) -> Any:
+    return x.copy() if x.dtype.kind in "iub" else np.ceil(x)
+
+
+def trunc(x: Any, /) -> Any:
+    return x.copy() if x.dtype.kind in "iub" else np.trunc(x)
+
+
 def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     return np.take_along_axis(x, indices, axis=axis)
 
