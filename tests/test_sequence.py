@@ -8,23 +8,23 @@ test_conformance.py, and their gradients by test_autodiff.py.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
-from unilosses.testing import assert_close, available_backends, to_numpy
+from unilosses.testing import assert_close, to_numpy
 
 #: backends that read labels and lengths on the host (a ValueError), the others give NaN
 RAISES = ("numpy", "torch", "tensorflow")
 N, T, C, S = 5, 9, 6, 4
 
 
-def _require(name: str):
-    if name not in available_backends():
-        pytest.skip(f"backend {name} is not installed or not selected")
-    return pytest.importorskip({"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}[name])
+#: one parameter per framework, each run in that framework's session only
+FRAMEWORKS = [pytest.param(f, marks=selected(f)) for f in ("jax", "torch", "tensorflow")]
 
 
 def _data(seed: int = 0, t: int = T, n: int = N) -> dict[str, np.ndarray]:
@@ -78,6 +78,7 @@ def test_default_lengths_are_keras(backend):
 
 
 # ------------------------------------------------------------ torch's semantics
+@pytest.mark.multi
 @pytest.mark.parametrize("zero_infinity", [False, True])
 @pytest.mark.parametrize(("torch_reduction", "options"), [
     ("none", {"reduction": "none"}),
@@ -188,13 +189,13 @@ def _grads(framework: str, d: dict[str, np.ndarray], time_major: bool = False, *
     return tape.gradient(total, zt).numpy()
 
 
+@pytest.mark.multi
 @pytest.mark.parametrize("time_major", [False, True])
-@pytest.mark.parametrize("framework", ["jax", "torch", "tensorflow"])
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_gradient_equals_torch_ctc_loss(framework, time_major):
     """Autodiff (through the recursion on JAX, the kernels on torch and TF) == torch's ctc_loss
     backward through log_softmax, with an impossible sample (0 and a zero gradient)."""
-    _require(framework)
-    torch = _require("torch")
+    torch = pytest.importorskip("torch")
     d = _data(8, t=30, n=5)
     d["logit_lengths"][4] = 0
     z = torch.tensor(d["z"], dtype=torch.float64, requires_grad=True)
@@ -211,10 +212,9 @@ def test_gradient_equals_torch_ctc_loss(framework, time_major):
     assert np.all(got[4] == 0)
 
 
-@pytest.mark.parametrize("framework", ["jax", "torch", "tensorflow"])
+@pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_impossible_alignment_gradient_is_zero(framework):
     """inf (zero_infinity=False) with a zero gradient in that sample (torch's is NaN), finite elsewhere."""
-    _require(framework)
     d = _data(9)
     d["labels"][2, :2] = 4  # 2 equal labels need 3 frames; sample 2 has 3: make it 2
     d["logit_lengths"][2] = 2
@@ -284,28 +284,29 @@ def test_out_of_range_raises_or_gives_nan(backend, field, value, message):
         np.testing.assert_array_equal(bad[k], before[k])  # inputs unchanged
 
 
-def test_out_of_range_under_jit_gives_nan():
+@pytest.mark.parametrize("framework", [p for p in FRAMEWORKS if p.values[0] != "torch"])
+def test_out_of_range_under_jit_gives_nan(framework):
     """Traced (no host values): NaN in the sample, never a finite number."""
     d = _data(12)
     d["labels"][1, 0] = C
     d["label_lengths"][1] = 1
-    if "jax" in available_backends():
+    if framework == "jax":
         import jax
 
         out = np.asarray(jax.jit(lambda z: ul.ctc(d["labels"], z, d["label_lengths"], d["logit_lengths"]))(d["z"]))
-        assert np.isnan(out[1]) and np.isfinite(out[0])
-    if "tensorflow" in available_backends():
+    else:
         import tensorflow as tf
 
         f = tf.function(lambda z: ul.ctc(d["labels"], z, d["label_lengths"], d["logit_lengths"]))
         out = f(tf.constant(d["z"])).numpy()
-        assert np.isnan(out[1]) and np.isfinite(out[0])
+    assert np.isnan(out[1]) and np.isfinite(out[0])
 
 
 # --------------------------------------------------------- loops and compilers
+@selected("jax")
 def test_jax_scan_compiles_one_step():
     """The recursion is one lax.scan: the traced program has the same size for 10 and 1,000 frames."""
-    jax = _require("jax")
+    import jax
 
     def size(t: int) -> int:
         d = _data(13, t=t)
@@ -317,10 +318,11 @@ def test_jax_scan_compiles_one_step():
     assert size(10) == size(1000)
 
 
+@selected("tensorflow")
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_tf_function(jit_compile):
     """tf.function: the kernel (CTCLoss), or under XLA the recursion as one while loop; same numbers."""
-    tf = _require("tensorflow")
+    import tensorflow as tf
     d = _data(14, t=40)
     z = tf.constant(d["z"])
     f = tf.function(lambda z: ul.ctc(d["labels"], z, d["label_lengths"], d["logit_lengths"]), jit_compile=jit_compile)
@@ -334,8 +336,8 @@ def test_tf_function(jit_compile):
 
 
 # ------------------------------------------------------------------ adapters
+@selected("tensorflow")
 def test_keras_adapter_equals_keras_ctc():
-    _require("tensorflow")
     keras = pytest.importorskip("keras")
     import unilosses.keras as ulk
 
@@ -348,8 +350,10 @@ def test_keras_adapter_equals_keras_ctc():
         np.testing.assert_allclose(np.asarray(out), np.asarray(expected), rtol=2e-5, atol=1e-5)
 
 
+@selected("torch")
 def test_torch_adapter_equals_ctc_loss_module():
-    torch = _require("torch")
+    import torch
+
     import unilosses.torch as ult
 
     d = _data(16)
@@ -361,6 +365,7 @@ def test_torch_adapter_equals_ctc_loss_module():
     torch.testing.assert_close(module(labels, lp, ll, tl), expected)
 
 
+@pytest.mark.multi
 def test_time_major_equals_torch_and_tf_nn(backend):
     """time_major=True: torch's and tf.nn.ctc_loss's default layout, blank last (TF's blank_index=-1)."""
     d = _data(17)
@@ -370,7 +375,7 @@ def test_time_major_equals_torch_and_tf_nn(backend):
     out = ul.ctc(*xs, time_major=True, blank=-1)
     expected = _torch_ref(dict(d, labels=labels), blank=C - 1, reduction="none")
     assert_close(out, expected.astype(np.float32), rtol=2e-5, atol=1e-5, like=xs[1])
-    if "tensorflow" in available_backends():
+    if importlib.util.find_spec("tensorflow") is not None:
         import tensorflow as tf
 
         ref = tf.nn.ctc_loss(labels, zt, d["label_lengths"], d["logit_lengths"], logits_time_major=True, blank_index=-1)
