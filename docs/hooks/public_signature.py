@@ -15,8 +15,8 @@ block after it is then a Markdown code block; a line of only ``::`` goes).
 from __future__ import annotations
 
 import importlib
-import re
 import inspect
+import re
 from typing import Any
 
 import griffe
