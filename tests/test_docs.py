@@ -72,7 +72,7 @@ def frameworks(code: str) -> set[str]:
     return names & set(FRAMEWORKS)
 
 
-PAGES = sorted(p for p in DOCS.rglob("*.md") if "```python" in p.read_text())
+PAGES = sorted(p for p in DOCS.rglob("*.md") if blocks(p.read_text()))
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])

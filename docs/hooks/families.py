@@ -3,6 +3,7 @@
 A family module added to ``FAMILIES`` gets its page (``losses/<module>.md``, holding
 ``::: unilosses.losses.<module>``) and its nav entry under "Losses" without editing the docs. A
 Markdown page added to ``docs/`` that the nav does not list (a tutorial) is appended under "Guides".
+The losses overview (``losses/index.md``) ends with a generated list of the family pages.
 """
 
 from __future__ import annotations
@@ -72,3 +73,10 @@ def on_files(files: Files, config: Any) -> Files:
             files.append(File.generated(config, src, content=f"# {title}\n\n{content}"))
     return files
 
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    if page.file.src_uri != f"{GENERATED}/index.md":
+        return markdown
+    items = "\n".join(f"- [{_title(m)}]({_page(m).split('/', 1)[1]}): `{m.__name__}`" for m in _families())
+    return f"{markdown.rstrip()}\n\n## The families\n\nOne page per family, from the docstrings:\n\n{items}\n"
