@@ -103,38 +103,49 @@ def test_blocks_parser() -> None:
     assert frameworks("import jax, jax.numpy as jnp, optax\nfrom torch import nn\nimport numpy") == {"jax", "optax", "torch"}
 
 
-def test_family_pages_follow_the_registry(tmp_path: pathlib.Path) -> None:
-    """The mkdocs hook adds a page and a nav entry per FAMILIES module, and unlisted pages to Guides."""
+def _hook() -> object:
+    spec = importlib.util.spec_from_file_location("docs_families_hook", DOCS / "hooks" / "families.py")
+    assert spec and spec.loader
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    return hook
+
+
+def _section(nav: list, title: str) -> list:
+    return next(item[title] for item in nav if isinstance(item, dict) and title in item)
+
+
+def test_family_nav_follows_the_registry(tmp_path: pathlib.Path) -> None:
+    """The mkdocs hook puts a nav entry per FAMILIES module under Losses, and unlisted pages under Guides."""
+    yaml = pytest.importorskip("yaml")
+    from unilosses.registry import FAMILIES
+
+    (tmp_path / "index.md").write_text("# Home\n")
+    (tmp_path / "tutorial.md").write_text("# A tutorial\n")
+    nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
+    config = _hook().on_config({"docs_dir": str(tmp_path), "nav": nav})  # type: ignore[attr-defined]
+    pages = [v for entry in _section(config["nav"], "Losses") for v in entry.values()]
+    assert pages[0] == "losses/index.md"
+    assert pages[1:] == [f"losses/{m.__name__.rsplit('.', 1)[1]}.md" for m in FAMILIES]
+    guides = _section(config["nav"], "Guides")
+    assert "tutorial.md" in guides and "index.md" not in guides
+
+
+def test_family_pages_render_their_module(tmp_path: pathlib.Path) -> None:
+    """Each generated page holds the mkdocstrings directive of its module (needs the docs extra)."""
     pytest.importorskip("mkdocs")
-    import yaml
     from mkdocs.config.defaults import MkDocsConfig
     from mkdocs.structure.files import Files
 
     from unilosses.registry import FAMILIES
 
-    spec = importlib.util.spec_from_file_location("docs_families_hook", DOCS / "hooks" / "families.py")
-    assert spec and spec.loader
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)
-
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "index.md").write_text("# Home\n")
-    (docs / "tutorial.md").write_text("# A tutorial\n")
-    nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
     config = MkDocsConfig()
-    config.load_dict({"site_name": "t", "docs_dir": str(docs), "site_dir": str(tmp_path / "site"), "nav": nav})
+    (tmp_path / "docs").mkdir()
+    config.load_dict({"site_name": "t", "docs_dir": str(tmp_path / "docs"), "site_dir": str(tmp_path / "site")})
     errors, _ = config.validate()
     assert not errors, errors
-    config = hook.on_config(config)
-    losses = next(item["Losses"] for item in config["nav"] if isinstance(item, dict) and "Losses" in item)
-    pages = [v for entry in losses for v in entry.values()]
-    for module in FAMILIES:
-        assert f"losses/{module.__name__.rsplit('.', 1)[1]}.md" in pages
-    guides = next(item["Guides"] for item in config["nav"] if isinstance(item, dict) and "Guides" in item)
-    assert "tutorial.md" in guides and "index.md" not in guides
     config.plugins._current_plugin = None  # set by mkdocs while it runs the hooks
-    files = hook.on_files(Files([]), config)
+    files = _hook().on_files(Files([]), config)  # type: ignore[attr-defined]
     for module in FAMILIES:
         f = files.get_file_from_path(f"losses/{module.__name__.rsplit('.', 1)[1]}.md")
         assert f is not None and f"::: {module.__name__}" in f.content_string

@@ -9,9 +9,10 @@ The losses overview (``losses/index.md``) ends with a generated list of the fami
 from __future__ import annotations
 
 import pathlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mkdocs.structure.files import File, Files
+if TYPE_CHECKING:
+    from mkdocs.structure.files import Files
 
 GENERATED = "losses"
 
@@ -65,6 +66,8 @@ def on_config(config: Any) -> Any:
 
 
 def on_files(files: Files, config: Any) -> Files:
+    from mkdocs.structure.files import File
+
     for module in _families():
         src = _page(module)
         if files.get_file_from_path(src) is None:
