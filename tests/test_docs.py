@@ -8,8 +8,10 @@ names). A block may be preceded by an HTML comment, invisible on the page:
 - ``<!-- docs-test: skip REASON -->``: not run (it needs several processes or devices); the reason
   is required.
 
-A page's frameworks are the ones its blocks import; the page is skipped when one is missing. The
-module is marked ``multi``: it runs in the tests-all session, where every framework is installed.
+A page's frameworks are the ones its blocks import; the page runs when NumPy and each of their
+backends are installed and selected (``UNILOSSES_BACKENDS``), so that the per-backend sessions, which
+select one backend, skip every page and the module, marked ``multi``, runs once: in the tests-all
+session, with every framework.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import re
 from dataclasses import dataclass
 
 import pytest
+from conftest import BACKENDS
 
 pytestmark = pytest.mark.multi
 
 ROOT = pathlib.Path(__file__).parents[1]
 DOCS = ROOT / "docs"
-FRAMEWORKS = ("torch", "jax", "optax", "tensorflow", "keras", "dask")
+#: module a page imports -> the backend it needs
+FRAMEWORKS = {"torch": "torch", "jax": "jax", "optax": "jax", "tensorflow": "tensorflow", "keras": "tensorflow", "dask": "dask"}
 _FENCE = re.compile(r"^```(\S*)")
 _DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(setup|skip)\b(.*?)-->", re.DOTALL)
 _IMPORT = re.compile(r"^\s*(?:import|from)\s+([\w., ]+)", re.MULTILINE)
@@ -79,7 +83,11 @@ PAGES = sorted(p for p in DOCS.rglob("*.md") if blocks(p.read_text()))
 def test_examples_run(page: pathlib.Path) -> None:
     found = blocks(page.read_text())
     runnable = [b for b in found if b.skip is None]
-    for name in sorted(set().union(*(frameworks(b.setup + "\n" + b.code) for b in runnable))):
+    modules = set().union(*(frameworks(b.setup + "\n" + b.code) for b in runnable))
+    missing = sorted({"numpy", *(FRAMEWORKS[m] for m in modules)} - set(BACKENDS))
+    if missing:
+        pytest.skip(f"{page.name} needs the backends {missing}, not installed or not selected")
+    for name in sorted(modules):
         if importlib.util.find_spec(name) is None:
             pytest.skip(f"{page.name} needs {name}")
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
