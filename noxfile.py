@@ -22,7 +22,7 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "doctests", "wheel", "tests", "oldest", "tests-all"]
+nox.options.sessions = ["lint", "doctests", "docs", "wheel", "tests", "oldest", "tests-all"]
 
 NEWEST = ".ci/constraints.txt"
 OLDEST = ".ci/constraints-oldest.txt"
@@ -87,7 +87,7 @@ def tests_all(session: nox.Session) -> None:
     against torch's, Keras', optax's and tf.nn's own losses (every other backend is held to NumPy
     in its own session), then the tests marked ``multi`` (arrays of several frameworks) and ``slow``
     (distributed engines, Keras training) on every backend."""
-    _install(session, "-e", ".[all,test]")
+    _install(session, "-e", ".[all,test,docs]")
     session.run(
         *PYTEST, "-m", "not slow and not multi", *session.posargs,
         env={"UNILOSSES_BACKENDS": "numpy", **ENV},
@@ -126,7 +126,7 @@ def wheel(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff and mypy."""
     _install(session, "ruff", "mypy", "numpy", "array-api-compat")
-    session.run("ruff", "check", "unilosses", "tests", "benchmarks", "peers", "noxfile.py", ".ci")
+    session.run("ruff", "check", "unilosses", "tests", "benchmarks", "peers", "noxfile.py", ".ci", "docs/hooks")
     session.run("mypy", "unilosses")
 
 
@@ -138,6 +138,16 @@ def doctests(session: nox.Session) -> None:
         "pytest", "--doctest-modules", "-p", "no:unilosses.testing",
         "unilosses/losses", "unilosses/reduction.py", "unilosses/loss.py",
         "-o", "testpaths=", *session.posargs,
+    )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml), warnings as errors; it imports no framework (the pages'
+    examples run in tests-all: tests/test_docs.py)."""
+    _install(session, "-e", ".[docs]")
+    session.run(
+        "mkdocs", "build", "--strict", "-d", session.create_tmp() + "/site", env={"NO_MKDOCS_2_WARNING": "1"}
     )
 
 
