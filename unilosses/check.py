@@ -25,7 +25,10 @@ from typing import Any
 
 import numpy as np
 
-_REF_PACKAGES = {"keras": "keras", "torch": "torch", "tensorflow": "tensorflow", "optax": "optax", "jax": "jax"}
+_REF_PACKAGES = {
+    "keras": "keras", "torch": "torch", "tensorflow": "tensorflow", "optax": "optax", "jax": "jax",
+    "reference": "numpy",  # a user's own reference on NumPy arrays (unilosses.kit)
+}
 _VERSION_PACKAGES = (
     "numpy", "array-api-compat", "array-api-strict", "jax", "torch", "tensorflow", "tensorflow-cpu", "keras", "optax", "dask",
 )
@@ -123,7 +126,7 @@ def run_checks(
     rows = []
     for case in cases:
         arrays = case.inputs(np.random.default_rng(0))
-        fn = getattr(ul, case.loss)
+        fn = case.resolve()
         np_args, np_kw = case.call_args(arrays)
         expected = {r: to_numpy(fn(*np_args, **np_kw, reduction=r)) for r in ul.REDUCTIONS}
         natives: dict[str, Any] = {}
@@ -238,9 +241,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss", action="append", help="only cases of this loss (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--no-gradients", action="store_true", help="skip the gradient columns")
+    parser.add_argument(
+        "--module", action="append",
+        help="check your own losses instead: the unilosses.testing.LossCase list CASES of this module (repeatable)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if args.module:  # your own losses: unilosses.kit builds the cases, run_checks and format_report do the rest
+        from unilosses.kit import main_module
+
+        return main_module(args)
     from unilosses.conformance import all_cases
 
     cases = all_cases()
