@@ -56,14 +56,16 @@ def tests_all(session: nox.Session) -> None:
     session.install("-e", ".[all,test]")
     session.run("pytest", "-n", WORKERS, *session.posargs, env=QUIET_TF)
     session.run("python", "-m", "unilosses", "check", env=QUIET_TF)
+    # a user's own losses (tests/mylosses.py) through the conformance kit, on every backend
+    session.run("python", "-m", "unilosses", "check", "--module", "mylosses", env={**QUIET_TF, "PYTHONPATH": "tests"})
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff and mypy."""
+    """ruff and mypy (mypy also on tests/mylosses.py: a user's module written with the public API)."""
     session.install("ruff>=0.6", "mypy>=1.10", "numpy>=1.26", "array-api-compat>=1.12")
     session.run("ruff", "check", "unilosses", "tests", "benchmarks", "noxfile.py")
-    session.run("mypy", "unilosses")
+    session.run("mypy", "unilosses", "tests/mylosses.py")
 
 
 @nox.session
@@ -72,7 +74,8 @@ def doctests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run(
         "pytest", "--doctest-modules", "-p", "no:unilosses.testing",
-        "unilosses/losses", "unilosses/reduction.py", "unilosses/loss.py",
+        "unilosses/losses", "unilosses/reduction.py", "unilosses/loss.py", "unilosses/authoring.py",
+        "unilosses/kit/__init__.py",
         "-o", "testpaths=", *session.posargs,
     )
 

@@ -399,9 +399,18 @@ def wrap(loss: Any, *, package: str | None = None) -> type[keras.losses.Loss]:
     else:
         cls = _adapter(core, module=core.__module__)
         if callable(loss) and hasattr(loss, "spec"):  # the function too, for model.compile(loss=fn)
-            keras.saving.register_keras_serializable(package=package)(loss)
-    _WRAPPED[(loss, package)] = keras.saving.register_keras_serializable(package=package)(cls)
+            _register(loss, package)
+    _WRAPPED[(loss, package)] = _register(cls, package)
     return _WRAPPED[(loss, package)]
+
+
+def _register(obj: Any, package: str) -> Any:
+    """``register_keras_serializable``, refusing a name another object holds (Keras would replace it)."""
+    name = f"{package}>{obj.__name__}"
+    held = keras.saving.get_registered_object(name)
+    if held is not None and held is not obj:
+        raise ValueError(f"package: {name!r} is registered to {held!r} already; pass another package=")
+    return keras.saving.register_keras_serializable(package=package)(obj)
 
 
 #: what wrap() made, so that wrapping twice returns the same registered class

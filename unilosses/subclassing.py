@@ -78,14 +78,18 @@ def _dtype_name(dtype: Any) -> str:
 
 
 def _framework_dtype(be: Any, name: str) -> Any:
-    dtype = getattr(be.xp, name, None)
-    if dtype is not None:
-        return dtype
-    if name == "bfloat16" and be.name in ("numpy", "dask"):
-        import ml_dtypes
+    if be.name in ("numpy", "dask"):  # NumPy dtypes (array-api-compat's Dask namespace lacks float16)
+        if name == "bfloat16":
+            import ml_dtypes
 
-        return np.dtype(ml_dtypes.bfloat16)
-    return getattr(importlib.import_module(be.name), name)
+            return np.dtype(ml_dtypes.bfloat16)
+        return np.dtype(name)
+    dtype = getattr(be.xp, name, None)
+    if dtype is None:
+        dtype = getattr(importlib.import_module(be.name), name, None)
+    if dtype is None:
+        raise TypeError(f"dtype: {be.name} has no {name}")
+    return dtype
 
 
 def init(loss: Any, reduction: Any, name: str, dtype: Any = None, **unexpected: Any) -> None:

@@ -95,8 +95,9 @@ def _computes(name: str) -> Iterator[list[int]]:
 
 
 def _name(dtype: Any) -> str:
+    """``float32`` for NumPy's, torch's, TensorFlow's and array_api_strict's float32."""
     name = getattr(dtype, "name", None)
-    return name if isinstance(name, str) else str(dtype)
+    return name if isinstance(name, str) else str(dtype).rpartition(".")[2]
 
 
 def _result(out: Any, lead: Any, dtype: Any, shape: tuple[int, ...], what: str) -> list[str]:
