@@ -288,7 +288,10 @@ class Loss(keras.losses.Loss):
         return cls(**config)
 
     def __repr__(self) -> str:
-        return f"unilosses.keras.{self._core!r}"
+        if type(self).__module__ == __name__:
+            return f"unilosses.keras.{self._core!r}"
+        core = type(self._core)  # a user's loss, through wrap()
+        return f"unilosses.keras.wrap({core.__module__}.{core.__name__}){repr(self._core)[len(core.__name__):]}"
 
 
 def _signature(core: type[_CoreLoss]) -> inspect.Signature:

@@ -60,7 +60,14 @@ class CheckReport:
     def __str__(self) -> str:
         from unilosses.check import format_report
 
-        return format_report(self.report)
+        return format_report(self.report).replace("\nVersions: ", _PROBES + "\nVersions: ", 1)
+
+
+_PROBES = (
+    "\nEach backend cell also holds the kit's probes: the result's framework, device, dtype and shape; inputs "
+    "untouched; no transfer to the host (torch's meta device, Dask computes); jax.jit, torch.compile(fullgraph=True), "
+    "tf.function; float16 / bfloat16 inputs computed in float32."
+)
 
 
 def _mismatch(cell: dict[str, Any], part: str) -> str:
