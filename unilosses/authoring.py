@@ -61,6 +61,7 @@ from unilosses.losses._common import (
 )
 from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
 
+# spelled out (not ``*_common.__all__``): type checkers read a literal list, and users' mypy needs it
 __all__ = [
     "Backend",
     "PerSample",

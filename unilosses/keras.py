@@ -151,6 +151,28 @@ def _scale_for_replicas(value: Any) -> Any:
     return value if replicas == 1 else value * (1.0 / replicas)
 
 
+class _CoreConfig:
+    """The config of a Keras loss holding a unilosses Loss object ``_core``."""
+
+    _core: _CoreLoss
+    _dtype_arg: Any
+    _dtype_policy: Any
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (array options as lists) and Keras' ``dtype``."""
+        config = self._core.get_config()
+        dtype = self._dtype_arg
+        if dtype is not None and not isinstance(dtype, str):
+            dtype = keras.dtype_policies.serialize(self._dtype_policy)
+        config["dtype"] = dtype
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        """The loss from :meth:`get_config`'s output."""
+        return cls(**config)
+
+
 class Loss(keras.losses.Loss):
     """Base class: a unilosses Loss class as a ``keras.losses.Loss``.
 
@@ -272,20 +294,8 @@ class Loss(keras.losses.Loss):
         y_true, y_pred = self._convert(y_true, y_pred)
         return self.function(*self._inputs(y_true, y_pred), reduction="none", **self._options)
 
-    # --------------------------------------------------------------- config
-    def get_config(self) -> dict[str, Any]:
-        """The constructor arguments (array options as lists) and Keras' ``dtype``."""
-        config = self._core.get_config()
-        dtype = self._dtype_arg
-        if dtype is not None and not isinstance(dtype, str):
-            dtype = keras.dtype_policies.serialize(self._dtype_policy)
-        config["dtype"] = dtype
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Loss:
-        """The loss from :meth:`get_config`'s output."""
-        return cls(**config)
+    get_config = _CoreConfig.get_config
+    from_config = _CoreConfig.from_config
 
     def __repr__(self) -> str:
         if type(self).__module__ == __name__:
@@ -347,17 +357,8 @@ class _CallLoss(keras.losses.Loss):
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return self._core.call(y_true, y_pred)
 
-    def get_config(self) -> dict[str, Any]:
-        config = self._core.get_config()
-        dtype = self._dtype_arg
-        if dtype is not None and not isinstance(dtype, str):
-            dtype = keras.dtype_policies.serialize(self._dtype_policy)
-        config["dtype"] = dtype
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> _CallLoss:
-        return cls(**config)
+    get_config = _CoreConfig.get_config
+    from_config = _CoreConfig.from_config
 
 
 def wrap(loss: Any, *, package: str | None = None) -> type[keras.losses.Loss]:
