@@ -173,7 +173,7 @@ class _CoreConfig:
         return cls(**config)
 
 
-class Loss(keras.losses.Loss):
+class Loss(_CoreConfig, keras.losses.Loss):
     """Base class: a unilosses Loss class as a ``keras.losses.Loss``.
 
     Subclasses set ``unilosses_class``; this module builds one per unilosses Loss
@@ -294,9 +294,6 @@ class Loss(keras.losses.Loss):
         y_true, y_pred = self._convert(y_true, y_pred)
         return self.function(*self._inputs(y_true, y_pred), reduction="none", **self._options)
 
-    get_config = _CoreConfig.get_config
-    from_config = _CoreConfig.from_config
-
     def __repr__(self) -> str:
         if type(self).__module__ == __name__:
             return f"unilosses.keras.{self._core!r}"
@@ -335,7 +332,7 @@ def _adapter(core: type[_CoreLoss], module: str = __name__) -> type[Loss]:
     return cls
 
 
-class _CallLoss(keras.losses.Loss):
+class _CallLoss(_CoreConfig, keras.losses.Loss):
     """A Keras-style :class:`unilosses.Loss` subclass (one that overrides ``call``) as a
     ``keras.losses.Loss``: Keras converts, masks and reduces, the subclass's ``call``
     computes the per-sample values on Keras' tensors."""
@@ -356,9 +353,6 @@ class _CallLoss(keras.losses.Loss):
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return self._core.call(y_true, y_pred)
-
-    get_config = _CoreConfig.get_config
-    from_config = _CoreConfig.from_config
 
 
 def wrap(loss: Any, *, package: str | None = None) -> type[keras.losses.Loss]:
