@@ -16,7 +16,9 @@ checks that involve several options with ``@loss(check=...)``::
 An option without a shared rule and without one in ``rules`` is not checked.
 
 - ``in_range(lo, hi, lo_open=False, hi_open=False)``: a number in [lo, hi] (an
-  open end excluded), returned as a float;
+  open end excluded), returned as a float; a 0-d array of the inputs' framework
+  (a tracer too) is accepted as well, passed to the spec as an array (so a spec
+  never branches in Python on such an option: see :mod:`unilosses.options`);
 - ``axes``: None, an integer axis, or a non-empty tuple of integer axes (a tuple);
 - :data:`axis`, :data:`flag`, :data:`index`, :func:`one_of`: below.
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from unilosses.loss import _CHECKS, _axis, _flag, _index, axes, in_range, register_check
+from unilosses.options import _CHECKS, _axis, _flag, _index, axes, in_range, register_check
 
 __all__ = ["axes", "axis", "flag", "in_range", "index", "one_of", "register", "shared"]
 

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from unilosses.backends import _HOST_TYPES, backend_for, convert
+from unilosses.backends import _BY_TYPE, convert, resolve
 from unilosses.reduction import align_weight, canonical_reduction, reduce
 
 __all__ = ["apply", "follow_input_dtype", "init", "keras_mask"]
@@ -144,9 +144,9 @@ def _compute_dtype(loss: Any, be: Any, dtype: Any) -> Any:
 def apply(loss: Any, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
     """``Loss.__call__`` of a Keras-style subclass (see the module doc)."""
     in_mask = keras_mask(y_pred)
-    if isinstance(y_pred, _HOST_TYPES):
-        y_pred = np.asarray(y_pred)
-    be = backend_for(y_pred)
+    be = _BY_TYPE.get(type(y_pred))
+    if be is None:  # Python / NumPy values, variables: as the function losses take them
+        y_pred, be = resolve(y_pred)
     dtype = _compute_dtype(loss, be, y_pred.dtype)
     if y_pred.dtype != dtype:
         y_pred = be.xp.astype(y_pred, dtype)

@@ -187,6 +187,10 @@ class Backend:
         xp = self.xp
         return xp.sum(xp.astype(x != 0, dtype))
 
+    def host_float(self, x: Any) -> float:
+        """Host value of a 0-d array; only called when :attr:`eager_checks` holds."""
+        return float(x)
+
     def any_true(self, x: Any) -> bool:
         """Host value of any(x); only called when :attr:`eager_checks` holds."""
         return bool(self.xp.any(x))

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from unilosses.backends import tf_namespace
 from unilosses.backends.generic import Backend
+from unilosses.options import is_zero
 
 
 class TensorFlowBackend(Backend):
@@ -83,7 +84,7 @@ class TensorFlowBackend(Backend):
         self, logits: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
     ) -> Any:
         rank = logits.shape.rank
-        if label_smoothing or rank is None or rank < 2:
+        if not is_zero(label_smoothing) or rank is None or rank < 2:
             return super().sparse_softmax_cross_entropy(logits, labels, axis, label_smoothing, class_weight)
         if axis % rank != rank - 1:
             logits = tf.experimental.numpy.moveaxis(logits, axis, -1)

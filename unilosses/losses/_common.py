@@ -48,14 +48,17 @@ def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 
 
 def float_targets(be: Any, y_true: Any, y_pred: Any) -> Any:
-    """y_true as y_pred's dtype and shape (a trailing size-1 axis may differ, as in Keras)."""
+    """y_true as y_pred's dtype and shape (a trailing size-1 axis may differ, as in Keras; a
+    scalar target applies to every element)."""
     xp = be.xp
     ts, ps = _shape(y_true), _shape(y_pred)
-    if len(ts) == len(ps) + 1 and ts[-1] == 1:
+    if not ts:
+        pass
+    elif len(ts) == len(ps) + 1 and ts[-1] == 1:
         y_true = xp.squeeze(y_true, axis=-1)
     elif len(ps) == len(ts) + 1 and ps[-1] == 1:
         y_true = xp.expand_dims(y_true, axis=-1)
-    if not _same(_shape(y_true), ps):
+    if ts and not _same(_shape(y_true), ps):
         raise ValueError(f"y_true: expected the shape of y_pred {ps}, got {ts}")
     if y_true.dtype != y_pred.dtype:
         y_true = xp.astype(y_true, y_pred.dtype)
