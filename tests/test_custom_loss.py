@@ -61,6 +61,7 @@ def test_every_backend_and_reduction(backend, rng, reduction) -> None:
     expected = {
         "none": per * sw, "sum": np.sum(per * sw), "sum_over_batch_size": np.mean(per * sw),
         "mean_with_sample_weight": np.sum(per * sw) / np.sum(sw), "sum_by_nonzero_weights": np.mean(per * sw),
+        "batchmean": np.sum(per * sw) / per.shape[0],
     }
     if reduction == "stats":
         assert isinstance(out, ul.LossStats)
