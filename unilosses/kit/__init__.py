@@ -102,13 +102,19 @@ def check_cases(
     gradients: bool = True,
     reference: Any = None,
     raise_on_failure: bool = True,
+    jobs: int = 1,
+    progress: Any = None,
 ) -> CheckReport:
-    """Check each :class:`LossCase` (each names its loss) on every backend; see :func:`check_loss`."""
+    """Check each :class:`LossCase` (each names its loss) on every backend; see :func:`check_loss`.
+
+    ``jobs`` and ``progress`` are :func:`unilosses.check.run_checks`' (worker processes, where
+    the parent has imported no framework; the progress display).
+    """
     from unilosses.check import run_checks
 
     cases = list(cases)
     conf = _unique_ids([to_case(lc, i, reference) for i, lc in enumerate(cases)])
-    report = run_checks(list(backends) if backends else None, conf, gradients=gradients)
+    report = run_checks(list(backends) if backends else None, conf, gradients=gradients, jobs=jobs, progress=progress)
     for row, case, lc in zip(report["rows"], conf, cases):
         lead = _lead(lc)
         for backend, cell in row["results"].items():
@@ -220,9 +226,21 @@ def main_module(args: Any) -> int:
     cases = [c for name in args.module for c in module_cases(name)]
     if args.loss:
         cases = [c for c in cases if to_case(c).loss in args.loss]
+    if args.quick:  # the first case of each loss
+        first: dict[str, LossCase] = {}
+        for c in cases:
+            first.setdefault(to_case(c).loss, c)
+        cases = list(first.values())
+    from unilosses.check.progress import Progress
+    from unilosses.check.run import usable_cores
+
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
+    jobs = args.jobs if args.jobs is not None else min(usable_cores(), 4)
+    progress = Progress(len(cases), enabled=not args.no_progress)
     t0 = time.perf_counter()
-    result = check_cases(cases, backends=backends, gradients=not args.no_gradients, raise_on_failure=False)
+    result = check_cases(
+        cases, backends=backends, gradients=not args.no_gradients, raise_on_failure=False, jobs=jobs, progress=progress
+    )
     result.report["seconds"] = round(time.perf_counter() - t0, 2)
     print(json.dumps(result.report, indent=1, default=str) if args.json else str(result))
     return 0 if result.ok else 1

@@ -20,6 +20,7 @@ from unilosses.losses._common import (
     mean_over,
     sparse_targets,
 )
+from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
 from unilosses.options import is_zero
 from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
 
@@ -127,7 +128,9 @@ def binary_focal_crossentropy(
     [0.3299, 0.2058]
     """
     xp = be.xp
-    y = smooth_binary(float_targets(be, y_true, y_pred), label_smoothing)
+    t = float_targets(be, y_true, y_pred)
+    ok = targets_01(be, t) if from_logits else both(be, targets_01(be, t), probabilities(be, y_pred))
+    y = smooth_binary(t, label_smoothing)
     log_p, log_1mp = binary_log_probs(be, y_pred, from_logits, epsilon)
     if from_logits:  # logits of +-inf: 0 * log 0 = 0 for the outcome with no target mass
         log_p, log_1mp = masked_log(be, log_p, y == 0.0), masked_log(be, log_1mp, y == 1.0)
@@ -140,7 +143,7 @@ def binary_focal_crossentropy(
         values = values * _pow(be, y * q + (1.0 - y) * p, gamma)  # (1 - p_t)^gamma
     if apply_class_balancing:
         values = values * (y * alpha + (1.0 - y) * (1.0 - alpha))
-    return mean_over(be, values, axis)
+    return mean_over(be, nan_where(be, ok, values), axis)
 
 
 @loss(arrays=("class_weight",), check=check_input_kind)
@@ -217,11 +220,14 @@ def categorical_focal_crossentropy(
     axis = class_axis(axis, y_pred.ndim)
     num_classes = count_classes(y_pred, axis)
     y = float_targets(be, y_true, y_pred)
+    ok = targets_nonnegative(be, y)
     q = smooth_categorical(y, label_smoothing, num_classes)
     log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon, from_log_probs)
     if from_logits or from_log_probs:  # masked (-inf) classes with no target mass: 0 log 0 = 0
         log_p = masked_log(be, log_p, q == 0.0)
-    terms = _focal_terms(be, log_p, gamma, alpha)
+    else:
+        ok = both(be, ok, probabilities(be, y_pred))
+    terms = nan_where(be, ok, _focal_terms(be, log_p, gamma, alpha))
     if class_weight is None:
         return be.xp.sum(q * terms, axis=axis)
     check_class_weight(class_weight, num_classes)
@@ -302,6 +308,9 @@ def sparse_categorical_focal_crossentropy(
     # x with v_y = -x_y: here x = -t (the focal terms), as x = log p for the cross-entropy.
     neg_terms = None if is_zero(label_smoothing) else -_focal_terms(be, log_p, gamma, alpha)
     values = sparse_smoothed(be, neg_terms, term_y, label_smoothing, t.axis, class_weight, t.weight)
+    if not (from_logits or from_log_probs):
+        ok = probabilities(be, y_pred)
+        values = values if ok is None else nan_where(be, be.xp.all(ok, axis=t.axis), values)
     return t.per_sample(be, values)
 
 
