@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses import logits, smoothing
@@ -26,6 +27,7 @@ from unilosses.testing import assert_close, conformance_test, to_numpy
 README = (Path(__file__).parents[1] / "README.md").read_text()
 
 
+@selected("numpy")
 def test_the_authoring_api_is_the_catalogues_machinery() -> None:
     core = importlib.import_module("unilosses.loss")
     assert ul.loss is core.loss and ul.PerSample is core.PerSample and ul.Loss is core.Loss
@@ -39,6 +41,7 @@ def test_the_authoring_api_is_the_catalogues_machinery() -> None:
     assert ul.rules.register is core.register_check
 
 
+@selected("numpy")
 def test_rules() -> None:
     mode = ul.rules.one_of("sum", "max", None)
     assert mode("mode", "max") == "max" and mode("mode", None) is None
@@ -144,6 +147,7 @@ test_a_spec_using_the_contract_runs_everywhere = conformance_test(every_primitiv
 
 
 # ------------------------------------------------------------------ README
+@selected("numpy")
 def test_public_names_and_the_readme_agree() -> None:
     """Every name unilosses exports is in the README, and every ``ul.X`` the README uses exists."""
     missing = [n for n in ul.__all__ if not any(f"{pre}{n}" in README for pre in ("`", "ul.", "unilosses."))]

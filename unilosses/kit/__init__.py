@@ -26,6 +26,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import os
+import textwrap
 import time
 from typing import Any, Callable, Sequence
 
@@ -59,12 +61,14 @@ class CheckReport:
 
     def __str__(self) -> str:
         from unilosses.check import format_report
+        from unilosses.check.report import WIDTH
 
-        return format_report(self.report).replace("\nVersions: ", _PROBES + "\nVersions: ", 1)
+        probes = "\n".join(textwrap.wrap(_PROBES, WIDTH))
+        return format_report(self.report).replace("\nVersions: ", "\n" + probes + "\nVersions: ", 1)
 
 
 _PROBES = (
-    "\nEach backend cell also holds the kit's probes: the result's framework, device, dtype and shape; inputs "
+    "Each backend cell also holds the kit's probes: the result's framework, device, dtype and shape; inputs "
     "untouched; no transfer to the host (torch's meta device, Dask computes); jax.jit, torch.compile(fullgraph=True), "
     "tf.function; float16 / bfloat16 inputs computed in float32."
 )
@@ -221,6 +225,12 @@ def conformance_test(
     return test
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def main_module(args: Any) -> int:
     """``python -m unilosses check --module NAME``: the CASES of each module, checked and printed."""
     cases = [c for name in args.module for c in module_cases(name)]
@@ -237,10 +247,12 @@ def main_module(args: Any) -> int:
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
     jobs = args.jobs if args.jobs is not None else min(usable_cores(), 4)
     progress = Progress(len(cases), enabled=not args.no_progress)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu()
     result = check_cases(
         cases, backends=backends, gradients=not args.no_gradients, raise_on_failure=False, jobs=jobs, progress=progress
     )
+    # the probes run in this process after run_checks: the totals count them too
     result.report["seconds"] = round(time.perf_counter() - t0, 2)
+    result.report["cpu_seconds"] = round(_cpu() - cpu0, 2)
     print(json.dumps(result.report, indent=1, default=str) if args.json else str(result))
     return 0 if result.ok else 1
