@@ -2,8 +2,8 @@
 
 The tutorial (``docs/tutorial-custom-loss.md``) walks through this module; the
 tests run it through every path a built-in loss takes (``tests/test_custom_loss.py``),
-``python -m unilosses check --module mylosses`` checks its ``CASES``, and the
-``lint`` nox session runs mypy on it.
+``python -m unilosses check --module mylosses`` checks its ``CASES``, and mypy passes
+on it (``mypy unilosses tests/mylosses.py``).
 """
 
 from __future__ import annotations

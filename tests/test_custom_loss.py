@@ -239,7 +239,7 @@ test_mylosses_conform = conformance_test(focal_tversky, [_seg(np.random.default_
 @selected("numpy")
 def test_check_module_cli() -> None:
     """``python -m unilosses check --module mylosses``: the same report as ``check``, exit status 0
-    (here on NumPy; the ``tests-all`` nox session runs it on every backend)."""
+    (here on NumPy; ``test_mylosses_conform`` checks the loss in each backend's session)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
     r = subprocess.run(
         [sys.executable, "-m", "unilosses", "check", "--module", "mylosses", "--backends", "numpy",
