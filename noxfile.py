@@ -93,6 +93,9 @@ def tests_all(session: nox.Session) -> None:
         env={"UNILOSSES_BACKENDS": "numpy", **ENV},
     )
     session.run(*PYTEST, "-m", "slow or multi", *session.posargs, env=ENV)
+    # a user's own losses (tests/mylosses.py) through `check --module`, on every backend
+    session.run("python", "-m", "unilosses", "check", "--module", "mylosses", "--quick",
+                env={**ENV, "PYTHONPATH": "tests"})
     if not session.posargs:  # the peers' suites need the same install: run here, not in a venv of their own
         _peers(session)
 
@@ -127,7 +130,7 @@ def lint(session: nox.Session) -> None:
     """ruff and mypy."""
     _install(session, "ruff", "mypy", "numpy", "array-api-compat")
     session.run("ruff", "check", "unilosses", "tests", "benchmarks", "peers", "noxfile.py", ".ci", "docs/hooks")
-    session.run("mypy", "unilosses")
+    session.run("mypy", "unilosses", "tests/mylosses.py")
 
 
 @nox.session
@@ -136,7 +139,8 @@ def doctests(session: nox.Session) -> None:
     _install(session, "-e", ".[test]")
     session.run(
         "pytest", "--doctest-modules", "-p", "no:unilosses.testing",
-        "unilosses/losses", "unilosses/reduction.py", "unilosses/loss.py",
+        "unilosses/losses", "unilosses/reduction.py", "unilosses/loss.py", "unilosses/authoring.py",
+        "unilosses/kit/__init__.py",
         "-o", "testpaths=", *session.posargs,
     )
 
