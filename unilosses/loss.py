@@ -27,6 +27,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from unilosses import subclassing
 from unilosses.options import axes, in_range, register_check
 from unilosses.reduction import canonical_reduction
 from unilosses.spec import PAIR, PerSample, Spec
@@ -173,12 +174,25 @@ class Loss:
     Subclasses set ``function`` to a public loss function; the constructor takes
     that function's options plus ``reduction`` and ``name``, validates them once,
     and ``__call__(y_true, y_pred, sample_weight=None)`` applies the loss.
+
+    Or, as with ``keras.losses.Loss``, a subclass overrides ``call(self, y_true,
+    y_pred)`` (written over ``unilosses.namespace(y_pred)`` or with operators) and
+    sets no ``function``: the constructor then takes ``name``, ``reduction`` and
+    ``dtype``, and ``__call__`` converts the inputs, applies Keras masks, sample
+    weights and the reduction as Keras does (see :mod:`unilosses.subclassing`).
     """
 
     function: ClassVar[Callable[..., Any]]
+    #: True for subclasses that override ``call()`` instead of setting ``function``
+    _call_style: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if not hasattr(cls, "function"):  # a Keras-style subclass: it overrides call()
+            cls._call_style = True
+            return
+        if cls.call is not Loss.call:
+            raise TypeError(f"{cls.__name__}: set `function` or override `call()`, not both")
         spec = cls.function.spec  # type: ignore[attr-defined]
         if spec.inputs != _PAIR and "__call__" not in cls.__dict__:
             cls.__call__ = _call_inputs  # type: ignore[method-assign]
@@ -194,6 +208,9 @@ class Loss:
         cls.__signature__ = inspect.Signature(params[1:])  # type: ignore[attr-defined]
 
     def __init__(self, *, reduction: Any = "sum_over_batch_size", name: str | None = None, **options: Any) -> None:
+        if self._call_style:
+            subclassing.init(self, reduction, name if name is not None else _snake(type(self).__name__), **options)
+            return
         spec = type(self).function.spec  # type: ignore[attr-defined]
         self._spec = spec
         self.reduction = canonical_reduction(reduction)
@@ -202,21 +219,45 @@ class Loss:
         self._options = {**dict(zip(spec.static, self._key)), **self._arrays}
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        if self._call_style:
+            return subclassing.apply(self, y_true, y_pred, sample_weight)
         return self._spec.call(self._key, self._arrays, (y_true, y_pred), sample_weight, self.reduction, None)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        """The per-sample values (``reduction="none"``, no sample weights), as
+        ``keras.losses.Loss.call``. Keras-style subclasses override it."""
+        if self._call_style:
+            raise NotImplementedError(f"{type(self).__name__}: override call(self, y_true, y_pred)")
+        if self._spec.inputs != _PAIR:
+            raise TypeError(
+                f"{type(self).__name__}.call takes (y_true, y_pred); call the loss with reduction='none'"
+            )
+        return self._spec.call(self._key, self._arrays, (y_true, y_pred), None, "none", None)
+
+    @property
+    def dtype(self) -> Any:
+        """The dtype inputs are converted to (Keras-style subclasses; read-only), or None:
+        the loss computes in its input's dtype, 16-bit floats in float32."""
+        return getattr(self, "_dtype", None)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (arrays as nested lists), as Keras does."""
         config: dict[str, Any] = {"name": self.name, "reduction": self.reduction}
+        if self._call_style:
+            return config
         for n, v in self._options.items():
             config[n] = _host_list(v) if n in self._arrays and v is not None else v
         return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Loss:
-        config = {k: v for k, v in config.items() if k not in ("dtype",)}
+        if not cls._call_style:
+            config = {k: v for k, v in config.items() if k not in ("dtype",)}
         return cls(**config)
 
     def __repr__(self) -> str:
+        if self._call_style:
+            return f"{type(self).__name__}(name={self.name!r}, reduction={self.reduction!r})"
         opts = ", ".join(
             f"{n}={v!r}"
             for n, v in self.get_config().items()
