@@ -54,24 +54,22 @@ COMPILED = [pytest.param(c, CASE_CALLS, id=c.id) for c in CASES] + [
 ]
 
 
-#: losses whose graphs unroll a loop (CTC's recursion over time, the chunked LM head): torch.compile
-#: and XLA compile one case of each (30-50 s a case under torch.compile), jax.jit every case
-UNROLLED = {"ctc", "linear_cross_entropy"}
+def _richest_case_per_loss() -> list[Case]:
+    """Per loss, the case with the most options (the one whose graph takes the most paths)."""
+    best: dict[str, Case] = {}
+    for c in CASES:
+        n = len(c.options) + len(c.array_options)
+        if c.loss not in best or n > len(best[c.loss].options) + len(best[c.loss].array_options):
+            best[c.loss] = c
+    return list(best.values())
 
 
-def _once_if_unrolled(params: list[Any]) -> list[Any]:
-    seen: set[str] = set()
-    kept = []
-    for p in params:
-        loss = p.values[0].loss
-        if loss in UNROLLED and loss in seen:
-            continue
-        seen.add(loss)
-        kept.append(p)
-    return kept
-
-
-COMPILED_ONCE_IF_UNROLLED = _once_if_unrolled(COMPILED)
+#: what torch.compile and XLA compile (3-15 s a case under torch.compile, 30-50 s for CTC, whose
+#: recursion unrolls): one case per loss, its richest, and the cases with every reduction; jax.jit,
+#: cheap, compiles every case (COMPILED). Eager torch and TensorFlow run every case elsewhere.
+COMPILED_PER_LOSS = [pytest.param(c, CASE_CALLS, id=c.id) for c in _richest_case_per_loss()] + [
+    pytest.param(c, ALL_CALLS, id=f"{c.id}-every-reduction") for c in _reduction_cases()
+]
 
 
 def _require(backend: str) -> None:
@@ -223,7 +221,7 @@ def _detach(x: Any) -> Any:
     return x.detach()
 
 
-@pytest.mark.parametrize(("case", "calls"), COMPILED_ONCE_IF_UNROLLED)
+@pytest.mark.parametrize(("case", "calls"), COMPILED_PER_LOSS)
 def test_torch_compile_fullgraph(case, calls):
     """torch.compile(fullgraph=True, backend="aot_eager"): one graph, forward and backward, == eager."""
     _require("torch")
@@ -291,7 +289,7 @@ def test_torch_compile_first_call():
 
 
 # -------------------------------------------------------------- TensorFlow
-@pytest.mark.parametrize(("case", "calls"), COMPILED_ONCE_IF_UNROLLED)
+@pytest.mark.parametrize(("case", "calls"), COMPILED_PER_LOSS)
 def test_tf_function_jit_compile(case, calls):
     """tf.function(jit_compile=True) of every reduction and the GradientTape gradients == eager."""
     _require("tensorflow")
