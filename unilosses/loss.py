@@ -137,6 +137,7 @@ def _any(name: str, value: Any) -> Any:
 
 in_range = _in_range  # for spec-specific rules: ``@loss(rules={"beta": in_range(0, inf)})``
 axes = _axes  # for losses that sum over several axes: ``@loss(rules={"axis": axes})``
+flag = _flag  # for a loss's own boolean options: ``@loss(rules={"remove_diagonal": flag})``
 
 
 def register_check(name: str, check: Callable[[str, Any], Any]) -> None:

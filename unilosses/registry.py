@@ -10,12 +10,34 @@ import difflib
 from typing import Any
 
 from unilosses.loss import Loss
-from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation
+from unilosses.losses import (
+    contrastive,
+    crossentropy,
+    embedding,
+    focal,
+    margin,
+    multiclass_margin,
+    probabilistic,
+    ranking,
+    regression,
+    segmentation,
+)
 
 __all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "serialize"]
 
 #: the loss family modules, in the order the README lists them
-FAMILIES = (crossentropy, focal, probabilistic, margin, regression, segmentation)
+FAMILIES = (
+    crossentropy,
+    focal,
+    probabilistic,
+    margin,
+    multiclass_margin,
+    embedding,
+    ranking,
+    contrastive,
+    regression,
+    segmentation,
+)
 
 #: Keras' short names
 _ALIASES = {
