@@ -192,7 +192,15 @@ def _torch_compiled(case: Case, calls: Any, arrays: tuple[np.ndarray, ...], sw: 
     _check(case, calls, tuple(_detach(o) for o in eager), np_expected, weight)
     for i, g, e in zip(positions, grads(ts, out), eager_grads):
         assert torch.all(torch.isfinite(g)), f"non-finite compiled gradient w.r.t. input {i}"
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6, err_msg=f"gradient w.r.t. input {i}")
+        _check_gradient(g.numpy(), e.numpy(), i)
+
+
+def _check_gradient(got: Any, eager: Any, i: int) -> None:
+    """A compiled gradient equals the eager one: relative 1e-5, and absolute 1e-6 per unit of the
+    largest entry (float32 rounding in a sum scales with its terms, which a compiler reorders: in a
+    contrastive loss every entry sums over the batch)."""
+    scale = max(1.0, float(np.max(np.abs(eager), initial=0.0)))
+    np.testing.assert_allclose(got, eager, rtol=1e-5, atol=1e-6 * scale, err_msg=f"gradient w.r.t. input {i}")
 
 
 def _detach(x: Any) -> Any:
@@ -297,4 +305,4 @@ def test_tf_function_jit_compile(case, calls):
     _check(case, calls, tuple(eager_outs), expected, xs[-1])
     for i, g, e in zip(positions, grads, eager_grads):
         assert np.all(np.isfinite(g.numpy())), f"non-finite compiled gradient w.r.t. input {i}"
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6, err_msg=f"gradient w.r.t. input {i}")
+        _check_gradient(g.numpy(), e.numpy(), i)

@@ -98,8 +98,8 @@ def _torch_multilabel(axis: int = -1) -> Any:
         import torch.nn.functional as F
 
         y, s = (np.moveaxis(a, axis, -1) for a in (y, s))
-        out = F.multilabel_margin_loss(*ref_inputs("torch", s.reshape(-1, K), y.reshape(-1, K)), reduction="none")
-        return ref_output(out).reshape(s.shape[:-1])
+        s_t, y_t = ref_inputs("torch", s.reshape(-1, K), y.reshape(-1, K))
+        return ref_output(F.multilabel_margin_loss(s_t, y_t, reduction="none")).reshape(s.shape[:-1])
 
     return ref
 
