@@ -10,19 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from unilosses.options import is_zero
+
 __all__ = ["smooth_binary", "smooth_categorical", "sparse_smoothed"]
 
 
 def smooth_binary(y: Any, label_smoothing: float) -> Any:
     """``y * (1 - e) + 0.5 * e``."""
-    if not label_smoothing:
+    if is_zero(label_smoothing):
         return y
     return y * (1.0 - label_smoothing) + 0.5 * label_smoothing
 
 
 def smooth_categorical(y: Any, label_smoothing: float, num_classes: int) -> Any:
     """``y * (1 - e) + e / K``, K the size of the class axis."""
-    if not label_smoothing:
+    if is_zero(label_smoothing):
         return y
     return y * (1.0 - label_smoothing) + label_smoothing / num_classes
 
@@ -44,7 +46,7 @@ def sparse_smoothed(
     """
     xp = be.xp
     value = nll_y if weight_y is None else weight_y * nll_y
-    if not label_smoothing:
+    if is_zero(label_smoothing):
         return value
     if class_weight is None:
         uniform = -xp.mean(log_probs, axis=axis)

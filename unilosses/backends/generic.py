@@ -136,6 +136,18 @@ class Backend:
         xp = self.xp
         return xp.sum(xp.astype(x != 0, dtype))
 
+    def host_range(self, x: Any) -> tuple[float, float] | None:
+        """Host ``(min, max)`` of ``x``, None when it is empty; only called when
+        :attr:`eager_checks` holds."""
+        if 0 in tuple(x.shape):
+            return None
+        xp = self.xp
+        return float(xp.min(x)), float(xp.max(x))
+
+    def host_float(self, x: Any) -> float:
+        """Host value of a 0-d array; only called when :attr:`eager_checks` holds."""
+        return float(x)
+
     def any_true(self, x: Any) -> bool:
         """Host value of any(x); only called when :attr:`eager_checks` holds."""
         return bool(self.xp.any(x))

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from unilosses.backends.generic import Backend
+from unilosses.options import is_zero
 
 _is_compiling = torch.compiler.is_compiling
 try:  # torch.func transforms (vmap, grad) forbid host reads of values
@@ -79,6 +80,15 @@ class TorchBackend(Backend):
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return torch.count_nonzero(x).to(dtype)
 
+    def host_range(self, x: Any) -> tuple[float, float] | None:
+        if x.numel() == 0:
+            return None
+        lo, hi = torch.aminmax(x.detach())  # one kernel
+        return lo.item(), hi.item()
+
+    def host_float(self, x: Any) -> float:
+        return float(x.detach())
+
     def any_true(self, x: Any) -> bool:
         return bool(x.any())
 
@@ -96,7 +106,7 @@ class TorchBackend(Backend):
     def sparse_cross_entropy(
         self, log_p: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
     ) -> Any:
-        if label_smoothing or (class_weight is not None and class_weight.requires_grad):
+        if not is_zero(label_smoothing) or (class_weight is not None and class_weight.requires_grad):
             return super().sparse_cross_entropy(log_p, labels, axis, label_smoothing, class_weight)
         if log_p.ndim > 1 and axis != 1:
             log_p = log_p.movedim(axis, 1)
@@ -105,7 +115,8 @@ class TorchBackend(Backend):
     def sparse_softmax_cross_entropy(
         self, logits: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
     ) -> Any:
-        if class_weight is not None and class_weight.requires_grad:  # torch's kernels are not
+        # torch's kernels are not differentiable in the class weights, and take a Python smoothing
+        if (class_weight is not None and class_weight.requires_grad) or not isinstance(label_smoothing, (int, float)):
             return super().sparse_softmax_cross_entropy(logits, labels, axis, label_smoothing, class_weight)
         if logits.ndim > 1 and axis != 1:
             logits = logits.movedim(axis, 1)

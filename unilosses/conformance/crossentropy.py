@@ -71,6 +71,23 @@ def _sparse_all(rng: np.random.Generator) -> tuple[Any, ...]:
     return y, z, rng.uniform(0.2, 3.0, K).astype(np.float32)
 
 
+def _log_probs(rng: np.random.Generator) -> tuple[Any, ...]:
+    """Labels and log-probabilities as torch's NLLLoss tests give them: not normalised."""
+    y, z = _sparse_logits(rng)
+    return y, (z - 3.0).astype(np.float32)
+
+
+def _log_probs_all(rng: np.random.Generator) -> tuple[Any, ...]:
+    y, lp = _log_probs(rng)
+    y[[2, 5]] = -100
+    return y, lp, rng.uniform(0.2, 3.0, K).astype(np.float32)
+
+
+def _log_probs_onehot(rng: np.random.Generator) -> tuple[Any, ...]:
+    y, lp = _log_probs(rng)
+    return np.eye(K, dtype=np.float32)[y], lp
+
+
 def _sparse_nchw(rng: np.random.Generator) -> tuple[Any, ...]:
     y = rng.integers(0, K, (2, 3, 4))
     y[0, 0, :2] = 255
@@ -162,6 +179,26 @@ def _torch_nll(y: Any, z: Any) -> Any:
 
     y, z = ref_inputs("torch", y, z)
     return ref_output(F.nll_loss(torch.log_softmax(z, -1), y, reduction="none"))
+
+
+def _torch_nll_direct(**kw: Any) -> Any:
+    """F.nll_loss on y_pred as given (log-probabilities, nothing renormalised)."""
+
+    def ref(y: Any, lp: Any, *w: Any) -> Any:
+        import torch.nn.functional as F
+
+        args = ref_inputs("torch", y, lp, *w)
+        weight = args[2] if w else None
+        return ref_output(F.nll_loss(args[1], args[0], weight=weight, reduction="none", **kw))
+
+    return ref
+
+
+def _torch_nll_onehot(y: Any, lp: Any) -> Any:
+    import torch.nn.functional as F
+
+    t, lp = ref_inputs("torch", y.argmax(-1), lp)
+    return ref_output(F.nll_loss(lp, t, reduction="none"))
 
 
 def _optax_ce(e: float) -> Any:
@@ -277,6 +314,28 @@ CASES = [
         _sparse_logits,
         {"from_logits": True},
         references={"torch": _torch_nll},
+    ),
+    Case(
+        "scce-log-probs-nll",
+        "sparse_categorical_crossentropy",
+        _log_probs,
+        {"from_log_probs": True},
+        references={"torch": _torch_nll_direct()},
+    ),
+    Case(
+        "scce-log-probs-nll-class_weight-ignore_index",
+        "sparse_categorical_crossentropy",
+        _log_probs_all,
+        {"from_log_probs": True, "ignore_index": -100},
+        references={"torch": _torch_nll_direct(ignore_index=-100)},
+        array_options={"class_weight": 2},
+    ),
+    Case(
+        "cce-log-probs-onehot-nll",
+        "categorical_crossentropy",
+        _log_probs_onehot,
+        {"from_log_probs": True},
+        references={"torch": _torch_nll_onehot},
     ),
     Case(
         "scce-probabilities",

@@ -126,7 +126,7 @@ def hinge_embedding(be: Any, y_true: Any, y_pred: Any, *, margin: float = 1.0, a
 
 
 # ------------------------------------------------------------------ triplets
-@loss(inputs=("anchor", "positive", "negative"), rules={"p": in_range(0.0, math.inf, lo_open=True)})
+@loss(inputs=("anchor", "positive", "negative"), rules={"p": in_range(0.0, math.inf, lo_open=True, arrays=False)})
 def triplet_margin(
     be: Any,
     anchor: Any,
