@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.testing import assert_close, to_numpy
@@ -93,6 +94,7 @@ def _grad_is_finite_and_zero_at_masked(grad, mask):
     assert np.all(grad[mask] == 0.0)
 
 
+@selected("torch")
 def test_torch_gradient_and_compile():
     torch = pytest.importorskip("torch")
     y, z, mask = _masked_inputs(np.random.default_rng(3))
@@ -108,6 +110,7 @@ def test_torch_gradient_and_compile():
     assert_close(compiled(torch.tensor(y), torch.tensor(z)), np.asarray(expected), rtol=1e-5, atol=1e-6)
 
 
+@selected("jax")
 def test_jax_gradient_under_jit():
     jax = pytest.importorskip("jax")
     y, z, mask = _masked_inputs(np.random.default_rng(4))
@@ -120,6 +123,7 @@ def test_jax_gradient_under_jit():
     _grad_is_finite_and_zero_at_masked(g, mask)
 
 
+@selected("tensorflow")
 def test_tensorflow_gradient_under_tf_function():
     tf = pytest.importorskip("tensorflow")
     y, z, mask = _masked_inputs(np.random.default_rng(5))
@@ -132,3 +136,45 @@ def test_tensorflow_gradient_under_tf_function():
         return tape.gradient(loss, zt)
 
     _grad_is_finite_and_zero_at_masked(grad().numpy(), mask)
+
+
+# ------------------------------------------------------------------ optax's where=
+def test_where_with_smoothing_equals_the_loss_on_the_included_classes(backend):
+    """Excluded classes leave the softmax, the smoothing's K and every sum."""
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, K, B)
+    z = rng.standard_normal((B, K)).astype(np.float32)
+    mask = rng.uniform(size=(B, K)) < 0.6
+    mask[np.arange(B), labels] = True
+    kw = dict(from_logits=True, label_smoothing=0.2)
+    out = ul.sparse_categorical_crossentropy(backend.asarray(labels), backend.asarray(z), where=backend.asarray(mask), **kw)
+    cat = ul.categorical_crossentropy(
+        backend.asarray(np.eye(K, dtype=np.float32)[labels]), backend.asarray(z), where=backend.asarray(mask), **kw
+    )
+    expected = []
+    for i in range(B):
+        keep = np.flatnonzero(mask[i])
+        expected.append(ul.sparse_categorical_crossentropy(
+            np.array([np.searchsorted(keep, labels[i])]), z[i, keep][None], **kw)[0])
+    assert_close(out, np.asarray(expected, np.float32), rtol=1e-5, atol=1e-6, like=backend.asarray(z))
+    assert_close(cat, np.asarray(expected, np.float32), rtol=1e-5, atol=1e-6, like=backend.asarray(z))
+
+
+def test_where_excluded_samples_leave_the_denominators(backend):
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, K, B)
+    z = rng.standard_normal((B, K)).astype(np.float32)
+    keep = np.array([True, False, True, True, False, True])
+    mean = ul.sparse_categorical_crossentropy(
+        backend.asarray(labels), backend.asarray(z), from_logits=True, where=backend.asarray(keep), reduction="mean"
+    )
+    expected = ul.sparse_categorical_crossentropy(labels[keep], z[keep], from_logits=True, reduction="mean")
+    assert_close(mean, np.asarray(expected), rtol=1e-5, atol=1e-6, like=backend.asarray(z))
+
+
+def test_where_label_on_an_excluded_class_is_nan(backend):
+    z = np.zeros((1, 3), np.float32)
+    out = to_numpy(ul.sparse_categorical_crossentropy(
+        backend.asarray(np.array([1])), backend.asarray(z), from_logits=True, where=backend.asarray(np.array([[True, False, True]]))
+    ))
+    assert np.isnan(out).all()

@@ -15,9 +15,9 @@ an invalid action): :func:`masked_log` (optax's ``safe_softmax_cross_entropy``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["binary_log_probs", "categorical_log_probs", "check_input_kind", "masked_log"]
+__all__ = ["Included", "binary_log_probs", "categorical_log_probs", "check_input_kind", "included", "masked_log"]
 
 
 def check_input_kind(*, from_logits: bool, from_log_probs: bool, **_: Any) -> None:
@@ -34,7 +34,7 @@ def masked_log(be: Any, log_p: Any, absent: Any) -> Any:
     multiplied by the target it gives ``0 * log 0 = 0``, with a zero gradient. Elsewhere
     ``log_p`` is kept, so the derivative in the target stays ``log_p``."""
     xp = be.xp
-    return xp.where(xp.logical_and(absent, log_p == -xp.inf), 0.0, log_p)
+    return xp.where(xp.logical_and(absent, log_p == -float("inf")), 0.0, log_p)
 
 
 def categorical_log_probs(
@@ -65,3 +65,36 @@ def binary_log_probs(
         return -be.softplus(-y_pred), -be.softplus(y_pred)
     p = xp.clip(y_pred, epsilon, 1.0 - epsilon)
     return xp.log(p), xp.log1p(-p)
+
+
+class Included(NamedTuple):
+    """The classes a ``where`` mask lets take part (see :func:`included`)."""
+
+    mask: Any  #: bool, y_pred's shape: the class takes part
+    any: Any  #: bool, y_pred's shape without the class axis: some class takes part (else the sample leaves)
+    count: Any  #: the number of classes that take part, keepdims along the class axis (at least 1)
+
+    def predictions(self, be: Any, y_pred: Any, probabilities: bool) -> Any:
+        """``y_pred`` with the excluded classes out of every softmax and normalisation: a
+        probability of 0, or the smallest finite logit (finite: gradients stay finite)."""
+        fill = 0.0 if probabilities else float(be.xp.finfo(y_pred.dtype).min)
+        return be.xp.where(self.mask, y_pred, fill)
+
+    def targets(self, be: Any, q: Any) -> Any:
+        return be.xp.where(self.mask, q, 0.0)
+
+
+def included(be: Any, where: Any, y_pred: Any, axis: int) -> Included:
+    """optax's ``where``: a mask of y_pred's shape (classes) or of its shape without the class
+    axis (samples). Excluded classes leave the softmax and every sum; a sample with no class
+    left leaves every denominator."""
+    from unilosses.losses._common import check_broadcasts
+
+    xp = be.xp
+    mask = where != 0
+    if mask.ndim == y_pred.ndim - 1:
+        mask = xp.expand_dims(mask, axis=axis)
+    check_broadcasts("where", mask, tuple(y_pred.shape))
+    mask = xp.logical_and(mask, xp.ones_like(y_pred) == 1.0)  # broadcast to y_pred's shape
+    count = xp.sum(xp.astype(mask, y_pred.dtype), axis=axis, keepdims=True)
+    return Included(mask, xp.any(mask, axis=axis), xp.clip(count, min=1.0))

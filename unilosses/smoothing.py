@@ -37,19 +37,23 @@ def sparse_smoothed(
     axis: int,
     class_weight: Any = None,
     weight_y: Any = None,
+    num_classes: Any = None,
 ) -> Any:
     """``-sum_c w_c q_c log p_c`` with ``q = (1 - e) onehot(y) + e / K``, no one-hot.
 
     ``nll_y`` is ``-log p_y``; ``weight_y`` is ``w_y`` (None without class weights).
     Equals ``(1 - e) w_y nll_y - (e / K) sum_c w_c log p_c``: the uniform term is
     weighted by ``w_c`` too (torch's ``cross_entropy(weight, label_smoothing)``).
+    ``num_classes``: K when not the size of the class axis (classes left out by a mask,
+    whose ``log_probs`` are then 0), per sample.
     """
     xp = be.xp
     value = nll_y if weight_y is None else weight_y * nll_y
     if is_zero(label_smoothing):
         return value
+    k = log_probs.shape[axis] if num_classes is None else num_classes
     if class_weight is None:
-        uniform = -xp.mean(log_probs, axis=axis)
+        total = xp.sum(log_probs, axis=axis)
     else:
-        uniform = -be.classdot(log_probs, class_weight, axis) / log_probs.shape[axis]
-    return (1.0 - label_smoothing) * value + label_smoothing * uniform
+        total = be.classdot(log_probs, class_weight, axis)
+    return (1.0 - label_smoothing) * value - label_smoothing * (total / k)

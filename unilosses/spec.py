@@ -81,6 +81,7 @@ class Spec:
         self._array_names = frozenset(self.arrays)
         self._no_arrays: dict[str, Any] = dict.fromkeys(self.arrays)  # shared: never mutated
         self._cores: dict[Any, Callable[..., Any]] = {}
+        self._fast: dict[Any, Any] = {}
 
     # ------------------------------------------------------------- options
     def _rule(self, name: str) -> Callable[[str, Any], Any]:
@@ -98,7 +99,8 @@ class Spec:
         if self._array_names and not self._array_names.isdisjoint(options):
             return self._check(options)
         try:
-            ck = (tuple(options.items()), types(options.values()))
+            tps = tuple(map(type, options.values()))
+            ck = (tuple(options.items()), tps if tuple not in tps else types(options.values()))
             key = self._by_call.get(ck)
         except TypeError:  # an unhashable option value: validate (and fail, or find an array) below
             return self._check(options)
@@ -178,7 +180,7 @@ class Spec:
                 for i, b in bounds:
                     inside = in_bounds(xp, args[n + 3 + i], b)
                     ok = inside if ok is None else xp.logical_and(ok, inside)
-                values = xp.where(ok, values, xp.nan)
+                values = xp.where(ok, values, float("nan"))
             return reduce(
                 be, values, args[n], reduction, weight=out.weight, valid=out.valid,
                 normalizer=args[n + 2], element_weight=args[n + 1],
@@ -207,6 +209,15 @@ class Spec:
         """
         li, lead_name = self._lead, self.decides
         lead = inputs[li]
+        if sample_weight is None and element_weight is None and normalizer is None:
+            fk = (type(lead), key, reduction)
+            fast = self._fast.get(fk, False)
+            if fast is False:
+                fast = self._fast_path(fk)
+            if fast is not None:
+                out = fast(inputs, arrays)
+                if out is not NotImplemented:
+                    return out
         be = _BY_TYPE.get(type(lead))
         if be is None:
             lead, be = resolve(lead, lead_name)
@@ -238,6 +249,16 @@ class Spec:
             if len(arrays) != len(self.arrays) and be.concrete(lead):
                 self._check_dynamic(be, arrays, arr[len(self.arrays) :])
         return self.core(be, key, reduction)(*xs, sample_weight, element_weight, normalizer, *arr)
+
+    def _fast_path(self, fk: tuple[Any, Any, str]) -> Any:
+        """The backend's fused call of this loss for (input type, options, reduction), or None."""
+        tp, key, reduction = fk
+        be = _BY_TYPE.get(tp)
+        if be is None or DYNAMIC in key:
+            return None  # an unseen type (the general path registers it) or array options
+        if len(self._fast) > 256:
+            self._fast.clear()
+        return self._fast.setdefault(fk, be.fast_path(self.name, dict(zip(self.static, key)), reduction))
 
     def _check_dynamic(self, be: Any, arrays: dict[str, Any], values: list[Any]) -> None:
         """Range checks of array-valued numeric options, on the host (concrete backends only)."""

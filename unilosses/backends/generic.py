@@ -40,6 +40,16 @@ class Backend:
     def __repr__(self) -> str:
         return f"<unilosses backend {self.name}>"
 
+    def fast_path(self, loss: str, options: dict[str, Any], reduction: str) -> Callable[..., Any] | None:
+        """A fused call of a whole loss (values and reduction) for its common case, or None.
+
+        Built once per (loss, options, reduction). The returned ``fast(inputs, arrays)``
+        computes exactly what the specification computes, or returns ``NotImplemented``
+        for inputs it does not handle (the general path then runs, with its checks and
+        messages). Only used without sample weights, element weights or a normalizer.
+        """
+        return None
+
     # ----------------------------------------------------------------- dtypes
     def compute_dtype(self, dtype: Any, name: str = "y_pred") -> Any:
         """The dtype a loss computes in: 16-bit floats go to float32; ints fail."""

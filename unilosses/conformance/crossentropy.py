@@ -88,6 +88,26 @@ def _log_probs_onehot(rng: np.random.Generator) -> tuple[Any, ...]:
     return np.eye(K, dtype=np.float32)[y], lp
 
 
+def _class_mask(rng: np.random.Generator, labels: Any) -> Any:
+    """optax's ``where`` over the classes: the label's class always takes part; row 3 has none."""
+    mask = rng.uniform(size=(B, K)) < 0.6
+    mask[np.arange(B), labels] = True
+    mask[3] = False
+    return mask
+
+
+def _cat_logits_where(rng: np.random.Generator) -> tuple[Any, ...]:
+    y, z = _cat_logits(rng)
+    y = _onehot(rng)
+    mask = _class_mask(rng, y.argmax(-1))
+    return y, z, mask
+
+
+def _sparse_logits_where(rng: np.random.Generator) -> tuple[Any, ...]:
+    y, z = _sparse_logits(rng)
+    return y, z, _class_mask(rng, y)
+
+
 def _sparse_nchw(rng: np.random.Generator) -> tuple[Any, ...]:
     y = rng.integers(0, K, (2, 3, 4))
     y[0, 0, :2] = 255
@@ -211,11 +231,21 @@ def _optax_ce(e: float) -> Any:
     return ref
 
 
-def _optax_sparse(y: Any, z: Any) -> Any:
+def _optax_sparse(y: Any, z: Any, *where: Any) -> Any:
+    import jax.numpy as jnp
     import optax
 
     y, z = ref_inputs("jax", y, z, dtype="float32")
-    return ref_output(optax.softmax_cross_entropy_with_integer_labels(z, y))
+    kw = {"where": jnp.asarray(where[0])} if where else {}
+    return ref_output(optax.softmax_cross_entropy_with_integer_labels(z, y, **kw))
+
+
+def _optax_ce_where(y: Any, z: Any, where: Any) -> Any:
+    import jax.numpy as jnp
+    import optax
+
+    y, z = ref_inputs("jax", y, z, dtype="float32")
+    return ref_output(optax.softmax_cross_entropy(z, y, where=jnp.asarray(where)))
 
 
 def _tf_softmax(e: float) -> Any:
@@ -336,6 +366,22 @@ CASES = [
         _log_probs_onehot,
         {"from_log_probs": True},
         references={"torch": _torch_nll_onehot},
+    ),
+    Case(
+        "cce-logits-where",
+        "categorical_crossentropy",
+        _cat_logits_where,
+        {"from_logits": True},
+        references={"optax": _optax_ce_where},
+        array_options={"where": 2},
+    ),
+    Case(
+        "scce-logits-where",
+        "sparse_categorical_crossentropy",
+        _sparse_logits_where,
+        {"from_logits": True},
+        references={"optax": _optax_sparse},
+        array_options={"where": 2},
     ),
     Case(
         "scce-probabilities",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.logits import binary_log_probs, categorical_log_probs, check_input_kind, masked_log
+from unilosses.logits import binary_log_probs, categorical_log_probs, check_input_kind, included, masked_log
 from unilosses.loss import Loss, PerSample, loss
 from unilosses.losses._common import (
     check_broadcasts,
@@ -20,7 +20,7 @@ from unilosses.losses._common import (
     sparse_targets,
 )
 from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
-from unilosses.smoothing import smooth_binary, smooth_categorical
+from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
 
 __all__ = [
     "BinaryCrossentropy",
@@ -107,7 +107,7 @@ def binary_crossentropy(
     return mean_over(be, nan_where(be, ok, -(pos + (1.0 - y) * log_1mp)), axis)
 
 
-@loss(arrays=("class_weight",), check=check_input_kind)
+@loss(arrays=("class_weight", "where"), check=check_input_kind)
 def categorical_crossentropy(
     be: Any,
     y_true: Any,
@@ -117,6 +117,7 @@ def categorical_crossentropy(
     from_log_probs: bool = False,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
+    where: Any = None,
     axis: int = -1,
     epsilon: float = 1e-7,
 ) -> Any:
@@ -146,6 +147,10 @@ def categorical_crossentropy(
     class_weight : array, shape (K,), optional
         torch's ``weight``. A sample's weight in ``"mean_with_sample_weight"`` is
         ``sum_c w_c y_c`` (``w[y]`` for one-hot targets).
+    where : boolean array, y_pred's shape or its shape without ``axis``, optional
+        optax's ``where``: the classes (or samples) that take part. Excluded classes
+        leave the softmax, the normalisation of probabilities, the smoothing's K and
+        every sum; a sample with no class left leaves every denominator.
     axis : int
         The class axis (``1`` for torch's NCHW layout).
     epsilon : float in (0, 0.5)
@@ -158,7 +163,7 @@ def categorical_crossentropy(
     Notes
     -----
     Matches ``keras.losses.categorical_crossentropy``, ``optax.softmax_cross_entropy``
-    (logits; with ``optax.smooth_labels`` for smoothing), ``tf.nn.softmax_cross_entropy_with_logits``
+    (logits, ``where``; with ``optax.smooth_labels`` for smoothing), ``tf.nn.softmax_cross_entropy_with_logits``
     and ``torch.nn.functional.cross_entropy`` with probability targets
     (``weight=class_weight``; torch's ``"mean"`` for probability targets is
     ``"sum_over_batch_size"`` here).
@@ -175,21 +180,29 @@ def categorical_crossentropy(
     num_classes = count_classes(y_pred, axis)
     y = float_targets(be, y_true, y_pred)
     ok = targets_nonnegative(be, y)
-    q = smooth_categorical(y, label_smoothing, num_classes)
+    logits = from_logits or from_log_probs
+    inc = None if where is None else included(be, where, y_pred, axis)
+    if inc is not None:
+        y, y_pred = inc.targets(be, y), inc.predictions(be, y_pred, not logits)
+    q = smooth_categorical(y, label_smoothing, num_classes if inc is None else inc.count)
+    if inc is not None:
+        q = inc.targets(be, q)
     log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon, from_log_probs)
-    if from_logits or from_log_probs:  # masked (-inf) classes with no target mass: 0 log 0 = 0
+    if logits:  # masked (-inf) classes with no target mass: 0 log 0 = 0
         log_p = masked_log(be, log_p, q == 0.0)
     else:
         ok = both(be, ok, probabilities(be, y_pred))
     terms = nan_where(be, ok, q * log_p)
+    valid = None if inc is None else inc.any
     if class_weight is None:
-        return -be.xp.sum(terms, axis=axis)
+        values = -be.xp.sum(terms, axis=axis)
+        return values if valid is None else PerSample(values, valid=valid)
     check_class_weight(class_weight, num_classes)
     values = -be.classdot(terms, class_weight, axis)
-    return PerSample(values, weight=be.classdot(y, class_weight, axis))
+    return PerSample(values, weight=be.classdot(y, class_weight, axis), valid=valid)
 
 
-@loss(arrays=("class_weight",), check=check_input_kind)
+@loss(arrays=("class_weight", "where"), check=check_input_kind)
 def sparse_categorical_crossentropy(
     be: Any,
     y_true: Any,
@@ -199,6 +212,7 @@ def sparse_categorical_crossentropy(
     from_log_probs: bool = False,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
+    where: Any = None,
     ignore_index: Any = None,
     axis: int = -1,
     epsilon: float = 1e-7,
@@ -227,6 +241,9 @@ def sparse_categorical_crossentropy(
     class_weight : array, shape (K,), optional
         torch's ``weight``; ``w_y`` is also the sample's weight in
         ``"mean_with_sample_weight"`` (torch's ``"mean"``).
+    where : boolean array, y_pred's shape or its shape without ``axis``, optional
+        optax's ``where`` (see :func:`categorical_crossentropy`); a label on an excluded
+        class gives NaN (optax returns a number from outside the support).
     ignore_index : int, optional
         Positions with this label give 0 and leave every denominator (torch's
         ``ignore_index``, Keras' ``ignore_class``).
@@ -260,6 +277,8 @@ def sparse_categorical_crossentropy(
     array([0.000918, 0.551445])
     """
     t = sparse_targets(be, y_true, y_pred, axis, ignore_index, class_weight)
+    if where is not None:
+        return _sparse_where(be, t, y_pred, where, from_logits, from_log_probs, label_smoothing, class_weight, epsilon)
     if from_logits:  # one fused kernel where the framework has one
         values = be.sparse_softmax_cross_entropy(y_pred, t.safe, t.axis, label_smoothing, class_weight)
     else:
@@ -269,6 +288,29 @@ def sparse_categorical_crossentropy(
             ok = probabilities(be, y_pred)
             values = values if ok is None else nan_where(be, be.xp.all(ok, axis=t.axis), values)
     return t.per_sample(be, values)
+
+
+def _sparse_where(
+    be: Any, t: Any, y_pred: Any, where: Any, from_logits: bool, from_log_probs: bool,
+    label_smoothing: Any, class_weight: Any, epsilon: float,
+) -> Any:
+    """The sparse cross-entropy over the classes ``where`` lets take part (optax's ``where``)."""
+    xp = be.xp
+    logits = from_logits or from_log_probs
+    inc = included(be, where, y_pred, t.axis)
+    ok = None if logits else probabilities(be, y_pred)
+    log_p = categorical_log_probs(be, inc.predictions(be, y_pred, not logits), t.axis, from_logits, epsilon, from_log_probs)
+    log_p = xp.where(inc.mask, log_p, 0.0)  # excluded classes leave the smoothing's sum
+    count = xp.squeeze(inc.count, axis=t.axis)
+    values = sparse_smoothed(
+        be, log_p, -be.gather(log_p, t.safe, t.axis), label_smoothing, t.axis, class_weight, t.weight, count
+    )
+    label_in = be.gather(xp.astype(inc.mask, y_pred.dtype), t.safe, t.axis) == 1.0
+    if ok is not None:
+        label_in = xp.logical_and(label_in, xp.all(ok, axis=t.axis))
+    values = nan_where(be, xp.logical_or(label_in, xp.logical_not(inc.any)), values)
+    valid = inc.any if t.valid is None else xp.logical_and(t.valid, inc.any)
+    return t._replace(valid=valid).per_sample(be, values)
 
 
 class BinaryCrossentropy(Loss):
