@@ -111,6 +111,10 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     return np.take_along_axis(x, indices, axis=axis)
 
 
+def permute_dims(x: Any, /, axes: tuple[int, ...]) -> Any:
+    return np.transpose(x, axes)
+
+
 def count_nonzero(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:
     out = np.count_nonzero(x, axis=axis, keepdims=keepdims)
     return np.asarray(out) if axis is None and not keepdims else out

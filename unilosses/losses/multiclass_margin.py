@@ -344,7 +344,7 @@ def multilabel_margin(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1) -> A
     h = _relu(be, 1.0 - xp.expand_dims(s_target, axis=-1) + scores)  # [j, i]
     keep = xp.logical_and(xp.expand_dims(active, axis=-1), xp.expand_dims(xp.logical_not(is_target), axis=-2))
     values = xp.sum(xp.sum(xp.where(keep, h, xp.zeros_like(h)), axis=-1), axis=-1) / k
-    return values if bad is None else xp.where(bad, xp.nan, values)
+    return values if bad is None else xp.where(bad, float("nan"), values)
 
 
 # ------------------------------------------------------------------ classes
