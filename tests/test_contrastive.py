@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.conformance.contrastive import _groups, _unit_ish
@@ -52,6 +53,7 @@ def test_ntxent_anchors_without_a_positive_leave_every_count(backend, rng):
     assert to_numpy(lonely) == 0
 
 
+@selected("jax")
 @pytest.mark.parametrize("labels", ["groups", "two-views"])
 def test_ntxent_value_and_grad_vs_optax(labels):
     """optax.ntxent == reduction="mean_with_sample_weight" (and, with one positive per anchor, every
@@ -97,6 +99,7 @@ def test_circle_class_vs_keras_with_weights(backend, reduction):
     assert_close(out, np.asarray(expected, np.float32), rtol=1e-5, atol=1e-6, like=eb)
 
 
+@selected("tensorflow")
 def test_circle_gradient_vs_keras_autodiff():
     """tf.GradientTape of Circle == of keras.losses.circle (float64), with and without the diagonal."""
     tf = pytest.importorskip("tensorflow")

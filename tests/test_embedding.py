@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.conformance.embedding import cosine_distance, l1_distance
@@ -172,6 +173,7 @@ def test_distance_function_gets_the_inputs_framework_in_the_compute_dtype(backen
     assert_close(out, expected, rtol=1e-6, atol=1e-6, like=a, dtype=backend.dtype("float32"))
 
 
+@selected("jax")
 def test_distance_function_under_jax_jit():
     jax = pytest.importorskip("jax")
     a, p, n = _triplet_inputs(np.random.default_rng(1))
@@ -222,6 +224,7 @@ def _a_python_number(x1, x2):
     return 1.0
 
 
+@selected("torch")
 def test_torch_module_with_a_torch_distance(rng):
     """unilosses.torch.TripletMarginWithDistance with a distance written in torch == torch's module."""
     torch = pytest.importorskip("torch")

@@ -123,6 +123,7 @@ def test_perceptron_is_the_hinge_without_its_margin(backend, rng):
     assert_close(ul.perceptron(y2, s2), np.array([1.0, 1.5], np.float32), like=s2)
 
 
+@selected("jax")
 @pytest.mark.parametrize(("ours", "optax_reduce"), [("sum_over_batch_size", "mean"), ("sum", "sum")])
 def test_perceptron_class_vs_optax_value_and_grad(rng, ours, optax_reduce):
     """Perceptron(axis=None) == optax.losses.perceptron_loss reduced, and jax.grad of both."""

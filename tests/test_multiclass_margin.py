@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.testing import assert_close, to_numpy
@@ -71,6 +72,7 @@ def test_multiclass_hinge_negative_margin_by_hand(backend):
     assert_close(ul.multiclass_hinge(y, s, margin=-0.25, squared=True), np.array([0.0625], np.float32), like=s)
 
 
+@selected("torch")
 @pytest.mark.parametrize(("squared", "p"), [(False, 1), (True, 2)])
 def test_multiclass_hinge_class_vs_torch_module(rng, squared, p):
     """torch's MultiMarginLoss divides by C: ours * (1 / C) = torch's, under mean and sum."""
@@ -115,6 +117,7 @@ def test_crammer_singer_is_at_most_weston_watkins(backend, rng):
         assert cs.shape == (B, 3) and np.all(cs <= ww + 1e-6) and np.all(cs >= 0)
 
 
+@selected("jax")
 @pytest.mark.parametrize(
     ("ours", "theirs"),
     [("crammer_singer_hinge", "multiclass_hinge_loss"), ("multiclass_perceptron", "multiclass_perceptron_loss")],
@@ -155,6 +158,7 @@ def test_multilabel_margin_hand_checked(backend, targets, expected):
     assert_close(out, np.array([expected], np.float32), rtol=1e-6, atol=1e-7, like=s)
 
 
+@selected("torch")
 @pytest.mark.parametrize(("ours", "theirs"), [("none", "none"), ("sum_over_batch_size", "mean"), ("sum", "sum")])
 def test_multilabel_margin_vs_torch_module_value_and_grad(rng, ours, theirs):
     """MultilabelMargin == torch.nn.MultiLabelMarginLoss (value, and autograd against torch's own
@@ -187,6 +191,7 @@ def test_multilabel_margin_out_of_range_label(backend, label, where):
     assert np.isnan(to_numpy(ul.multilabel_margin(yb, sb, reduction="sum")))
 
 
+@selected("jax")
 def test_multilabel_margin_out_of_range_under_jit_gives_nan():
     jax = pytest.importorskip("jax")
     out = jax.jit(ul.multilabel_margin)(np.array([[3, 0, -1, 1], [4, -1, 0, 0]]), np.repeat(SCORES, 2, axis=0))

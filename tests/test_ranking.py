@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.testing import assert_close, available_backends, to_numpy
@@ -88,6 +89,7 @@ def test_fully_masked_batch_is_zero_with_zero_gradients(framework):
         np.testing.assert_array_equal(g, np.zeros((B, L)))
 
 
+@selected("jax")
 @pytest.mark.parametrize(("ours", "reduce_fn"), [("none", None), ("mean", "mean"), ("sum", "sum")])
 def test_value_and_grad_vs_optax(rng, ours, reduce_fn):
     """Values and jax.grad (w.r.t. scores and labels) equal optax's, with masks and weights."""
