@@ -54,6 +54,26 @@ COMPILED = [pytest.param(c, CASE_CALLS, id=c.id) for c in CASES] + [
 ]
 
 
+#: losses whose graphs unroll a loop (CTC's recursion over time, the chunked LM head): torch.compile
+#: and XLA compile one case of each (30-50 s a case under torch.compile), jax.jit every case
+UNROLLED = {"ctc", "linear_cross_entropy"}
+
+
+def _once_if_unrolled(params: list[Any]) -> list[Any]:
+    seen: set[str] = set()
+    kept = []
+    for p in params:
+        loss = p.values[0].loss
+        if loss in UNROLLED and loss in seen:
+            continue
+        seen.add(loss)
+        kept.append(p)
+    return kept
+
+
+COMPILED_ONCE_IF_UNROLLED = _once_if_unrolled(COMPILED)
+
+
 def _require(backend: str) -> None:
     if backend not in available_backends():
         pytest.skip(f"backend {backend} is not installed or not selected")
@@ -192,15 +212,9 @@ def _torch_compiled(case: Case, calls: Any, arrays: tuple[np.ndarray, ...], sw: 
     _check(case, calls, tuple(_detach(o) for o in eager), np_expected, weight)
     for i, g, e in zip(positions, grads(ts, out), eager_grads):
         assert torch.all(torch.isfinite(g)), f"non-finite compiled gradient w.r.t. input {i}"
-        _check_gradient(g.numpy(), e.numpy(), i)
-
-
-def _check_gradient(got: Any, eager: Any, i: int) -> None:
-    """A compiled gradient equals the eager one: relative 1e-5, and absolute 1e-6 per unit of the
-    largest entry (float32 rounding in a sum scales with its terms, which a compiler reorders: in a
-    contrastive loss every entry sums over the batch)."""
-    scale = max(1.0, float(np.max(np.abs(eager), initial=0.0)))
-    np.testing.assert_allclose(got, eager, rtol=1e-5, atol=1e-6 * scale, err_msg=f"gradient w.r.t. input {i}")
+        # float32 rounding, relative to the largest entry (a fused kernel eagerly, the spec under XLA)
+        scale = max(1.0, float(np.max(np.abs(e.numpy()), initial=0.0)))
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6 * scale, err_msg=f"gradient w.r.t. input {i}")
 
 
 def _detach(x: Any) -> Any:
@@ -209,7 +223,7 @@ def _detach(x: Any) -> Any:
     return x.detach()
 
 
-@pytest.mark.parametrize(("case", "calls"), COMPILED)
+@pytest.mark.parametrize(("case", "calls"), COMPILED_ONCE_IF_UNROLLED)
 def test_torch_compile_fullgraph(case, calls):
     """torch.compile(fullgraph=True, backend="aot_eager"): one graph, forward and backward, == eager."""
     _require("torch")
@@ -277,7 +291,7 @@ def test_torch_compile_first_call():
 
 
 # -------------------------------------------------------------- TensorFlow
-@pytest.mark.parametrize(("case", "calls"), COMPILED)
+@pytest.mark.parametrize(("case", "calls"), COMPILED_ONCE_IF_UNROLLED)
 def test_tf_function_jit_compile(case, calls):
     """tf.function(jit_compile=True) of every reduction and the GradientTape gradients == eager."""
     _require("tensorflow")
@@ -305,4 +319,6 @@ def test_tf_function_jit_compile(case, calls):
     _check(case, calls, tuple(eager_outs), expected, xs[-1])
     for i, g, e in zip(positions, grads, eager_grads):
         assert np.all(np.isfinite(g.numpy())), f"non-finite compiled gradient w.r.t. input {i}"
-        _check_gradient(g.numpy(), e.numpy(), i)
+        # float32 rounding, relative to the largest entry (a fused kernel eagerly, the spec under XLA)
+        scale = max(1.0, float(np.max(np.abs(e.numpy()), initial=0.0)))
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6 * scale, err_msg=f"gradient w.r.t. input {i}")

@@ -5,8 +5,10 @@ PyTorch, TensorFlow, or any Array API library that array-api-compat knows);
 importing unilosses imports none of them.
 """
 
+from unilosses import authoring
+from unilosses.authoring import *  # noqa: F403 - the authoring API: loss, PerSample, the building blocks
 from unilosses.backends import backend_for
-from unilosses.loss import Loss, PerSample
+from unilosses.loss import Loss
 from unilosses.losses import (
     contrastive,
     crossentropy,
@@ -18,6 +20,7 @@ from unilosses.losses import (
     ranking,
     regression,
     segmentation,
+    sequence,
 )
 from unilosses.losses.contrastive import *  # noqa: F403 - each family lists its names in __all__
 from unilosses.losses.crossentropy import *  # noqa: F403
@@ -29,8 +32,9 @@ from unilosses.losses.probabilistic import *  # noqa: F403
 from unilosses.losses.ranking import *  # noqa: F403
 from unilosses.losses.regression import *  # noqa: F403
 from unilosses.losses.segmentation import *  # noqa: F403
+from unilosses.losses.sequence import *  # noqa: F403
 from unilosses.reduction import REDUCTIONS, LossStats, Reduction
-from unilosses.registry import FAMILIES, deserialize, get, loss_classes, serialize
+from unilosses.registry import FAMILIES, deserialize, get, loss_classes, register, serialize
 
 __version__ = "0.1.0"
 
@@ -39,13 +43,14 @@ __all__ = [
     "REDUCTIONS",
     "Loss",
     "LossStats",
-    "PerSample",
     "Reduction",
     "backend_for",
     "deserialize",
     "get",
     "loss_classes",
+    "register",
     "serialize",
+    *authoring.__all__,
     *crossentropy.__all__,
     *focal.__all__,
     *probabilistic.__all__,
@@ -56,4 +61,5 @@ __all__ = [
     *contrastive.__all__,
     *regression.__all__,
     *segmentation.__all__,
+    *sequence.__all__,
 ]

@@ -36,6 +36,7 @@ FAMILIES = (
     "contrastive",
     "regression",
     "segmentation",
+    "sequence",
 )
 
 
@@ -61,6 +62,17 @@ class Case:
     #: each sample's value depends on the other samples of the batch (contrastive losses):
     #: a NaN in one sample reaches the others
     batch_coupled: bool = False
+    #: the loss itself when it is not unilosses' (a user's, from :mod:`unilosses.kit`); else by name
+    function: Callable[..., Any] | None = None
+
+    def resolve(self) -> Callable[..., Any]:
+        """The loss function: :attr:`function`, or the unilosses function named :attr:`loss`."""
+        if self.function is not None:
+            return self.function
+        import unilosses
+
+        fn: Callable[..., Any] = getattr(unilosses, self.loss)
+        return fn
 
     def call_args(self, arrays: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """(positional inputs, keyword options) for a call on ``arrays``."""
