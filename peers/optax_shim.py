@@ -292,7 +292,8 @@ def multiclass_generalized_dice_loss(
 # ------------------------------------------------------------ the other ones
 @translates("_self_supervised")
 def ntxent(embeddings: Any, labels: Any, temperature: Any = 0.07) -> Any:
-    return call("ntxent", labels, embeddings, temperature=temperature)
+    # optax's mean over every positive pair (each anchor weighs its number of positives)
+    return call("ntxent", labels, embeddings, temperature=temperature, reduction="mean_with_sample_weight")
 
 
 @translates("_self_supervised")
@@ -310,7 +311,7 @@ def ranking_softmax_loss(
     logits: Any, labels: Any, *, where: Any = None, weights: Any = None, reduce_fn: Any = "mean"
 ) -> Any:
     reduction = _reduction(reduce_fn) if reduce_fn != "mean" else "mean"
-    return call("ranking_softmax", labels, logits, reduction=reduction, **given(where=where, weights=weights))
+    return call("ranking_softmax", labels, logits, reduction=reduction, **given(where=where, item_weight=weights))
 
 
 @translates("_smoothing")

@@ -72,3 +72,19 @@ def _config_round_trip(cls: type, options: dict) -> tuple:
 def config_round_trip():
     """:func:`_config_round_trip`, shared by the per-family tests."""
     return _config_round_trip
+
+
+def _registered(module: object, fn_name: str, cls_name: str) -> None:
+    """``unilosses.get`` finds the function and the class by name, and the family ``module`` and
+    the package export both."""
+    import unilosses as ul
+
+    assert ul.get(fn_name) is getattr(ul, fn_name)
+    assert isinstance(ul.get(cls_name), getattr(ul, cls_name))
+    assert {fn_name, cls_name} <= set(module.__all__) and {fn_name, cls_name} <= set(ul.__all__)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def registered():
+    """:func:`_registered`, shared by the per-family tests."""
+    return _registered

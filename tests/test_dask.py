@@ -157,14 +157,15 @@ def _first_block_inputs(out: Any, inputs: dict[str, Any]) -> dict[str, set[Any]]
 
 
 #: losses whose per-sample values depend on all of y_true (documented Keras semantics)
-GLOBAL_LABEL_DECISION = ("hinge", "squared_hinge")
+GLOBAL_LABEL_DECISION = ("hinge", "squared_hinge", "perceptron")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_per_sample_values_read_one_chunk(case):
     """Out of core: with batch chunks, the first per-sample block reads only the first batch chunk
     of each input (and whole small array options), so chunks stream through the scheduler
-    instead of all being held at once (as a bound broadcast to the full shape once forced)."""
+    instead of all being held at once (as a bound broadcast to the full shape once forced).
+    A contrastive loss compares each anchor with the whole batch: its first block reads every one."""
     arrays = case.inputs(np.random.default_rng(6))
     d = tuple(da.from_array(np.asarray(a), chunks=(max(1, np.shape(a)[0] // 2), *np.shape(a)[1:])) if np.ndim(a)
               else da.from_array(np.asarray(a)) for a in arrays)
@@ -175,8 +176,8 @@ def test_per_sample_values_read_one_chunk(case):
     out = lazy_call(getattr(ul, case.loss), *args, **kw, reduction="none")
     for name, blocks in _first_block_inputs(out, inputs).items():
         batch_blocks = sorted({b[0] for b in blocks})
-        if case.loss in GLOBAL_LABEL_DECISION and inputs[name] == 0:
-            # Keras: {0, 1} labels become {-1, 1} only if *every* label is 0 or 1, a decision over all of y_true
+        if case.batch_coupled or case.loss in GLOBAL_LABEL_DECISION and inputs[name] == 0:
+            # every anchor against the batch, or Keras: {0, 1} labels become {-1, 1} only if *every* label is 0 or 1
             assert batch_blocks == list(range(d[0].numblocks[0]))
         else:
             assert batch_blocks == [0], f"the first output block reads batch blocks {batch_blocks} of input {inputs[name]}"

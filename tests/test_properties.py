@@ -267,8 +267,9 @@ def test_weights_and_reductions(backend_name, case):
     np.testing.assert_allclose(red["mean_with_sample_weight"] * weight_sum, total, **tol)
     assert plain["stats"].count == count  # zero weights still count (Keras)
     np.testing.assert_allclose(plain["sum_over_batch_size"] * count, plain["sum"], **tol)
-    if not ({"class_weight", "ignore_index", "where"} & (set(kw) | set(case.options))):
-        # without class weights, ignored labels or excluded samples: counts are sizes, weights are sample weights
+    if not (case.self_weighted or {"class_weight", "ignore_index", "where"} & (set(kw) | set(case.options))):
+        # without class weights, ignored labels, excluded samples or the loss's own weights and masks:
+        # counts are sizes, weights are sample weights
         assert count == np.prod(shape)
         np.testing.assert_allclose(weight_sum, sw_np.sum(dtype=np.float64), **tol)
         np.testing.assert_allclose(red["sum_by_nonzero_weights"] * np.count_nonzero(sw_np), total, **tol)

@@ -9,11 +9,27 @@ from unilosses import authoring
 from unilosses.authoring import *  # noqa: F403 - the authoring API: loss, PerSample, the building blocks
 from unilosses.backends import backend_for
 from unilosses.loss import Loss
-from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation, sequence
-from unilosses.losses.crossentropy import *  # noqa: F403 - each family lists its names in __all__
+from unilosses.losses import (
+    contrastive,
+    crossentropy,
+    embedding,
+    focal,
+    margin,
+    multiclass_margin,
+    probabilistic,
+    ranking,
+    regression,
+    segmentation,
+    sequence,
+)
+from unilosses.losses.contrastive import *  # noqa: F403 - each family lists its names in __all__
+from unilosses.losses.crossentropy import *  # noqa: F403
+from unilosses.losses.embedding import *  # noqa: F403
 from unilosses.losses.focal import *  # noqa: F403
 from unilosses.losses.margin import *  # noqa: F403
+from unilosses.losses.multiclass_margin import *  # noqa: F403
 from unilosses.losses.probabilistic import *  # noqa: F403
+from unilosses.losses.ranking import *  # noqa: F403
 from unilosses.losses.regression import *  # noqa: F403
 from unilosses.losses.segmentation import *  # noqa: F403
 from unilosses.losses.sequence import *  # noqa: F403
@@ -39,6 +55,10 @@ __all__ = [
     *focal.__all__,
     *probabilistic.__all__,
     *margin.__all__,
+    *multiclass_margin.__all__,
+    *embedding.__all__,
+    *ranking.__all__,
+    *contrastive.__all__,
     *regression.__all__,
     *segmentation.__all__,
     *sequence.__all__,

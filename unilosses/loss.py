@@ -28,11 +28,11 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from unilosses import subclassing
-from unilosses.options import axes, in_range, register_check
+from unilosses.options import axes, flag, in_range, register_check
 from unilosses.reduction import canonical_reduction
 from unilosses.spec import PAIR, PerSample, Spec
 
-__all__ = ["Loss", "PerSample", "axes", "in_range", "loss", "register_check"]
+__all__ = ["Loss", "PerSample", "axes", "flag", "in_range", "loss", "register_check"]
 
 _PAIR = PAIR
 _COMMON = (("sample_weight", None), ("element_weight", None), ("reduction", "none"), ("normalizer", None))

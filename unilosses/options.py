@@ -26,6 +26,7 @@ import numpy as np
 __all__ = [
     "DYNAMIC",
     "axes",
+    "flag",
     "in_range",
     "is_array_value",
     "is_zero",
@@ -104,6 +105,9 @@ def _flag(name: str, value: Any) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, got {value!r}")
     return bool(value)
+
+
+flag = _flag  # the rule of a loss's own boolean option: ``@loss(rules={"remove_diagonal": flag})``
 
 
 def _axis(name: str, value: Any) -> Any:

@@ -10,12 +10,36 @@ import difflib
 from typing import Any
 
 from unilosses.loss import Loss
-from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation, sequence
+from unilosses.losses import (
+    contrastive,
+    crossentropy,
+    embedding,
+    focal,
+    margin,
+    multiclass_margin,
+    probabilistic,
+    ranking,
+    regression,
+    segmentation,
+    sequence,
+)
 
 __all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "register", "serialize"]
 
 #: the loss family modules, in the order the README lists them
-FAMILIES = (crossentropy, focal, probabilistic, margin, regression, segmentation, sequence)
+FAMILIES = (
+    crossentropy,
+    focal,
+    probabilistic,
+    margin,
+    multiclass_margin,
+    embedding,
+    ranking,
+    contrastive,
+    regression,
+    segmentation,
+    sequence,
+)
 
 #: Keras' short names
 _ALIASES = {

@@ -168,7 +168,7 @@ def _backend_part(s: Setup, name: str) -> dict[str, Any]:
             sw = G.sample_weight(s.case, s.arrays)
             got = G.autodiff(name, s.case, s.arrays, s.positions, G.GRAD_REDUCTIONS, sw)
             pred = G.pred_positions(s.case, s.arrays)
-            got_native = G.autodiff(name, s.case, s.arrays, pred, ("none",)) if s.native is not None else None
+            got_native = G.autodiff(name, s.case, s.arrays, pred, (s.case.reduction,)) if s.native is not None else None
             out["grads"] = (got, got_native)
         except Exception as exc:
             out["grad_error"] = _error(exc)
@@ -204,7 +204,7 @@ def _jax_all(s: Setup, autodiff: bool) -> tuple[dict[str, Any], Any]:
             argnums = tuple(range(len(s.positions)))
             res["grad"] = jax.grad(total(xs, s.positions, G.GRAD_REDUCTIONS, weight), argnums)(*(xs[i] for i in s.positions))
             if s.native is not None:
-                res["native"] = jax.grad(total(xs, pred, ("none",), None), tuple(range(len(pred))))(*(xs[i] for i in pred))
+                res["native"] = jax.grad(total(xs, pred, (case.reduction,), None), tuple(range(len(pred))))(*(xs[i] for i in pred))
         return res
 
     res = jax.jit(everything)(*xs)
@@ -230,7 +230,7 @@ def _values_cell(s: Setup, out: dict[str, Any], expected: dict[str, Any], native
             cell["ok"] = False
             cell["error"] = f"{fw} reference failed: {nat}"
             continue
-        d, ok = diff(out["none"], nat.astype(np.float32), case.rtol, case.atol)
+        d, ok = diff(out[case.reduction], nat.astype(np.float32), case.rtol, case.atol)
         cell["native"].append(fw)
         cell["max_diff_native"] = max(cell["max_diff_native"] or 0.0, d)
         cell["ok"] &= ok

@@ -94,7 +94,7 @@ def _legend(report: dict[str, Any], backends: list[str], grads: list[str]) -> li
     renamed = [f"{SHORT[b]} = {b}" for b in backends if SHORT.get(b, b) != b]
     text = [
         "values: the largest difference of each backend from unilosses on NumPy (every reduction) and from the frameworks' "
-        "own losses in vs (reduction='none'); FAIL: outside the case's tolerance, ERROR: it raised."
+        "own losses in vs (reduction='none', or the case's reduction where the framework gives only a reduced value); FAIL: outside the case's tolerance, ERROR: it raised."
         + (f" ({', '.join(renamed)})" if renamed else ""),
     ]
     if grads:

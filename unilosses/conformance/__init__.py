@@ -8,8 +8,10 @@ optax, tf.nn), called live on the NumPy inputs. The test suite and
 in ``unilosses/conformance/<family>.py`` as ``CASES``.
 
 A reference returns what unilosses returns with ``reduction="none"`` (per-sample
-values); the mapping from the framework's options to unilosses' is written in the
-reference itself, so each case documents how to port that call.
+values), or with the case's ``reduction`` where the framework only gives a reduced
+value (optax's ``ntxent``, a Keras class's masked mean); the mapping from the
+framework's options to unilosses' is written in the reference itself, so each case
+documents how to port that call.
 """
 
 from __future__ import annotations
@@ -20,10 +22,22 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Case", "FAMILIES", "all_cases", "ref_inputs", "ref_output"]
+__all__ = ["Case", "FAMILIES", "all_cases", "ref_inputs", "ref_output", "torch_inputs_loss", "torch_loss"]
 
 #: family modules holding CASES
-FAMILIES = ("crossentropy", "focal", "probabilistic", "margin", "regression", "segmentation", "sequence")
+FAMILIES = (
+    "crossentropy",
+    "focal",
+    "probabilistic",
+    "margin",
+    "multiclass_margin",
+    "embedding",
+    "ranking",
+    "contrastive",
+    "regression",
+    "segmentation",
+    "sequence",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +53,15 @@ class Case:
     atol: float = 1e-5
     #: options holding arrays (class_weight...), drawn with the inputs: name -> index into inputs
     array_options: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the reduction whose result the references compute ("none": per-sample values)
+    reduction: str = "none"
+    #: the loss weighs or masks its samples itself, as class weights and ignored labels do
+    #: (an anchor without a positive, a list without a valid item): counts and weight sums
+    #: are then not those of the sample weights alone
+    self_weighted: bool = False
+    #: each sample's value depends on the other samples of the batch (contrastive losses):
+    #: a NaN in one sample reaches the others
+    batch_coupled: bool = False
     #: the loss itself when it is not unilosses' (a user's, from :mod:`unilosses.kit`); else by name
     function: Callable[..., Any] | None = None
 
@@ -98,3 +121,31 @@ def ref_output(x: Any) -> np.ndarray:
     if hasattr(x, "numpy"):
         return np.asarray(x.numpy())
     return np.asarray(x)
+
+
+def torch_loss(name: str, *, mean: bool = False, **kw: Any) -> Callable[..., Any]:
+    """The reference ``torch.nn.functional.<name>(y_pred, y_true, reduction="none", **kw)`` of a
+    ``(y_true, y_pred[, class_weight])`` case (a third input is torch's ``weight``), averaged over
+    the last axis with ``mean`` (unilosses' ``axis=-1`` for element-wise losses)."""
+
+    def ref(y: Any, s: Any, *w: Any) -> Any:
+        import torch.nn.functional as F
+
+        args = ref_inputs("torch", y, s, *w)
+        extra = {"weight": args[2]} if w else {}
+        out = ref_output(getattr(F, name)(args[1], args[0], reduction="none", **extra, **kw))
+        return out.mean(-1) if mean else out
+
+    return ref
+
+
+def torch_inputs_loss(name: str, **kw: Any) -> Callable[..., Any]:
+    """The reference ``torch.nn.functional.<name>(*inputs, reduction="none", **kw)`` of a pair or
+    triplet case (the inputs in the same order)."""
+
+    def ref(*arrays: Any) -> Any:
+        import torch.nn.functional as F
+
+        return ref_output(getattr(F, name)(*ref_inputs("torch", *arrays), reduction="none", **kw))
+
+    return ref

@@ -17,6 +17,7 @@ __all__ = [
     "float_targets",
     "mean_over",
     "nan_out_of_range",
+    "relu",
     "sparse_labels",
     "sparse_targets",
 ]
@@ -26,8 +27,16 @@ def _shape(x: Any) -> tuple[Any, ...]:
     return tuple(x.shape)
 
 
+def relu(be: Any, x: Any) -> Any:
+    """``max(x, 0)``; ``clip`` takes a Python bound under ``torch.compile(fullgraph=True)``,
+    where array-api-compat's ``maximum(x, 0.0)`` breaks the graph."""
+    return be.xp.clip(x, min=0.0)
+
+
 def class_axis(axis: int, ndim: int, name: str = "axis") -> int:
     """``axis`` as a non-negative index into an array of rank ``ndim``."""
+    if not isinstance(axis, int):  # None passes the shared rule of element-wise losses
+        raise TypeError(f"{name}: expected an integer axis for this loss, got {axis!r}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"{name}: expected an axis in [{-ndim}, {ndim - 1}] for y_pred of rank {ndim}, got {axis}")
     return axis % ndim

@@ -1,0 +1,195 @@
+"""Contrastive losses (NT-Xent, Circle): hand-checked values, anchors without a positive (they
+leave every count), what each framework's reduction is here (optax's pair mean, Keras' masked
+mean), values and gradients against optax and Keras, shapes and options.
+
+Values against optax and Keras are in unilosses/conformance/contrastive.py (run by
+test_conformance.py on every backend).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import selected
+
+import unilosses as ul
+from unilosses.conformance.contrastive import _groups, _unit_ish
+from unilosses.testing import assert_close, available_backends, to_numpy
+
+B, D = 10, 4
+EMB = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]], np.float32)
+
+
+def _embeddings(rng):
+    return (rng.standard_normal((B, D)) * 1.5).astype(np.float32)
+
+
+# ----------------------------------------------------------------- NT-Xent
+def test_ntxent_hand_checked(backend):
+    """Anchor 0: positive 1 (cos 0.995), negatives 2 and 3 (cos 0 and 0.0995):
+    -log(e^0.995 / (e^0.995 + e^0 + e^0.0995)); anchor 1 against cos 0.0995 and 0.198."""
+    e = backend.asarray(EMB)
+    c = 1 / np.sqrt(1.01)  # cos(e0, e1)
+    c13 = 2 * 0.1 / 1.01  # cos(e1, e3)
+    a0 = np.log1p((1 + np.exp(0.1 * c)) / np.exp(c))
+    a1 = np.log1p((np.exp(0.1 * c) + np.exp(c13)) / np.exp(c))
+    out = ul.ntxent(backend.asarray(np.array([0, 0, 1, 1])), e, temperature=1.0)
+    assert_close(out, np.array([a0, a1, a0, a1], np.float32), rtol=1e-5, like=e)
+    # the temperature divides the similarities; the norm of an embedding does not count
+    hot = ul.ntxent(backend.asarray(np.array([0, 0, 1, 1])), backend.asarray(EMB * 7.0), temperature=0.5)
+    a0 = np.log1p((1 + np.exp(0.2 * c)) / np.exp(2 * c))
+    assert_close(to_numpy(hot)[0], np.float32(a0), rtol=1e-5)
+
+
+def test_ntxent_anchors_without_a_positive_leave_every_count(backend, rng):
+    y = np.array([0, 0, 1, 2, 2, 2, 3, 4, 4, 5])  # 1, 3, 5: no positive
+    e = backend.asarray(_embeddings(rng))
+    out = to_numpy(ul.ntxent(backend.asarray(y), e))
+    assert np.all(out[[2, 6, 9]] == 0) and np.all(out[[0, 1, 3, 4, 5, 7, 8]] > 0)
+    stats = ul.ntxent(backend.asarray(y), e, reduction="stats")
+    assert to_numpy(stats.count) == 7  # anchors with a positive
+    assert to_numpy(stats.weight_sum) == 2 * 1 + 3 * 2 + 2 * 1  # each anchor weighs its number of positives
+    lonely = ul.ntxent(backend.asarray(np.arange(B)), e, reduction="mean_with_sample_weight")
+    assert to_numpy(lonely) == 0
+
+
+@selected("jax")
+@pytest.mark.parametrize("labels", ["groups", "two-views"])
+def test_ntxent_value_and_grad_vs_optax(labels):
+    """optax.ntxent == reduction="mean_with_sample_weight" (and, with one positive per anchor, every
+    mean); jax.grad agrees."""
+    jax = pytest.importorskip("jax")
+    optax = pytest.importorskip("optax")
+    rng = np.random.default_rng(4)
+    y = _groups(rng) if labels == "groups" else np.tile(np.arange(B // 2), 2)
+    e = jax.numpy.asarray(_embeddings(rng))
+    reductions = ["mean_with_sample_weight"] + (["sum_over_batch_size"] if labels == "two-views" else [])
+    theirs = lambda e: optax.ntxent(e, jax.numpy.asarray(y), 0.2)  # noqa: E731
+    for red in reductions:
+        mine = lambda e, red=red: ul.ntxent(y, e, temperature=0.2, reduction=red)  # noqa: E731
+        assert_close(mine(e), np.asarray(theirs(e)), rtol=1e-5)
+        assert_close(jax.grad(mine)(e), np.asarray(jax.grad(theirs)(e)), rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------------------------ Circle
+def test_circle_hand_checked(backend):
+    """gamma 1, margin 0.4: anchor 0 has positive 1 (d = 0.2: lp = -0.6 * 0.2) and negatives at
+    d = 1 (ln = 0.4 * -0.4) and d = 0.4 (ln = 1 * 0.2): softplus(-0.12 + log(e^-0.16 + e^0.2));
+    anchors 2 and 3 have no positive: 0."""
+    e = backend.asarray(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, -0.8]], np.float32))
+    expected = np.log1p(np.exp(-0.12 + np.log(np.exp(-0.16) + np.exp(0.2))))
+    out = ul.circle(backend.asarray(np.array([0, 0, 1, 2])), e, gamma=1.0)
+    assert_close(out, np.array([expected, expected, 0.0, 0.0], np.float32), rtol=1e-5, like=e)
+    stats = ul.circle(backend.asarray(np.array([[0], [0], [1], [2]])), e, gamma=1.0, reduction="stats")  # (N, 1) labels
+    assert to_numpy(stats.count) == 2
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "sum_over_batch_size", "mean_with_sample_weight"])
+def test_circle_class_vs_keras_with_weights(backend, reduction):
+    """Circle == keras.losses.Circle under Keras' reductions, with sample weights: Keras masks the
+    samples whose loss is 0 (no positive), so its mean divides by the others."""
+    pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(5)
+    y, e = _unit_ish(rng)
+    w = rng.uniform(0.2, 2.0, B).astype(np.float32)
+    expected = keras.losses.Circle(gamma=16.0, reduction=reduction, dtype="float64")(y, e.astype(np.float64), sample_weight=w.astype(np.float64))
+    eb = backend.asarray(e)
+    out = ul.Circle(gamma=16.0, reduction=reduction)(backend.asarray(y), eb, sample_weight=backend.asarray(w))
+    assert_close(out, np.asarray(expected, np.float32), rtol=1e-5, atol=1e-6, like=eb)
+
+
+@selected("tensorflow")
+def test_circle_gradient_vs_keras_autodiff():
+    """tf.GradientTape of Circle == of keras.losses.circle (float64), with and without the diagonal."""
+    tf = pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    y, e = _unit_ish(np.random.default_rng(6))
+    for kw in ({}, {"remove_diagonal": False, "margin": 0.25, "gamma": 4.0}):
+        grads = []
+        for fn in (ul.circle, keras.losses.circle):
+            x = tf.constant(e.astype(np.float64))
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                total = tf.reduce_sum(fn(tf.constant(y), x, **kw))
+            grads.append(tape.gradient(total, x).numpy())
+        np.testing.assert_allclose(grads[0], grads[1], rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow"])
+@pytest.mark.parametrize("name", ["ntxent", "circle"])
+def test_no_pair_at_all_is_zero_with_finite_gradients(framework, name):
+    """Every sample alone in its class (no positive), or all in one (no negative): 0 under every
+    reduction, and finite (zero) gradients: masked entries are finfo.min, never -inf."""
+    if framework not in available_backends():
+        pytest.skip(f"{framework} is not installed or not selected")
+    from unilosses.conformance import Case
+    from unilosses.conformance.gradients import GRAD_REDUCTIONS, autodiff
+
+    e = _embeddings(np.random.default_rng(7))
+    for y in (np.arange(B), np.zeros(B, np.int64)):
+        if name == "ntxent" and not y.any():
+            continue  # one class: every anchor has positives and no negative, a finite loss
+        case = Case("alone", name, lambda r, y=y: (y, e))
+        for red in ("sum", "sum_over_batch_size", "mean_with_sample_weight", "stats"):
+            out = getattr(ul, name)(y, e, reduction=red)
+            assert np.all(np.asarray(out) == 0), (red, out)
+        (g,) = autodiff(framework, case, (y, e), [1], GRAD_REDUCTIONS, np.ones(B))
+        np.testing.assert_array_equal(g, np.zeros((B, D)))
+
+
+def test_ntxent_one_class_has_no_negative(backend, rng):
+    """All positives, no negative: -log(e^s / e^s) = 0 for every pair."""
+    e = backend.asarray(_embeddings(rng))
+    assert_close(ul.ntxent(backend.asarray(np.zeros(B, np.int64)), e), np.zeros(B, np.float32), atol=1e-6, like=e)
+
+
+# ------------------------------------------------------------- shapes, options
+@pytest.mark.parametrize("name", ["ntxent", "circle"])
+def test_shapes(backend, name):
+    fn = getattr(ul, name)
+    e = backend.asarray(np.ones((4, 3), np.float32))
+    with pytest.raises(ValueError, match=r"^y_pred: expected embeddings of shape \(N, D\), got shape \(4, 3, 1\)"):
+        fn(backend.asarray(np.zeros(4, np.int64)), backend.asarray(np.ones((4, 3, 1), np.float32)))
+    with pytest.raises(ValueError, match=r"^y_pred: expected embeddings of shape \(N, D\), got shape \(4,\)"):
+        fn(backend.asarray(np.zeros(4, np.int64)), backend.asarray(np.ones(4, np.float32)))
+    with pytest.raises(ValueError, match=r"^y_true: expected one label per embedding, shape \(4,\) for y_pred of shape \(4, 3\), got \(5,\)"):
+        fn(backend.asarray(np.zeros(5, np.int64)), e)
+    with pytest.raises(ValueError, match=r"^y_true: expected one label per embedding.*got \(4, 2\)"):
+        fn(backend.asarray(np.zeros((4, 2), np.int64)), e)
+
+
+@pytest.mark.parametrize(
+    ("fn", "option", "value", "exc"),
+    [
+        (ul.ntxent, "temperature", 0.0, ValueError),
+        (ul.ntxent, "temperature", -1.0, ValueError),
+        (ul.ntxent, "temperature", float("nan"), ValueError),
+        (ul.ntxent, "temperature", "0.1", TypeError),
+        (ul.circle, "gamma", -1.0, ValueError),
+        (ul.circle, "margin", float("nan"), ValueError),
+        (ul.circle, "remove_diagonal", 1, TypeError),
+        (ul.circle, "remove_diagonal", "no", TypeError),
+    ],
+)
+def test_bad_options_name_the_parameter(fn, option, value, exc):
+    with pytest.raises(exc, match=f"^{option}: "):
+        fn(np.zeros(4), np.ones((4, 3)), **{option: value})
+    with pytest.raises(exc, match=f"^{option}: "):
+        (ul.NTXent if fn is ul.ntxent else ul.Circle)(**{option: value})
+
+
+CLASSES = [
+    (ul.NTXent, {"temperature": 0.5}),
+    (ul.Circle, {"gamma": 32.0, "margin": 0.25, "remove_diagonal": False}),
+]
+
+
+@pytest.mark.parametrize(("cls", "options"), CLASSES, ids=[c[0].__name__ for c in CLASSES])
+def test_config_round_trip(cls, options, config_round_trip):
+    config_round_trip(cls, options)
+
+
+def test_registry(registered):
+    registered(ul.contrastive, "ntxent", "NTXent")
+    registered(ul.contrastive, "circle", "Circle")

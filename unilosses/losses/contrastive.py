@@ -1,0 +1,201 @@
+"""Contrastive losses over a batch of embeddings: NT-Xent (InfoNCE) and Circle.
+
+Both take integer labels ``y_true`` of shape (N,) and embeddings ``y_pred`` of
+shape (N, D): samples with the same label are positives of each other, every
+other sample is a negative. Each sample's value depends on the whole batch (it
+is one anchor against every other sample), so a batch split across devices
+compares each shard's anchors only with that shard's samples.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from unilosses.loss import Loss, PerSample, flag, in_range, loss
+from unilosses.losses._common import relu
+
+__all__ = ["Circle", "NTXent", "circle", "ntxent"]
+
+
+# ------------------------------------------------------------------ helpers
+def _labels(be: Any, y_true: Any, y_pred: Any) -> Any:
+    """Labels of shape (N,) (or (N, 1)) for embeddings of shape (N, D)."""
+    ps, ts = tuple(y_pred.shape), tuple(y_true.shape)
+    if len(ps) != 2:
+        raise ValueError(f"y_pred: expected embeddings of shape (N, D), got shape {ps}")
+    if len(ts) == 2 and ts[1] == 1:
+        y_true = be.xp.reshape(y_true, ts[:1])
+        ts = ts[:1]
+    if ts != ps[:1]:
+        raise ValueError(f"y_true: expected one label per embedding, shape {ps[:1]} for y_pred of shape {ps}, got {ts}")
+    return y_true
+
+
+def _pairs(be: Any, labels: Any) -> tuple[Any, Any]:
+    """(same label, not the same sample), both (N, N) boolean."""
+    xp = be.xp
+    same = xp.expand_dims(labels, axis=1) == xp.expand_dims(labels, axis=0)
+    i = xp.arange(labels.shape[0], device=be.device(labels))
+    other = xp.expand_dims(i, axis=1) != xp.expand_dims(i, axis=0)
+    return same, other
+
+
+def _masked_logsumexp(be: Any, x: Any, mask: Any) -> Any:
+    """logsumexp over axis 1 of the entries where ``mask`` holds: about ``finfo.min`` (finite,
+    with zero gradients) where it holds nowhere."""
+    xp = be.xp
+    return be.logsumexp(xp.where(mask, x, xp.finfo(x.dtype).min), 1)
+
+
+def _empty(be: Any, y_pred: Any, weight: bool) -> PerSample:
+    """The per-sample result of an empty batch (no pairs to reduce over)."""
+    values = be.xp.sum(y_pred, axis=1)
+    return PerSample(values, weight=values if weight else None, valid=values != values)
+
+
+# ------------------------------------------------------------------- losses
+@loss(rules={"temperature": in_range(0.0, math.inf, lo_open=True)})
+def ntxent(be: Any, y_true: Any, y_pred: Any, *, temperature: float = 0.07) -> Any:
+    """NT-Xent (InfoNCE): each positive pair against the anchor's negatives, by cosine similarity.
+
+    With ``sim_ij = cos(e_i, e_j) / temperature``, ``P(i)`` the other samples with
+    ``i``'s label and ``N(i)`` the samples with another label, the anchor ``i``
+    costs the sum over its positive pairs::
+
+        loss_i = sum_{j in P(i)} -log( exp(sim_ij) / (exp(sim_ij) + sum_{k in N(i)} exp(sim_ik)) )
+
+    and counts ``|P(i)|`` times in the weighted mean: ``reduction=
+    "mean_with_sample_weight"`` is the mean over every positive pair (optax).
+    An anchor with no positive has loss 0 and leaves every count and weight sum.
+    For SimCLR's two views of N images, the labels are ``[0, ..., N-1, 0, ..., N-1]``
+    over the stacked views: one positive per anchor, and every reduction is the mean.
+
+    Parameters
+    ----------
+    y_true : array, shape (N,) or (N, 1)
+        Labels: samples with equal labels are positive pairs.
+    y_pred : array, shape (N, D)
+        Embeddings (normalised here: only their direction counts). Decides the backend.
+    temperature : float > 0
+    sample_weight : array, shape (N,), optional
+        Weights per anchor.
+    reduction : str
+        See :class:`unilosses.Reduction`; ``"none"`` by default.
+
+    Returns
+    -------
+    array, shape (N,) (``reduction="none"``), else a scalar.
+
+    Notes
+    -----
+    ``optax.ntxent(y_pred, y_true, temperature)`` is
+    ``reduction="mean_with_sample_weight"``. Norms are clipped below at the
+    compute dtype's machine epsilon (optax). Written as ``softplus(logsumexp_N(i)
+    - sim_ij)`` per pair, with masked entries at ``finfo.min`` (never ``-inf``):
+    finite gradients for anchors without a negative.
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> e = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
+    >>> y = np.array([0, 0, 1, 1])
+    >>> ul.ntxent(y, e, temperature=1.0).round(4).tolist()  # log(1 + (e^0 + e^0.0995) / e^0.995) first
+    [0.5755, 0.6201, 0.5755, 0.6201]
+    """
+    xp = be.xp
+    labels = _labels(be, y_true, y_pred)
+    if y_pred.shape[0] == 0:
+        return _empty(be, y_pred, weight=True)
+    sq = xp.sum(y_pred * y_pred, axis=1, keepdims=True)
+    unit = y_pred / xp.sqrt(xp.clip(sq, min=float(xp.finfo(y_pred.dtype).eps)))
+    sim = xp.matmul(unit, xp.permute_dims(unit, (1, 0))) / temperature
+    same, other = _pairs(be, labels)
+    pos = xp.logical_and(same, other)
+    lse_neg = _masked_logsumexp(be, sim, xp.logical_not(same))
+    pair = be.softplus(xp.expand_dims(lse_neg, axis=1) - sim)
+    values = xp.sum(xp.where(pos, pair, xp.zeros_like(pair)), axis=1)
+    n_pos = xp.sum(xp.astype(pos, y_pred.dtype), axis=1)
+    return PerSample(values, weight=n_pos, valid=n_pos > 0)
+
+
+@loss(rules={"remove_diagonal": flag})
+def circle(
+    be: Any, y_true: Any, y_pred: Any, *, gamma: float = 80.0, margin: float = 0.4, remove_diagonal: bool = True
+) -> Any:
+    """Circle loss (Sun et al., 2020): each similarity weighted by how far it is from its optimum.
+
+    With ``d_ij = max(0, 1 - e_i . e_j)`` (cosine distances for unit embeddings),
+    ``m = margin``, ``P(i)`` the samples with ``i``'s label (``i`` itself too unless
+    ``remove_diagonal``) and ``N(i)`` the others::
+
+        lp_ij = -gamma * max(0, m + d_ij) * (m - d_ij)               (j in P(i))
+        ln_ij =  gamma * max(0, 1 + m - d_ij) * (1 - m - d_ij)       (j in N(i))
+        loss_i = softplus( logsumexp_{P(i)} lp_i + logsumexp_{N(i)} ln_i )
+
+    An anchor without a positive or without a negative has loss 0 and leaves every
+    count and weight sum of the reductions.
+
+    Parameters
+    ----------
+    y_true : integer array, shape (N,) or (N, 1)
+        Labels.
+    y_pred : array, shape (N, D)
+        Embeddings, L2-normalised by the model (not here, as in Keras). Decides the backend.
+    gamma : float >= 0
+        The scale of the similarities.
+    margin : float
+        The relaxation: optima ``1 + m`` (negatives) and ``-m`` (positives), in
+        similarity.
+    remove_diagonal : bool
+        Leave each sample out of its own positives.
+    sample_weight : array, shape (N,), optional
+    reduction : str
+        See :class:`unilosses.Reduction`; ``"none"`` by default.
+
+    Returns
+    -------
+    array, shape (N,) (``reduction="none"``), else a scalar.
+
+    Notes
+    -----
+    ``keras.losses.circle(y_true, y_pred, gamma=gamma, margin=margin,
+    remove_diagonal=remove_diagonal)`` per sample. ``keras.losses.Circle()`` marks
+    the samples whose loss is 0 (those without a positive or a negative) as masked,
+    so its ``"sum_over_batch_size"`` divides by the others: the same here, as those
+    samples leave the count (Keras would also drop a sample whose loss underflows to
+    0, which needs ``gamma`` well above its default).
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> e = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, -0.8]])
+    >>> ul.circle(np.array([0, 0, 1, 2]), e, gamma=1.0).round(4).tolist()  # samples 2, 3: no positive
+    [1.0435, 1.0435, 0.0, 0.0]
+    """
+    xp = be.xp
+    labels = _labels(be, y_true, y_pred)
+    if y_pred.shape[0] == 0:
+        return _empty(be, y_pred, weight=False)
+    d = relu(be, 1.0 - xp.matmul(y_pred, xp.permute_dims(y_pred, (1, 0))))
+    same, other = _pairs(be, labels)
+    pos = xp.logical_and(same, other) if remove_diagonal else same
+    neg = xp.logical_not(same)
+    lp = -gamma * relu(be, margin + d) * (margin - d)
+    ln = gamma * relu(be, 1.0 + margin - d) * (1.0 - margin - d)
+    valid = xp.logical_and(xp.any(pos, axis=1), xp.any(neg, axis=1))
+    total = _masked_logsumexp(be, lp, pos) + _masked_logsumexp(be, ln, neg)
+    return PerSample(be.softplus(xp.where(valid, total, xp.zeros_like(total))), valid=valid)
+
+
+# ------------------------------------------------------------------ classes
+class NTXent(Loss):
+    """Class form of :func:`ntxent` (``optax.ntxent`` with ``reduction="mean_with_sample_weight"``)."""
+
+    function = ntxent
+
+
+class Circle(Loss):
+    """Class form of :func:`circle` (``keras.losses.Circle``)."""
+
+    function = circle
