@@ -7,15 +7,28 @@ importing unilosses imports none of them.
 
 from unilosses.backends import backend_for
 from unilosses.loss import Loss, PerSample
-from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation
+from unilosses.losses import (
+    crossentropy,
+    crossentropy_variants,
+    focal,
+    margin,
+    probabilistic,
+    regression,
+    segmentation,
+)
+from unilosses.losses import sparsemax as _sparsemax  # the module: its function sparsemax is exported below
 from unilosses.losses.crossentropy import *  # noqa: F403 - each family lists its names in __all__
+from unilosses.losses.crossentropy_variants import *  # noqa: F403
 from unilosses.losses.focal import *  # noqa: F403
 from unilosses.losses.margin import *  # noqa: F403
 from unilosses.losses.probabilistic import *  # noqa: F403
+from unilosses.losses.probabilistic import convex_kl_divergence
 from unilosses.losses.regression import *  # noqa: F403
 from unilosses.losses.segmentation import *  # noqa: F403
+from unilosses.losses.sparsemax import *  # noqa: F403
 from unilosses.reduction import REDUCTIONS, LossStats, Reduction
 from unilosses.registry import FAMILIES, deserialize, get, loss_classes, serialize
+from unilosses.smoothing import smooth_labels
 
 __version__ = "0.1.0"
 
@@ -27,12 +40,16 @@ __all__ = [
     "PerSample",
     "Reduction",
     "backend_for",
+    "convex_kl_divergence",
     "deserialize",
     "get",
     "loss_classes",
     "serialize",
+    "smooth_labels",
     *crossentropy.__all__,
     *focal.__all__,
+    *crossentropy_variants.__all__,
+    *_sparsemax.__all__,
     *probabilistic.__all__,
     *margin.__all__,
     *regression.__all__,

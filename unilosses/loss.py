@@ -137,6 +137,8 @@ def _any(name: str, value: Any) -> Any:
 
 in_range = _in_range  # for spec-specific rules: ``@loss(rules={"beta": in_range(0, inf)})``
 axes = _axes  # for losses that sum over several axes: ``@loss(rules={"axis": axes})``
+flag = _flag  # for a spec's own True/False options: ``@loss(rules={"per_sample": flag})``
+one_axis = _axis  # for a spec's own axis options (an int or None): ``rules={"class_axis": one_axis}``
 
 
 def register_check(name: str, check: Callable[[str, Any], Any]) -> None:

@@ -10,12 +10,21 @@ import difflib
 from typing import Any
 
 from unilosses.loss import Loss
-from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation
+from unilosses.losses import (
+    crossentropy,
+    crossentropy_variants,
+    focal,
+    margin,
+    probabilistic,
+    regression,
+    segmentation,
+    sparsemax,
+)
 
 __all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "serialize"]
 
 #: the loss family modules, in the order the README lists them
-FAMILIES = (crossentropy, focal, probabilistic, margin, regression, segmentation)
+FAMILIES = (crossentropy, focal, crossentropy_variants, sparsemax, probabilistic, margin, regression, segmentation)
 
 #: Keras' short names
 _ALIASES = {
@@ -28,6 +37,7 @@ _ALIASES = {
     "msle": "mean_squared_logarithmic_error",
     "kld": "kl_divergence",
     "logcosh": "log_cosh",
+    "convex_kl_divergence": "generalized_kl_divergence",  # optax's deprecated name
 }
 
 

@@ -99,7 +99,8 @@ class TorchBackend(Backend):
         if label_smoothing or (class_weight is not None and class_weight.requires_grad):
             return super().sparse_cross_entropy(log_p, labels, axis, label_smoothing, class_weight)
         if log_p.ndim > 1 and axis != 1:
-            log_p = log_p.movedim(axis, 1)
+            # contiguous: the N-d kernel's backward fails on a moved view ("grad_input must be contiguous")
+            log_p = log_p.movedim(axis, 1).contiguous()
         return F.nll_loss(log_p, labels, weight=class_weight, reduction="none")
 
     def sparse_softmax_cross_entropy(

@@ -14,9 +14,11 @@ from unilosses.losses._common import class_axis, float_targets, mean_over
 
 __all__ = [
     "GaussianNLL",
+    "GeneralizedKLDivergence",
     "KLDivergence",
     "Poisson",
     "gaussian_nll",
+    "generalized_kl_divergence",
     "kl_divergence",
     "poisson",
 ]
@@ -265,3 +267,74 @@ class GaussianNLL(Loss):
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None, *, var: Any = None) -> Any:
         arrays = self._arrays if var is None else {**self._arrays, "var": var}
         return self._spec(self._key, arrays, y_true, y_pred, sample_weight, self.reduction, None)
+
+
+@loss()
+def generalized_kl_divergence(
+    be: Any, y_true: Any, y_pred: Any, *, log_input: bool = False, epsilon: float = 1e-7, axis: Any = -1
+) -> Any:
+    """Generalized Kullback-Leibler divergence between non-negative measures (not normalised).
+
+    The Bregman divergence of ``x log x - x``::
+
+        loss = sum_axis( y log(y / p) - y + p ),     0 log 0 = 0
+
+    the KL divergence plus ``sum(p) - sum(y)`` (which is 0 for two distributions),
+    and up to terms in ``y`` alone the Poisson negative log-likelihood.
+
+    Parameters
+    ----------
+    y_true : array, shape (..., D)
+        Target measure ``y >= 0``; Python / NumPy values are converted.
+    y_pred : array, shape (..., D)
+        Predicted measure ``p > 0``, or ``log p`` with ``log_input=True``. Decides the backend.
+    log_input : bool
+        Whether ``y_pred`` holds ``log p`` (optax's ``log_predictions``).
+    epsilon : float in (0, 0.5)
+        Floor of ``p`` inside the log (``log_input=False``): ``p = 0`` costs
+        ``-y log(epsilon)`` rather than infinity, with a finite gradient.
+    axis : int or None
+        The axis summed over; ``None`` returns per-element terms.
+    sample_weight, reduction
+        See :func:`kl_divergence`.
+
+    Returns
+    -------
+    array, shape of y_pred without ``axis`` (``reduction="none"``), else a scalar.
+
+    Notes
+    -----
+    ``optax.losses.generalized_kl_divergence(log_predictions, targets)`` (and its
+    deprecated name ``optax.losses.convex_kl_divergence``) is
+    ``generalized_kl_divergence(targets, log_predictions, log_input=True)``; torch's
+    ``F.kl_div(log_p, y, reduction="none") + log_p.exp() - y``, summed over the
+    last axis, is the same loss. Also available as ``convex_kl_divergence``.
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> ul.generalized_kl_divergence(np.array([[1.0, 2.0, 0.0]]), np.array([[2.0, 2.0, 0.5]])).round(6)
+    array([0.806853])
+    """
+    xp = be.xp
+    y = float_targets(be, y_true, y_pred)
+    y_log_y = y * xp.log(xp.where(y > 0, y, 1.0))
+    if log_input:
+        log_p, p = y_pred, xp.exp(y_pred)
+    else:
+        log_p, p = xp.log(xp.clip(y_pred, min=epsilon)), y_pred
+    terms = y_log_y - y * log_p + p - y
+    if axis is None:
+        return terms
+    return xp.sum(terms, axis=class_axis(axis, terms.ndim))
+
+
+#: optax's deprecated name of :func:`generalized_kl_divergence`
+convex_kl_divergence = generalized_kl_divergence
+
+
+class GeneralizedKLDivergence(Loss):
+    """Class form of :func:`generalized_kl_divergence` (``optax.losses.generalized_kl_divergence``
+    with ``log_input=True``)."""
+
+    function = generalized_kl_divergence
