@@ -239,3 +239,37 @@ def test_gaussian_nll_under_tf_function(rng):
     var[2, 0] = -1.0  # no host values inside tf.function: NaN in that sample, not an error
     out = fn(y, mu, var).numpy()
     assert np.isnan(out[2]) and np.all(np.isfinite(np.delete(out, 2)))
+
+
+# ------------------------------------------------ generalized KL divergence
+def test_generalized_kl_of_distributions_is_the_kl_divergence(backend, rng):
+    """sum(p) = sum(y) = 1: the extra terms cancel (away from Keras' clip of the KL divergence)."""
+    y, p = _dists(rng)
+    yb, pb = backend.asarray(y), backend.asarray(p)
+    expected = to_numpy(ul.kl_divergence(yb, pb))
+    assert_close(ul.generalized_kl_divergence(yb, pb), expected, rtol=1e-5, atol=1e-6)
+    assert_close(ul.generalized_kl_divergence(yb, backend.asarray(np.log(p)), log_input=True), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_generalized_kl_by_hand_and_zeros(backend):
+    """y log(y / p) - y + p per element, 0 log 0 = 0; p = 0 is floored at epsilon in the log."""
+    y = np.array([[1.0, 2.0, 0.0, 0.0]])
+    p = np.array([[2.0, 2.0, 0.5, 0.0]])
+    expected = np.array([np.log(0.5) - 1 + 2, 0.0, 0.5, 0.0])
+    out = ul.generalized_kl_divergence(backend.asarray(y), backend.asarray(p), axis=None)
+    assert_close(out, expected[None], rtol=1e-6, atol=1e-7)
+    y0 = np.array([[1.0, 1.0]])
+    out = to_numpy(ul.generalized_kl_divergence(backend.asarray(y0), backend.asarray(np.array([[0.0, 1.0]])), epsilon=1e-4))
+    np.testing.assert_allclose(out, [-np.log(1e-4) - 1], rtol=1e-6)
+
+
+def test_generalized_kl_names_and_config(rng, config_round_trip):
+    """optax's deprecated name convex_kl_divergence is the same function (get, attribute)."""
+    assert ul.convex_kl_divergence is ul.generalized_kl_divergence
+    assert ul.get("convex_kl_divergence") is ul.generalized_kl_divergence
+    assert ul.serialize(ul.convex_kl_divergence) == "generalized_kl_divergence"
+    loss, again = config_round_trip(ul.GeneralizedKLDivergence, {"log_input": True, "axis": None})
+    y, z = _dists(rng)
+    np.testing.assert_allclose(again(y, z), loss(y, z))
+    with pytest.raises(TypeError, match=r"log_input: expected True or False"):
+        ul.GeneralizedKLDivergence(log_input=1)

@@ -40,7 +40,7 @@ def _scores_ignored(rng: np.random.Generator) -> tuple[Any, ...]:
 
 
 def _scores_nchw(rng: np.random.Generator) -> tuple[Any, ...]:
-    return rng.integers(0, K, (2, 3, 4)), (rng.standard_normal((2, K, 3, 4)) * 2).astype(np.float32)
+    return rng.integers(0, K, (2, 3, 4)), (rng.standard_normal((2, K, 3, 4)) * 0.5).astype(np.float32)
 
 
 # -------------------------------------------------------------- references

@@ -246,10 +246,10 @@ def categorical_generalized_cross_entropy(
     t = sparse_targets(be, y_true, y_pred, axis, ignore_index, class_weight)
     if from_logits:
         terms = xp.expm1(q * be.log_softmax(y_pred, t.axis)) / q
-    else:  # p^q - 1, with p = 0 giving -1 and a zero (not NaN) gradient
-        positive = y_pred > 0
-        log_p = xp.log(xp.where(positive, y_pred, 1.0))
-        terms = xp.where(positive, xp.expm1(q * log_p), -1.0) / q
+    else:  # p^q - 1: p = 0 gives -1 with a zero (not NaN) gradient; NaN and p < 0 give NaN
+        zero = y_pred == 0
+        log_p = xp.log(xp.where(zero, 1.0, y_pred))
+        terms = xp.where(zero, -1.0, xp.expm1(q * log_p)) / q
     values = be.sparse_cross_entropy(terms, t.safe, t.axis, label_smoothing, class_weight)
     return t.per_sample(be, values)
 

@@ -24,10 +24,11 @@ __all__ = [
 
 
 def _sparse_plus(be: Any, x: Any) -> Any:
-    """``0`` for ``x <= -1``, ``(x + 1)^2 / 4`` for ``|x| < 1``, ``x`` for ``x >= 1``."""
+    """``0`` for ``x <= -1``, ``(x + 1)^2 / 4`` for ``|x| < 1``, ``x`` for ``x >= 1`` (as wheres:
+    the derivative at the joins is the one-sided value, not a sum of two clips' gradients)."""
     xp = be.xp
-    c = xp.clip(x, -1.0, 1.0) + 1.0
-    return c * c / 4.0 + xp.clip(x - 1.0, min=0.0)
+    middle = (x + 1.0) * (x + 1.0) / 4.0
+    return xp.where(x >= 1.0, x, xp.where(x <= -1.0, 0.0, middle))
 
 
 @loss()
