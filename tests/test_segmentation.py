@@ -256,10 +256,11 @@ def test_get_by_name():
         (ul.dice, {"class_axis": 5}, ValueError, r"class_axis: expected an axis in \[-4, 3\] for y_pred of rank 4, got 5"),
         (ul.dice, {"class_axis": -1, "axis": (1, 3)}, ValueError, r"class_axis: the class axis 3 cannot be summed over"),
         (ul.dice, {"class_axis": 0, "per_sample": True}, ValueError, r"class_axis: the class axis 0 cannot be the batch axis of per_sample=True"),
-        (ul.dice, {"class_weight": [1.0, 2.0]}, ValueError, r"class_weight, ignore_background: need the class axis; pass class_axis="),
-        (ul.dice, {"ignore_background": True}, ValueError, r"need the class axis"),
+        (ul.dice, {"class_weight": [1.0, 2.0]}, ValueError, r"class_weight: needs the class axis; pass class_axis="),
+        (ul.dice, {"ignore_background": True}, ValueError, r"ignore_background: needs the class axis; pass class_axis="),
         (ul.dice, {"class_axis": -1, "class_weight": [1.0, 2.0, 3.0]}, ValueError, r"class_weight: expected a 1-D array with one weight per class \(2\)"),
         (ul.multiclass_generalized_dice, {"ignore_background": "yes"}, TypeError, r"ignore_background: expected True or False"),
+        (ul.multiclass_generalized_dice, {"class_axis": None}, TypeError, r"class_axis: expected an integer axis \(the class axis\), got None"),
     ],
 )
 def test_bad_options(fn, options, exc, match, rng):

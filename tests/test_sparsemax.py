@@ -78,11 +78,11 @@ def test_multiclass_zero_loss_at_the_target(backend):
 
 
 def test_multiclass_value_by_hand(backend):
-    """z = (0.2, 0.1, 0.0), y = 2: sparsemax (0.4333, 0.3333, 0.2333), tau = -0.2333;
-    loss = tau - z_y + (1 + ||p||^2) / 2 = 0.2033..."""
+    """z = (0.2, 0.1, 0.0), y = 2: sparsemax p = (0.4333, 0.3333, 0.2333) (all in the support:
+    z + 7/30 sums to 1); optax's form <p, z> - z_y + (1 - ||p||^2) / 2 = 0.44333..."""
     z = np.array([[0.2, 0.1, 0.0]], np.float64)
     p = np.array([0.2 + 7 / 30, 0.1 + 7 / 30, 7 / 30])
-    expected = -7 / 30 - 0.0 + (1 + p @ p) / 2
+    expected = p @ z[0] - 0.0 + (1 - p @ p) / 2
     assert_close(ul.multiclass_sparsemax(backend.asarray(np.array([2])), backend.asarray(z)), np.array([expected]), rtol=1e-6)
 
 

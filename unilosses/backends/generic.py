@@ -20,7 +20,7 @@ class Backend:
 
     Primitives: :meth:`log_softmax`, :meth:`logsumexp`, :meth:`softplus`,
     :meth:`gather` (pick one entry along an axis), :meth:`classdot`
-    (contract the class axis with a weight vector), :meth:`mean_all`,
+    (contract the class axis with a weight vector), :meth:`cumulative_sum`, :meth:`mean_all`,
     :meth:`sparse_cross_entropy` and :meth:`sparse_softmax_cross_entropy`
     (the sparse cross-entropy, smoothed and class-weighted, as one fused kernel
     where the framework has one: torch's ``cross_entropy``, ``tf.nn``'s sparse
@@ -127,6 +127,10 @@ class Backend:
         shape = [1] * x.ndim
         shape[axis] = w.shape[0]
         return xp.sum(x * xp.reshape(w, tuple(shape)), axis=axis)
+
+    def cumulative_sum(self, x: Any, axis: int) -> Any:
+        """Running sums along ``axis`` (the sparsemax threshold's)."""
+        return self.xp.cumulative_sum(x, axis=axis)
 
     def mean_all(self, x: Any) -> Any:
         """The mean of every element of a non-empty ``x`` (a 0-d array)."""

@@ -61,6 +61,9 @@ class TorchBackend(Backend):
             return torch.matmul(x, w)
         return torch.tensordot(x.movedim(axis, -1), w, dims=1)
 
+    def cumulative_sum(self, x: Any, axis: int) -> Any:
+        return torch.cumsum(x, dim=axis)  # the compat wrapper looks up a namespace (torch.compile warns)
+
     def mean_all(self, x: Any) -> Any:
         # torch.mean launches a sum and a division (3.5 us on 32 values); up to a few
         # thousand values a dot with a constant 1/n vector is one BLAS call (1 us),

@@ -47,12 +47,21 @@ _RULES = {
 }
 
 
-def _check(axis: Any = None, per_sample: bool = False, **_: Any) -> None:
+def _check(
+    axis: Any = None, per_sample: bool = False, class_axis: Any = None, ignore_background: bool = False, **_: Any
+) -> None:
     if per_sample and axis is not None:
         raise ValueError(
             f"per_sample: sums over every axis but the first, so it needs axis=None; got axis={axis!r} "
             "(an explicit axis already says which axes are summed)"
         )
+    if ignore_background and class_axis is None:
+        raise ValueError("ignore_background: needs the class axis; pass class_axis= (-1 for channels last, 1 for NCHW)")
+
+
+def _check_class_weight(class_weight: Any, classes: Any) -> None:
+    if class_weight is not None and classes is None:
+        raise ValueError("class_weight: needs the class axis; pass class_axis= (-1 for channels last, 1 for NCHW)")
 
 
 def _summed_axes(axis: Any, per_sample: bool, classes: Any, ndim: int) -> Any:
@@ -92,38 +101,36 @@ def _probabilities(be: Any, y_pred: Any, classes: Any, from_logits: bool) -> Any
 
 
 class _Overlap:
-    """The sums of a soft overlap between ``y`` and ``p``: intersection, missed target mass
-    ``sum(y (1 - p))`` and extra predicted mass ``sum((1 - y) p)``, over ``axes``."""
+    """A soft overlap between targets ``y`` and probabilities ``p``, summed over the axes
+    chosen by ``axis`` / ``per_sample``, with the class axis (if any) kept."""
 
-    def __init__(self, be: Any, y_true: Any, y_pred: Any, axis: Any, per_sample: bool, classes: Any, from_logits: bool):
-        xp = be.xp
+    def __init__(
+        self, be: Any, y_true: Any, y_pred: Any, axis: Any, per_sample: bool, classes: Any, from_logits: bool
+    ) -> None:
         ndim = y_pred.ndim
         self.classes = None if classes is None else axis_index(classes, ndim, "class_axis")
         if self.classes is not None:
             count_classes(y_pred, self.classes)
-        summed = _summed_axes(axis, per_sample, self.classes, ndim)
-        y = float_targets(be, y_true, y_pred)
-        p = _probabilities(be, y_pred, self.classes, from_logits)
-        if summed == ():  # nothing to sum (optax's default on (batch, classes) inputs)
-            self.intersection, self.y_sum, self.p_sum = y * p, y, p
-        else:
-            self.intersection = xp.sum(y * p, axis=summed)
-            self.y_sum, self.p_sum = xp.sum(y, axis=summed), xp.sum(p, axis=summed)
-        self.summed = summed
-        self.y, self.p, self._xp = y, p, xp
+        self.summed = _summed_axes(axis, per_sample, self.classes, ndim)
+        self.y = float_targets(be, y_true, y_pred)
+        self.p = _probabilities(be, y_pred, self.classes, from_logits)
+        self._xp = be.xp
 
-    def dice(self, smooth: float) -> Any:
+    def _sum(self, x: Any) -> Any:
+        # an empty tuple sums nothing (optax's default on (batch, classes) inputs)
+        return x if self.summed == () else self._xp.sum(x, axis=self.summed)
+
+    def dice(self, smooth: Any) -> Any:
         """``1 - (2 I + 2 s) / (Y + P + 2 s + 1e-7)`` per kept position."""
-        return 1.0 - (2.0 * self.intersection + 2.0 * smooth) / (self.y_sum + self.p_sum + (2.0 * smooth + _EPSILON))
+        y, p = self.y, self.p
+        return 1.0 - (2.0 * self._sum(y * p) + 2.0 * smooth) / (self._sum(y) + self._sum(p) + (2.0 * smooth + _EPSILON))
 
-    def tversky(self, alpha: float, beta: float, smooth: float) -> Any:
-        """``1 - (I + s) / (I + alpha missed + beta extra + s + 1e-7)`` per kept position."""
-        xp, y, p, summed = self._xp, self.y, self.p, self.summed
-        if summed == ():
-            missed, extra = y * (1.0 - p), (1.0 - y) * p
-        else:  # summed as Keras sums them (not Y - I: no cancellation when I is close to Y)
-            missed, extra = xp.sum(y * (1.0 - p), axis=summed), xp.sum((1.0 - y) * p, axis=summed)
-        i = self.intersection
+    def tversky(self, alpha: Any, beta: Any, smooth: Any) -> Any:
+        """``1 - (I + s) / (I + alpha missed + beta extra + s + 1e-7)`` per kept position (the
+        error sums as Keras sums them, not ``Y - I``: no cancellation when I is close to Y)."""
+        y, p = self.y, self.p
+        i = self._sum(y * p)
+        missed, extra = self._sum(y * (1.0 - p)), self._sum((1.0 - y) * p)
         return 1.0 - (i + smooth) / (i + alpha * missed + beta * extra + (smooth + _EPSILON))
 
     def class_position(self) -> Any:
@@ -138,11 +145,6 @@ class _Overlap:
         classes but the first with ``ignore_background`` (when there are several)."""
         pos = self.class_position()
         if pos is None:
-            if class_weight is not None or ignore_background:
-                raise ValueError(
-                    "class_weight, ignore_background: need the class axis; pass class_axis= "
-                    "(-1 for channels-last masks, 1 for torch's NCHW)"
-                )
             return values
         xp = be.xp
         k = values.shape[pos]
@@ -242,6 +244,7 @@ def dice(
     >>> ul.dice(y, p, per_sample=True).round(6)
     array([0.5     , 0.757576])
     """
+    _check_class_weight(class_weight, class_axis)
     o = _Overlap(be, y_true, y_pred, axis, per_sample, class_axis, from_logits)
     return o.over_classes(be, o.dice(smooth), class_weight, ignore_background)
 
@@ -315,11 +318,18 @@ def tversky(
     >>> ul.tversky(y, p, alpha=1.0, beta=0.25, per_sample=True).round(6)
     array([0.6])
     """
+    _check_class_weight(class_weight, class_axis)
     o = _Overlap(be, y_true, y_pred, axis, per_sample, class_axis, from_logits)
     return o.over_classes(be, o.tversky(alpha, beta, smooth), class_weight, ignore_background)
 
 
-@loss(rules={"class_axis": one_axis, "smooth": _RULES["smooth"], "ignore_background": flag})
+def _class_axis_required(name: str, value: Any) -> int:
+    if value is None:
+        raise TypeError(f"{name}: expected an integer axis (the class axis), got None")
+    return int(one_axis(name, value))
+
+
+@loss(rules={"class_axis": _class_axis_required, "smooth": _RULES["smooth"], "ignore_background": flag})
 def multiclass_generalized_dice(
     be: Any,
     y_true: Any,
@@ -375,8 +385,8 @@ def multiclass_generalized_dice(
     --------
     >>> import numpy as np, unilosses as ul
     >>> y = np.eye(2)[[[0, 0, 1], [0, 1, 1]]]            # (2, 3, 2): 2 samples, 3 pixels
-    >>> ul.multiclass_generalized_dice(y, 0.8 * y + 0.1).round(6)
-    array([0.182108, 0.069565])
+    >>> ul.multiclass_generalized_dice(y, 0.8 * y + 0.1).round(6)  # equal class frequencies: unit weights
+    array([0.062009, 0.062009])
     """
     o = _Overlap(be, y_true, y_pred, None, True, class_axis, from_logits)
     xp = be.xp

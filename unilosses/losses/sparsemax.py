@@ -95,7 +95,7 @@ def sparsemax_threshold(be: Any, scores: Any, axis: int) -> Any:
     shape = [1] * scores.ndim
     shape[axis] = k
     j = xp.reshape(xp.arange(1, k + 1, dtype=scores.dtype, device=be.device(scores)), tuple(shape))
-    support = 1.0 + j * u > xp.cumulative_sum(u, axis=axis)
+    support = 1.0 + j * u > be.cumulative_sum(u, axis)
     mask = xp.astype(support, scores.dtype)
     size = xp.sum(mask, axis=axis, keepdims=True)
     return (xp.sum(u * mask, axis=axis, keepdims=True) - 1.0) / size
@@ -157,7 +157,7 @@ def multiclass_sparsemax(
     >>> import numpy as np, unilosses as ul
     >>> z = np.array([[2.0, 0.5, -1.0], [0.2, 0.1, 0.0]])
     >>> ul.multiclass_sparsemax(np.array([0, 2]), z).round(6)
-    array([0.      , 0.203333])
+    array([0.      , 0.443333])
     """
     t = sparse_targets(be, y_true, y_pred, axis, ignore_index, class_weight)
     xp = be.xp
