@@ -30,7 +30,7 @@ def test_quick_run_has_every_row():
 
 
 def test_skipped_rows_say_why(monkeypatch):
-    monkeypatch.setattr(bench, "_missing", lambda modules: ["torch"] if "torch" in modules else [])
+    monkeypatch.setattr(bench.cases, "missing", lambda modules: ["torch"] if "torch" in modules else [])
     rows = bench.run(quick=True, cases=["torch-small"], with_memory=True)
     by_id = {r["id"]: r for r in rows}
     assert by_id["torch-small"]["skipped"] == "torch not installed"

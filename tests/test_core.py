@@ -143,8 +143,8 @@ def test_class_config_round_trip():
     obj = ul.SparseCategoricalCrossentropy(from_logits=True, class_weight=[1.0, 2.0, 3.0], ignore_index=-1, reduction="sum", name="ce")
     cfg = obj.get_config()
     assert cfg == {
-        "name": "ce", "reduction": "sum", "from_logits": True, "label_smoothing": 0.0,
-        "class_weight": [1.0, 2.0, 3.0], "ignore_index": -1, "axis": -1, "epsilon": 1e-7,
+        "name": "ce", "reduction": "sum", "from_logits": True, "from_log_probs": False, "label_smoothing": 0.0,
+        "class_weight": [1.0, 2.0, 3.0], "where": None, "ignore_index": -1, "axis": -1, "epsilon": 1e-7,
     }
     again = ul.SparseCategoricalCrossentropy.from_config(cfg)
     assert again.get_config() == cfg

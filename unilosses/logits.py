@@ -1,24 +1,50 @@
-"""``from_logits`` handling: log-softmax, log-sigmoid and probability clipping.
+"""How predictions become log-probabilities: logits, log-probabilities or probabilities.
 
 With ``from_logits=True`` log-probabilities come from a fused log-softmax or
 from softplus, never from a sigmoid followed by a log, so a confidently wrong
-logit of 30 costs exactly 30. With ``from_logits=False`` probabilities are
-clipped into ``[epsilon, 1 - epsilon]`` (Keras); categorical probabilities are
-first divided by their sum along the class axis (Keras).
+logit of 30 costs exactly 30. With ``from_log_probs=True`` the predictions are
+log-probabilities, used as they are (torch's ``nll_loss``: nothing recomputed,
+the gradient at the label is -1). With neither, probabilities are clipped into
+``[epsilon, 1 - epsilon]`` (Keras); categorical probabilities are first divided
+by their sum along the class axis (Keras).
+
+``0 * log 0 = 0``: a class (or outcome) with no target mass contributes nothing,
+with a zero gradient, even when its logit is ``-inf`` (a masked vocabulary entry,
+an invalid action): :func:`masked_log` (optax's ``safe_softmax_cross_entropy``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["binary_log_probs", "categorical_log_probs"]
+__all__ = ["Included", "binary_log_probs", "categorical_log_probs", "check_input_kind", "included", "masked_log"]
+
+
+def check_input_kind(*, from_logits: bool, from_log_probs: bool, **_: Any) -> None:
+    """``from_logits`` and ``from_log_probs`` name two kinds of input: at most one holds."""
+    if from_logits and from_log_probs:
+        raise ValueError(
+            "from_log_probs: y_pred holds either logits (from_logits=True) or log-probabilities "
+            "(from_log_probs=True), not both"
+        )
+
+
+def masked_log(be: Any, log_p: Any, absent: Any) -> Any:
+    """``log_p`` with 0 where it is ``-inf`` and ``absent`` (the target has no mass there):
+    multiplied by the target it gives ``0 * log 0 = 0``, with a zero gradient. Elsewhere
+    ``log_p`` is kept, so the derivative in the target stays ``log_p``."""
+    xp = be.xp
+    return xp.where(xp.logical_and(absent, log_p == -xp.inf), 0.0, log_p)
 
 
 def categorical_log_probs(
-    be: Any, y_pred: Any, axis: int, from_logits: bool, epsilon: float
+    be: Any, y_pred: Any, axis: int, from_logits: bool, epsilon: float, from_log_probs: bool = False
 ) -> Any:
-    """log p along ``axis``: log-softmax of logits, or the log of clipped probabilities."""
+    """log p along ``axis``: log-softmax of logits, log-probabilities as given, or the log of
+    clipped probabilities."""
     xp = be.xp
+    if from_log_probs:
+        return y_pred
     if from_logits:
         return be.log_softmax(y_pred, axis)
     p = y_pred / xp.sum(y_pred, axis=axis, keepdims=True)
@@ -39,3 +65,36 @@ def binary_log_probs(
         return -be.softplus(-y_pred), -be.softplus(y_pred)
     p = xp.clip(y_pred, epsilon, 1.0 - epsilon)
     return xp.log(p), xp.log1p(-p)
+
+
+class Included(NamedTuple):
+    """The classes a ``where`` mask lets take part (see :func:`included`)."""
+
+    mask: Any  #: bool, y_pred's shape: the class takes part
+    any: Any  #: bool, y_pred's shape without the class axis: some class takes part (else the sample leaves)
+    count: Any  #: the number of classes that take part, keepdims along the class axis (at least 1)
+
+    def predictions(self, be: Any, y_pred: Any, probabilities: bool) -> Any:
+        """``y_pred`` with the excluded classes out of every softmax and normalisation: a
+        probability of 0, or the smallest finite logit (finite: gradients stay finite)."""
+        fill = 0.0 if probabilities else float(be.xp.finfo(y_pred.dtype).min)
+        return be.xp.where(self.mask, y_pred, fill)
+
+    def targets(self, be: Any, q: Any) -> Any:
+        return be.xp.where(self.mask, q, 0.0)
+
+
+def included(be: Any, where: Any, y_pred: Any, axis: int) -> Included:
+    """optax's ``where``: a mask of y_pred's shape (classes) or of its shape without the class
+    axis (samples). Excluded classes leave the softmax and every sum; a sample with no class
+    left leaves every denominator."""
+    from unilosses.losses._common import check_broadcasts
+
+    xp = be.xp
+    mask = where != 0
+    if mask.ndim == y_pred.ndim - 1:
+        mask = xp.expand_dims(mask, axis=axis)
+    check_broadcasts("where", mask, tuple(y_pred.shape))
+    mask = xp.logical_and(mask, xp.ones_like(y_pred) == 1.0)  # broadcast to y_pred's shape
+    count = xp.sum(xp.astype(mask, y_pred.dtype), axis=axis, keepdims=True)
+    return Included(mask, xp.any(mask, axis=axis), xp.clip(count, min=1.0))

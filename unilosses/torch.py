@@ -30,6 +30,7 @@ Loss class, under the same name (from the ``Loss`` classes each family module of
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -114,9 +115,14 @@ class Loss(torch.nn.Module):
                 f"{type(self).__name__}.forward: expected {n} inputs "
                 f"({', '.join(self._forward_names())}), got {len(inputs)}"
             )
-        if self._spec.inputs == _PAIR:
-            inputs = (inputs[1], inputs[0])
-        return self.function(*inputs, sample_weight=sample_weight, reduction=self.reduction, **self._options())
+        if self._spec.inputs != _PAIR:
+            return self.function(*inputs, sample_weight=sample_weight, reduction=self.reduction, **self._options())
+        try:
+            return self.function(
+                inputs[1], inputs[0], sample_weight=sample_weight, reduction=self.reduction, **self._options()
+            )
+        except (ValueError, TypeError) as e:  # name torch's parameters, as the user passed them
+            raise type(e)(_torch_names(str(e))) from None
 
     @classmethod
     def _forward_names(cls) -> tuple[str, ...]:
@@ -134,6 +140,16 @@ class Loss(torch.nn.Module):
                 parts.append(f"{n}={shown}")
         parts.append(f"reduction={self.reduction!r}")
         return ", ".join(parts)
+
+
+_NAMES = re.compile(r"\by_(pred|true)\b")
+
+
+def _torch_names(message: str) -> str:
+    """A message of the unilosses function with torch's names: ``input`` and ``target``, and
+    arguments in torch's order."""
+    message = message.replace("(y_true, y_pred), Keras' order", "(input, target), torch's order here")
+    return _NAMES.sub(lambda m: "input" if m.group(1) == "pred" else "target", message)
 
 
 def _forward_signature(names: tuple[str, ...]) -> inspect.Signature:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from unilosses.backends.generic import Backend
+from unilosses.options import is_zero
 from unilosses.smoothing import sparse_smoothed
 
 _Tracer = jax.core.Tracer
@@ -76,7 +77,7 @@ class JaxBackend(Backend):
         lse = jnp.log(jnp.sum(jnp.exp(logits - m), axis=axis, keepdims=True))
         nll = jnp.squeeze(lse, axis) - (self.gather(logits, labels, axis) - jnp.squeeze(m, axis))
         weight_y = None if class_weight is None else self.lookup(class_weight, labels)
-        log_p = logits - (m + lse) if label_smoothing else None
+        log_p = None if is_zero(label_smoothing) else logits - (m + lse)
         return sparse_smoothed(self, log_p, nll, label_smoothing, axis, class_weight, weight_y)
 
 

@@ -47,6 +47,9 @@ class NumpyBackend(Backend):
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return np.asarray(np.count_nonzero(x), dtype=dtype)
 
+    def host_range(self, x: Any) -> tuple[float, float] | None:
+        return None if x.size == 0 else (float(x.min()), float(x.max()))
+
     def labels_in_range(self, labels: Any, num_classes: int, ignore_index: Any = None) -> bool:
         if labels.size == 0 or (labels.min() >= 0 and labels.max() < num_classes):
             return True

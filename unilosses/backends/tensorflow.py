@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from unilosses.backends import tf_namespace
 from unilosses.backends.generic import Backend
+from unilosses.options import is_zero
 
 
 class TensorFlowBackend(Backend):
@@ -57,6 +58,10 @@ class TensorFlowBackend(Backend):
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return tf.cast(tf.math.count_nonzero(x), dtype)
 
+    def host_range(self, x: Any) -> tuple[float, float] | None:
+        a = x.numpy()  # concrete() holds: an eager CPU tensor
+        return None if a.size == 0 else (float(a.min()), float(a.max()))
+
     def any_true(self, x: Any) -> bool:
         return bool(tf.reduce_any(x))
 
@@ -83,7 +88,7 @@ class TensorFlowBackend(Backend):
         self, logits: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
     ) -> Any:
         rank = logits.shape.rank
-        if label_smoothing or rank is None or rank < 2:
+        if not is_zero(label_smoothing) or rank is None or rank < 2:
             return super().sparse_softmax_cross_entropy(logits, labels, axis, label_smoothing, class_weight)
         if axis % rank != rank - 1:
             logits = tf.experimental.numpy.moveaxis(logits, axis, -1)

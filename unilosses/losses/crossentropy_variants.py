@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.logits import categorical_log_probs
+from unilosses.logits import categorical_log_probs, masked_log
 from unilosses.loss import Loss, PerSample, in_range, loss
 from unilosses.losses._common import (
     check_class_weight,
@@ -22,6 +22,7 @@ from unilosses.losses._common import (
     float_targets,
     sparse_targets,
 )
+from unilosses.losses._validity import nan_where, probabilities, targets_nonnegative
 from unilosses.smoothing import smooth_categorical
 
 __all__ = [
@@ -40,20 +41,24 @@ _INF = float("inf")
 _POLY_RULES = {"epsilon": in_range(-_INF, _INF, lo_open=True, hi_open=True)}
 
 
-def _poly1_terms(be: Any, y_pred: Any, axis: int, from_logits: bool, epsilon: float) -> Any:
-    """``log p_c - epsilon (1 - p_c)``: minus poly-1's per-class term (``1 - p = -expm1(log p)``)."""
+def _poly1_terms(be: Any, y_pred: Any, axis: int, from_logits: bool, epsilon: Any) -> Any:
+    """``log p_c - epsilon (1 - p_c)``: minus poly-1's per-class term (``1 - p = -expm1(log p)``);
+    probabilities outside [0, 1] cannot be valid (a ValueError where readable, else NaN)."""
+    ok = None if from_logits else probabilities(be, y_pred)
     log_p = categorical_log_probs(be, y_pred, axis, from_logits, _CLIP)
-    return log_p + epsilon * be.xp.expm1(log_p)
+    return nan_where(be, ok, log_p + epsilon * be.xp.expm1(log_p))
 
 
-def _dense(be: Any, y_true: Any, y_pred: Any, terms: Any, axis: int, label_smoothing: float, class_weight: Any) -> Any:
-    """``-sum_c w_c q_c terms_c`` for target distributions ``y_true`` along ``axis``."""
+def _dense(be: Any, y_true: Any, y_pred: Any, terms: Any, axis: int, label_smoothing: Any, class_weight: Any) -> Any:
+    """``-sum_c w_c q_c terms_c`` for target distributions ``y_true`` along ``axis`` (0 where
+    ``q_c = 0`` and a logit of -inf: ``0 log 0 = 0``)."""
     y = float_targets(be, y_true, y_pred)
     q = smooth_categorical(y, label_smoothing, count_classes(y_pred, axis))
+    terms = nan_where(be, targets_nonnegative(be, y), q * masked_log(be, terms, q == 0.0))
     if class_weight is None:
-        return -be.xp.sum(q * terms, axis=axis)
+        return -be.xp.sum(terms, axis=axis)
     check_class_weight(class_weight, y_pred.shape[axis])
-    return PerSample(-be.classdot(q * terms, class_weight, axis), weight=be.classdot(y, class_weight, axis))
+    return PerSample(-be.classdot(terms, class_weight, axis), weight=be.classdot(y, class_weight, axis))
 
 
 @loss(arrays=("class_weight",), rules=_POLY_RULES)
@@ -216,7 +221,8 @@ def categorical_generalized_cross_entropy(
         Labels in [0, K) (Keras' convention for this loss, despite its name).
     y_pred : array, shape (..., K, ...)
         Probabilities (used as given, as Keras does: neither renormalised nor
-        clipped), or logits with ``from_logits=True`` (``p^q = exp(q log_softmax)``).
+        clipped; values outside [0, 1] are refused where readable, NaN elsewhere),
+        or logits with ``from_logits=True`` (``p^q = exp(q log_softmax)``).
     q : float in (0, 1]
         The noise parameter.
     from_logits : bool
@@ -245,10 +251,11 @@ def categorical_generalized_cross_entropy(
     t = sparse_targets(be, y_true, y_pred, axis, ignore_index, class_weight)
     if from_logits:
         terms = xp.expm1(q * be.log_softmax(y_pred, t.axis)) / q
-    else:  # p^q - 1: p = 0 gives -1 with a zero (not NaN) gradient; NaN and p < 0 give NaN
+    else:  # p^q - 1: p = 0 gives -1 with a zero (not NaN) gradient; p outside [0, 1] is refused (or NaN)
+        ok = probabilities(be, y_pred)  # first: a ValueError before any log of a negative value
         zero = y_pred == 0
         log_p = xp.log(xp.where(zero, 1.0, y_pred))
-        terms = xp.where(zero, -1.0, xp.expm1(q * log_p)) / q
+        terms = nan_where(be, ok, xp.where(zero, -1.0, xp.expm1(q * log_p)) / q)
     values = be.sparse_cross_entropy(terms, t.safe, t.axis, label_smoothing, class_weight)
     return t.per_sample(be, values)
 

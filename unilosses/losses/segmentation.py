@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.loss import Loss, axes, flag, in_range, loss, one_axis
+from unilosses.loss import Loss, loss
 from unilosses.losses._common import check_class_weight, count_classes, float_targets
 from unilosses.losses._common import class_axis as axis_index
+from unilosses.options import axes, flag, in_range, one_axis
 
 __all__ = [
     "Dice",

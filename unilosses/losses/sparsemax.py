@@ -13,6 +13,7 @@ from typing import Any
 
 from unilosses.loss import Loss, loss
 from unilosses.losses._common import float_targets, mean_over, sparse_targets
+from unilosses.options import is_zero
 from unilosses.smoothing import smooth_binary
 
 __all__ = [
@@ -166,7 +167,7 @@ def multiclass_sparsemax(
     values = xp.squeeze(tau, axis=t.axis) + 0.5 * xp.sum(p * p, axis=t.axis)
     z_y = be.gather(y_pred, t.safe, t.axis)
     e = label_smoothing
-    if isinstance(e, (int, float)) and e == 0:
+    if is_zero(e):
         values = values + 0.5 - z_y
     else:  # <z, q> and ||q||^2 / 2 of the smoothed one-hot q
         k = t.num_classes

@@ -1,0 +1,155 @@
+"""Peak extra resident memory of a forward + backward, each variant in a fresh subprocess."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from unilosses.bench import cases as _cases
+
+__all__ = ["MEMORY_GOAL", "MEMORY_ID", "memory", "memory_row"]
+
+#: the memory row (see :func:`memory`)
+MEMORY_ID = "torch-memory"
+MEMORY_TITLE = "torch, sparse CE, label_smoothing=0.1, (2048, 50257) float32, forward + backward: peak extra memory"
+MEMORY_NATIVE = "F.cross_entropy(label_smoothing=0.1)"
+MEMORY_GOAL = 1.15
+MEMORY_SHAPE, MEMORY_QUICK_SHAPE = (2048, 50257), (64, 1000)
+
+
+
+# ------------------------------------------------------------------ memory
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def child(variant: str, batch: int, classes: int) -> None:
+    """In a fresh process: peak extra resident memory of one forward + backward."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    import unilosses as ul
+
+    torch.set_num_threads(1)
+    opts = {"label_smoothing": 0.1}
+    ignore = variant.endswith("-ignore")
+    weighted = variant.endswith("-weights")
+    base = variant.split("-")[0]
+
+    def loss(z: Any, y: Any, w: Any) -> Any:
+        if base == "native":
+            kw: dict[str, Any] = dict(opts)
+            if ignore:
+                kw["ignore_index"] = -100
+            if weighted:
+                kw["weight"] = w
+            return F.cross_entropy(z, y, **kw)
+        kw = dict(opts, from_logits=True)
+        if ignore:
+            kw["ignore_index"] = -100
+        if weighted:
+            kw["class_weight"] = w
+        if base == "focal":
+            return ul.sparse_categorical_focal_crossentropy(y, z, reduction="sum_over_batch_size", **kw)
+        return ul.sparse_categorical_crossentropy(y, z, reduction="mean_with_sample_weight" if weighted
+                                                  else "sum_over_batch_size", **kw)
+
+    def inputs(b: int, c: int) -> Any:
+        g = torch.Generator().manual_seed(0)
+        z = torch.randn(b, c, generator=g).requires_grad_(True)
+        y = torch.randint(0, c, (b,), generator=g)
+        if ignore:
+            y[::7] = -100
+        w = torch.rand(c, generator=g) + 0.5
+        return z, y, w
+
+    z, y, w = inputs(8, 16)  # warm up: imports, autograd engine, caches
+    loss(z, y, w).backward()
+    z, y, w = inputs(batch, classes)
+    gc.collect()
+    before = _rss_kib("VmRSS")
+    method = "VmHWM after clear_refs"
+    try:
+        with open("/proc/self/clear_refs", "w") as f:  # resets the high-water mark
+            f.write("5")
+    except OSError:
+        import resource
+
+        method = "ru_maxrss"
+        before = max(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    loss(z, y, w).backward()
+    if method == "ru_maxrss":
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    else:
+        peak = _rss_kib("VmHWM")
+    print(json.dumps({"variant": variant, "extra_bytes": (peak - before) * 1024, "method": method}))
+
+
+def _once(variant: str, shape: tuple[int, int]) -> dict[str, Any]:
+    code = f"from unilosses.bench.memory import child; child({variant!r}, {shape[0]}, {shape[1]})"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"memory subprocess for {variant!r} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def memory(quick: bool = False, variants: tuple[str, ...] = ("native", "unilosses"),
+           repeats: int | None = None) -> dict[str, dict[str, Any]]:
+    """Peak extra resident memory of a forward + backward, one fresh subprocess per run.
+
+    Method: each variant runs in a new Python process that imports torch and
+    unilosses, warms up on a tiny input, allocates the (2048, 50257) float32
+    logits, then resets the kernel's resident-set high-water mark
+    (``/proc/self/clear_refs``) and reads it (``VmHWM``) after the loss and its
+    backward: the peak minus the resident size just before is the memory the
+    loss needed at its peak. Tensors this large are ``mmap``-ed by the allocator
+    and given back to the system when freed, so resident memory follows live
+    tensors. The best (smallest) of ``repeats`` runs is kept.
+
+    Variants: ``native`` (``F.cross_entropy(label_smoothing=0.1)``), ``unilosses``
+    (``sparse_categorical_crossentropy``), ``focal`` (the sparse focal loss), each
+    optionally suffixed ``-weights`` (class weights) or ``-ignore``
+    (``ignore_index=-100`` on every 7th label).
+    """
+    shape = MEMORY_QUICK_SHAPE if quick else MEMORY_SHAPE
+    repeats = (1 if quick else 3) if repeats is None else repeats
+    out = {}
+    for v in variants:
+        runs = [_once(v, shape) for _ in range(repeats)]
+        out[v] = {"extra_bytes": min(r["extra_bytes"] for r in runs), "runs": [r["extra_bytes"] for r in runs],
+                  "method": runs[0]["method"], "shape": list(shape),
+                  "logits_bytes": shape[0] * shape[1] * 4}
+    return out
+
+
+def memory_row(quick: bool) -> dict[str, Any]:
+    title = MEMORY_TITLE if not quick else f"{MEMORY_TITLE} [quick: {MEMORY_QUICK_SHAPE[0]} x {MEMORY_QUICK_SHAPE[1]}]"
+    row = _cases.blank_row(MEMORY_ID, "torch", title, MEMORY_NATIVE, MEMORY_GOAL)
+    missing = _cases.missing(("torch",))
+    if missing:
+        row["skipped"] = "torch not installed"
+        return row
+    if not os.path.exists("/proc/self/status"):
+        row["skipped"] = "needs Linux /proc to read peak memory"
+        return row
+    m = memory(quick)
+    ours, native = m["unilosses"]["extra_bytes"], m["native"]["extra_bytes"]
+    row.update({"unit": "bytes", "unilosses": ours, "native_time": native,
+                "ratio": ours / native if native > 0 else float("inf"),
+                "shape": m["native"]["shape"], "method": m["native"]["method"],
+                "unilosses_all": m["unilosses"]["runs"], "native_all": m["native"]["runs"]})
+    row["within_goal"] = row["ratio"] <= MEMORY_GOAL
+    return row
+
+
