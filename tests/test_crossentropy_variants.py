@@ -167,7 +167,7 @@ def test_gce_options():
     ("cls", "options"),
     [
         ("Poly1CrossEntropy", {"epsilon": -1.0, "from_logits": True, "class_weight": [1.0, 2.0, 1.0, 0.5]}),
-        ("SparsePoly1CrossEntropy", {"epsilon": 1.0, "label_smoothing": 0.1, "ignore_index": -1}),
+        ("SparsePoly1CrossEntropy", {"epsilon": 1.0, "from_logits": True, "label_smoothing": 0.1, "ignore_index": -1}),
         ("CategoricalGeneralizedCrossEntropy", {"q": 0.7, "from_logits": True}),
     ],
 )
