@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.conformance import all_cases
@@ -79,6 +80,7 @@ def test_is_array_value():
 
 
 # ------------------------------------------------------------------ under the compilers
+@selected("jax")
 def test_jax_jit_traced_hyperparameters():
     """optax's own tests: ``jax.jit(loss)(logits, labels, gamma=g)``; one trace for every value."""
     jax = pytest.importorskip("jax")
@@ -107,6 +109,7 @@ def test_jax_jit_traced_hyperparameters():
     assert np.isnan(float(f(z, y, -1.0, 0.25, 0.0)))  # out of range under jit: NaN
 
 
+@selected("torch")
 def test_torch_tensor_hyperparameter_gets_a_gradient():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
@@ -121,6 +124,7 @@ def test_torch_tensor_hyperparameter_gets_a_gradient():
     np.testing.assert_allclose(delta.grad.item(), float(ref) / 2e-6, rtol=1e-4)
 
 
+@selected("tensorflow")
 def test_tf_function_variable_hyperparameter():
     tf = pytest.importorskip("tensorflow")
     rng = np.random.default_rng(0)

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.conformance import all_cases
@@ -70,6 +71,7 @@ class _Sub(np.ndarray):
     pass
 
 
+@selected("numpy")
 @pytest.mark.parametrize("kind", ["memmap", "transposed", "strided", "read_only", "subclass"])
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_numpy_kinds(case, kind, tmp_path):
@@ -92,7 +94,7 @@ def test_masked_array_is_refused():
 
 
 # ------------------------------------------------------------------ variables
-@pytest.mark.skipif(not _HAS["tensorflow"], reason="needs tensorflow")
+@selected("tensorflow")
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_tf_variable(case):
     import tensorflow as tf
@@ -109,7 +111,7 @@ def test_tf_variable(case):
     assert grad is not None and np.all(np.isfinite(grad.numpy()))
 
 
-@pytest.mark.skipif(not _HAS["torch"], reason="needs torch")
+@selected("torch")
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_torch_parameter_and_views(case):
     import torch
@@ -142,6 +144,7 @@ print("ok", keras.backend.backend())
 """
 
 
+@pytest.mark.multi
 @pytest.mark.skipif(not _HAS["keras"], reason="needs keras")
 @pytest.mark.parametrize("keras_backend", ["tensorflow", "jax", "torch"])
 def test_keras_variable_on_each_keras_backend(keras_backend):
@@ -173,7 +176,7 @@ def test_0d_predictions(backend):
         ul.binary_crossentropy(1.0, p)
 
 
-@pytest.mark.skipif(not _HAS["jax"], reason="needs jax")
+@selected("jax")
 def test_jax_weakly_typed_inputs():
     import jax.numpy as jnp
 

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.testing import assert_close, to_numpy
@@ -182,6 +183,7 @@ def test_public_signature_is_explicit():
     assert inspect.signature(ul.SparseCategoricalCrossentropy).parameters["reduction"].default == "sum_over_batch_size"
 
 
+@selected("numpy")
 def test_cli_check_runs_and_passes():
     r = subprocess.run(
         [sys.executable, "-m", "unilosses", "check", "--backends", "numpy", "--loss", "sparse_categorical_crossentropy"],

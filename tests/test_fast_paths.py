@@ -7,10 +7,12 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 
 torch = pytest.importorskip("torch")
+pytestmark = selected("torch")
 
 B, K = 7, 5
 OPTIONS = [

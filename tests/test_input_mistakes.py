@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.testing import to_numpy
@@ -113,6 +114,7 @@ def test_nchw_class_axis_mismatch_suggests_axis_1(backend):
         ul.sparse_categorical_crossentropy(backend.asarray(y), backend.asarray(z), from_logits=True)
 
 
+@selected("torch")
 def test_torch_modules_name_input_and_target(inputs):
     torch = pytest.importorskip("torch")
     import unilosses.torch as ult

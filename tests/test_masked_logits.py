@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.testing import assert_close, to_numpy
@@ -93,6 +94,7 @@ def _grad_is_finite_and_zero_at_masked(grad, mask):
     assert np.all(grad[mask] == 0.0)
 
 
+@selected("torch")
 def test_torch_gradient_and_compile():
     torch = pytest.importorskip("torch")
     y, z, mask = _masked_inputs(np.random.default_rng(3))
@@ -108,6 +110,7 @@ def test_torch_gradient_and_compile():
     assert_close(compiled(torch.tensor(y), torch.tensor(z)), np.asarray(expected), rtol=1e-5, atol=1e-6)
 
 
+@selected("jax")
 def test_jax_gradient_under_jit():
     jax = pytest.importorskip("jax")
     y, z, mask = _masked_inputs(np.random.default_rng(4))
@@ -120,6 +123,7 @@ def test_jax_gradient_under_jit():
     _grad_is_finite_and_zero_at_masked(g, mask)
 
 
+@selected("tensorflow")
 def test_tensorflow_gradient_under_tf_function():
     tf = pytest.importorskip("tensorflow")
     y, z, mask = _masked_inputs(np.random.default_rng(5))

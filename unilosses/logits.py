@@ -34,7 +34,7 @@ def masked_log(be: Any, log_p: Any, absent: Any) -> Any:
     multiplied by the target it gives ``0 * log 0 = 0``, with a zero gradient. Elsewhere
     ``log_p`` is kept, so the derivative in the target stays ``log_p``."""
     xp = be.xp
-    return xp.where(xp.logical_and(absent, log_p == -xp.inf), 0.0, log_p)
+    return xp.where(xp.logical_and(absent, log_p == -float("inf")), 0.0, log_p)
 
 
 def categorical_log_probs(

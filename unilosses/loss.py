@@ -100,6 +100,7 @@ def loss(
 
 def _finish(public: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
     public.__signature__ = _public_signature(spec)  # type: ignore[attr-defined]
+    _not_for_autograph(public)
     del public.__wrapped__  # type: ignore[attr-defined]  # help() shows the public signature, not the spec's
     public.spec = spec  # type: ignore[attr-defined]
     return public
@@ -122,6 +123,12 @@ def _public_inputs(fn: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
         return spec.call(key, arr, inputs, sample_weight, canonical_reduction(reduction), normalizer, element_weight)
 
     return _finish(public, spec)
+
+
+def _not_for_autograph(fn: Callable[..., Any]) -> None:
+    """Mark ``fn`` so that ``tf.function``'s AutoGraph calls it as it is (an "AutoGraph artifact"):
+    losses have no Python control flow on tensor values, and a rewritten validation would break."""
+    fn.autograph_info__ = {}  # type: ignore[attr-defined]
 
 
 def _call_inputs(self: Loss, *inputs: Any, sample_weight: Any = None, **named: Any) -> Any:
@@ -206,3 +213,7 @@ class Loss:
             if n not in ("name", "reduction") and v is not None and v != self._spec.options[n]
         )
         return f"{type(self).__name__}({opts + ', ' if opts else ''}reduction={self.reduction!r})"
+
+
+_not_for_autograph(Loss.__call__)
+_not_for_autograph(_call_inputs)

@@ -12,6 +12,8 @@ import enum
 import math
 from typing import Any, NamedTuple
 
+import numpy as np
+
 __all__ = ["LossStats", "Reduction", "REDUCTIONS", "canonical_reduction", "reduce"]
 
 
@@ -190,6 +192,27 @@ def reduce(
     ``element_weight`` broadcasts NumPy-style, on the trailing axes, like torch's
     per-element ``weight``. Both count as the samples' weights in the weighted means.
     """
+    out = _reduce(be, values, sample_weight, reduction, weight, valid, normalizer, element_weight)
+    if _NUMPY_1 and be.name == "numpy" and reduction != "none":
+        return _numpy1_dtype(out, values.dtype)
+    return out
+
+
+#: NumPy 1.x promotes a 0-d float32 combined with a Python float to float64 (value-based casting;
+#: NumPy 2 keeps float32, NEP 50): there, a scalar result is cast back to the values' dtype
+_NUMPY_1 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
+
+
+def _numpy1_dtype(out: Any, dtype: Any) -> Any:
+    if isinstance(out, LossStats):
+        return LossStats(*(_numpy1_dtype(v, dtype) for v in out))
+    return out.astype(dtype) if out.dtype != dtype else out
+
+
+def _reduce(
+    be: Any, values: Any, sample_weight: Any, reduction: str, weight: Any, valid: Any, normalizer: Any,
+    element_weight: Any,
+) -> Any:
     xp = be.xp
     if valid is not None:
         values = xp.where(valid, values, xp.zeros_like(values))

@@ -180,7 +180,7 @@ class Spec:
                 for i, b in bounds:
                     inside = in_bounds(xp, args[n + 3 + i], b)
                     ok = inside if ok is None else xp.logical_and(ok, inside)
-                values = xp.where(ok, values, xp.nan)
+                values = xp.where(ok, values, float("nan"))
             return reduce(
                 be, values, args[n], reduction, weight=out.weight, valid=out.valid,
                 normalizer=args[n + 2], element_weight=args[n + 1],

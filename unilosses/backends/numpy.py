@@ -1,12 +1,12 @@
-"""NumPy: array-api-compat's namespace, values always on the host."""
+"""NumPy: its own Array API namespace (backends/np_namespace.py: cheap to import), values always on the host."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat.numpy as xnp
 import numpy as np
 
+from unilosses.backends import np_namespace as xnp
 from unilosses.backends.generic import Backend
 
 

@@ -12,9 +12,24 @@ from unilosses.backends.generic import Backend
 from unilosses.options import is_zero
 
 
+def skip_autograph() -> None:
+    """Tell ``tf.function``'s AutoGraph to call unilosses as it is, never to rewrite it.
+
+    Losses have no Python control flow on tensor values (by design), so conversion can only
+    break the validation code (a rewritten ``or``, ``map`` or ``zip``)."""
+    try:
+        from tensorflow.python.autograph.core import config
+    except ImportError:  # pragma: no cover - a TensorFlow without AutoGraph's config
+        return
+    rules = config.CONVERSION_RULES
+    if not any(getattr(r, "_prefix", None) == "unilosses" for r in rules):
+        config.CONVERSION_RULES = (config.DoNotConvert("unilosses"), *rules)
+
+
 class TensorFlowBackend(Backend):
     def __init__(self) -> None:
         super().__init__("tensorflow", tf_namespace)
+        skip_autograph()
         self._axes: dict[int, Any] = {}
 
     def device(self, x: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 from unilosses.loss import PerSample
@@ -171,7 +172,7 @@ def nan_out_of_range(be: Any, values: Any, in_range: Any, valid: Any) -> Any:
         return values
     xp = be.xp
     ok = in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid))
-    return xp.where(ok, values, xp.nan)
+    return xp.where(ok, values, math.nan)
 
 
 class SparseTargets(NamedTuple):

@@ -48,7 +48,7 @@ def probabilities(be: Any, y_pred: Any) -> Any:
 
 def nan_where(be: Any, ok: Any, values: Any) -> Any:
     """``values`` with NaN where ``ok`` is False (``ok`` None: unchanged)."""
-    return values if ok is None else be.xp.where(ok, values, be.xp.nan)
+    return values if ok is None else be.xp.where(ok, values, float("nan"))
 
 
 def both(be: Any, a: Any, b: Any) -> Any:

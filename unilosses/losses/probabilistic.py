@@ -260,7 +260,7 @@ def gaussian_nll(
     values = 0.5 * (xp.log(v) + error * error / v)
     if full:
         values = values + _HALF_LOG_2PI
-    values = xp.where(negative, xp.nan, values)
+    values = xp.where(negative, math.nan, values)
     return mean_over(be, values, axis)
 
 
