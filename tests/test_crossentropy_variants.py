@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.testing import assert_close, available_backends, to_numpy
@@ -24,8 +25,10 @@ def _data(rng, soft=True):
 
 
 # ------------------------------------------------------------------ poly-1
-@pytest.mark.parametrize("opts", [{}, {"label_smoothing": 0.2}, {"class_weight": True}, {"label_smoothing": 0.1, "class_weight": True}])
-@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize(
+    ("opts", "from_logits"),
+    [({}, False), ({"label_smoothing": 0.2}, True), ({"class_weight": True}, False), ({"label_smoothing": 0.1, "class_weight": True}, True)],
+)
 def test_poly1_with_epsilon_zero_is_the_cross_entropy(opts, from_logits, backend, rng):
     y, onehot, z, w = _data(rng)
     p = z if from_logits else np.exp(z) / np.exp(z).sum(-1, keepdims=True)
@@ -54,6 +57,24 @@ def test_poly1_class_weights_and_smoothing_by_hand(backend, rng):
     weights = w[y]  # torch's "mean": divided by the label weights
     out = ul.sparse_poly1_cross_entropy(backend.asarray(y), zb, **kw, reduction="mean_with_sample_weight")
     assert_close(out, np.float32(expected.sum() / weights.sum()), rtol=1e-5, like=zb)
+
+
+def test_poly1_where_is_the_loss_on_the_kept_classes(backend, rng):
+    """optax's test_mask: where=m equals the loss on the kept classes alone (softmax, smoothing's K
+    and every sum over them); a row with no class left leaves the mean."""
+    y, onehot, z, _ = _data(rng)
+    m = rng.uniform(size=(B, K)) < 0.6
+    m[np.arange(B), onehot.argmax(-1)] = True
+    m[0] = True  # the soft target keeps every class
+    m[2] = False
+    expected = np.zeros(B, np.float32)
+    for i in range(B):
+        if m[i].any():
+            expected[i] = to_numpy(ul.poly1_cross_entropy(onehot[i][m[i]], z[i][m[i]], from_logits=True, label_smoothing=0.1))
+    out = ul.poly1_cross_entropy(backend.asarray(onehot), backend.asarray(z), from_logits=True, label_smoothing=0.1, where=backend.asarray(m))
+    assert_close(out, expected, rtol=1e-5, atol=1e-6, like=backend.asarray(z))
+    mean = ul.poly1_cross_entropy(backend.asarray(onehot), backend.asarray(z), from_logits=True, label_smoothing=0.1, where=m, reduction="mean")
+    assert_close(mean, np.float32(np.delete(expected, 2).mean()), rtol=1e-5, atol=1e-6)
 
 
 def test_poly1_epsilon_is_any_number_not_the_clipping_epsilon():
@@ -178,6 +199,7 @@ def test_config_round_trip(cls, options, rng, config_round_trip):
     np.testing.assert_allclose(again(target, z), loss(target, z))
 
 
+@selected("torch")
 def test_sparse_probabilities_class_last_backward_on_torch(rng):
     """N-d probabilities with the classes last go through torch's nll kernel moved to NCHW; its
     backward needs a contiguous input (it failed with "grad_input must be contiguous")."""

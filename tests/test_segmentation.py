@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.testing import assert_close, to_numpy
@@ -179,6 +180,7 @@ def test_ignore_background_drops_class_zero(backend, rng):
     assert_close(out, per_class, rtol=1e-6, atol=1e-7)  # 1.5 * (d1 + d2) / 3 == (d1 + d2) / 2
 
 
+@selected("jax")
 def test_generalized_dice_equals_optax_live(rng):
     """ul.multiclass_generalized_dice(reduction="mean") == optax's scalar, values and jax.grad."""
     optax = pytest.importorskip("optax")
@@ -307,3 +309,20 @@ def test_axis_tuple_per_channel(backend, rng):
     # the same with the channels as optax's class axis, before the mean over classes
     per_class = ul.dice(backend.asarray(y), backend.asarray(p), per_sample=True, class_axis=-1)
     assert_close(per_class, to_numpy(out).mean(-1), rtol=1e-6, atol=1e-6, like=backend.asarray(p))
+
+
+def test_keras_epsilon_only_without_smooth(backend, rng):
+    """The denominator takes Keras' 1e-7 where smooth = 0 (Keras has no smooth) and optax's smooth
+    alone otherwise (optax's own test compares at rtol 1e-6 in float32), also for a 0-d array smooth."""
+    y, p = (a.astype(np.float64) for a in _masks(rng, (3, 4)))
+    i, s_y, s_p = (y * p).sum(1), y.sum(1), p.sum(1)
+    yb, pb = backend.asarray(y), backend.asarray(p)
+    for smooth, guard in ((0.0, 1e-7), (1.0, 0.0), (np.float64(0.0), 1e-7), (np.float64(0.5), 0.0)):
+        s = backend.asarray(smooth) if isinstance(smooth, np.floating) else smooth
+        out = ul.dice(yb, pb, per_sample=True, smooth=s)
+        tol = 1e-12 if to_numpy(out).dtype == np.float64 else 1e-6  # JAX without x64: float32
+        expected = 1 - (2 * i + 2 * float(smooth)) / (s_y + s_p + 2 * float(smooth) + guard)
+        assert_close(out, expected.astype(to_numpy(out).dtype), rtol=tol, atol=0.0)
+        out = ul.tversky(yb, pb, alpha=0.3, beta=0.7, per_sample=True, smooth=s)
+        expected = 1 - (i + float(smooth)) / (i + 0.3 * (s_y - i) + 0.7 * (s_p - i) + float(smooth) + guard)
+        assert_close(out, expected.astype(to_numpy(out).dtype), rtol=tol, atol=0.0)

@@ -34,6 +34,16 @@ def _onehot_logits_w(rng: np.random.Generator) -> tuple[Any, ...]:
     return (*_onehot_logits(rng), rng.uniform(0.2, 3.0, K).astype(np.float32))
 
 
+def _onehot_logits_where(rng: np.random.Generator) -> tuple[Any, ...]:
+    """optax's ``where`` over the classes (the label's class always takes part; every row keeps
+    one: optax gives a row with none ``epsilon``, unilosses leaves it out)."""
+    y, z = _onehot_logits(rng)
+    y[0] = np.eye(K, dtype=np.float32)[1]
+    mask = rng.uniform(size=(B, K)) < 0.6
+    mask[np.arange(B), y.argmax(-1)] = True
+    return y, z, mask
+
+
 def _labels_logits(rng: np.random.Generator) -> tuple[Any, ...]:
     return rng.integers(0, K, B), (rng.standard_normal((B, K)) * 3).astype(np.float32)
 
@@ -90,6 +100,12 @@ def _optax_poly(epsilon: float = 2.0, smoothing: float = 0.0, probabilities: boo
     return optax_reference(fn)
 
 
+def _optax_poly_where(y: Any, z: Any, where: Any) -> Any:
+    import optax
+
+    return optax.losses.poly_loss_cross_entropy(z, y, epsilon=1.5, where=where)
+
+
 def _keras_gce(q: float = 0.5, from_logits: bool = False, class_axis: int = -1) -> Any:
     """keras.losses.categorical_generalized_cross_entropy (probabilities; logits through a softmax)."""
 
@@ -134,6 +150,14 @@ CASES = [
         _onehot_logits_w,
         {"from_logits": True, "epsilon": 3.0, "label_smoothing": 0.1},
         array_options={"class_weight": 2},
+    ),
+    Case(
+        "poly1-logits-where",
+        "poly1_cross_entropy",
+        _onehot_logits_where,
+        {"from_logits": True, "epsilon": 1.5},
+        references={"optax": optax_reference(_optax_poly_where)},
+        array_options={"where": 2},
     ),
     Case(
         "sparse-poly1-logits",

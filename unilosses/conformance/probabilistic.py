@@ -363,12 +363,35 @@ def _torch_generalized_kl(log_input: bool, summed: bool = True) -> Any:
     return ref
 
 
+def _measures_where(rng: np.random.Generator) -> tuple[Any, ...]:
+    """optax's ``where`` over the elements; row 2 keeps none (0 in optax, left out here)."""
+    y, z = _measures(log_input=True)(rng)
+    mask = rng.uniform(size=(B, D)) < 0.6
+    mask[:, 0] = True
+    mask[2] = False
+    return y, z, mask
+
+
+def _optax_generalized_kl_where(y: Any, z: Any, where: Any) -> Any:
+    import optax
+
+    return optax.losses.generalized_kl_divergence(z, y, where=where)
+
+
 CASES += [
     Case(
-        "generalized-kl-log-input",
+        "generalized-kl-where",
+        "generalized_kl_divergence",
+        _measures_where,
+        {"from_log_probs": True},
+        references={"optax": optax_reference(_optax_generalized_kl_where)},
+        array_options={"where": 2},
+    ),
+    Case(
+        "generalized-kl-log-probs",
         "generalized_kl_divergence",
         _measures(log_input=True),
-        {"log_input": True},
+        {"from_log_probs": True},
         references={"optax": _optax_generalized_kl(True), "torch": _torch_generalized_kl(True)},
     ),
     Case(
@@ -381,7 +404,7 @@ CASES += [
         "generalized-kl-elementwise",
         "generalized_kl_divergence",
         _measures(log_input=True),
-        {"log_input": True, "axis": None},
+        {"from_log_probs": True, "axis": None},
         references={"torch": _torch_generalized_kl(True, summed=False)},
     ),
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.logits import categorical_log_probs, masked_log
+from unilosses.logits import categorical_log_probs, included, masked_log
 from unilosses.loss import Loss, PerSample, in_range, loss
 from unilosses.losses._common import (
     check_class_weight,
@@ -49,19 +49,28 @@ def _poly1_terms(be: Any, y_pred: Any, axis: int, from_logits: bool, epsilon: An
     return nan_where(be, ok, log_p + epsilon * be.xp.expm1(log_p))
 
 
-def _dense(be: Any, y_true: Any, y_pred: Any, terms: Any, axis: int, label_smoothing: Any, class_weight: Any) -> Any:
+def _dense(
+    be: Any, y_true: Any, y_pred: Any, terms: Any, axis: int, label_smoothing: Any, class_weight: Any, inc: Any = None
+) -> Any:
     """``-sum_c w_c q_c terms_c`` for target distributions ``y_true`` along ``axis`` (0 where
-    ``q_c = 0`` and a logit of -inf: ``0 log 0 = 0``)."""
+    ``q_c = 0`` and a logit of -inf: ``0 log 0 = 0``); ``inc``: the classes optax's ``where`` keeps."""
     y = float_targets(be, y_true, y_pred)
-    q = smooth_categorical(y, label_smoothing, count_classes(y_pred, axis))
-    terms = nan_where(be, targets_nonnegative(be, y), q * masked_log(be, terms, q == 0.0))
+    ok = targets_nonnegative(be, y)
+    if inc is not None:
+        y = inc.targets(be, y)
+    q = smooth_categorical(y, label_smoothing, count_classes(y_pred, axis) if inc is None else inc.count)
+    if inc is not None:
+        q = inc.targets(be, q)
+    terms = nan_where(be, ok, q * masked_log(be, terms, q == 0.0))
+    valid = None if inc is None else inc.any
     if class_weight is None:
-        return -be.xp.sum(terms, axis=axis)
+        values = -be.xp.sum(terms, axis=axis)
+        return values if valid is None else PerSample(values, valid=valid)
     check_class_weight(class_weight, y_pred.shape[axis])
-    return PerSample(-be.classdot(terms, class_weight, axis), weight=be.classdot(y, class_weight, axis))
+    return PerSample(-be.classdot(terms, class_weight, axis), weight=be.classdot(y, class_weight, axis), valid=valid)
 
 
-@loss(arrays=("class_weight",), rules=_POLY_RULES)
+@loss(arrays=("class_weight", "where"), rules=_POLY_RULES)
 def poly1_cross_entropy(
     be: Any,
     y_true: Any,
@@ -71,6 +80,7 @@ def poly1_cross_entropy(
     from_logits: bool = False,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
+    where: Any = None,
     axis: int = -1,
 ) -> Any:
     """Poly-1 loss (Leng et al., 2022): the cross-entropy plus ``epsilon (1 - p_t)``.
@@ -101,6 +111,11 @@ def poly1_cross_entropy(
     class_weight : array, shape (K,), optional
         Weight of class c's term; a sample's weight in ``"mean_with_sample_weight"``
         is ``sum_c w_c y_c``.
+    where : boolean array, y_pred's shape or its shape without ``axis``, optional
+        optax's ``where``: the classes (or samples) that take part, as in
+        :func:`categorical_crossentropy` (excluded classes leave the softmax, ``K``
+        and every sum; a sample with no class left leaves every denominator, where
+        optax gives it ``epsilon``).
     axis : int
         The class axis (``1`` for torch's NCHW layout).
     sample_weight : array broadcastable to the per-sample loss, optional
@@ -113,8 +128,8 @@ def poly1_cross_entropy(
 
     Notes
     -----
-    ``optax.losses.poly_loss_cross_entropy(logits, labels, epsilon=e)`` is
-    ``poly1_cross_entropy(labels, logits, epsilon=e, from_logits=True)``. Keras and
+    ``optax.losses.poly_loss_cross_entropy(logits, labels, epsilon=e, where=m)`` is
+    ``poly1_cross_entropy(labels, logits, epsilon=e, from_logits=True, where=m)``. Keras and
     torch have no poly loss.
 
     Examples
@@ -125,8 +140,10 @@ def poly1_cross_entropy(
     array([0.742365])
     """
     axis = class_axis(axis, y_pred.ndim)
-    terms = _poly1_terms(be, y_pred, axis, from_logits, epsilon)
-    return _dense(be, y_true, y_pred, terms, axis, label_smoothing, class_weight)
+    inc = None if where is None else included(be, where, y_pred, axis)
+    scores = y_pred if inc is None else inc.predictions(be, y_pred, not from_logits)
+    terms = _poly1_terms(be, scores, axis, from_logits, epsilon)
+    return _dense(be, y_true, y_pred, terms, axis, label_smoothing, class_weight, inc)
 
 
 @loss(arrays=("class_weight",), rules=_POLY_RULES)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from unilosses.logits import masked_log
-from unilosses.loss import Loss, loss
+from unilosses.logits import included, masked_log
+from unilosses.loss import Loss, PerSample, loss
 from unilosses.losses._common import class_axis, float_targets, mean_over
 
 __all__ = [
@@ -291,9 +291,16 @@ class GaussianNLL(Loss):
         return self._spec.call(self._key, arrays, (y_true, y_pred), sample_weight, self.reduction, None)
 
 
-@loss()
+@loss(arrays=("where",))
 def generalized_kl_divergence(
-    be: Any, y_true: Any, y_pred: Any, *, log_input: bool = False, epsilon: float = 1e-7, axis: Any = -1
+    be: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_log_probs: bool = False,
+    epsilon: float = 1e-7,
+    where: Any = None,
+    axis: Any = -1,
 ) -> Any:
     """Generalized Kullback-Leibler divergence between non-negative measures (not normalised).
 
@@ -309,12 +316,16 @@ def generalized_kl_divergence(
     y_true : array, shape (..., D)
         Target measure ``y >= 0``; Python / NumPy values are converted.
     y_pred : array, shape (..., D)
-        Predicted measure ``p > 0``, or ``log p`` with ``log_input=True``. Decides the backend.
-    log_input : bool
+        Predicted measure ``p > 0``, or ``log p`` with ``from_log_probs=True``. Decides the backend.
+    from_log_probs : bool
         Whether ``y_pred`` holds ``log p`` (optax's ``log_predictions``).
     epsilon : float in (0, 0.5)
-        Floor of ``p`` inside the log (``log_input=False``): ``p = 0`` costs
+        Floor of ``p`` inside the log (``from_log_probs=False``): ``p = 0`` costs
         ``-y log(epsilon)`` rather than infinity, with a finite gradient.
+    where : boolean array, y_pred's shape or its shape without ``axis``, optional
+        optax's ``where``: the elements (or samples) that take part; excluded ones leave
+        the sum, and a sample with none left leaves every denominator (with ``axis=None``
+        an excluded element's term is 0).
     axis : int or None
         The axis summed over; ``None`` returns per-element terms.
     sample_weight, reduction
@@ -328,7 +339,8 @@ def generalized_kl_divergence(
     -----
     ``optax.losses.generalized_kl_divergence(log_predictions, targets)`` (and its
     deprecated name ``optax.losses.convex_kl_divergence``) is
-    ``generalized_kl_divergence(targets, log_predictions, log_input=True)``; torch's
+    ``generalized_kl_divergence(targets, log_predictions, from_log_probs=True)`` (its
+    ``where`` is ``where``); torch's
     ``F.kl_div(log_p, y, reduction="none") + log_p.exp() - y``, summed over the
     last axis, is the same loss. Also available as ``convex_kl_divergence``.
 
@@ -341,14 +353,19 @@ def generalized_kl_divergence(
     xp = be.xp
     y = float_targets(be, y_true, y_pred)
     y_log_y = y * xp.log(xp.where(y > 0, y, 1.0))
-    if log_input:
+    if from_log_probs:
         log_p, p = y_pred, xp.exp(y_pred)
     else:
         log_p, p = xp.log(xp.clip(y_pred, min=epsilon)), y_pred
     terms = y_log_y - y * log_p + p - y
+    ax = terms.ndim - 1 if axis is None else class_axis(axis, terms.ndim)
+    inc = None if where is None else included(be, where, terms, ax)
+    if inc is not None:
+        terms = xp.where(inc.mask, terms, 0.0)
     if axis is None:
         return terms
-    return xp.sum(terms, axis=class_axis(axis, terms.ndim))
+    values = xp.sum(terms, axis=ax)
+    return values if inc is None else PerSample(values, valid=inc.any)
 
 
 #: optax's deprecated name of :func:`generalized_kl_divergence`
@@ -357,6 +374,6 @@ convex_kl_divergence = generalized_kl_divergence
 
 class GeneralizedKLDivergence(Loss):
     """Class form of :func:`generalized_kl_divergence` (``optax.losses.generalized_kl_divergence``
-    with ``log_input=True``)."""
+    with ``from_log_probs=True``)."""
 
     function = generalized_kl_divergence

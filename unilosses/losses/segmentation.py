@@ -121,18 +121,29 @@ class _Overlap:
         # an empty tuple sums nothing (optax's default on (batch, classes) inputs)
         return x if self.summed == () else self._xp.sum(x, axis=self.summed)
 
+    def _guard(self, smooth: Any) -> Any:
+        """What the denominator adds to ``smooth``: Keras' 1e-7 where ``smooth = 0`` (Keras has no
+        ``smooth``), nothing otherwise (optax's ``smooth`` alone keeps it positive)."""
+        if isinstance(smooth, (int, float)):
+            return _EPSILON if smooth == 0 else 0.0
+        xp = self._xp
+        return xp.astype(smooth == 0, self.p.dtype) * _EPSILON
+
     def dice(self, smooth: Any) -> Any:
-        """``1 - (2 I + 2 s) / (Y + P + 2 s + 1e-7)`` per kept position."""
+        """``1 - (2 I + 2 s) / (Y + P + 2 s)`` per kept position (``+ 1e-7`` where ``s = 0``)."""
         y, p = self.y, self.p
-        return 1.0 - (2.0 * self._sum(y * p) + 2.0 * smooth) / (self._sum(y) + self._sum(p) + (2.0 * smooth + _EPSILON))
+        return 1.0 - (2.0 * self._sum(y * p) + 2.0 * smooth) / (
+            self._sum(y) + self._sum(p) + (2.0 * smooth + self._guard(smooth))
+        )
 
     def tversky(self, alpha: Any, beta: Any, smooth: Any) -> Any:
-        """``1 - (I + s) / (I + alpha missed + beta extra + s + 1e-7)`` per kept position (the
-        error sums as Keras sums them, not ``Y - I``: no cancellation when I is close to Y)."""
+        """``1 - (I + s) / (I + alpha missed + beta extra + s)`` per kept position (``+ 1e-7`` where
+        ``s = 0``; the error sums as Keras sums them, not ``Y - I``: no cancellation when I is
+        close to Y)."""
         y, p = self.y, self.p
         i = self._sum(y * p)
         missed, extra = self._sum(y * (1.0 - p)), self._sum((1.0 - y) * p)
-        return 1.0 - (i + smooth) / (i + alpha * missed + beta * extra + (smooth + _EPSILON))
+        return 1.0 - (i + smooth) / (i + alpha * missed + beta * extra + (smooth + self._guard(smooth)))
 
     def class_position(self) -> Any:
         """Where the class axis is in the per-position values (None without one)."""
@@ -178,7 +189,10 @@ def dice(
     With the sums over the axes chosen by ``axis`` / ``per_sample`` (the whole
     batch by default, Keras) and ``s = smooth``::
 
-        loss = 1 - (2 * sum(y_true * p) + 2 s) / (sum(y_true) + sum(p) + 2 s + 1e-7)
+        loss = 1 - (2 * sum(y_true * p) + 2 s) / (sum(y_true) + sum(p) + 2 s)
+
+    with Keras' 1e-7 added to the denominator where ``s = 0`` (optax's ``smooth``
+    alone where it is positive).
 
     ``p`` is ``y_pred``, or with ``from_logits=True`` its sigmoid (its softmax
     along ``class_axis``). With ``class_axis`` the class axis is kept: one loss
@@ -279,7 +293,7 @@ def tversky(
         I  = sum(y_true * p)
         fp = sum(y_true * (1 - p))     # weighted by alpha
         fn = sum((1 - y_true) * p)     # weighted by beta
-        loss = 1 - (I + s) / (I + alpha * fp + beta * fn + s + 1e-7)
+        loss = 1 - (I + s) / (I + alpha * fp + beta * fn + s)      # + 1e-7 where s = 0
 
     ``alpha = beta = 0.5`` is :func:`dice` (up to the epsilon: 2e-7 there).
 
@@ -347,7 +361,7 @@ def multiclass_generalized_dice(
     ``w_c = 1 / (f_c^2 + 1e-7)``, rescaled to sum to K; per sample ``n`` and class
     ``c``, the sums running over every axis but the batch and class axes::
 
-        d[n, c] = 1 - (2 I + 2 s) / (Y + P + 2 s + 1e-7)
+        d[n, c] = 1 - (2 I + 2 s) / (Y + P + 2 s)        # + 1e-7 where s = 0
         loss[n] = mean_c( w_c * d[n, c] )      # over c >= 1 with ignore_background
 
     Parameters
