@@ -22,7 +22,7 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "doctests", "wheel", "tests", "oldest", "tests-all"]
+nox.options.sessions = ["lint", "doctests", "docs", "wheel", "tests", "oldest", "tests-all"]
 
 NEWEST = ".ci/constraints.txt"
 OLDEST = ".ci/constraints-oldest.txt"
@@ -43,6 +43,8 @@ OLDEST_SESSIONS = {
     "jax": "test,jax,optax",
     "tensorflow": "test,tensorflow",
 }
+# torch's compiler tests are the same as in tests(torch): its oldest release is its newest
+NOT_AGAIN = {"numpy, array_api_strict, dask, torch": ("test_compile.py",)}
 # Run on the oldest releases: the files that exercise a framework's API (conformance against the
 # frameworks' own losses, compilers, autodiff, dtypes and devices, array types, adapters, Dask).
 # The rest test unilosses' own logic on top of those APIs (properties, fuzzing, errors, reductions,
@@ -74,7 +76,7 @@ def tests(session: nox.Session, backend: str) -> None:
 def oldest(session: nox.Session, backends: str) -> None:
     """The framework-facing test files (``ON_OLDEST``) on the oldest releases pyproject.toml declares."""
     _install(session, "-e", f".[{OLDEST_SESSIONS[backends]}]", constraints=OLDEST)
-    files = [f"tests/{f}" for f in ON_OLDEST]
+    files = [f"tests/{f}" for f in ON_OLDEST if f not in NOT_AGAIN.get(backends, ())]
     session.run(
         *PYTEST, "-m", "not slow", *files, *session.posargs,
         env={"UNILOSSES_BACKENDS": backends.replace(" ", ""), **ENV},
@@ -87,12 +89,15 @@ def tests_all(session: nox.Session) -> None:
     against torch's, Keras', optax's and tf.nn's own losses (every other backend is held to NumPy
     in its own session), then the tests marked ``multi`` (arrays of several frameworks) and ``slow``
     (distributed engines, Keras training) on every backend."""
-    _install(session, "-e", ".[all,test]")
+    _install(session, "-e", ".[all,test,docs]")
     session.run(
         *PYTEST, "-m", "not slow and not multi", *session.posargs,
         env={"UNILOSSES_BACKENDS": "numpy", **ENV},
     )
     session.run(*PYTEST, "-m", "slow or multi", *session.posargs, env=ENV)
+    # a user's own losses (tests/mylosses.py) through `check --module`, on every backend
+    session.run("python", "-m", "unilosses", "check", "--module", "mylosses", "--quick",
+                env={**ENV, "PYTHONPATH": "tests"})
     if not session.posargs:  # the peers' suites need the same install: run here, not in a venv of their own
         _peers(session)
 
@@ -126,8 +131,8 @@ def wheel(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff and mypy."""
     _install(session, "ruff", "mypy", "numpy", "array-api-compat")
-    session.run("ruff", "check", "unilosses", "tests", "benchmarks", "peers", "noxfile.py", ".ci")
-    session.run("mypy", "unilosses")
+    session.run("ruff", "check", "unilosses", "tests", "benchmarks", "peers", "noxfile.py", ".ci", "docs/hooks")
+    session.run("mypy", "unilosses", "tests/mylosses.py")
 
 
 @nox.session
@@ -136,8 +141,19 @@ def doctests(session: nox.Session) -> None:
     _install(session, "-e", ".[test]")
     session.run(
         "pytest", "--doctest-modules", "-p", "no:unilosses.testing",
-        "unilosses/losses", "unilosses/reduction.py", "unilosses/loss.py",
+        "unilosses/losses", "unilosses/reduction.py", "unilosses/loss.py", "unilosses/authoring.py",
+        "unilosses/kit/__init__.py",
         "-o", "testpaths=", *session.posargs,
+    )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml), warnings as errors; it imports no framework (the pages'
+    examples run in tests-all: tests/test_docs.py)."""
+    _install(session, "-e", ".[docs]")
+    session.run(
+        "mkdocs", "build", "--strict", "-d", session.create_tmp() + "/site", env={"NO_MKDOCS_2_WARNING": "1"}
     )
 
 

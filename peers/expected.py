@@ -59,6 +59,12 @@ _CONFIG = deliberate(
     "get_config() lists every option (axis, delta, epsilon, dtype); Keras' holds only name and reduction",
     "**Configs**",
 )
+_CTC_BLANK = deliberate(
+    "the test's labels [1, 2, 0, 2] hold the blank 0 inside a sequence (Keras' label_length counts the non-zero "
+    "labels, 3, then reads the first 3: 1, 2, 0); unilosses refuses a blank within the label lengths: ValueError "
+    "(NaN in that sample where values are not read: Keras' JAX backend runs the loss under jit)",
+    "**CTC's blank inside labels**",
+)
 _TARGET_CHECK = defect(
     9,
     "regression of item 9's fix: y_true's check has no tolerance, so jax.test_util.check_grads, which also "
@@ -97,6 +103,8 @@ EXPECTED: dict[str, Failure] = {
     KL + "SparseCategoricalCrossentropyTest::test_multi_class_segmentation_different_axis": deliberate(
         "axis=0 works on every backend; the test expects Keras' ValueError on TensorFlow and JAX", "**Class axis**", TF_JAX
     ),
+    KL + "CTCTest::test_correctness": _CTC_BLANK,
+    KL + "CTCTest::test_dtype_arg": _CTC_BLANK,  # and a float32 result (Keras: bfloat16), as _BF16
     # ------------------------------------------------------------- optax
     **{OC + f"{cls}::test_gradient": _TARGET_CHECK for cls in ("SoftmaxCrossEntropyTest", "SafeSoftmaxCrossEntropyTest")},
     **{OC + f"SoftmaxCrossEntropyWithIntegerLabelsTest::test_consistent_with_softmax_cross_entropy_{s}": deliberate(

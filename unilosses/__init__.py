@@ -5,8 +5,10 @@ PyTorch, TensorFlow, or any Array API library that array-api-compat knows);
 importing unilosses imports none of them.
 """
 
+from unilosses import authoring
+from unilosses.authoring import *  # noqa: F403 - the authoring API: loss, PerSample, the building blocks
 from unilosses.backends import backend_for
-from unilosses.loss import Loss, PerSample
+from unilosses.loss import Loss
 from unilosses.losses import (
     crossentropy,
     crossentropy_variants,
@@ -15,6 +17,7 @@ from unilosses.losses import (
     probabilistic,
     regression,
     segmentation,
+    sequence,
 )
 from unilosses.losses import sparsemax as _sparsemax  # the module: its function sparsemax is exported below
 from unilosses.losses.crossentropy import *  # noqa: F403 - each family lists its names in __all__
@@ -25,9 +28,10 @@ from unilosses.losses.probabilistic import *  # noqa: F403
 from unilosses.losses.probabilistic import convex_kl_divergence
 from unilosses.losses.regression import *  # noqa: F403
 from unilosses.losses.segmentation import *  # noqa: F403
+from unilosses.losses.sequence import *  # noqa: F403
 from unilosses.losses.sparsemax import *  # noqa: F403
 from unilosses.reduction import REDUCTIONS, LossStats, Reduction
-from unilosses.registry import FAMILIES, deserialize, get, loss_classes, serialize
+from unilosses.registry import FAMILIES, deserialize, get, loss_classes, register, serialize
 from unilosses.smoothing import smooth_labels
 
 __version__ = "0.1.0"
@@ -37,15 +41,16 @@ __all__ = [
     "REDUCTIONS",
     "Loss",
     "LossStats",
-    "PerSample",
     "Reduction",
     "backend_for",
     "convex_kl_divergence",
     "deserialize",
     "get",
     "loss_classes",
+    "register",
     "serialize",
     "smooth_labels",
+    *authoring.__all__,
     *crossentropy.__all__,
     *focal.__all__,
     *crossentropy_variants.__all__,
@@ -54,4 +59,5 @@ __all__ = [
     *margin.__all__,
     *regression.__all__,
     *segmentation.__all__,
+    *sequence.__all__,
 ]

@@ -199,7 +199,7 @@ def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
 def _run(selected: list[Case], quick: bool, repeats: int, target: float, clock: str) -> list[dict[str, Any]]:
     rows = []
     for case in selected:
-        title = case.title if not quick else f"{case.title} [quick: {case.quick_shape[0]} x {case.quick_shape[1]}]"
+        title = case.title if not quick else f"{case.title} [quick: {' x '.join(map(str, case.quick_shape))}]"
         row = _cases.blank_row(case.id, case.framework, title, case.native, case.goal)
         missing = _cases.missing(case.requires)
         if missing:

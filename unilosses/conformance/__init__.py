@@ -32,6 +32,7 @@ FAMILIES = (
     "margin",
     "regression",
     "segmentation",
+    "sequence",
 )
 
 
@@ -48,6 +49,17 @@ class Case:
     atol: float = 1e-5
     #: options holding arrays (class_weight...), drawn with the inputs: name -> index into inputs
     array_options: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the loss itself when it is not unilosses' (a user's, from :mod:`unilosses.kit`); else by name
+    function: Callable[..., Any] | None = None
+
+    def resolve(self) -> Callable[..., Any]:
+        """The loss function: :attr:`function`, or the unilosses function named :attr:`loss`."""
+        if self.function is not None:
+            return self.function
+        import unilosses
+
+        fn: Callable[..., Any] = getattr(unilosses, self.loss)
+        return fn
 
     def call_args(self, arrays: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """(positional inputs, keyword options) for a call on ``arrays``."""
