@@ -80,7 +80,8 @@ PAGES = sorted(p for p in DOCS.rglob("*.md") if blocks(p.read_text()))
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
-def test_examples_run(page: pathlib.Path) -> None:
+def test_examples_run(page: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # what an example writes (a saved model) lands in a temporary folder
     found = blocks(page.read_text())
     runnable = [b for b in found if b.skip is None]
     modules = set().union(*(frameworks(b.setup + "\n" + b.code) for b in runnable))
