@@ -264,19 +264,29 @@ def dice_loss(
     ignore_background: bool = False,
     axis: Any = None,
 ) -> Any:
-    # optax's alpha weighs the false positives, unilosses' (Keras') beta does; the options
-    # smooth / apply_softmax / class_weights are issue 13's names (revisit when it lands)
-    if reduction != "mean" or ignore_background:
-        raise Untranslatable("tversky has no per-class reduction / ignore_background")
+    # optax's alpha weighs the false positives, unilosses' (Keras') beta does; optax's default
+    # axes (all but the first and the classes) are per_sample=True; its mean over the classes
+    # is unilosses' (a per-class result, reduction "none" / "sum", has no unilosses option)
+    if reduction != "mean":
+        raise Untranslatable(f"tversky has no per-class reduction {reduction!r}")
+    over = {"per_sample": True} if axis is None else {"axis": axis}
     return call(
-        "tversky", targets, predictions, alpha=beta, beta=alpha, smooth=smooth, apply_softmax=apply_softmax,
-        by_value=("axis",), **given(class_weights=class_weights, axis=axis),
+        "tversky", targets, predictions, alpha=beta, beta=alpha, class_axis=-1, smooth=smooth,
+        from_logits=apply_softmax, by_value=("axis",), **over,
+        **given(class_weight=class_weights, ignore_background=ignore_background or None),
     )
 
 
 @translates("_segmentation")
 def binary_dice_loss(predictions: Any, targets: Any, *, smooth: Any = 1.0, apply_sigmoid: bool = True) -> Any:
-    return call("tversky", targets, predictions, smooth=smooth, apply_softmax=apply_sigmoid)
+    from array_api_compat import array_namespace
+
+    if predictions.ndim == targets.ndim and predictions.shape[-1] != 1:  # optax adds the class axis
+        predictions = array_namespace(predictions).expand_dims(predictions, axis=-1)
+        targets = array_namespace(targets).expand_dims(targets, axis=-1)
+    return call(
+        "dice", targets, predictions, per_sample=True, class_axis=-1, smooth=smooth, from_logits=apply_sigmoid
+    )
 
 
 @translates("_segmentation")
@@ -284,8 +294,8 @@ def multiclass_generalized_dice_loss(
     predictions: Any, targets: Any, *, smooth: Any = 1.0, apply_softmax: bool = True, ignore_background: bool = False
 ) -> Any:
     return call(
-        "multiclass_generalized_dice", targets, predictions,
-        smooth=smooth, apply_softmax=apply_softmax, **({"ignore_background": True} if ignore_background else {}),
+        "multiclass_generalized_dice", targets, predictions, smooth=smooth, from_logits=apply_softmax,
+        reduction="mean", **given(ignore_background=ignore_background or None),
     )
 
 

@@ -156,8 +156,9 @@ def _first_block_inputs(out: Any, inputs: dict[str, Any]) -> dict[str, set[Any]]
     return read
 
 
-#: losses whose per-sample values depend on all of y_true (documented Keras semantics)
-GLOBAL_LABEL_DECISION = ("hinge", "squared_hinge", "perceptron")
+#: losses whose per-sample values depend on all of y_true (documented Keras semantics; optax's
+#: generalized Dice weights the classes by their frequencies in the whole batch)
+GLOBAL_LABEL_DECISION = ("hinge", "squared_hinge", "perceptron", "multiclass_generalized_dice")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -176,7 +177,9 @@ def test_per_sample_values_read_one_chunk(case):
     out = lazy_call(getattr(ul, case.loss), *args, **kw, reduction="none")
     for name, blocks in _first_block_inputs(out, inputs).items():
         batch_blocks = sorted({b[0] for b in blocks})
-        if case.batch_coupled or case.loss in GLOBAL_LABEL_DECISION and inputs[name] == 0:
+        if out.ndim == 0:  # one value for the whole batch (Dice's default, Keras): every chunk
+            assert batch_blocks == list(range(d[inputs[name]].numblocks[0]))
+        elif case.batch_coupled or case.loss in GLOBAL_LABEL_DECISION and inputs[name] == 0:
             # every anchor against the batch, or Keras: {0, 1} labels become {-1, 1} only if *every* label is 0 or 1
             assert batch_blocks == list(range(d[0].numblocks[0]))
         else:

@@ -161,11 +161,18 @@ BAD_OPTIONS = [
 
 
 def _applies(spec, option, value):
-    """A bad value applies where the loss has the option; 0 for a positive-only option
-    only where the loss keeps the shared rule (Tversky's beta may be 0)."""
+    """A bad value applies where the loss has the option and, where the loss has its own rule
+    for it (Tversky's beta may be 0; poly-1's epsilon is any real number), that rule refuses it."""
     if option not in spec.options:
         return False
-    return not (value == 0.0 and option in ("beta", "delta") and option in getattr(spec, "rules", {}))
+    own = getattr(spec, "rules", {}).get(option)
+    if own is None:
+        return True
+    try:
+        own(option, value)
+    except (TypeError, ValueError):
+        return True
+    return False
 
 
 def _bad_option_params():
@@ -424,7 +431,7 @@ def test_every_loss_sample_weight_that_does_not_broadcast(case, backend):
     xs = [backend.asarray(a) for a in args]
     fn = getattr(ul, case.loss)
     shape = np.shape(_np(fn(*xs, **kw)))  # the per-sample loss shape
-    bad = shape[:-1] + (shape[-1] + 1,)  # never broadcasts (trailing axes are aligned, Keras)
+    bad = shape[:-1] + (shape[-1] + 1,) if shape else (2,)  # never broadcasts (trailing axes are aligned, Keras)
     with pytest.raises(ValueError, match=rf"sample_weight: expected a shape that broadcasts to the per-sample loss shape {re.escape(str(shape))}, got {re.escape(str(bad))}"):
         fn(*xs, **kw, sample_weight=backend.asarray(np.ones(bad, np.float32)), reduction="sum")
 
@@ -734,10 +741,15 @@ def test_every_loss_empty_batch(backend_name, case):
     idx = _batch_inputs(args, lead)
     empty = [np.asarray(a)[:0] if i in idx else a for i, a in enumerate(args)]
     for name, v in kw.items():  # per-sample array options (a variance...) lose their batch too
-        if name not in PER_CLASS and np.ndim(v) >= 1 and np.shape(v)[0] == b:
-            kw[name] = np.asarray(v)[:0]
+        if name not in PER_CLASS and isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == b:
+            kw[name] = v[:0]
     fn = getattr(ul, case.loss)
     shape = np.shape(fn(*empty, **kw))  # NumPy's per-sample shape
+    if shape == () and np.ndim(fn(*args, **kw)) == 0:  # one value for the whole batch (Dice's default, Keras)
+        out = _evaluate(backend, lambda *xs: [fn(*xs, **kw, reduction=r) for r in ul.REDUCTIONS if r != "stats"],
+                        *(backend.asarray(a) for a in empty))
+        assert all(np.isfinite(v) and v.shape == () for v in out), out  # the empty batch's value (Dice: 1, as Keras)
+        return
     assert shape[:1] == (0,)
     kw = {n: backend.asarray(v) if isinstance(v, np.ndarray) else v for n, v in kw.items()}
     sw = backend.asarray(np.ones(shape, np.float32))
@@ -809,6 +821,13 @@ def test_every_loss_nan_stays_in_its_sample(backend_name, case):
     args, kw, lead, _ = _case_arrays(case)
     fn = getattr(ul, case.loss)
     clean_np = np.asarray(fn(*args, **kw))
+    if clean_np.ndim == 0:  # one value for the whole batch (Dice's default, Keras): NaN
+        dirty = list(args)
+        dirty[lead] = np.array(args[lead], copy=True)
+        dirty[lead][1] = np.nan
+        (out,) = _evaluate(backend, lambda *xs: [fn(*xs, **kw)], *(backend.asarray(a) for a in dirty))
+        assert np.isnan(out)
+        return
     # a sample whose clean loss is not exactly 0 (an ignored label gives 0 whatever y_pred holds)
     i = next(i for i in range(clean_np.shape[0]) if np.all(clean_np[i] != 0))
     dirty = list(args)

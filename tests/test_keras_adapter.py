@@ -79,7 +79,8 @@ def test_keras_loss_matches_the_loss_class(case, rng) -> None:
         y_true = targets[0] if targets else None
         y_pred = tuple(x for n, x in zip(spec.inputs, inputs) if n not in ("target", "labels"))
     per_sample = core_cls(reduction="none", **options)(*inputs)
-    sw = _tensor(rng.uniform(0.0, 2.0, (per_sample.shape[0],) + (1,) * (len(per_sample.shape) - 1)))
+    shape = tuple(per_sample.shape)  # () for one value for the whole batch (Dice's default): a scalar weight
+    sw = _tensor(rng.uniform(0.0, 2.0, (shape[0],) + (1,) * (len(shape) - 1) if shape else ()))
     for reduction in ("none", "sum", "sum_over_batch_size", "mean_with_sample_weight"):
         ours = getattr(uk, core_cls.__name__)(reduction=reduction, **options)
         expected = core_cls(reduction=reduction, **options)(*inputs, sample_weight=sw)

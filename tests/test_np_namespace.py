@@ -85,6 +85,18 @@ def test_reductions_and_indexing_like_array_api_compat():
     assert xnp.finfo(F32).eps == compat.finfo(F32).eps == xnp.finfo(xnp.float32).eps
 
 
+def test_sort_and_cumulative_sum_like_array_api_compat():
+    x = np.array([[3.0, -1.0, 3.0, 0.5], [2.0, 2.0, -4.0, 9.0]], dtype=np.float32)
+    for axis in (0, 1, -1):
+        for descending in (False, True):
+            _same(xnp.sort(x, axis=axis, descending=descending), compat.sort(x, axis=axis, descending=descending))
+        _same(xnp.cumulative_sum(x, axis=axis), compat.cumulative_sum(x, axis=axis))
+        _same(xnp.cumulative_sum(x, axis=axis, include_initial=True), compat.cumulative_sum(x, axis=axis, include_initial=True))
+    _same(xnp.cumulative_sum(x[0]), compat.cumulative_sum(x[0]))
+    i = np.array([1, 2, 3], dtype=np.int8)
+    _same(xnp.cumulative_sum(i, dtype=np.int64), compat.cumulative_sum(i, dtype=np.int64))
+
+
 @pytest.mark.parametrize("dtype", ["bool", "int8", "uint16", "int64", "float32", "float64", "complex64"])
 @pytest.mark.parametrize(
     "kind", ["bool", "signed integer", "unsigned integer", "integral", "real floating", "complex floating", "numeric", "float32", ("bool", "real floating")]

@@ -242,3 +242,52 @@ def test_gaussian_nll_under_tf_function(rng):
     var[2, 0] = -1.0  # no host values inside tf.function: NaN in that sample, not an error
     out = fn(y, mu, var).numpy()
     assert np.isnan(out[2]) and np.all(np.isfinite(np.delete(out, 2)))
+
+
+# ------------------------------------------------ generalized KL divergence
+def test_generalized_kl_of_distributions_is_the_kl_divergence(backend, rng):
+    """sum(p) = sum(y) = 1: the extra terms cancel (away from Keras' clip of the KL divergence)."""
+    y, p = _dists(rng)
+    yb, pb = backend.asarray(y), backend.asarray(p)
+    expected = to_numpy(ul.kl_divergence(yb, pb))
+    assert_close(ul.generalized_kl_divergence(yb, pb), expected, rtol=1e-5, atol=1e-6)
+    assert_close(ul.generalized_kl_divergence(yb, backend.asarray(np.log(p)), from_log_probs=True), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_generalized_kl_by_hand_and_zeros(backend):
+    """y log(y / p) - y + p per element, 0 log 0 = 0; p = 0 is floored at epsilon in the log."""
+    y = np.array([[1.0, 2.0, 0.0, 0.0]])
+    p = np.array([[2.0, 2.0, 0.5, 0.0]])
+    expected = np.array([np.log(0.5) - 1 + 2, 0.0, 0.5, 0.0])
+    out = ul.generalized_kl_divergence(backend.asarray(y), backend.asarray(p), axis=None)
+    assert_close(out, expected[None], rtol=1e-6, atol=1e-7)
+    y0 = np.array([[1.0, 1.0]])
+    out = to_numpy(ul.generalized_kl_divergence(backend.asarray(y0), backend.asarray(np.array([[0.0, 1.0]])), epsilon=1e-4))
+    np.testing.assert_allclose(out, [-np.log(1e-4) - 1], rtol=1e-6)
+
+
+def test_generalized_kl_where_is_the_loss_on_the_kept_elements(backend, rng):
+    """optax's test_mask: where=m sums only the kept elements; a row with none leaves the mean."""
+    y, p = _dists(rng)
+    m = rng.uniform(size=y.shape) < 0.5
+    m[:, 0] = True
+    m[1] = False
+    expected = np.array([0.0 if not m[i].any() else to_numpy(ul.generalized_kl_divergence(y[i][m[i]], p[i][m[i]])) for i in range(len(y))])
+    yb, pb = backend.asarray(y), backend.asarray(p)
+    assert_close(ul.generalized_kl_divergence(yb, pb, where=backend.asarray(m)), expected.astype(p.dtype), rtol=1e-5, atol=1e-6, like=pb)
+    mean = ul.generalized_kl_divergence(yb, pb, where=m, reduction="mean")
+    assert_close(mean, np.delete(expected, 1).mean().astype(p.dtype), rtol=1e-5, atol=1e-6)
+    elements = ul.generalized_kl_divergence(yb, pb, where=m, axis=None)
+    assert_close(elements, np.where(m, to_numpy(ul.generalized_kl_divergence(y, p, axis=None)), 0.0).astype(p.dtype), rtol=1e-5, atol=1e-6)
+
+
+def test_generalized_kl_names_and_config(rng, config_round_trip):
+    """optax's deprecated name convex_kl_divergence is the same function (get, attribute)."""
+    assert ul.convex_kl_divergence is ul.generalized_kl_divergence
+    assert ul.get("convex_kl_divergence") is ul.generalized_kl_divergence
+    assert ul.serialize(ul.convex_kl_divergence) == "generalized_kl_divergence"
+    loss, again = config_round_trip(ul.GeneralizedKLDivergence, {"from_log_probs": True, "axis": None})
+    y, z = _dists(rng)
+    np.testing.assert_allclose(again(y, z), loss(y, z))
+    with pytest.raises(TypeError, match=r"from_log_probs: expected True or False"):
+        ul.GeneralizedKLDivergence(from_log_probs=1)

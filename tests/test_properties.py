@@ -233,7 +233,7 @@ def test_weights_and_reductions(backend_name, case):
     shape = np.shape(_np(fn(*args, **kw)))  # per-sample shape
     sw_np = rng.uniform(0.0, 2.0, shape).astype(np.float32)
     sw_np.flat[:: max(1, sw_np.size // 3)] = 0.0  # some zero weights
-    b = shape[0]
+    b = shape[0] if shape else 1  # one value for the whole batch (Dice's default): a scalar weight
     unit = {n: backend.asarray(np.ones(np.shape(_np(kw[n])), np.float32)) for n in WEIGHT_OPTIONS & set(kw)}
     no_weights = {n: v for n, v in kw.items() if n not in unit}
 
@@ -242,7 +242,7 @@ def test_weights_and_reductions(backend_name, case):
         return {
             "plain": every(None, **kw),
             "ones": every(backend.asarray(np.ones(shape, np.float32)), **kw),
-            "ones_b": fn(*a, **kw, sample_weight=backend.asarray(np.ones((b,) + (1,) * (len(shape) - 1), np.float32)), reduction="stats"),
+            "ones_b": fn(*a, **kw, sample_weight=backend.asarray(np.ones(((b,) + (1,) * (len(shape) - 1)) if shape else (), np.float32)), reduction="stats"),
             "one": fn(*a, **kw, sample_weight=1.0, reduction="stats"),
             "weighted": every(backend.asarray(sw_np), **kw),
             "no_class_weight": {r: fn(*a, **no_weights, reduction=r) for r in ("none", "stats")} if unit else {},

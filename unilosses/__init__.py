@@ -12,6 +12,7 @@ from unilosses.loss import Loss
 from unilosses.losses import (
     contrastive,
     crossentropy,
+    crossentropy_variants,
     embedding,
     focal,
     margin,
@@ -22,19 +23,24 @@ from unilosses.losses import (
     segmentation,
     sequence,
 )
+from unilosses.losses import sparsemax as _sparsemax  # the module: its function sparsemax is exported below
 from unilosses.losses.contrastive import *  # noqa: F403 - each family lists its names in __all__
 from unilosses.losses.crossentropy import *  # noqa: F403
+from unilosses.losses.crossentropy_variants import *  # noqa: F403
 from unilosses.losses.embedding import *  # noqa: F403
 from unilosses.losses.focal import *  # noqa: F403
 from unilosses.losses.margin import *  # noqa: F403
 from unilosses.losses.multiclass_margin import *  # noqa: F403
 from unilosses.losses.probabilistic import *  # noqa: F403
+from unilosses.losses.probabilistic import convex_kl_divergence
 from unilosses.losses.ranking import *  # noqa: F403
 from unilosses.losses.regression import *  # noqa: F403
 from unilosses.losses.segmentation import *  # noqa: F403
 from unilosses.losses.sequence import *  # noqa: F403
+from unilosses.losses.sparsemax import *  # noqa: F403
 from unilosses.reduction import REDUCTIONS, LossStats, Reduction
 from unilosses.registry import FAMILIES, deserialize, get, loss_classes, register, serialize
+from unilosses.smoothing import smooth_labels
 
 __version__ = "0.1.0"
 
@@ -45,14 +51,18 @@ __all__ = [
     "LossStats",
     "Reduction",
     "backend_for",
+    "convex_kl_divergence",
     "deserialize",
     "get",
     "loss_classes",
     "register",
     "serialize",
+    "smooth_labels",
     *authoring.__all__,
     *crossentropy.__all__,
     *focal.__all__,
+    *crossentropy_variants.__all__,
+    *_sparsemax.__all__,
     *probabilistic.__all__,
     *margin.__all__,
     *multiclass_margin.__all__,

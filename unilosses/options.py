@@ -30,6 +30,7 @@ __all__ = [
     "in_range",
     "is_array_value",
     "is_zero",
+    "one_axis",
     "register_check",
     "rule_for",
 ]
@@ -128,6 +129,10 @@ def axes(name: str, value: Any) -> Any:
     if not value or any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in value):
         raise TypeError(f"{name}: expected an integer axis, a non-empty tuple of them, or None, got {value!r}")
     return tuple(int(a) for a in value)
+
+
+flag = _flag  # for a spec's own True/False options: ``@loss(rules={"per_sample": flag})``
+one_axis = _axis  # for a spec's own axis options (an int or None): ``rules={"class_axis": one_axis}``
 
 
 def _index(name: str, value: Any) -> Any:

@@ -13,6 +13,7 @@ from unilosses.loss import Loss
 from unilosses.losses import (
     contrastive,
     crossentropy,
+    crossentropy_variants,
     embedding,
     focal,
     margin,
@@ -22,6 +23,7 @@ from unilosses.losses import (
     regression,
     segmentation,
     sequence,
+    sparsemax,
 )
 
 __all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "register", "serialize"]
@@ -30,6 +32,8 @@ __all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "register", "serial
 FAMILIES = (
     crossentropy,
     focal,
+    crossentropy_variants,
+    sparsemax,
     probabilistic,
     margin,
     multiclass_margin,
@@ -52,6 +56,7 @@ _ALIASES = {
     "msle": "mean_squared_logarithmic_error",
     "kld": "kl_divergence",
     "logcosh": "log_cosh",
+    "convex_kl_divergence": "generalized_kl_divergence",  # optax's deprecated name
 }
 
 

@@ -191,6 +191,10 @@ class Backend:
         shape[axis] = w.shape[0]
         return xp.sum(x * xp.reshape(w, tuple(shape)), axis=axis)
 
+    def cumulative_sum(self, x: Any, axis: int) -> Any:
+        """Running sums along ``axis`` (the sparsemax threshold's)."""
+        return self.xp.cumulative_sum(x, axis=axis)
+
     def mean_all(self, x: Any) -> Any:
         """The mean of every element of a non-empty ``x``, as a 0-d array of ``x``'s dtype
         (``xp.mean(x)``; torch: a dot with a cached ``1/n`` vector for small ``x``)."""

@@ -128,6 +128,25 @@ def count_nonzero(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = Fals
     return np.asarray(out) if axis is None and not keepdims else out
 
 
+def sort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> Any:
+    out = np.sort(x, axis=axis, kind="stable" if stable else None)
+    return np.flip(out, axis=axis) if descending else out
+
+
+def cumulative_sum(x: Any, /, *, axis: int | None = None, dtype: Any = None, include_initial: builtins.bool = False) -> Any:
+    """``numpy.cumulative_sum`` (NumPy >= 2.1) for older NumPy."""
+    if axis is None:
+        if x.ndim > 1:
+            raise ValueError("axis: cumulative_sum needs an axis for more than one dimension")
+        axis = 0
+    out = np.cumsum(x, axis=axis, dtype=dtype)
+    if include_initial:
+        shape = list(out.shape)
+        shape[axis] = 1
+        out = np.concatenate([np.zeros(shape, dtype=out.dtype), out], axis=axis)
+    return out
+
+
 def finfo(type_: Any, /) -> Any:
     return np.finfo(type_.dtype if isinstance(type_, np.ndarray) else type_)
 

@@ -281,3 +281,7 @@ def count_nonzero(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = Fals
 
 def cumulative_sum(x: Any, /, *, axis: Any = None, dtype: Any = None, include_initial: builtins.bool = False) -> Any:
     return tf.cumsum(x, axis=axis or 0)
+
+
+def sort(x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True) -> Any:
+    return tf.sort(x, axis=axis, direction="DESCENDING" if descending else "ASCENDING")

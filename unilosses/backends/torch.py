@@ -72,6 +72,9 @@ class TorchBackend(Backend):
             return torch.matmul(x, w)
         return torch.tensordot(x.movedim(axis, -1), w, dims=1)
 
+    def cumulative_sum(self, x: Any, axis: int) -> Any:
+        return torch.cumsum(x, dim=axis)  # the compat wrapper looks up a namespace (torch.compile warns)
+
     def mean_all(self, x: Any) -> Any:
         # torch.mean launches a sum and a division (3.5 us on 32 values); up to a few
         # thousand values a dot with a constant 1/n vector is one BLAS call (1 us),
@@ -119,7 +122,8 @@ class TorchBackend(Backend):
         if not is_zero(label_smoothing) or (class_weight is not None and class_weight.requires_grad):
             return super().sparse_cross_entropy(log_p, labels, axis, label_smoothing, class_weight)
         if log_p.ndim > 1 and axis != 1:
-            log_p = log_p.movedim(axis, 1)
+            # contiguous: the N-d kernel's backward fails on a moved view ("grad_input must be contiguous")
+            log_p = log_p.movedim(axis, 1).contiguous()
         return F.nll_loss(log_p, labels, weight=class_weight, reduction="none")
 
     def sparse_softmax_cross_entropy(

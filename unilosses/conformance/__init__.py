@@ -22,12 +22,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Case", "FAMILIES", "all_cases", "ref_inputs", "ref_output", "torch_inputs_loss", "torch_loss"]
+__all__ = [
+    "Case", "FAMILIES", "all_cases", "optax_reference", "ref_inputs", "ref_output", "torch_inputs_loss", "torch_loss",
+]
 
 #: family modules holding CASES
 FAMILIES = (
     "crossentropy",
     "focal",
+    "crossentropy_variants",
+    "sparsemax",
     "probabilistic",
     "margin",
     "multiclass_margin",
@@ -148,4 +152,20 @@ def torch_inputs_loss(name: str, **kw: Any) -> Callable[..., Any]:
 
         return ref_output(getattr(F, name)(*ref_inputs("torch", *arrays), reduction="none", **kw))
 
+    return ref
+
+
+def optax_reference(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A reference computed by ``fn`` (optax, or other JAX code) on the case's inputs as JAX
+    arrays, floats in float32 (optax's precision without x64), returned as NumPy.
+
+    ``fn`` stays available as the reference's ``jax`` attribute, so a test can compare
+    ``jax.grad`` of unilosses with ``jax.grad`` of the framework's own loss (optax runs in
+    float32: too coarse for finite differences).
+    """
+
+    def ref(*arrays: Any) -> np.ndarray:
+        return ref_output(fn(*ref_inputs("optax", *arrays, dtype="float32")))
+
+    ref.jax = fn  # type: ignore[attr-defined]
     return ref

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from unilosses.conformance import Case, ref_inputs, ref_output
+from unilosses.conformance import Case, optax_reference, ref_inputs, ref_output
 
 B, D = 8, 5
 
@@ -315,5 +315,96 @@ CASES = [
         _gaussian_scalar,
         references={"torch": _torch_gaussian(mean=True)},
         array_options={"var": 2},
+    ),
+]
+
+
+# ------------------------------------------------ generalized KL divergence
+# Appended as its own block (the cases above are edited for other work in parallel).
+def _measures(log_input: bool) -> Any:
+    """Non-negative, unnormalised target measures (some zeros) and predictions (or their logs)."""
+
+    def inputs(rng: np.random.Generator) -> tuple[Any, ...]:
+        y = rng.uniform(0.0, 3.0, (B, D)).astype(np.float32)
+        y[0, :2] = 0.0  # 0 log 0 = 0
+        if log_input:
+            return y, rng.normal(0.0, 1.0, (B, D)).astype(np.float32)
+        return y, rng.uniform(0.05, 3.0, (B, D)).astype(np.float32)
+
+    return inputs
+
+
+def _log_of(z: Any, log_input: bool, lib: Any) -> Any:
+    return z if log_input else lib.log(z)
+
+
+def _optax_generalized_kl(log_input: bool, summed: bool = True) -> Any:
+    # optax.losses.generalized_kl_divergence(log_predictions, targets) (alias convex_kl_divergence)
+    def fn(y: Any, z: Any) -> Any:
+        import jax.numpy as jnp
+        import optax
+
+        return optax.losses.generalized_kl_divergence(_log_of(z, log_input, jnp), y, axis=-1 if summed else None)
+
+    return optax_reference(fn)
+
+
+def _torch_generalized_kl(log_input: bool, summed: bool = True) -> Any:
+    # torch: F.kl_div(log_p, y, reduction="none") + exp(log_p) - y, summed over the last axis
+    def ref(y: Any, z: Any) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        y, z = ref_inputs("torch", y, z)
+        log_p = _log_of(z, log_input, torch)
+        out = F.kl_div(log_p, y, reduction="none") + log_p.exp() - y
+        return ref_output(out.sum(-1) if summed else out)
+
+    return ref
+
+
+def _measures_where(rng: np.random.Generator) -> tuple[Any, ...]:
+    """optax's ``where`` over the elements; row 2 keeps none (0 in optax, left out here)."""
+    y, z = _measures(log_input=True)(rng)
+    mask = rng.uniform(size=(B, D)) < 0.6
+    mask[:, 0] = True
+    mask[2] = False
+    return y, z, mask
+
+
+def _optax_generalized_kl_where(y: Any, z: Any, where: Any) -> Any:
+    import optax
+
+    return optax.losses.generalized_kl_divergence(z, y, where=where)
+
+
+CASES += [
+    Case(
+        "generalized-kl-where",
+        "generalized_kl_divergence",
+        _measures_where,
+        {"from_log_probs": True},
+        references={"optax": optax_reference(_optax_generalized_kl_where)},
+        array_options={"where": 2},
+    ),
+    Case(
+        "generalized-kl-log-probs",
+        "generalized_kl_divergence",
+        _measures(log_input=True),
+        {"from_log_probs": True},
+        references={"optax": _optax_generalized_kl(True), "torch": _torch_generalized_kl(True)},
+    ),
+    Case(
+        "generalized-kl-measures",
+        "generalized_kl_divergence",
+        _measures(log_input=False),
+        references={"optax": _optax_generalized_kl(False), "torch": _torch_generalized_kl(False)},
+    ),
+    Case(
+        "generalized-kl-elementwise",
+        "generalized_kl_divergence",
+        _measures(log_input=True),
+        {"from_log_probs": True, "axis": None},
+        references={"torch": _torch_generalized_kl(True, summed=False)},
     ),
 ]

@@ -9,15 +9,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from unilosses.logits import masked_log
-from unilosses.loss import Loss, loss
+from unilosses.logits import included, masked_log
+from unilosses.loss import Loss, PerSample, loss
 from unilosses.losses._common import class_axis, float_targets, mean_over
 
 __all__ = [
     "GaussianNLL",
+    "GeneralizedKLDivergence",
     "KLDivergence",
     "Poisson",
     "gaussian_nll",
+    "generalized_kl_divergence",
     "kl_divergence",
     "poisson",
 ]
@@ -287,3 +289,91 @@ class GaussianNLL(Loss):
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None, *, var: Any = None) -> Any:
         arrays = self._arrays if var is None else {**self._arrays, "var": var}
         return self._spec.call(self._key, arrays, (y_true, y_pred), sample_weight, self.reduction, None)
+
+
+@loss(arrays=("where",))
+def generalized_kl_divergence(
+    be: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_log_probs: bool = False,
+    epsilon: float = 1e-7,
+    where: Any = None,
+    axis: Any = -1,
+) -> Any:
+    """Generalized Kullback-Leibler divergence between non-negative measures (not normalised).
+
+    The Bregman divergence of ``x log x - x``::
+
+        loss = sum_axis( y log(y / p) - y + p ),     0 log 0 = 0
+
+    the KL divergence plus ``sum(p) - sum(y)`` (which is 0 for two distributions),
+    and up to terms in ``y`` alone the Poisson negative log-likelihood.
+
+    Parameters
+    ----------
+    y_true : array, shape (..., D)
+        Target measure ``y >= 0``; Python / NumPy values are converted.
+    y_pred : array, shape (..., D)
+        Predicted measure ``p > 0``, or ``log p`` with ``from_log_probs=True``. Decides the backend.
+    from_log_probs : bool
+        Whether ``y_pred`` holds ``log p`` (optax's ``log_predictions``).
+    epsilon : float in (0, 0.5)
+        Floor of ``p`` inside the log (``from_log_probs=False``): ``p = 0`` costs
+        ``-y log(epsilon)`` rather than infinity, with a finite gradient.
+    where : boolean array, y_pred's shape or its shape without ``axis``, optional
+        optax's ``where``: the elements (or samples) that take part; excluded ones leave
+        the sum, and a sample with none left leaves every denominator (with ``axis=None``
+        an excluded element's term is 0).
+    axis : int or None
+        The axis summed over; ``None`` returns per-element terms.
+    sample_weight, reduction
+        See :func:`kl_divergence`.
+
+    Returns
+    -------
+    array, shape of y_pred without ``axis`` (``reduction="none"``), else a scalar.
+
+    Notes
+    -----
+    ``optax.losses.generalized_kl_divergence(log_predictions, targets)`` (and its
+    deprecated name ``optax.losses.convex_kl_divergence``) is
+    ``generalized_kl_divergence(targets, log_predictions, from_log_probs=True)`` (its
+    ``where`` is ``where``); torch's
+    ``F.kl_div(log_p, y, reduction="none") + log_p.exp() - y``, summed over the
+    last axis, is the same loss. Also available as ``convex_kl_divergence``.
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> ul.generalized_kl_divergence(np.array([[1.0, 2.0, 0.0]]), np.array([[2.0, 2.0, 0.5]])).round(6)
+    array([0.806853])
+    """
+    xp = be.xp
+    y = float_targets(be, y_true, y_pred)
+    y_log_y = y * xp.log(xp.where(y > 0, y, 1.0))
+    if from_log_probs:
+        log_p, p = y_pred, xp.exp(y_pred)
+    else:
+        log_p, p = xp.log(xp.clip(y_pred, min=epsilon)), y_pred
+    terms = y_log_y - y * log_p + p - y
+    ax = terms.ndim - 1 if axis is None else class_axis(axis, terms.ndim)
+    inc = None if where is None else included(be, where, terms, ax)
+    if inc is not None:
+        terms = xp.where(inc.mask, terms, 0.0)
+    if axis is None:
+        return terms
+    values = xp.sum(terms, axis=ax)
+    return values if inc is None else PerSample(values, valid=inc.any)
+
+
+#: optax's deprecated name of :func:`generalized_kl_divergence`
+convex_kl_divergence = generalized_kl_divergence
+
+
+class GeneralizedKLDivergence(Loss):
+    """Class form of :func:`generalized_kl_divergence` (``optax.losses.generalized_kl_divergence``
+    with ``from_log_probs=True``)."""
+
+    function = generalized_kl_divergence
