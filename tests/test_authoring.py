@@ -24,7 +24,9 @@ from unilosses import loss as _shadowed  # noqa: F401 - `ul.loss` is the decorat
 from unilosses.losses import _common
 from unilosses.testing import assert_close, conformance_test, to_numpy
 
-README = (Path(__file__).parents[1] / "README.md").read_text()
+ROOT = Path(__file__).parents[1]
+#: the documentation: the README and the pages of docs/
+README = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))])
 
 
 @selected("numpy")
@@ -149,13 +151,13 @@ test_a_spec_using_the_contract_runs_everywhere = conformance_test(every_primitiv
 # ------------------------------------------------------------------ README
 @selected("numpy")
 def test_public_names_and_the_readme_agree() -> None:
-    """Every name unilosses exports is in the README, and every ``ul.X`` the README uses exists."""
+    """Every name unilosses exports is in the documentation (README and docs/), and every ``ul.X`` it uses exists."""
     missing = [n for n in ul.__all__ if not any(f"{pre}{n}" in README for pre in ("`", "ul.", "unilosses."))]
-    assert not missing, f"README.md does not mention {missing}"
+    assert not missing, f"the documentation does not mention {missing}"
     used = set(re.findall(r"\bul\.([A-Za-z_]\w*)", README)) | set(re.findall(r"\bunilosses\.([A-Za-z_]\w*)", README))
     modules = {"keras", "torch", "testing", "kit", "rules", "conformance", "backends", "reduction", "loss",
                "authoring", "subclassing", "check", "bench", "registry", "losses", "logits", "smoothing"}
     unknown = sorted(n for n in used if not hasattr(ul, n) and n not in modules)
-    assert not unknown, f"README.md uses names unilosses does not have: {unknown}"
+    assert not unknown, f"the documentation uses names unilosses does not have: {unknown}"
     for n in used & modules:
         importlib.import_module(f"unilosses.{n}") if n not in ("keras", "torch") else None
