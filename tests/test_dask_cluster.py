@@ -34,7 +34,7 @@ CASES = all_cases()
 def client():
     """A client of a 2-process LocalCluster, the default scheduler while the module runs."""
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40,  # any free port: 8787 may be taken
     ) as cluster, distributed.Client(cluster) as c:
         yield c
 
