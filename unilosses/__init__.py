@@ -7,9 +7,10 @@ importing unilosses imports none of them.
 
 from unilosses.backends import backend_for
 from unilosses.loss import Loss, PerSample
-from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation
+from unilosses.losses import crossentropy, focal, linear, margin, probabilistic, regression, segmentation
 from unilosses.losses.crossentropy import *  # noqa: F403 - each family lists its names in __all__
 from unilosses.losses.focal import *  # noqa: F403
+from unilosses.losses.linear import *  # noqa: F403
 from unilosses.losses.margin import *  # noqa: F403
 from unilosses.losses.probabilistic import *  # noqa: F403
 from unilosses.losses.regression import *  # noqa: F403
@@ -33,6 +34,7 @@ __all__ = [
     "serialize",
     *crossentropy.__all__,
     *focal.__all__,
+    *linear.__all__,
     *probabilistic.__all__,
     *margin.__all__,
     *regression.__all__,

@@ -5,13 +5,17 @@ from softplus, never from a sigmoid followed by a log, so a confidently wrong
 logit of 30 costs exactly 30. With ``from_logits=False`` probabilities are
 clipped into ``[epsilon, 1 - epsilon]`` (Keras); categorical probabilities are
 first divided by their sum along the class axis (Keras).
+
+Two transforms of logits live here too, shared by the categorical losses and the
+LM-head loss (:func:`unilosses.linear_cross_entropy`): Gemma's soft cap of the
+logits and PaLM's z-loss.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["binary_log_probs", "categorical_log_probs"]
+__all__ = ["binary_log_probs", "categorical_log_probs", "check_logit_options", "softcap_logits", "with_z_loss", "z_loss_term"]
 
 
 def categorical_log_probs(
@@ -39,3 +43,34 @@ def binary_log_probs(
         return -be.softplus(-y_pred), -be.softplus(y_pred)
     p = xp.clip(y_pred, epsilon, 1.0 - epsilon)
     return xp.log(p), xp.log1p(-p)
+
+
+def softcap_logits(be: Any, z: Any, softcap: Any) -> Any:
+    """Gemma's soft cap ``c * tanh(z / c)`` (``softcap=None``: ``z`` unchanged), applied to
+    logits before everything else; its derivative is ``1 - tanh(z / c)^2``."""
+    if softcap is None:
+        return z
+    return softcap * be.xp.tanh(z / softcap)
+
+
+def z_loss_term(lse: Any, z_loss: Any) -> Any:
+    """PaLM's auxiliary z-loss ``z_loss * lse^2`` per sample, ``lse`` the logsumexp of its
+    (capped) logits (Liger's ``lse_square_scale``); its derivative w.r.t. the logits is
+    ``2 * z_loss * lse * softmax``."""
+    return z_loss * (lse * lse)
+
+
+def with_z_loss(be: Any, values: Any, logits: Any, axis: int, z_loss: Any) -> Any:
+    """Per-sample ``values`` plus :func:`z_loss_term` of ``logits`` along ``axis`` (nothing
+    is computed for a Python ``z_loss`` of 0)."""
+    if isinstance(z_loss, (int, float)) and z_loss == 0:
+        return values
+    return values + z_loss_term(be.logsumexp(logits, axis), z_loss)
+
+
+def check_logit_options(*, from_logits: bool = True, z_loss: Any = 0.0, softcap: Any = None, **_: Any) -> None:
+    """``z_loss`` and ``softcap`` act on logits: with probabilities they are a ValueError."""
+    if not from_logits:
+        for name, value, default in (("z_loss", z_loss, 0.0), ("softcap", softcap, None)):
+            if value is not default and not (isinstance(value, (int, float)) and value == default):
+                raise ValueError(f"{name}: acts on logits; expected from_logits=True, got from_logits=False")

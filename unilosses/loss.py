@@ -17,7 +17,12 @@ Pair and triplet losses declare their inputs: ``@loss(inputs=("x1", "x2",
 "target"))`` over ``f(be, x1, x2, target, *, options)`` gives
 ``f(x1, x2, target, *, options, sample_weight=None, reduction="none",
 normalizer=None)``; the input named by ``decides`` (the first by default) plays
-y_pred's part, and the Loss class's ``__call__`` takes those inputs.
+y_pred's part, and the Loss class's ``__call__`` takes those inputs. Trailing
+inputs with a default of None in the spec are optional (``bias=None``).
+
+A spec function that names ``reduction`` or ``sample_weight`` among its keyword
+parameters receives them as a hint (``reduce`` still applies both): the LM-head
+loss uses them to know the shape of the gradient it will be asked for.
 """
 
 from __future__ import annotations
@@ -148,6 +153,8 @@ def register_check(name: str, check: Callable[[str, Any], Any]) -> None:
 
 # ----------------------------------------------------------------- spec / run
 _PAIR = ("y_true", "y_pred")
+#: keyword parameters a spec function may name to receive the call's context (read-only hints)
+_CONTEXT = ("reduction", "sample_weight")
 
 
 class Spec:
@@ -161,8 +168,10 @@ class Spec:
         decides: str | None = None,
         check: Callable[..., Any] | None = None,
         rules: dict[str, Callable[[str, Any], Any]] | None = None,
+        cast: bool = True,
     ) -> None:
         self.fn = fn
+        self.cast = cast
         self.name = fn.__name__
         self.check = check
         self.rules = dict(rules or {})
@@ -176,7 +185,12 @@ class Spec:
             raise ValueError(f"decides: expected one of the inputs {inputs}, got {decides!r}")
         self.inputs = inputs
         self.decides = decides
-        self.options = {p.name: p.default for p in params[len(inputs) + 1 :]}
+        self.optional = tuple(p.name for p in params[1 : len(inputs) + 1] if p.default is None)
+        if self.optional != inputs[len(inputs) - len(self.optional) :] or decides in self.optional:
+            raise TypeError(f"{self.name}: optional inputs (default None) come last and do not decide")
+        rest = params[len(inputs) + 1 :]
+        self.context = tuple(p.name for p in rest if p.name in _CONTEXT)
+        self.options = {p.name: p.default for p in rest if p.name not in _CONTEXT}
         self.arrays = arrays
         self.static = tuple(n for n in self.options if n not in arrays)
         self._validated: dict[Any, tuple[Any, ...]] = {}
@@ -240,11 +254,14 @@ class Spec:
         core = self._cores.get(ck)
         if core is None:
             fn, static, arrays = self.fn, dict(zip(self.static, key)), self.arrays
+            context = {"reduction": reduction} if "reduction" in self.context else {}
+            hint = "sample_weight" in self.context
 
             if self.inputs == _PAIR:
 
                 def run(y_true: Any, y_pred: Any, sample_weight: Any, normalizer: Any, *arr: Any) -> Any:
-                    out = fn(be, y_true, y_pred, **static, **dict(zip(arrays, arr)))
+                    ctx = {**context, "sample_weight": sample_weight} if hint else context
+                    out = fn(be, y_true, y_pred, **static, **dict(zip(arrays, arr)), **ctx)
                     if not isinstance(out, PerSample):
                         return reduce(be, out, sample_weight, reduction, normalizer=normalizer)
                     return reduce(
@@ -256,7 +273,8 @@ class Spec:
                 n = len(self.inputs)
 
                 def run(*args: Any) -> Any:  # type: ignore[misc]  # inputs, sample_weight, normalizer, arrays
-                    out = fn(be, *args[:n], **static, **dict(zip(arrays, args[n + 2 :])))
+                    ctx = {**context, "sample_weight": args[n]} if hint else context
+                    out = fn(be, *args[:n], **static, **dict(zip(arrays, args[n + 2 :])), **ctx)
                     if not isinstance(out, PerSample):
                         out = PerSample(out)
                     return reduce(
@@ -315,10 +333,10 @@ class Spec:
         for name in self.inputs[: len(args)]:
             if name in named:
                 raise TypeError(f"{self.name}: got multiple values for input {name!r}")
-        missing = [name for name in self.inputs[len(args) :] if name not in named]
+        missing = [name for name in self.inputs[len(args) :] if name not in named and name not in self.optional]
         if missing:
             raise TypeError(f"{self.name}: missing input(s) {', '.join(repr(m) for m in missing)}")
-        return tuple(args) + tuple(named.pop(name) for name in self.inputs[len(args) :])
+        return tuple(args) + tuple(named.pop(name, None) for name in self.inputs[len(args) :])
 
     def call_inputs(
         self,
@@ -344,16 +362,16 @@ class Spec:
                 raise TypeError(f"{lead_name}: expected a real floating-point array, got dtype {lead.dtype}")
         be = backend_for(lead)
         dtype = be.compute_dtype(lead.dtype, lead_name)
-        if lead.dtype != dtype:
+        if self.cast and lead.dtype != dtype:
             lead = be.xp.astype(lead, dtype)
         try:
             xs = []
             for name, x in zip(self.inputs, inputs):
-                if name == lead_name:
-                    xs.append(lead)
+                if name == lead_name or x is None:  # None: an optional input not given
+                    xs.append(lead if name == lead_name else None)
                     continue
                 x = convert(be, x, lead, name)
-                if x.dtype != dtype:  # integer / boolean pair targets too (torch, TF refuse mixing)
+                if self.cast and x.dtype != dtype:  # integer / boolean pair targets too (torch, TF refuse mixing)
                     x = be.xp.astype(x, dtype)
                 xs.append(x)
             if sample_weight is not None:
@@ -380,6 +398,7 @@ def loss(
     decides: str | None = None,
     check: Callable[..., Any] | None = None,
     rules: dict[str, Callable[[str, Any], Any]] | None = None,
+    cast: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Turn a spec function into the public loss function (see the module doc).
 
@@ -394,10 +413,12 @@ def loss(
     than ``(y_true, y_pred)``, e.g. ``inputs=("x1", "x2", "target")`` for
     ``f(be, x1, x2, target, *, ...)``; ``decides`` names the input whose
     framework, device and dtype the others follow (default: the first one).
+    ``cast=False`` leaves the inputs' dtypes to the spec (16-bit inputs are then
+    not cast to float32 first; sample weights and array options still are).
     """
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        spec = Spec(fn, arrays, inputs, decides, check, rules)
+        spec = Spec(fn, arrays, inputs, decides, check, rules, cast)
         if spec.inputs != _PAIR:
             return _public_inputs(fn, spec)
 
@@ -435,7 +456,10 @@ def loss(
 
 
 def _public_signature(spec: Spec) -> inspect.Signature:
-    params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in spec.inputs]
+    params = [
+        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, **({"default": None} if n in spec.optional else {}))
+        for n in spec.inputs
+    ]
     params += [
         inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d) for n, d in spec.options.items()
     ]

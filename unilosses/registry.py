@@ -10,12 +10,12 @@ import difflib
 from typing import Any
 
 from unilosses.loss import Loss
-from unilosses.losses import crossentropy, focal, margin, probabilistic, regression, segmentation
+from unilosses.losses import crossentropy, focal, linear, margin, probabilistic, regression, segmentation
 
 __all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "serialize"]
 
 #: the loss family modules, in the order the README lists them
-FAMILIES = (crossentropy, focal, probabilistic, margin, regression, segmentation)
+FAMILIES = (crossentropy, focal, linear, probabilistic, margin, regression, segmentation)
 
 #: Keras' short names
 _ALIASES = {

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from unilosses.backends import tf_namespace
+from unilosses.backends import linear_tf, tf_namespace
 from unilosses.backends.generic import Backend
 
 
@@ -92,3 +92,7 @@ class TensorFlowBackend(Backend):
         else:
             nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         return nll if class_weight is None else tf.gather(class_weight, labels) * nll
+
+    def linear_cross_entropy(self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any,
+                             token_weight: Any, options: Any) -> Any:
+        return linear_tf.linear_cross_entropy(hidden, weight, bias, labels, class_weight, token_weight, options)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from unilosses.backends import linear_torch
 from unilosses.backends.generic import Backend
 
 _is_compiling = torch.compiler.is_compiling
@@ -112,3 +113,7 @@ class TorchBackend(Backend):
         return F.cross_entropy(
             logits, labels, weight=class_weight, reduction="none", label_smoothing=label_smoothing
         )
+
+    def linear_cross_entropy(self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any,
+                             token_weight: Any, options: Any) -> Any:
+        return linear_torch.linear_cross_entropy(hidden, weight, bias, labels, class_weight, token_weight, options)

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.logits import binary_log_probs, categorical_log_probs
-from unilosses.loss import Loss, PerSample, loss
+import math
+
+from unilosses.logits import (
+    binary_log_probs,
+    categorical_log_probs,
+    check_logit_options,
+    softcap_logits,
+    with_z_loss,
+)
+from unilosses.loss import Loss, PerSample, in_range, loss, register_check
 from unilosses.losses._common import (
     check_broadcasts,
     check_class_weight,
@@ -29,6 +37,16 @@ __all__ = [
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
 ]
+
+
+def _softcap(name: str, value: Any) -> Any:
+    """None, or a positive finite number."""
+    return None if value is None else in_range(0.0, math.inf, lo_open=True, hi_open=True)(name, value)
+
+
+register_check("z_loss", in_range(0.0, math.inf, hi_open=True))
+register_check("softcap", _softcap)
+
 
 
 @loss(arrays=("pos_weight",))
@@ -102,7 +120,7 @@ def binary_crossentropy(
     return mean_over(be, -(pos + (1.0 - y) * log_1mp), axis)
 
 
-@loss(arrays=("class_weight",))
+@loss(arrays=("class_weight",), check=check_logit_options)
 def categorical_crossentropy(
     be: Any,
     y_true: Any,
@@ -113,6 +131,8 @@ def categorical_crossentropy(
     class_weight: Any = None,
     axis: int = -1,
     epsilon: float = 1e-7,
+    z_loss: float = 0.0,
+    softcap: Any = None,
 ) -> Any:
     """Cross-entropy between target distributions and probabilities or logits.
 
@@ -139,6 +159,10 @@ def categorical_crossentropy(
     axis : int
         The class axis (``1`` for torch's NCHW layout).
     epsilon : float in (0, 0.5)
+    z_loss : float >= 0
+        Adds PaLM's ``z_loss * logsumexp(z)^2`` per sample (logits only; not class-weighted).
+    softcap : float > 0, optional
+        Gemma's soft cap: logits become ``softcap * tanh(z / softcap)`` first (logits only).
     sample_weight, reduction : see :func:`binary_crossentropy`.
 
     Returns
@@ -165,15 +189,17 @@ def categorical_crossentropy(
     num_classes = count_classes(y_pred, axis)
     y = float_targets(be, y_true, y_pred)
     q = smooth_categorical(y, label_smoothing, num_classes)
+    if from_logits:
+        y_pred = softcap_logits(be, y_pred, softcap)
     log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon)
     if class_weight is None:
-        return -be.xp.sum(q * log_p, axis=axis)
+        return with_z_loss(be, -be.xp.sum(q * log_p, axis=axis), y_pred, axis, z_loss)
     check_class_weight(class_weight, num_classes)
-    values = -be.classdot(q * log_p, class_weight, axis)
+    values = with_z_loss(be, -be.classdot(q * log_p, class_weight, axis), y_pred, axis, z_loss)
     return PerSample(values, weight=be.classdot(y, class_weight, axis))
 
 
-@loss(arrays=("class_weight",))
+@loss(arrays=("class_weight",), check=check_logit_options)
 def sparse_categorical_crossentropy(
     be: Any,
     y_true: Any,
@@ -185,6 +211,8 @@ def sparse_categorical_crossentropy(
     ignore_index: Any = None,
     axis: int = -1,
     epsilon: float = 1e-7,
+    z_loss: float = 0.0,
+    softcap: Any = None,
 ) -> Any:
     """Cross-entropy with integer class labels, never building a one-hot.
 
@@ -212,6 +240,8 @@ def sparse_categorical_crossentropy(
     axis : int
         The class axis (``1`` for torch's NCHW layout).
     epsilon : float in (0, 0.5)
+    z_loss, softcap : see :func:`categorical_crossentropy` (logits only); as in
+        :func:`unilosses.linear_cross_entropy`.
     sample_weight, reduction : see :func:`binary_crossentropy`.
 
     Returns
@@ -240,7 +270,9 @@ def sparse_categorical_crossentropy(
     """
     t = sparse_targets(be, y_true, y_pred, axis, ignore_index, class_weight)
     if from_logits:  # one fused kernel where the framework has one
+        y_pred = softcap_logits(be, y_pred, softcap)
         values = be.sparse_softmax_cross_entropy(y_pred, t.safe, t.axis, label_smoothing, class_weight)
+        values = with_z_loss(be, values, y_pred, t.axis, z_loss)
     else:
         log_p = categorical_log_probs(be, y_pred, t.axis, False, epsilon)
         values = be.sparse_cross_entropy(log_p, t.safe, t.axis, label_smoothing, class_weight)

@@ -1,0 +1,142 @@
+"""The LM-head cross-entropy on TensorFlow: ``tf.while_loop`` over chunks inside ``tf.custom_gradient``.
+
+One ``tf.while_loop`` (``parallel_iterations=1``: one chunk's temporaries at a time)
+serves eager execution (where it runs as a Python loop), ``tf.function`` and XLA.
+The token count may be unknown until run time; per-chunk values go to a
+``TensorArray``. The two custom gradients are those of :mod:`unilosses.backends.linear_torch`:
+gradients computed with the values for a reduced loss, logits recomputed in the
+backward pass for per-token values.
+
+What TensorFlow cannot say is whether a gradient will be asked for when the tape
+sits outside a ``tf.function``. So: eagerly, with no tape watching the inputs, only
+the values are computed; inside a ``tf.function`` with no tape watching them inside
+it, the recomputing gradient is used (values and logsumexp forward, one matrix
+product per chunk; three more only if a gradient is requested); whenever a tape
+records, the promised gradient shape decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+from tensorflow.python.eager import record
+
+from unilosses.backends import tf_namespace as xtf
+from unilosses.backends.linear_generic import LinearOptions, chunk_terms, shared_parts, tokens_per_chunk
+
+__all__ = ["linear_cross_entropy"]
+
+_DEFAULT_TOKENS = 1 << 30  # a token count for tokens_per_chunk when the batch size is unknown
+
+
+def _f32(dtype: Any) -> Any:
+    return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+
+
+def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None) -> Any:
+    """``(values, lse, dh_unit, dW, db)`` as :func:`unilosses.backends.linear_torch._sweep`."""
+    f32 = _f32(h.dtype)
+    n_classes = w.shape[0]
+    classes, weight_sum = shared_parts(xtf, w, labels, cw, None)
+    static_n = h.shape[0]
+    n = tokens_per_chunk(static_n if static_n is not None else _DEFAULT_TOKENS, n_classes, o.chunk_size)
+    n_tokens = tf.shape(h)[0]
+    n_chunks = (n_tokens + n - 1) // n
+    grad = a is not None
+    bias = None if b is None else tf.cast(b, f32)
+    empty = tf.zeros((0,), f32)
+
+    def body(i: Any, dw: Any, db: Any, tv: Any, tl: Any, tdh: Any) -> Any:
+        lo = i * n
+        hi = tf.minimum(lo + n, n_tokens)
+        hc, yc = h[lo:hi], labels[lo:hi]
+        u = tf.matmul(hc, w, transpose_b=True)
+        u = tf.cast(u, f32) if u.dtype != f32 else u
+        if bias is not None:
+            u = u + bias
+        v, l_c, g = chunk_terms(xtf, u, yc, classes, cw, weight_sum, o, grad=grad, lse=None if lse is None else lse[lo:hi])
+        if v is not None:
+            tv, tl = tv.write(i, v), tl.write(i, l_c)
+        if grad:
+            ac = a[lo:hi]
+            tdh = tdh.write(i, tf.cast(tf.matmul(tf.cast(g, w.dtype), w), f32))
+            dw = dw + tf.cast(tf.matmul(tf.cast(g, h.dtype), hc * tf.cast(ac[:, None], h.dtype), transpose_a=True), f32)
+            if bias is not None:
+                db = db + tf.linalg.matvec(g, tf.cast(ac, f32), transpose_a=True)
+        return i + 1, dw, db, tv, tl, tdh
+
+    def array(shape: Any) -> Any:
+        return tf.TensorArray(f32, size=n_chunks, infer_shape=False, element_shape=shape)
+
+    init = (
+        tf.constant(0),
+        tf.zeros(w.shape, f32) if grad else empty,
+        tf.zeros(tf.shape(b), f32) if grad and b is not None else empty,
+        array(tf.TensorShape([None])),
+        array(tf.TensorShape([None])),
+        array(tf.TensorShape([None, h.shape[1]])) if grad else array(tf.TensorShape([None])),
+    )
+    _, dw, db, tv, tl, tdh = tf.while_loop(lambda i, *_: i < n_chunks, body, init, parallel_iterations=1)
+    values = tv.concat() if lse is None else None
+    lse_out = tl.concat() if lse is None else lse
+    dh = tdh.concat() if grad else None
+    if values is not None and static_n is not None:
+        values, lse_out = tf.ensure_shape(values, (static_n,)), tf.ensure_shape(lse_out, (static_n,))
+    return values, lse_out, dh, dw if grad else None, db if grad and b is not None else None
+
+
+def _safe_c(g: Any, tw: Any) -> Any:
+    """c with ``g = c * tw`` (a reduced loss), 0 for an empty / all-ignored batch."""
+    norm = tf.tensordot(tw, tw, 1)
+    return tf.tensordot(g, tw, 1) / tf.where(norm == 0, tf.ones_like(norm), norm)
+
+
+def _grad_in_forward(labels: Any, cw: Any, tw: Any, o: LinearOptions, has_bias: bool) -> Any:
+    @tf.custom_gradient
+    def f(h: Any, w: Any, *bias: Any) -> Any:
+        b = bias[0] if has_bias else None
+        values, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=tw)
+
+        def grad(g: Any) -> Any:
+            g = tf.cast(g, tw.dtype)
+            c = _safe_c(g, tw)
+            out = [tf.cast(g[:, None] * dh, h.dtype), tf.cast(c * dw, w.dtype)]
+            return out + ([tf.cast(c * db, b.dtype)] if has_bias else [])
+
+        return values, grad
+
+    return f
+
+
+def _recompute(labels: Any, cw: Any, o: LinearOptions, has_bias: bool) -> Any:
+    @tf.custom_gradient
+    def f(h: Any, w: Any, *bias: Any) -> Any:
+        b = bias[0] if has_bias else None
+        values, lse, _, _, _ = _sweep(h, w, b, labels, cw, o)
+
+        def grad(g: Any) -> Any:
+            g = tf.cast(g, lse.dtype)
+            _, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=g, lse=lse)
+            out = [tf.cast(g[:, None] * dh, h.dtype), tf.cast(dw, w.dtype)]
+            return out + ([tf.cast(db, b.dtype)] if has_bias else [])
+
+        return values, grad
+
+    return f
+
+
+def linear_cross_entropy(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
+    """Per-token values, differentiable w.r.t. ``h``, ``w``, ``b`` (see the module doc);
+    ``class_weight`` is a constant (``stop_gradient``)."""
+    h, w = tf.convert_to_tensor(h), tf.convert_to_tensor(w)  # variables: read once, outside the gradient
+    b = None if b is None else tf.convert_to_tensor(b)
+    if cw is not None:
+        cw = tf.stop_gradient(cw)
+    inputs = [h, w] + ([] if b is None else [b])
+    recording = record.should_record_backprop(inputs)
+    if not recording and tf.executing_eagerly():
+        return _sweep(h, w, b, labels, cw, o)[0]
+    if recording and tw is not None:
+        return _grad_in_forward(labels, cw, tw, o, b is not None)(*inputs)
+    return _recompute(labels, cw, o, b is not None)(*inputs)
