@@ -41,6 +41,8 @@ either as a list / tuple in the function's order, or as one tensor stacked along
 axis 1 (the axis after the batch axis: shape ``(N, 2)`` for two ``(N,)`` inputs,
 ``(N, 3, D)`` for three ``(N, D)`` inputs); an input named ``target`` (or
 ``y_true``) comes from ``y_true``, which is ignored by losses that have none.
+Optional inputs may be left out of the list: ``LinearCrossEntropy()(labels, [hidden,
+ops.transpose(dense.kernel)])`` (or ``[hidden, weight, bias]``).
 
 Plain unilosses functions and :class:`unilosses.Loss` objects can be passed to
 ``model.compile(loss=...)`` as well (Keras wraps them); importing this module
@@ -206,18 +208,20 @@ class Loss(keras.losses.Loss):
                     f"stacked along axis 1 (size {len(from_pred)}), got shape {tuple(y_pred.shape)}"
                 )
             preds = [y_pred[:, i] for i in range(len(from_pred))]
-        if len(preds) != len(from_pred):
+        required = len([n for n in from_pred if n not in self._spec.optional])
+        if not required <= len(preds) <= len(from_pred):
             raise ValueError(
                 f"y_pred: expected {len(from_pred)} inputs ({', '.join(from_pred)}) "
                 f"of {self.function.__name__}, got {len(preds)}"
             )
+        preds += [None] * (len(from_pred) - len(preds))  # optional inputs not given (a head's bias)
         it = iter(preds)
         return tuple(y_true if n in _TARGET_NAMES else next(it) for n in names)
 
     def _convert(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         dtype = self.dtype
         if isinstance(y_pred, (list, tuple)):
-            y_pred = type(y_pred)(_as_pred(x, dtype) for x in y_pred)
+            y_pred = type(y_pred)(None if x is None else _as_pred(x, dtype) for x in y_pred)
         else:
             y_pred = _as_pred(y_pred, dtype)
         if y_true is not None:

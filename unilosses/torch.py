@@ -14,7 +14,10 @@ Loss class, under the same name (from the ``Loss`` classes each family module of
 - ``forward(input, target, sample_weight=None)``: torch's order (the unilosses
   function takes ``(y_true, y_pred)``). Losses with other inputs keep them in the
   function's order, which is torch's: ``forward(x1, x2, target)``,
-  ``forward(anchor, positive, negative)``.
+  ``forward(anchor, positive, negative)``; a function whose first input is ``y_true``
+  takes it as ``target`` after its other required inputs, optional ones last:
+  ``LinearCrossEntropy.forward(hidden, weight, target, bias=None)`` (Liger-Kernel's
+  fused linear cross-entropy takes ``(weight, hidden, target, bias)``).
 - Options are those of the unilosses function, with its defaults and checks
   (``from_logits=False`` and ``axis=-1`` by default: pass ``from_logits=True,
   axis=1`` for torch's ``CrossEntropyLoss`` on ``(N, C, ...)`` logits).
@@ -108,20 +111,22 @@ class Loss(torch.nn.Module):
         torch.Tensor
             A scalar, or the per-sample values for ``reduction="none"``.
         """
-        n = len(self._spec.inputs)
-        if len(inputs) != n:
+        spec = self._spec
+        n = len(spec.inputs)
+        if not n - len(spec.optional) <= len(inputs) <= n:
             raise TypeError(
                 f"{type(self).__name__}.forward: expected {n} inputs "
                 f"({', '.join(self._forward_names())}), got {len(inputs)}"
             )
-        if self._spec.inputs == _PAIR:
-            inputs = (inputs[1], inputs[0])
+        inputs = tuple(inputs) + (None,) * (n - len(inputs))
+        if spec.inputs[0] == "y_true":  # (..., target, optional...) -> (y_true, ...)
+            k = n - len(spec.optional) - 1
+            inputs = (inputs[k], *inputs[:k], *inputs[k + 1 :])
         return self.function(*inputs, sample_weight=sample_weight, reduction=self.reduction, **self._options())
 
     @classmethod
     def _forward_names(cls) -> tuple[str, ...]:
-        inputs = cls.unilosses_class.function.spec.inputs  # type: ignore[attr-defined]
-        return ("input", "target") if inputs == _PAIR else tuple(inputs)
+        return _torch_names(cls.unilosses_class.function.spec)  # type: ignore[attr-defined]
 
     def extra_repr(self) -> str:
         """The options that differ from their defaults, and ``reduction``."""
@@ -136,9 +141,21 @@ class Loss(torch.nn.Module):
         return ", ".join(parts)
 
 
-def _forward_signature(names: tuple[str, ...]) -> inspect.Signature:
+def _torch_names(spec: Any) -> tuple[str, ...]:
+    """forward's input names: ``(input, target)`` for ``(y_true, y_pred)``; ``y_true`` as
+    ``target`` after the other required inputs otherwise; optional inputs last."""
+    if spec.inputs == _PAIR:
+        return ("input", "target")
+    if spec.inputs[0] != "y_true":
+        return tuple(spec.inputs)
+    required = [n for n in spec.inputs[1:] if n not in spec.optional]
+    return (*required, "target", *spec.optional)
+
+
+def _forward_signature(names: tuple[str, ...], optional: tuple[str, ...] = ()) -> inspect.Signature:
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    params = [inspect.Parameter("self", kind)] + [inspect.Parameter(n, kind) for n in names]
+    params = [inspect.Parameter("self", kind)]
+    params += [inspect.Parameter(n, kind, **({"default": None} if n in optional else {})) for n in names]
     params.append(inspect.Parameter("sample_weight", kind, default=None))
     return inspect.Signature(params)
 
@@ -147,18 +164,19 @@ def _adapter(core: type[_CoreLoss]) -> type[Loss]:
     """The ``torch.nn.Module`` class of the unilosses Loss class ``core``."""
     name = core.__name__
     fn = core.function
-    names = ("input", "target") if fn.spec.inputs == _PAIR else tuple(fn.spec.inputs)  # type: ignore[attr-defined]
+    names = _torch_names(fn.spec)  # type: ignore[attr-defined]
+    signature = _forward_signature(names, fn.spec.optional)  # type: ignore[attr-defined]
 
     def forward(self: Loss, *args: Any, sample_weight: Any = None, **named: Any) -> Any:
         if named or len(args) > len(names):  # inputs by name, or a positional sample_weight
             if sample_weight is not None:
                 named["sample_weight"] = sample_weight
-            bound = _forward_signature(names).bind(self, *args, **named)
-            args = tuple(bound.arguments[n] for n in names)
+            bound = signature.bind(self, *args, **named)
+            args = tuple(bound.arguments.get(n) for n in names)
             sample_weight = bound.arguments.get("sample_weight")
         return Loss.forward(self, *args, sample_weight=sample_weight)
 
-    forward.__signature__ = _forward_signature(names)  # type: ignore[attr-defined]
+    forward.__signature__ = signature  # type: ignore[attr-defined]
     forward.__doc__ = Loss.forward.__doc__
     forward.__qualname__ = f"{name}.forward"
     doc = (

@@ -129,6 +129,17 @@ def shared_parts(xp: Any, weight: Any, labels: Any, class_weight: Any, device: A
     return classes, weight_sum
 
 
+def _bounds(hidden: Any, n_tokens: int, n: int) -> list[tuple[int, int]]:
+    """Row ranges of at most ``n`` tokens (in bounds: the Array API leaves out-of-bounds slice
+    stops unspecified). A chunked array (Dask) keeps its blocks: no range spans two of them,
+    so each block of values reads one block of tokens."""
+    blocks = getattr(hidden, "chunks", None)
+    edges = [0]
+    for size in blocks[0] if isinstance(blocks, tuple) else (n_tokens,):
+        edges.append(edges[-1] + size)
+    return [(s, min(s + n, hi)) for lo, hi in zip(edges, edges[1:]) for s in range(lo, hi, n)]
+
+
 def linear_values(
     be: Any, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, o: LinearOptions
 ) -> Any:
@@ -149,9 +160,9 @@ def linear_values(
     w_t = xp.permute_dims(weight, (1, 0))
     n = tokens_per_chunk(n_tokens, weight.shape[0], o.chunk_size)
     out = []
-    for start in range(0, n_tokens, n):
-        u = xp.matmul(hidden[start : start + n, ...], w_t)
+    for start, stop in _bounds(hidden, n_tokens, n):
+        u = xp.matmul(hidden[start:stop, ...], w_t)
         if bias is not None:
             u = u + bias
-        out.append(chunk_terms(xp, u, labels[start : start + n], classes, class_weight, weight_sum, o)[0])
+        out.append(chunk_terms(xp, u, labels[start:stop], classes, class_weight, weight_sum, o)[0])
     return out[0] if len(out) == 1 else xp.concat(out, axis=0)

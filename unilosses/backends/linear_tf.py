@@ -35,55 +35,78 @@ def _f32(dtype: Any) -> Any:
 
 
 def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None) -> Any:
-    """``(values, lse, dh_unit, dW, db)`` as :func:`unilosses.backends.linear_torch._sweep`."""
+    """``(values, lse, dh_unit, dW, db)`` as :func:`unilosses.backends.linear_torch._sweep`.
+
+    With a static token count (always under XLA) the full chunks go through the loop with
+    a static size and an uneven last chunk through the same body once more; with an
+    unknown count, the last chunk of the loop is shorter (dynamic shapes).
+    """
     f32 = _f32(h.dtype)
     n_classes = w.shape[0]
     classes, weight_sum = shared_parts(xtf, w, labels, cw, None)
     static_n = h.shape[0]
     n = tokens_per_chunk(static_n if static_n is not None else _DEFAULT_TOKENS, n_classes, o.chunk_size)
-    n_tokens = tf.shape(h)[0]
-    n_chunks = (n_tokens + n - 1) // n
     grad = a is not None
     bias = None if b is None else tf.cast(b, f32)
-    empty = tf.zeros((0,), f32)
+    d = h.shape[1]
 
-    def body(i: Any, dw: Any, db: Any, tv: Any, tl: Any, tdh: Any) -> Any:
-        lo = i * n
-        hi = tf.minimum(lo + n, n_tokens)
-        hc, yc = h[lo:hi], labels[lo:hi]
+    def chunk(lo: Any, hi: Any, size: Any) -> Any:
+        """(values, lse, dh_unit, dW part, db part) of rows lo:hi (``size`` rows if static)."""
+        cut = (lambda x: x[lo:hi]) if size is None else (lambda x: tf.slice(x, [lo] + [0] * (x.shape.rank - 1), [size] + [-1] * (x.shape.rank - 1)))
+        hc, yc = cut(h), cut(labels)
         u = tf.matmul(hc, w, transpose_b=True)
         u = tf.cast(u, f32) if u.dtype != f32 else u
         if bias is not None:
             u = u + bias
-        v, l_c, g = chunk_terms(xtf, u, yc, classes, cw, weight_sum, o, grad=grad, lse=None if lse is None else lse[lo:hi])
+        v, l_c, g = chunk_terms(xtf, u, yc, classes, cw, weight_sum, o, grad=grad, lse=None if lse is None else cut(lse))
+        if not grad:
+            return v, l_c, None, None, None
+        ac = cut(a)
+        dh = tf.cast(tf.matmul(tf.cast(g, w.dtype), w), f32)
+        dw = tf.cast(tf.matmul(tf.cast(g, h.dtype), hc * tf.cast(ac[:, None], h.dtype), transpose_a=True), f32)
+        db = None if bias is None else tf.linalg.matvec(g, tf.cast(ac, f32), transpose_a=True)
+        return v, l_c, dh, dw, db
+
+    def add(x: Any, y: Any) -> Any:
+        return x if y is None else x + y
+
+    empty = tf.zeros((0,), f32)
+    dw0 = tf.zeros(w.shape, f32) if grad else empty
+    db0 = tf.zeros(tf.shape(b), f32) if grad and b is not None else empty
+    if static_n is not None:
+        n_tokens, n_chunks, size = static_n, static_n // n, n
+    else:
+        n_tokens = tf.shape(h)[0]
+        n_chunks, size = (n_tokens + n - 1) // n, None
+    parts: list[Any] = []
+
+    def body(i: Any, dw: Any, db: Any, tv: Any, tl: Any, tdh: Any) -> Any:
+        v, l_c, dh, dw_c, db_c = chunk(i * n, tf.minimum(i * n + n, n_tokens), size)
         if v is not None:
             tv, tl = tv.write(i, v), tl.write(i, l_c)
         if grad:
-            ac = a[lo:hi]
-            tdh = tdh.write(i, tf.cast(tf.matmul(tf.cast(g, w.dtype), w), f32))
-            dw = dw + tf.cast(tf.matmul(tf.cast(g, h.dtype), hc * tf.cast(ac[:, None], h.dtype), transpose_a=True), f32)
-            if bias is not None:
-                db = db + tf.linalg.matvec(g, tf.cast(ac, f32), transpose_a=True)
+            tdh, dw, db = tdh.write(i, dh), add(dw, dw_c), add(db, db_c)
         return i + 1, dw, db, tv, tl, tdh
 
-    def array(shape: Any) -> Any:
-        return tf.TensorArray(f32, size=n_chunks, infer_shape=False, element_shape=shape)
+    def array(shape: Any) -> Any:  # one more element, empty, so that an empty batch concatenates
+        return tf.TensorArray(f32, size=n_chunks + (size is None), infer_shape=False, element_shape=shape)
 
-    init = (
-        tf.constant(0),
-        tf.zeros(w.shape, f32) if grad else empty,
-        tf.zeros(tf.shape(b), f32) if grad and b is not None else empty,
-        array(tf.TensorShape([None])),
-        array(tf.TensorShape([None])),
-        array(tf.TensorShape([None, h.shape[1]])) if grad else array(tf.TensorShape([None])),
-    )
-    _, dw, db, tv, tl, tdh = tf.while_loop(lambda i, *_: i < n_chunks, body, init, parallel_iterations=1)
-    values = tv.concat() if lse is None else None
-    lse_out = tl.concat() if lse is None else lse
-    dh = tdh.concat() if grad else None
-    if values is not None and static_n is not None:
-        values, lse_out = tf.ensure_shape(values, (static_n,)), tf.ensure_shape(lse_out, (static_n,))
-    return values, lse_out, dh, dw if grad else None, db if grad and b is not None else None
+    dw, db = dw0, db0
+    if size is None or n_chunks:
+        init = (tf.constant(0), dw0, db0, array([size]), array([size]), array([size, d] if grad else [size]))
+        _, dw, db, tv, tl, tdh = tf.while_loop(lambda i, *_: i < n_chunks, body, init, parallel_iterations=1)
+        if size is None:  # the extra empty element
+            tv, tl, tdh = tv.write(n_chunks, empty), tl.write(n_chunks, empty), tdh.write(n_chunks, tf.zeros((0, d), f32))
+        parts.append((tv.concat() if lse is None else None, tl.concat() if lse is None else None, tdh.concat() if grad else None))
+    if size is not None and n_tokens % n:
+        v, l_c, dh, dw_c, db_c = chunk(n_chunks * n, n_tokens, n_tokens % n)
+        parts.append((v, l_c, dh))
+        if grad:
+            dw, db = add(dw, dw_c), add(db, db_c)
+    if not parts:
+        parts.append((empty, empty, tf.zeros((0, d), f32) if grad else None))
+    values, lse_out, dh = (None if p[0] is None else p[0] if len(p) == 1 else tf.concat(p, 0) for p in zip(*parts))
+    return values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None
 
 
 def _safe_c(g: Any, tw: Any) -> Any:

@@ -15,19 +15,77 @@ Two functions, chosen by what the caller promises about the gradient
 Without gradients (``torch.no_grad``, or no input requiring one) only the values are
 computed. 16-bit ``hidden`` / ``weight`` multiply in their dtype; logits, their
 gradient and ``dW`` / ``db`` accumulate in float32. The chunk math is
-:func:`unilosses.backends.linear_generic.chunk_terms`, the same on every backend.
+:func:`unilosses.backends.linear_generic.chunk_terms` written with torch's fused kernels
+and in-place updates (:func:`_terms`; ``tests/test_linear.py`` pins the two together).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat.torch as xtorch
 import torch
 
-from unilosses.backends.linear_generic import LinearOptions, chunk_terms, shared_parts, tokens_per_chunk
+from unilosses.backends.linear_generic import LinearOptions, tokens_per_chunk
 
 __all__ = ["linear_cross_entropy"]
+
+
+def _terms(
+    hc: Any, wt: Any, b: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, f32: Any, grad: bool, lse: Any
+) -> tuple[Any, Any, Any]:
+    """:func:`unilosses.backends.linear_generic.chunk_terms` of the chunk ``hc`` with torch's
+    fused kernels, in place where it can: ``log_softmax``, picks by ``gather``, the label's
+    ``-1`` by ``scatter_add_`` (never a one-hot), so the (n, V) block is traversed about five
+    times and at most two such blocks exist."""
+    e, k, cap = o.label_smoothing, o.z_loss, o.softcap
+    n_classes = wt.shape[1]
+    u = hc @ wt if b is None else torch.addmm(b, hc, wt)
+    if u.dtype != f32:
+        u = u.to(f32)
+    t = None
+    if cap is not None:
+        t = u.div_(cap).tanh_()
+        u = t * cap
+    yi = y[:, None]
+    w_y = None if cw is None else cw[y]
+    values = None
+    if lse is None:
+        lp = torch.log_softmax(u, 1)
+        lse = u.gather(1, yi)[:, 0] - lp.gather(1, yi)[:, 0]
+        del u
+        nll = -lp.gather(1, yi)[:, 0]
+        values = nll if w_y is None else w_y * nll
+        if not _zero(e):
+            uniform = -(lp.mean(1) if cw is None else (lp @ cw) / n_classes)
+            values = (1.0 - e) * values + e * uniform
+        if not _zero(k):
+            values = values + k * (lse * lse)
+        if not grad:
+            return values, lse, None
+        g = lp.exp_()
+    else:
+        g = u.sub_(lse[:, None]).exp_()
+        del u
+    coef: Any = 1.0 - e if w_y is None else (1.0 - e) * w_y
+    if not _zero(e):
+        coef = coef + e * weight_sum / n_classes
+    if not _zero(k):
+        coef = coef + 2.0 * k * lse
+    if not isinstance(coef, float):
+        g.mul_(coef[:, None])
+    elif coef != 1.0:
+        g.mul_(coef)
+    hit = -(1.0 - e) * (torch.ones_like(lse) if w_y is None else w_y)
+    g.scatter_add_(1, yi, hit[:, None].to(g.dtype))
+    if not _zero(e):
+        g.sub_((e / n_classes) * (1.0 if cw is None else cw))
+    if t is not None:
+        g.mul_(t.mul_(t).neg_().add_(1.0))
+    return values, lse, g
+
+
+def _zero(x: Any) -> bool:
+    return isinstance(x, (int, float)) and x == 0
 
 
 def _sweep(
@@ -41,7 +99,7 @@ def _sweep(
     """
     f32 = torch.float32 if h.dtype in (torch.float16, torch.bfloat16) else h.dtype
     n_tokens, n_classes = h.shape[0], w.shape[0]
-    classes, weight_sum = shared_parts(xtorch, w, labels, cw, h.device)
+    weight_sum = n_classes if cw is None else cw.sum()
     n = tokens_per_chunk(n_tokens, n_classes, o.chunk_size)
     grad = a is not None
     values = None if lse is not None else torch.empty(n_tokens, dtype=f32, device=h.device)
@@ -49,25 +107,19 @@ def _sweep(
     dh = torch.empty(h.shape, dtype=f32, device=h.device) if grad else None
     dw = torch.zeros(w.shape, dtype=f32, device=h.device) if grad else None
     db = torch.zeros(n_classes, dtype=f32, device=h.device) if grad and b is not None else None
-    wt = w.t()
+    wt, bc = w.t(), None if b is None else b.to(h.dtype)
     for start in range(0, n_tokens, n):
         stop = min(start + n, n_tokens)
         hc = h[start:stop]
-        u = hc @ wt if b is None else torch.addmm(b.to(hc.dtype), hc, wt)
-        if u.dtype != f32:
-            u = u.to(f32)
-        v, l_c, g = chunk_terms(
-            xtorch, u, labels[start:stop], classes, cw, weight_sum, o, grad=grad,
-            lse=None if lse is None else lse[start:stop],
-        )
-        del u
+        v, l_c, g = _terms(hc, wt, bc, labels[start:stop], cw, weight_sum, o, f32, grad,
+                           None if lse is None else lse[start:stop])
         if values is not None:
             values[start:stop] = v
             lse_out[start:stop] = l_c
         if not grad:
             continue
         gm = g if g.dtype == w.dtype else g.to(w.dtype)
-        dh[start:stop] = gm @ w
+        torch.mm(gm, w, out=dh[start:stop]) if gm.dtype == f32 else dh[start:stop].copy_(gm @ w)
         ah = hc * a[start:stop, None].to(hc.dtype)
         if gm.dtype == f32:
             dw.addmm_(gm.t(), ah)

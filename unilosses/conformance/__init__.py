@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["Case", "FAMILIES", "all_cases", "ref_inputs", "ref_output"]
 
 #: family modules holding CASES
-FAMILIES = ("crossentropy", "focal", "probabilistic", "margin", "regression", "segmentation")
+FAMILIES = ("crossentropy", "focal", "linear", "probabilistic", "margin", "regression", "segmentation")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,7 @@ one function shared by all of them (``unilosses/backends/linear_generic.py``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from unilosses.backends.linear_generic import LinearOptions
@@ -69,6 +70,15 @@ def _check_shapes(be: Any, y_true: Any, hidden: Any, weight: Any, bias: Any) -> 
     return y_true, ws[0]
 
 
+def _flat(be: Any, x: Any, shape: tuple[Any, ...]) -> Any:
+    """``reshape(x, shape)``; an empty ``x`` (which Dask cannot reshape) as a zero of ``shape``
+    plus its (empty) sum, so that gradients stay connected."""
+    xp = be.xp
+    if math.prod(shape) != 0:
+        return xp.reshape(x, shape)
+    return xp.zeros(shape, dtype=x.dtype, device=be.device(x)) + xp.sum(x, dtype=x.dtype)
+
+
 def _token_weight(be: Any, sample_weight: Any, valid: Any, in_range: Any, labels: Any, dtype: Any) -> Any:
     """What a reduced loss's gradient reaches each token with, up to one scalar: the
     sample weight where the label counts, 0 elsewhere (as :func:`unilosses.reduction.reduce`
@@ -80,7 +90,8 @@ def _token_weight(be: Any, sample_weight: Any, valid: Any, in_range: Any, labels
     for mask in (valid, in_range):
         if mask is not None:
             tw = xp.where(mask, tw, xp.zeros_like(tw))
-    return xp.reshape(tw, (-1,))
+    shape = _shape(labels)
+    return _flat(be, tw, (math.prod(shape) if None not in shape else -1,))
 
 
 @loss(
@@ -180,17 +191,19 @@ def linear_cross_entropy(
         check_class_weight(class_weight, n_classes)
         w_y = be.lookup(class_weight, safe)
     hint = None if reduction == "none" else _token_weight(be, sample_weight, valid, in_range, safe, dtype)
-    d = hidden.shape[-1]
+    shape = _shape(safe)
+    n_tokens = math.prod(shape) if None not in shape else -1
     values = be.linear_cross_entropy(
-        be.xp.reshape(hidden, (-1, d)),
+        _flat(be, hidden, (n_tokens, hidden.shape[-1])),
         weight,
         bias,
-        be.xp.reshape(safe, (-1,)),
+        _flat(be, safe, (n_tokens,)),
         class_weight,
         hint,
         LinearOptions(label_smoothing, z_loss, softcap, chunk_size),
     )
-    values = be.xp.reshape(values, _static(_shape(safe)))
+    if len(shape) != 1:
+        values = _flat(be, values, _static(shape))
     return SparseTargets(-1, n_classes, safe, in_range, valid, w_y).per_sample(be, values)
 
 
