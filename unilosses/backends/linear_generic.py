@@ -64,6 +64,7 @@ def chunk_terms(
     *,
     grad: bool = False,
     lse: Any = None,
+    label_weight: Any = None,
 ) -> tuple[Any, Any, Any]:
     """``(values, lse, G)`` of one ``(n, V)`` block of logits ``u`` (the compute dtype).
 
@@ -71,7 +72,8 @@ def chunk_terms(
     caller masks them), ``classes`` is ``arange(V)`` of the labels' dtype with shape
     (1, V), ``class_weight`` (V,) or None, ``weight_sum`` its sum (V without).
     ``G = d values / d u`` (n, V) when ``grad``; with ``lse`` given (the logsumexp of an
-    earlier forward pass) only ``G`` is computed and ``values`` is None.
+    earlier forward pass) only ``G`` is computed and ``values`` is None. ``label_weight``:
+    ``class_weight[labels]`` if the caller has it (else taken here).
     """
     e, k, cap = o.label_smoothing, o.z_loss, o.softcap
     n_classes = u.shape[-1]
@@ -81,7 +83,9 @@ def chunk_terms(
     else:
         z = u
     onehot = classes == xp.expand_dims(labels, axis=1)
-    w_y = None if class_weight is None else xp.take(class_weight, labels, axis=0)
+    w_y = label_weight
+    if w_y is None and class_weight is not None:
+        w_y = xp.take(class_weight, labels, axis=0)
     values = None
     if lse is None:
         m = xp.max(z, axis=1, keepdims=True)
@@ -97,7 +101,7 @@ def chunk_terms(
             if class_weight is None:
                 uniform = log_s - xp.mean(zm, axis=1)
             else:
-                uniform = (weight_sum * log_s - xp.matmul(zm, class_weight)) / n_classes
+                uniform = (weight_sum * log_s - xp.sum(zm * class_weight, axis=1)) / n_classes
             values = (1.0 - e) * values + e * uniform
         if not _zero(k):
             values = values + k * (lse * lse)

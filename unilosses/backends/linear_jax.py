@@ -39,6 +39,8 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
     f32 = _f32(h.dtype)
     n_tokens, n_classes = h.shape[0], w.shape[0]
     classes, weight_sum = shared_parts(jnp, w, labels, cw, None)
+    cw_rows = cw
+    classes, cw, replicated = _like_vocabulary(w, classes, cw)
     n = tokens_per_chunk(n_tokens, n_classes, o.chunk_size)
     full, tail = divmod(n_tokens, n)
     grad = a is not None
@@ -48,10 +50,11 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
         u = jnp.matmul(hc, w.T, preferred_element_type=f32)
         if bias is not None:
             u = u + bias
-        v, l_c, g = chunk_terms(jnp, u, yc, classes, cw, weight_sum, o, grad=grad, lse=lc)
+        w_y = None if cw_rows is None else _lookup(cw_rows, yc)
+        v, l_c, g = chunk_terms(jnp, u, yc, classes, cw, weight_sum, o, grad=grad, lse=lc, label_weight=w_y)
         if not grad:
             return v, l_c, None, None, None
-        dh = jnp.matmul(g.astype(w.dtype), w, preferred_element_type=f32)
+        dh = jnp.matmul(g.astype(w.dtype), w, preferred_element_type=f32, **replicated)
         ah = hc * ac[:, None].astype(hc.dtype)
         dw = jnp.matmul(g.T.astype(h.dtype), ah, preferred_element_type=f32)
         db = None if b is None else ac.astype(f32) @ g
@@ -66,7 +69,8 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
             carry = (carry[0] + dw, None if db is None else carry[1] + db)
         return carry, (v, l_c, dh)
 
-    carry = (jnp.zeros(w.shape, f32), None if b is None else jnp.zeros(b.shape, f32)) if grad else (None, None)
+    # zeros_like: the accumulators keep w's and b's sharding (the scan carry's type under Explicit axes)
+    carry = (jnp.zeros_like(w, dtype=f32), None if b is None else jnp.zeros_like(b, dtype=f32)) if grad else (None, None)
     parts = []
     if full:
         stop = full * n
@@ -87,6 +91,30 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
         None if p[0] is None else p[0] if len(parts) == 1 else jnp.concatenate(p) for p in zip(*parts)
     )
     return values, lse_out, dh, carry[0], carry[1]
+
+
+def _like_vocabulary(w: Any, classes: Any, cw: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """Under a mesh with Explicit axes and ``w`` sharded over the vocabulary: the arrays that
+    meet a chunk's logits along it (class indices, class weights) take that sharding, and
+    ``dh = G W`` (a sum over the vocabulary) is asked for replicated. Else nothing changes."""
+    typeof = getattr(jax, "typeof", None)
+    spec = getattr(getattr(typeof(w), "sharding", None), "spec", None) if typeof is not None else None
+    if not spec or spec[0] is None:
+        return classes, cw, {}
+    from jax.sharding import PartitionSpec, reshard
+
+    classes = reshard(classes, PartitionSpec(None, spec[0]))
+    cw = None if cw is None else reshard(cw, PartitionSpec(spec[0]))
+    return classes, cw, {"out_sharding": PartitionSpec()}
+
+
+def _lookup(table: Any, index: Any) -> Any:
+    """``table[index]``, saying where the result lives under an Explicit-axes mesh."""
+    typeof = getattr(jax, "typeof", None)
+    sharding = getattr(typeof(index), "sharding", None) if typeof is not None else None
+    if sharding is not None and getattr(sharding, "mesh", None) is not None and not sharding.mesh.empty:
+        return table.at[index].get(out_sharding=sharding)
+    return table[index]
 
 
 def _scale(c: Any, x: Any, like: Any) -> Any:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from unilosses.bench import linear
+
 __all__ = ["CASES", "Case", "blank_row", "jax_eager", "missing", "numpy_probs", "tf_eager", "torch_forward"]
 
 _SPARSE = dict(from_logits=True, reduction="sum_over_batch_size")
@@ -27,9 +29,9 @@ class Case:
     native: str  # what the native column runs
     goal: float  # the largest acceptable ratio unilosses / native
     requires: tuple[str, ...]  # modules that must be importable
-    shape: tuple[int, int]  # full-size (batch, classes)
-    quick_shape: tuple[int, int]
-    make: Callable[[tuple[int, int]], tuple[Callable[[], Any], Callable[[], Any]]]
+    shape: tuple[int, ...]  # full-size (batch, classes); the LM head's (tokens, hidden, vocabulary)
+    quick_shape: tuple[int, ...]
+    make: Callable[[tuple[int, ...]], tuple[Callable[[], Any], Callable[[], Any]]]
 
 
 
@@ -207,6 +209,15 @@ CASES: tuple[Case, ...] = (
          ("tensorflow",), _SMALL, _SMALL, tf_eager),
     Case("numpy-probs", "numpy", "NumPy, categorical CE on probabilities, 1e6 x 10",
          "sklearn.metrics.log_loss", 0.5, ("numpy", "sklearn"), (1_000_000, 10), (1000, 10), numpy_probs),
+    # the LM head (unilosses/bench/linear.py): linear_cross_entropy beside the unfused logits
+    Case("lce-torch", "torch", "torch, LM head, N=4096 D=256 V=32000, forward + backward",
+         "F.cross_entropy(h @ W.T, y)", 1.05, ("torch",), linear.SHAPE, linear.QUICK, linear.torch_case),
+    Case("lce-jax", "jax", "JAX, LM head, same, jax.jit(value_and_grad)",
+         "jax.jit(optax.softmax_cross_entropy_with_integer_labels(h @ W.T, y).mean())", 1.05,
+         ("jax", "optax"), linear.SHAPE, linear.QUICK, linear.jax_case),
+    Case("lce-tf", "tensorflow", "TensorFlow, LM head, same, eager GradientTape",
+         "tf.nn.sparse_softmax_cross_entropy_with_logits(h @ W.T)", 1.05, ("tensorflow",),
+         linear.SHAPE, linear.QUICK, linear.tf_case),
 )
 
 

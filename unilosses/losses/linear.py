@@ -50,13 +50,12 @@ def _check_shapes(be: Any, y_true: Any, hidden: Any, weight: Any, bias: Any) -> 
         raise ValueError(f"weight: expected shape (V, D) with D = hidden's last axis {hs[-1]}, got {ws}")
     if ws[0] == 0:
         raise ValueError(f"weight: expected at least one class (row), got shape {ws}")
-    if not xp.isdtype(weight.dtype, "real floating") or weight.dtype != hidden.dtype:
+    if weight.dtype != hidden.dtype:
         raise TypeError(f"weight: expected hidden's dtype {hidden.dtype}, got {weight.dtype}")
     if bias is not None:
         if len(_shape(bias)) != 1 or (bias.shape[0] is not None and ws[0] is not None and bias.shape[0] != ws[0]):
             raise ValueError(f"bias: expected shape ({ws[0]},), one value per class, got {_shape(bias)}")
-        if not xp.isdtype(bias.dtype, "real floating"):
-            raise TypeError(f"bias: expected a real floating-point array, got dtype {bias.dtype}")
+        be.compute_dtype(bias.dtype, "bias")  # a TypeError unless floating
     ts, expected = _shape(y_true), hs[:-1]
     if len(ts) == len(expected) + 1 and ts[-1] == 1:
         y_true = xp.reshape(y_true, _static(expected))
