@@ -22,8 +22,7 @@ from typing import Any
 import tensorflow as tf
 from tensorflow.python.eager import record
 
-from unilosses.backends import tf_namespace as xtf
-from unilosses.backends.linear_generic import LinearOptions, chunk_terms, shared_parts, tokens_per_chunk
+from unilosses.backends.linear_generic import LinearOptions, tokens_per_chunk
 
 __all__ = ["linear_cross_entropy"]
 
@@ -32,6 +31,58 @@ _DEFAULT_TOKENS = 1 << 30  # a token count for tokens_per_chunk when the batch s
 
 def _f32(dtype: Any) -> Any:
     return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+
+
+def _terms(u: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, grad: bool, lse: Any) -> tuple[Any, Any, Any]:
+    """:func:`unilosses.backends.linear_generic.chunk_terms` of the logits ``u`` with TensorFlow's
+    fused sparse softmax kernel, which gives ``-log p_y`` and ``B = softmax - onehot`` in one
+    pass; with ``G = d value / d z``::
+
+        G = coef * B + (e W / V + 2 k lse) onehot - (e / V) w,   coef = (1 - e) w_y + e W / V + 2 k lse
+
+    (``B`` alone without options). With ``lse`` given (backward) the kernel runs again for ``B``."""
+    e, k, cap = o.label_smoothing, o.z_loss, o.softcap
+    n_classes = u.shape[-1] if u.shape[-1] is not None else tf.shape(u)[-1]
+    t = None
+    if cap is not None:
+        t = tf.tanh(u / cap)
+        u = cap * t
+    nll, b = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=u, labels=y)
+    w_y = None if cw is None else tf.gather(cw, y)
+    values = None
+    if lse is None:
+        lse = nll + tf.gather(u, y, batch_dims=1)
+        values = nll if w_y is None else w_y * nll
+        if not _zero(e):
+            mean = tf.reduce_mean(u, axis=1) if cw is None else tf.linalg.matvec(u, cw) / n_classes
+            values = (1.0 - e) * values + e * ((weight_sum / n_classes) * lse - mean)
+        if not _zero(k):
+            values = values + k * (lse * lse)
+        if not grad:
+            return values, lse, None
+    coef: Any = 1.0 - e if w_y is None else (1.0 - e) * w_y
+    extra: Any = 0.0
+    if not _zero(e):
+        extra = e * weight_sum / n_classes
+    if not _zero(k):
+        extra = extra + 2.0 * k * lse
+    coef = coef + extra
+    if not isinstance(coef, float):
+        b = (coef + tf.zeros_like(lse))[:, None] * b
+    elif coef != 1.0:
+        b = coef * b
+    if not isinstance(extra, float) or extra != 0.0:
+        rows = tf.range(tf.shape(y, out_type=y.dtype)[0], dtype=y.dtype)
+        b = tf.tensor_scatter_nd_add(b, tf.stack([rows, y], axis=1), extra + tf.zeros_like(lse))
+    if not _zero(e):
+        b = b - (e / n_classes) * (1.0 if cw is None else cw)
+    if t is not None:
+        b = b * (1.0 - t * t)
+    return values, lse, b
+
+
+def _zero(x: Any) -> bool:
+    return isinstance(x, (int, float)) and x == 0
 
 
 def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None) -> Any:
@@ -43,7 +94,7 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
     """
     f32 = _f32(h.dtype)
     n_classes = w.shape[0]
-    classes, weight_sum = shared_parts(xtf, w, labels, cw, None)
+    weight_sum = n_classes if cw is None else tf.reduce_sum(cw)
     static_n = h.shape[0]
     n = tokens_per_chunk(static_n if static_n is not None else _DEFAULT_TOKENS, n_classes, o.chunk_size)
     grad = a is not None
@@ -58,7 +109,7 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
         u = tf.cast(u, f32) if u.dtype != f32 else u
         if bias is not None:
             u = u + bias
-        v, l_c, g = chunk_terms(xtf, u, yc, classes, cw, weight_sum, o, grad=grad, lse=None if lse is None else cut(lse))
+        v, l_c, g = _terms(u, yc, cw, weight_sum, o, grad, None if lse is None else cut(lse))
         if not grad:
             return v, l_c, None, None, None
         ac = cut(a)
@@ -109,6 +160,13 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
     return values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None
 
 
+def _unwatched(*xs: Any) -> list[Any]:
+    """``xs`` through ``stop_gradient``: inside a custom gradient, TensorFlow's tape would
+    otherwise record every op of the loop and keep each chunk's logits alive until the
+    backward pass (eagerly: gigabytes; in a graph: accumulators for the while loop)."""
+    return [x if x is None or not x.dtype.is_floating else tf.stop_gradient(x) for x in xs]
+
+
 def _safe_c(g: Any, tw: Any) -> Any:
     """c with ``g = c * tw`` (a reduced loss), 0 for an empty / all-ignored batch."""
     norm = tf.tensordot(tw, tw, 1)
@@ -119,7 +177,7 @@ def _grad_in_forward(labels: Any, cw: Any, tw: Any, o: LinearOptions, has_bias: 
     @tf.custom_gradient
     def f(h: Any, w: Any, *bias: Any) -> Any:
         b = bias[0] if has_bias else None
-        values, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=tw)
+        values, _, dh, dw, db = _sweep(*_unwatched(h, w, b, labels, cw), o, a=_unwatched(tw)[0])
 
         def grad(g: Any) -> Any:
             g = tf.cast(g, tw.dtype)
@@ -136,11 +194,11 @@ def _recompute(labels: Any, cw: Any, o: LinearOptions, has_bias: bool) -> Any:
     @tf.custom_gradient
     def f(h: Any, w: Any, *bias: Any) -> Any:
         b = bias[0] if has_bias else None
-        values, lse, _, _, _ = _sweep(h, w, b, labels, cw, o)
+        values, lse, _, _, _ = _sweep(*_unwatched(h, w, b, labels, cw), o)
 
         def grad(g: Any) -> Any:
             g = tf.cast(g, lse.dtype)
-            _, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=g, lse=lse)
+            _, _, dh, dw, db = _sweep(*_unwatched(h, w, b, labels, cw), o, a=_unwatched(g)[0], lse=lse)
             out = [tf.cast(g[:, None] * dh, h.dtype), tf.cast(dw, w.dtype)]
             return out + ([tf.cast(db, b.dtype)] if has_bias else [])
 
