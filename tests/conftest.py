@@ -19,6 +19,14 @@ from unilosses.testing import ArrayBackend, available_backends
 BACKENDS = available_backends()
 
 
+def selected(name: str) -> pytest.MarkDecorator:
+    """Skip unless backend ``name`` is installed and selected (``UNILOSSES_BACKENDS``): for tests
+    about one framework that take no ``backend`` (its adapter, compilers, distributed engines), so
+    that they run in that framework's session and not again in ``tests-all``, which selects NumPy
+    alone (and every backend for the tests marked ``slow`` or ``multi``)."""
+    return pytest.mark.skipif(name not in BACKENDS, reason=f"backend {name} is not installed or not selected")
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> ArrayBackend:
     """An ArrayBackend per installed backend: ``backend.asarray(np_array)``, ``backend.name``."""

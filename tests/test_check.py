@@ -84,6 +84,41 @@ def test_compare_never_passes_vacuously():
     assert (d, ok) == (0.5, False) and "(0, 1, 0.5, 0.0)" in msg
 
 
+def test_directional_derivatives_hand_checked():
+    """Along v, d/dt sum((x + t v)^3) = sum(3 x^2 v): four evaluations per direction, whatever the size."""
+    x = np.array([[0.5, -1.5], [2.0, 0.25]])
+    calls = []
+
+    def value(a):
+        calls.append(1)
+        return float(np.sum(a[0] ** 3))
+
+    dirs = G.directions([x.shape])
+    assert (dirs[0][0] > 0).all() and (dirs[1][0] < 0).any()  # a positive direction, then signed ones
+    numeric = G.directional_derivatives(value, [x], [0], dirs)
+    assert len(calls) == 1 + 4 * len(dirs)
+    for v, (d, smooth) in zip(dirs, numeric):
+        assert smooth and d == pytest.approx(float(np.sum(3 * x**2 * v[0])), rel=1e-8)
+    # a gradient off by 0.5 everywhere differs by 0.5 per unit of |v|, and fails
+    grad = [3 * x**2]
+    worst, ok, msg = G.compare_directional([grad[0] + 0.5], numeric, dirs, rtol=1e-4, atol=1e-5)
+    assert not ok and worst == pytest.approx(0.5) and "directional" in msg
+    assert G.compare_directional(grad, numeric, dirs, rtol=1e-4, atol=1e-5)[1]
+
+
+def test_directional_derivatives_mark_kinks():
+    """|x| with an entry at 0: a direction through it is a kink, a masked one is not; never a vacuous pass."""
+    x = np.array([0.0, 2.0, -3.0])
+    value = lambda a: float(np.sum(np.abs(a[0])))  # noqa: E731
+    through = G.directional_derivatives(value, [x], [0], G.directions([x.shape]))
+    assert not any(smooth for _, smooth in through)
+    assert G.compare_directional([np.sign(x)], through, G.directions([x.shape]), rtol=1e-4, atol=1e-5)[1] is False
+    masked = G.directions([x.shape], [np.array([False, True, True])])
+    numeric = G.directional_derivatives(value, [x], [0], masked)
+    assert all(smooth for _, smooth in numeric)
+    assert G.compare_directional([np.sign(x)], numeric, masked, rtol=1e-4, atol=1e-5)[1]
+
+
 @pytest.mark.parametrize("backend", AUTODIFF or ["none"])
 def test_autodiff_equals_hand_checked_gradient(backend):
     """mean_squared_error: d/dp sum over reductions, by hand (2 (p - y) / D per sample, weighted)."""
@@ -116,8 +151,13 @@ def test_gradient_columns_pass_and_fail(backend):
     assert not cell["ok"] and cell["max_diff_native"] == pytest.approx(0.5, rel=1e-3)  # ...the gradients don't
     assert "against" in cell["error"]
     text = check.format_report(report)
-    assert f"grad {backend}" in text and "FAIL 5e-01" in text and "5 passed, 1 failed" in text
-    assert f"mse-bad-gradient gradient on {backend}: against {REF_KEY}" in text
+    lines = text.splitlines()
+    assert "gradients" in lines[0] and lines[1].split("|")[2].split() == [check.report.SHORT[backend]]
+    bad_row = next(line for line in lines if line.startswith("mse-bad-gradient"))
+    assert [c.strip() for c in bad_row.split("|")][2:] == ["FAIL", f"{check.report.LETTERS[REF_KEY][0]}/{check.report.LETTERS[REF_KEY][0]}"]
+    assert "5 passed, 1 failed" in text
+    assert f"mse-bad-gradient gradient on {backend}: against {REF_KEY}" in text and "(largest difference 5e-01)" in text
+    assert max(len(line) for line in lines) <= check.report.WIDTH
 
 
 def test_value_disagreement_fails():
@@ -160,14 +200,150 @@ def test_cli_json_and_exit_status(monkeypatch, capsys):
 
     monkeypatch.setattr(conformance, "all_cases", lambda: [GOOD, BAD_VALUE])
     expected_rc = 1 if REF_KEY else 0  # without a reference framework both cases only compare with NumPy
-    assert check.main(["--backends", "numpy", "--json"]) == expected_rc
+    assert check.main(["--backends", "numpy", "--json", "--jobs", "1"]) == expected_rc
     report = json.loads(capsys.readouterr().out)
     assert [r["case"] for r in report["rows"]] == ["mse-good-reference", "mse-bad-value"]
     assert report["ok"] is (expected_rc == 0) and report["versions"]["unilosses"] == ul.__version__
-    assert check.main(["--backends", "numpy", "--loss", "mean_squared_error", "--no-gradients"]) == expected_rc
+    assert report["seconds"] >= 0 and report["cpu_seconds"] >= 0 and report["jobs"] == 1
+    assert check.main(["--backends", "numpy", "--loss", "mean_squared_error", "--no-gradients", "--jobs", "1"]) == expected_rc
+    capsys.readouterr()
     monkeypatch.setattr(conformance, "all_cases", lambda: [GOOD])
-    assert check.main(["--backends", "numpy"]) == 0
-    assert "1 passed, 0 failed" in capsys.readouterr().out
+    assert check.main(["--backends", "numpy", "--jobs", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "1 passed, 0 failed" in out
+    # progress on stderr (not a terminal here: plain lines), the report alone on stdout
+    assert err.splitlines()[0].startswith("unilosses check: 1 case on numpy") and err.splitlines()[-1].startswith("check: 1/1 cases")
+    assert check.main(["--backends", "numpy", "--jobs", "1", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_parent_imports_no_framework():
+    """The parent process forks the workers: it must not have imported JAX, torch or TensorFlow."""
+    code = (
+        "import sys\n"
+        "from unilosses import check\n"
+        "from unilosses.check.compute import Setup\n"
+        "refs = {fw: True for fw in ('torch', 'keras', 'tensorflow', 'optax', 'jax')}\n"
+        "setups = [Setup(c, ['numpy', 'jax', 'torch', 'tensorflow'], refs, True) for c in check.select_cases()]\n"
+        "bad = [m for m in ('torch', 'jax', 'tensorflow', 'keras', 'optax', 'dask') if m in sys.modules]\n"
+        "print(bad, check.run.can_fork()); sys.exit(1 if bad else 0)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_scheduler_keeps_tensorflow_on_one_worker():
+    """The first worker takes the TensorFlow parts (one import of it); the other takes the rest,
+    earliest case first; each part is handed out once; the first helps once its own are done."""
+    from unilosses.check.compute import Setup
+    from unilosses.check.run import _Scheduler
+
+    refs = {fw: True for fw in ("torch", "keras", "tensorflow", "optax", "jax")}
+    setups = [Setup(c, ["numpy", "torch", "tensorflow"], refs, True) for c in all_cases()[:6]]
+    sched = _Scheduler(setups)
+    n = len(sched.pending)
+    given = {"a": [], "b": []}
+    while sched.pending:
+        for w in ("a", "a", "b"):  # a goes twice as fast
+            task = sched.next(w)
+            if task is not None:
+                given[w].append(task)
+    assert sorted(given["a"] + given["b"]) == sorted((i, p) for i, s in enumerate(setups) for p in s.parts())
+    assert len(given["a"]) + len(given["b"]) == n
+    heavy = [sched.heavy(t) for t in given["a"]]
+    assert not any(sched.heavy(t) for t in given["b"]) and heavy == sorted(heavy, reverse=True)  # a: heavy ones first
+    assert [i for i, _ in given["b"]] == sorted(i for i, _ in given["b"])  # earliest case first
+    assert heavy[0] and not heavy[-1]  # then a helped with the rest
+
+
+def test_quick_is_one_case_per_loss():
+    quick = check.select_cases(quick=True)
+    assert [c.loss for c in quick] == list(dict.fromkeys(c.loss for c in all_cases()))
+    assert check.select_cases(["hinge"], quick=True) == [next(c for c in all_cases() if c.loss == "hinge")]
+
+
+def test_cli_parallel_workers_and_progress():
+    """Two worker processes give the same rows, in the cases' order, as one process;
+    the header and the progress go to stderr, a plain line at the end when not a terminal."""
+    losses = ["--loss", "soft_margin", "--loss", "margin_ranking", "--backends", "numpy", "--json"]  # torch references only
+    r2, r1 = _cli("check", *losses, "--jobs", "2"), _cli("check", *losses, "--jobs", "1")
+    assert r2.returncode == r1.returncode == 0, r2.stderr + r1.stderr
+    two, one = json.loads(r2.stdout), json.loads(r1.stdout)
+    assert two["jobs"] == 2 and one["jobs"] == 1
+    assert [r["case"] for r in two["rows"]] == [c.id for c in all_cases() if c.loss in ("soft_margin", "margin_ranking")]
+    assert [r["results"] for r in two["rows"]] == [r["results"] for r in one["rows"]]
+    err = r2.stderr.splitlines()
+    assert err[0].startswith("unilosses check: ") and err[0].endswith("2 worker processes")
+    n = len(two["rows"])
+    assert err[-1].startswith(f"check: {n}/{n} cases, ")
+
+
+def test_worker_that_dies_fails_its_case_only(tmp_path):
+    """A worker process that dies (here: os._exit in a reference) fails that case; the others still run."""
+    if REF_KEY is None:
+        pytest.skip("none of torch, tensorflow, keras is installed to name a reference")
+    script = tmp_path / "die.py"
+    script.write_text(
+        "import os\n"
+        "from unilosses import check\n"
+        "from unilosses.conformance import Case, all_cases\n"
+        "def die(y, p):\n"
+        "    os._exit(3)\n"
+        "cases = [c for c in all_cases() if c.loss == 'soft_margin'][:2]\n"
+        f"cases.insert(1, Case('dies', 'soft_margin', cases[0].inputs, references={{'{REF_KEY}': die}}))\n"
+        "r = check.run_checks(['numpy'], cases, gradients=False, jobs=2)\n"
+        "print([(row['case'], row['results']['numpy']['ok']) for row in r['rows']])\n"
+        "print(r['rows'][1]['results']['numpy']['error'])\n"
+    )
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rows, error = r.stdout.splitlines()
+    assert eval(rows) == [(c, c != "dies") for c, _ in eval(rows)] and eval(rows)[1][0] == "dies"
+    assert "worker process died (exit code 3)" in error
+
+
+def test_progress_live_and_plain():
+    """On a terminal one line redrawn in place; otherwise whole lines, at most every ``every`` seconds."""
+    import io
+
+    from unilosses.check.progress import Progress
+
+    live = io.StringIO()
+    p = Progress(3, live, live=True)
+    p.say("header")
+    p.working("w1", "case-a [jax]")
+    p.update(force=True)
+    p.case_done("w1", ok=False)
+    p.finish()
+    text = live.getvalue()
+    assert text.startswith("header\n") and "\rcheck: 0/3 cases, 0 s, on case-a [jax]" in text
+    assert text.endswith("\n") and text.split("\r")[-1].rstrip() == "check: 1/3 cases, 0 s, 1 failing"
+    plain = io.StringIO()
+    p = Progress(3, plain, live=False, every=3600)
+    p.working("w1", "case-a [jax]")
+    p.case_done("w1", ok=True)
+    p.finish()
+    assert plain.getvalue() == "check: 1/3 cases, 0 s\n"  # nothing between: the interval never passed
+
+
+def test_report_fits_a_terminal():
+    """Every backend, every gradient column, every case id, a failure: at most 120 columns."""
+    backends = ["numpy", "array_api_strict", "jax", "torch", "tensorflow", "dask"]
+    grads = ["jax", "torch", "tensorflow"]
+    cell = {"max_diff_numpy": 1.2e-7, "max_diff_native": 3e-6, "native": ["keras", "optax", "torch", "tensorflow"], "ok": True}
+    gcell = {"ok": True, "max_diff": 2e-7, "native": "torch", "max_diff_native": 1e-7}
+    rows = [
+        {"case": c.id, "loss": c.loss, "results": {b: dict(cell) for b in backends}, "gradients": {b: dict(gcell) for b in grads}}
+        for c in all_cases()
+    ]
+    rows[0]["results"]["dask"] = dict(cell, ok=False, max_diff_numpy=0.25)
+    report = {"ok": False, "backends": backends, "gradients_checked": True, "gradient_backends": grads, "rows": rows,
+              "versions": {"unilosses": ul.__version__}, "seconds": 12.3, "cpu_seconds": 20.1, "jobs": 2}
+    lines = check.format_report(report).splitlines()
+    assert max(len(line) for line in lines) <= 120
+    assert lines[3].split("|")[1].split()[-1] == "FAIL" and lines[3].split("|")[-1].strip() == "TKOF/T"
+    assert f"{rows[0]['case']} on dask: outside the tolerance (largest difference 2e-01)" in "\n".join(lines)
+    assert lines[-1] == f"{9 * len(rows) - 1} passed, 1 failed in 12 s (20 s CPU, 2 processes)"
 
 
 def test_cli_help_lists_commands():
@@ -175,3 +351,6 @@ def test_cli_help_lists_commands():
     assert r.returncode == 0 and "check" in r.stdout and "bench" in r.stdout
     r = _cli("check", "--help")
     assert r.returncode == 0 and "--no-gradients" in r.stdout and "--json" in r.stdout
+    assert "--quick" in r.stdout and "--jobs" in r.stdout
+    r = _cli("check", "--loss", "no_such_loss")
+    assert r.returncode == 2 and "no conformance case for no_such_loss" in r.stderr

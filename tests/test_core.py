@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.testing import assert_close, to_numpy
@@ -143,8 +144,8 @@ def test_class_config_round_trip():
     obj = ul.SparseCategoricalCrossentropy(from_logits=True, class_weight=[1.0, 2.0, 3.0], ignore_index=-1, reduction="sum", name="ce")
     cfg = obj.get_config()
     assert cfg == {
-        "name": "ce", "reduction": "sum", "from_logits": True, "label_smoothing": 0.0,
-        "class_weight": [1.0, 2.0, 3.0], "ignore_index": -1, "axis": -1, "epsilon": 1e-7,
+        "name": "ce", "reduction": "sum", "from_logits": True, "from_log_probs": False, "label_smoothing": 0.0,
+        "class_weight": [1.0, 2.0, 3.0], "where": None, "ignore_index": -1, "axis": -1, "epsilon": 1e-7,
     }
     again = ul.SparseCategoricalCrossentropy.from_config(cfg)
     assert again.get_config() == cfg
@@ -182,6 +183,7 @@ def test_public_signature_is_explicit():
     assert inspect.signature(ul.SparseCategoricalCrossentropy).parameters["reduction"].default == "sum_over_batch_size"
 
 
+@selected("numpy")
 def test_cli_check_runs_and_passes():
     r = subprocess.run(
         [sys.executable, "-m", "unilosses", "check", "--backends", "numpy", "--loss", "sparse_categorical_crossentropy"],

@@ -26,7 +26,10 @@ from unilosses.testing import assert_close
 
 da = pytest.importorskip("dask.array")
 import dask  # noqa: E402
+from conftest import selected  # noqa: E402
 from dask.callbacks import Callback  # noqa: E402
+
+pytestmark = selected("dask")
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = all_cases()

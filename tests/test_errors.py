@@ -323,7 +323,7 @@ def test_sample_weight_that_does_not_broadcast(backend, rng, shape):
     sw = np.ones(shape, np.float32)
     for red in ("none", "sum_over_batch_size"):
         with pytest.raises(ValueError, match=rf"sample_weight: expected a shape that broadcasts to the per-sample loss shape \({B},\), got {re.escape(str(shape))}"):
-            ul.categorical_crossentropy(backend.asarray(y), backend.asarray(z), sample_weight=backend.asarray(sw), reduction=red)
+            ul.categorical_crossentropy(backend.asarray(y), backend.asarray(z), from_logits=True, sample_weight=backend.asarray(sw), reduction=red)
 
 
 def test_sample_weight_that_broadcasts(backend, rng):
@@ -389,11 +389,11 @@ def test_unsupported_y_pred_type():
 def test_axis_out_of_range(backend, rng):
     y, z = _cat(rng)
     with pytest.raises(ValueError, match=r"axis: expected an axis in \[-2, 1\] for y_pred of rank 2, got 2"):
-        ul.categorical_crossentropy(backend.asarray(y), backend.asarray(z), axis=2)
+        ul.categorical_crossentropy(backend.asarray(y), backend.asarray(z), from_logits=True, axis=2)
     with pytest.raises(ValueError, match=r"axis: expected an axis in \[-2, 1\] for y_pred of rank 2, got -3"):
         ul.sparse_categorical_crossentropy(backend.asarray(np.zeros(B, np.int64)), backend.asarray(z), axis=-3)
     with pytest.raises(ValueError, match=r"axis: expected an axis in \[-2, 1\]"):
-        ul.binary_crossentropy(backend.asarray(y), backend.asarray(z), axis=5)
+        ul.binary_crossentropy(backend.asarray(y), backend.asarray(z), from_logits=True, axis=5)
 
 
 # ============================================================== every loss: arrays

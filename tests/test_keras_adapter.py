@@ -18,6 +18,10 @@ import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
+from conftest import selected  # noqa: E402
+
+# Keras on TensorFlow: the tensorflow session; the tests that also need torch are marked multi
+pytestmark = selected("tensorflow")
 
 import unilosses  # noqa: E402
 import unilosses.keras as uk  # noqa: E402
@@ -125,6 +129,7 @@ def test_keras_mask_on_y_pred_as_keras(reduction, rng) -> None:
     _close(ours(y, p, sample_weight=_tensor(sw[:, 0])), expected)
 
 
+@pytest.mark.multi
 def test_class_weighted_mean_matches_torch(rng) -> None:
     """``"mean_with_sample_weight"`` with class weights is torch's ``"mean"`` (beyond Keras' reduction)."""
     torch = pytest.importorskip("torch")
@@ -142,6 +147,7 @@ def test_class_weighted_mean_matches_torch(rng) -> None:
     _close(ours(_tensor(labels), _tensor(z)), expected.numpy())
 
 
+@pytest.mark.multi
 def test_margin_ranking_inputs_from_y_pred(rng) -> None:
     if not hasattr(uk, "MarginRanking"):
         pytest.skip("unilosses has no MarginRanking")
@@ -156,6 +162,7 @@ def test_margin_ranking_inputs_from_y_pred(rng) -> None:
         loss(_tensor(target), _tensor(np.stack([x1, x2, x2], axis=1)))
 
 
+@pytest.mark.multi
 def test_triplet_margin_ignores_y_true(rng) -> None:
     if not hasattr(uk, "TripletMargin"):
         pytest.skip("unilosses has no TripletMargin")

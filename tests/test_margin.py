@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.testing import ArrayBackend, assert_close, available_backends, to_numpy
@@ -84,6 +85,7 @@ def _keras_values(name, y, s):
     return np.asarray(getattr(keras.losses, name)(y.astype(np.float64), s.astype(np.float64)))
 
 
+@selected("jax")
 @pytest.mark.parametrize("name", ["hinge", "squared_hinge"])
 def test_hinge_label_rule_under_jax_jit(name):
     jax = pytest.importorskip("jax")
@@ -93,6 +95,7 @@ def test_hinge_label_rule_under_jax_jit(name):
         assert_close(fn(jax.numpy.asarray(y), jax.numpy.asarray(s)), _keras_values(name, y, s), rtol=1e-6)
 
 
+@selected("tensorflow")
 @pytest.mark.parametrize("name", ["hinge", "squared_hinge"])
 def test_hinge_label_rule_under_tf_function(name):
     tf = pytest.importorskip("tensorflow")
@@ -102,6 +105,7 @@ def test_hinge_label_rule_under_tf_function(name):
         assert_close(fn(tf.constant(y), tf.constant(s)), _keras_values(name, y, s), rtol=1e-6)
 
 
+@selected("torch")
 def test_hinge_and_multiclass_under_torch_compile_fullgraph():
     torch = pytest.importorskip("torch")
     s = np.array([[0.5, -2.0, 0.1], [0.3, 0.8, -0.4]], dtype=np.float32)

@@ -267,8 +267,8 @@ def test_weights_and_reductions(backend_name, case):
     np.testing.assert_allclose(red["mean_with_sample_weight"] * weight_sum, total, **tol)
     assert plain["stats"].count == count  # zero weights still count (Keras)
     np.testing.assert_allclose(plain["sum_over_batch_size"] * count, plain["sum"], **tol)
-    if not ({"class_weight", "ignore_index"} & (set(kw) | set(case.options))):
-        # without class weights or ignored labels: counts are sizes, weights are sample weights
+    if not ({"class_weight", "ignore_index", "where"} & (set(kw) | set(case.options))):
+        # without class weights, ignored labels or excluded samples: counts are sizes, weights are sample weights
         assert count == np.prod(shape)
         np.testing.assert_allclose(weight_sum, sw_np.sum(dtype=np.float64), **tol)
         np.testing.assert_allclose(red["sum_by_nonzero_weights"] * np.count_nonzero(sw_np), total, **tol)

@@ -175,6 +175,115 @@ def test_tf_v1_sparse_softmax_cross_entropy(backend, sparse_inputs):
     assert_close(out, expected.numpy(), rtol=2e-6, atol=2e-6)
 
 
+# ------------------------------------------ weights that sum to less than, exactly, more than 1
+_SCALES = {"sum-below-1": 0.3, "sum-exactly-1": 1.0, "sum-above-1": 4.0}
+
+
+def _scaled(w, total):
+    w = np.asarray(w, dtype=np.float64)
+    return w / w.sum() * total
+
+
+@pytest.mark.parametrize("total", list(_SCALES.values()), ids=list(_SCALES))
+def test_weighted_mean_any_weight_total_class_weight_vs_torch(backend, rng, total):
+    """torch's "mean" with class weights divides by sum(w[y]) whatever that sum is. Float64 inputs:
+    NumPy's float64 sums are Python floats, once mistaken for a static count (divided by max(sum, 1))."""
+    torch = pytest.importorskip("torch")
+    y, z = rng.integers(0, K, B), rng.standard_normal((B, K))
+    w = _scaled(rng.uniform(0.2, 3.0, K), total * K / B)  # the sum of w[y] lands near `total`
+    expected = torch.nn.functional.cross_entropy(
+        torch.tensor(z, dtype=torch.float64), torch.tensor(y), weight=torch.tensor(w, dtype=torch.float64)
+    )
+    out = ul.sparse_categorical_crossentropy(
+        backend.asarray(y), backend.asarray(z), from_logits=True, class_weight=backend.asarray(w),
+        reduction="mean_with_sample_weight",
+    )
+    assert_close(out, _np(expected), rtol=2e-6, atol=2e-6)
+
+
+@pytest.mark.parametrize("total", list(_SCALES.values()), ids=list(_SCALES))
+def test_weighted_mean_any_weight_total_sample_weight_vs_torch(backend, rng, total):
+    """torch's mse_loss(weight=...) "mean" divides by the weight sum: mean_with_sample_weight, axis=None."""
+    torch = pytest.importorskip("torch")
+    y, p = rng.standard_normal((B, 3)), rng.standard_normal((B, 3))
+    sw = _scaled(rng.uniform(0.1, 1.0, B), total)
+    full = np.broadcast_to(sw[:, None], (B, 3)).astype(np.float64) / 3  # torch's weight: one per element
+    expected = torch.nn.functional.mse_loss(
+        torch.tensor(p, dtype=torch.float64), torch.tensor(y, dtype=torch.float64), weight=torch.tensor(full)
+    )
+    out = ul.mean_squared_error(
+        backend.asarray(y), backend.asarray(p), axis=None, sample_weight=backend.asarray(sw),
+        reduction="mean_with_sample_weight",
+    )
+    assert_close(out, _np(expected), rtol=2e-6, atol=2e-6)
+    # and the stats' weight_sum is that sum (the exact global weighted mean under data parallelism)
+    st = ul.mean_squared_error(backend.asarray(y), backend.asarray(p), sample_weight=backend.asarray(sw), reduction="stats")
+    assert_close(st.weight_sum, np.asarray(sw.sum()), rtol=1e-6)
+
+
+@pytest.mark.parametrize("total", list(_SCALES.values()), ids=list(_SCALES))
+def test_sum_by_nonzero_weights_any_weight_total_vs_tf_v1(backend, rng, total):
+    tf = pytest.importorskip("tensorflow")
+    y, p = rng.standard_normal((B, 3)), rng.standard_normal((B, 3))
+    sw = _scaled(rng.uniform(0.1, 1.0, B), total)
+    sw[[1, 5]] = 0.0
+    expected = tf.compat.v1.losses.mean_squared_error(y, p, weights=np.broadcast_to(sw[:, None], (B, 3)))
+    out = ul.mean_squared_error(
+        backend.asarray(y), backend.asarray(p), axis=None, sample_weight=backend.asarray(sw),
+        reduction="sum_by_nonzero_weights",
+    )
+    assert_close(out, expected.numpy(), rtol=2e-6, atol=2e-6)
+
+
+# ------------------------------------------------- torch's per-element weight (element_weight)
+@pytest.mark.parametrize("logits", [False, True], ids=["BCELoss", "BCEWithLogitsLoss"])
+@pytest.mark.parametrize(("torch_red", "ours"), [("mean", "sum_over_batch_size"), ("sum", "sum"), ("none", "none")])
+def test_torch_bce_trailing_weight_is_element_weight(backend, rng, logits, torch_red, ours):
+    """torch broadcasts BCE's ``weight`` of shape (D,) against (N, D) on the trailing axes
+    (issue 12.4); its "mean" divides by the number of elements."""
+    torch = pytest.importorskip("torch")
+    y = rng.integers(0, 2, (B, 4)).astype(np.float64)
+    p = rng.standard_normal((B, 4)) if logits else rng.uniform(0.05, 0.95, (B, 4))
+    w = rng.uniform(0.1, 2.0, 4)
+    cls = torch.nn.BCEWithLogitsLoss if logits else torch.nn.BCELoss
+    expected = cls(weight=torch.tensor(w), reduction=torch_red)(torch.tensor(p), torch.tensor(y))
+    out = ul.binary_crossentropy(
+        backend.asarray(y), backend.asarray(p), from_logits=logits, axis=None,
+        element_weight=backend.asarray(w), reduction=ours,
+    )
+    assert_close(out, _np(expected), rtol=2e-6, atol=2e-6)
+
+
+def test_torch_mse_weight_is_element_weight_with_weighted_mean(backend, rng):
+    """torch's mse_loss(weight) (same size as the input): "mean" divides by the weight sum."""
+    torch = pytest.importorskip("torch")
+    y, p, w = rng.standard_normal((B, 3)), rng.standard_normal((B, 3)), rng.uniform(0.0, 1.0, (B, 3))
+    for torch_red, ours in (("mean", "mean_with_sample_weight"), ("sum", "sum")):
+        expected = torch.nn.functional.mse_loss(torch.tensor(p), torch.tensor(y), weight=torch.tensor(w), reduction=torch_red)
+        out = ul.mean_squared_error(
+            backend.asarray(y), backend.asarray(p), axis=None, element_weight=backend.asarray(w), reduction=ours
+        )
+        assert_close(out, _np(expected), rtol=2e-6, atol=2e-6)
+
+
+def test_element_weight_and_sample_weight_multiply(backend, rng):
+    y, p = rng.standard_normal((B, 3)), rng.standard_normal((B, 3))
+    sw, ew = rng.uniform(0, 1, B), rng.uniform(0, 1, 3)
+    both = ul.mean_squared_error(
+        backend.asarray(y), backend.asarray(p), axis=None, sample_weight=backend.asarray(sw),
+        element_weight=backend.asarray(ew), reduction="mean_with_sample_weight",
+    )
+    full = sw[:, None] * ew[None, :]
+    expected = ul.mean_squared_error(y, p, axis=None, sample_weight=full, reduction="mean_with_sample_weight")
+    assert_close(both, np.asarray(expected), rtol=1e-6, atol=1e-7)
+
+
+def test_element_weight_must_broadcast_on_trailing_axes(backend):
+    y = backend.asarray(np.zeros((B, 3)))
+    with pytest.raises(ValueError, match=r"element_weight: expected a shape that broadcasts \(on the trailing axes"):
+        ul.mean_squared_error(y, y, axis=None, element_weight=np.ones(B))
+
+
 # ------------------------------------------------------------------ hand-checked
 def test_sum_by_nonzero_weights_hand_checked(backend):
     """Per-sample losses [4, 1, 2, 3] with weights [1, 0.5, 3, 9]; a zero weight leaves the denominator."""

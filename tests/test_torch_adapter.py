@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from conftest import selected  # noqa: E402
+
+pytestmark = selected("torch")
 
 import unilosses  # noqa: E402
 import unilosses.torch as ut  # noqa: E402

@@ -1,10 +1,16 @@
-"""``from_logits`` handling: log-softmax, log-sigmoid and probability clipping.
+"""How predictions become log-probabilities: logits, log-probabilities or probabilities.
 
 With ``from_logits=True`` log-probabilities come from a fused log-softmax or
 from softplus, never from a sigmoid followed by a log, so a confidently wrong
-logit of 30 costs exactly 30. With ``from_logits=False`` probabilities are
-clipped into ``[epsilon, 1 - epsilon]`` (Keras); categorical probabilities are
-first divided by their sum along the class axis (Keras).
+logit of 30 costs exactly 30. With ``from_log_probs=True`` the predictions are
+log-probabilities, used as they are (torch's ``nll_loss``: nothing recomputed,
+the gradient at the label is -1). With neither, probabilities are clipped into
+``[epsilon, 1 - epsilon]`` (Keras); categorical probabilities are first divided
+by their sum along the class axis (Keras).
+
+``0 * log 0 = 0``: a class (or outcome) with no target mass contributes nothing,
+with a zero gradient, even when its logit is ``-inf`` (a masked vocabulary entry,
+an invalid action): :func:`masked_log` (optax's ``safe_softmax_cross_entropy``).
 
 Two transforms of logits live here too, shared by the categorical losses and the
 LM-head loss (:func:`unilosses.linear_cross_entropy`): Gemma's soft cap of the
@@ -13,16 +19,42 @@ logits and PaLM's z-loss.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
-__all__ = ["binary_log_probs", "categorical_log_probs", "check_logit_options", "softcap_logits", "with_z_loss", "z_loss_term"]
+from unilosses.options import in_range, register_check
+
+__all__ = [
+    "Included", "binary_log_probs", "categorical_log_probs", "check_input_kind", "check_logit_options", "included",
+    "logit_transforms", "masked_log", "softcap_logits", "with_z_loss", "z_loss_term",
+]
+
+
+def check_input_kind(*, from_logits: bool, from_log_probs: bool, **_: Any) -> None:
+    """``from_logits`` and ``from_log_probs`` name two kinds of input: at most one holds."""
+    if from_logits and from_log_probs:
+        raise ValueError(
+            "from_log_probs: y_pred holds either logits (from_logits=True) or log-probabilities "
+            "(from_log_probs=True), not both"
+        )
+
+
+def masked_log(be: Any, log_p: Any, absent: Any) -> Any:
+    """``log_p`` with 0 where it is ``-inf`` and ``absent`` (the target has no mass there):
+    multiplied by the target it gives ``0 * log 0 = 0``, with a zero gradient. Elsewhere
+    ``log_p`` is kept, so the derivative in the target stays ``log_p``."""
+    xp = be.xp
+    return xp.where(xp.logical_and(absent, log_p == -float("inf")), 0.0, log_p)
 
 
 def categorical_log_probs(
-    be: Any, y_pred: Any, axis: int, from_logits: bool, epsilon: float
+    be: Any, y_pred: Any, axis: int, from_logits: bool, epsilon: float, from_log_probs: bool = False
 ) -> Any:
-    """log p along ``axis``: log-softmax of logits, or the log of clipped probabilities."""
+    """log p along ``axis``: log-softmax of logits, log-probabilities as given, or the log of
+    clipped probabilities."""
     xp = be.xp
+    if from_log_probs:
+        return y_pred
     if from_logits:
         return be.log_softmax(y_pred, axis)
     p = y_pred / xp.sum(y_pred, axis=axis, keepdims=True)
@@ -43,6 +75,39 @@ def binary_log_probs(
         return -be.softplus(-y_pred), -be.softplus(y_pred)
     p = xp.clip(y_pred, epsilon, 1.0 - epsilon)
     return xp.log(p), xp.log1p(-p)
+
+
+class Included(NamedTuple):
+    """The classes a ``where`` mask lets take part (see :func:`included`)."""
+
+    mask: Any  #: bool, y_pred's shape: the class takes part
+    any: Any  #: bool, y_pred's shape without the class axis: some class takes part (else the sample leaves)
+    count: Any  #: the number of classes that take part, keepdims along the class axis (at least 1)
+
+    def predictions(self, be: Any, y_pred: Any, probabilities: bool) -> Any:
+        """``y_pred`` with the excluded classes out of every softmax and normalisation: a
+        probability of 0, or the smallest finite logit (finite: gradients stay finite)."""
+        fill = 0.0 if probabilities else float(be.xp.finfo(y_pred.dtype).min)
+        return be.xp.where(self.mask, y_pred, fill)
+
+    def targets(self, be: Any, q: Any) -> Any:
+        return be.xp.where(self.mask, q, 0.0)
+
+
+def included(be: Any, where: Any, y_pred: Any, axis: int) -> Included:
+    """optax's ``where``: a mask of y_pred's shape (classes) or of its shape without the class
+    axis (samples). Excluded classes leave the softmax and every sum; a sample with no class
+    left leaves every denominator."""
+    from unilosses.losses._common import check_broadcasts
+
+    xp = be.xp
+    mask = where != 0
+    if mask.ndim == y_pred.ndim - 1:
+        mask = xp.expand_dims(mask, axis=axis)
+    check_broadcasts("where", mask, tuple(y_pred.shape))
+    mask = xp.logical_and(mask, xp.ones_like(y_pred) == 1.0)  # broadcast to y_pred's shape
+    count = xp.sum(xp.astype(mask, y_pred.dtype), axis=axis, keepdims=True)
+    return Included(mask, xp.any(mask, axis=axis), xp.clip(count, min=1.0))
 
 
 def softcap_logits(be: Any, z: Any, softcap: Any) -> Any:
@@ -68,9 +133,31 @@ def with_z_loss(be: Any, values: Any, logits: Any, axis: int, z_loss: Any) -> An
     return values + z_loss_term(be.logsumexp(logits, axis), z_loss)
 
 
-def check_logit_options(*, from_logits: bool = True, z_loss: Any = 0.0, softcap: Any = None, **_: Any) -> None:
-    """``z_loss`` and ``softcap`` act on logits: with probabilities they are a ValueError."""
+def check_logit_options(
+    *, from_logits: bool = True, from_log_probs: bool = False, z_loss: Any = 0.0, softcap: Any = None, **_: Any
+) -> None:
+    """:func:`check_input_kind`, and ``z_loss`` and ``softcap`` act on logits: with
+    probabilities or log-probabilities they are a ValueError."""
+    check_input_kind(from_logits=from_logits, from_log_probs=from_log_probs)
     if not from_logits:
         for name, value, default in (("z_loss", z_loss, 0.0), ("softcap", softcap, None)):
             if value is not default and not (isinstance(value, (int, float)) and value == default):
                 raise ValueError(f"{name}: acts on logits; expected from_logits=True, got from_logits=False")
+
+
+def _softcap(name: str, value: Any) -> Any:
+    """None, or a positive finite number (a Python number: the spec branches on None)."""
+    return None if value is None else _POSITIVE(name, value)
+
+
+_POSITIVE = in_range(0.0, math.inf, lo_open=True, hi_open=True, arrays=False)
+register_check("z_loss", in_range(0.0, math.inf, hi_open=True))
+register_check("softcap", _softcap)
+
+
+def logit_transforms(be: Any, y_pred: Any, from_logits: bool, softcap: Any, z_loss: Any, where: Any) -> Any:
+    """``y_pred`` soft-capped when it holds logits; ``z_loss`` with ``where`` is a ValueError
+    (the z-loss of a sample with no class left is not defined yet)."""
+    if where is not None and not (isinstance(z_loss, (int, float)) and z_loss == 0):
+        raise ValueError("z_loss: not supported together with where= (pass one of them)")
+    return softcap_logits(be, y_pred, softcap) if from_logits else y_pred

@@ -12,6 +12,8 @@ import enum
 import math
 from typing import Any, NamedTuple
 
+import numpy as np
+
 __all__ = ["LossStats", "Reduction", "REDUCTIONS", "canonical_reduction", "reduce"]
 
 
@@ -32,6 +34,7 @@ class Reduction(str, enum.Enum):
     WEIGHTED_MEAN = "weighted_mean"
     SUM_BY_NONZERO_WEIGHTS = "sum_by_nonzero_weights"
     SUM_OVER_NONZERO_WEIGHTS = "weighted_sum_by_nonzero_weights"
+    BATCHMEAN = "batchmean"
     STATS = "stats"
 
     def __str__(self) -> str:
@@ -45,6 +48,7 @@ REDUCTIONS = (
     "sum_over_batch_size",
     "mean_with_sample_weight",
     "sum_by_nonzero_weights",
+    "batchmean",
     "stats",
 )
 
@@ -62,6 +66,9 @@ _ALIASES.update(
 
 def canonical_reduction(reduction: Any) -> str:
     """The canonical name of ``reduction``, or a ValueError listing the valid ones."""
+    out = _ALIASES.get(reduction) if type(reduction) is str else None  # the common case
+    if out is not None:
+        return out
     if isinstance(reduction, Reduction):
         reduction = reduction.value
     if reduction is None:
@@ -155,6 +162,19 @@ def align_weight(be: Any, sample_weight: Any, shape: Any) -> Any:
     return sample_weight
 
 
+def _check_trailing(name: str, w: Any, shape: tuple[Any, ...]) -> None:
+    """``w`` broadcasts NumPy-style to ``shape`` without enlarging it, else a ValueError naming it."""
+    ws = tuple(w.shape)
+    ok = len(ws) <= len(shape) and all(
+        a is None or b is None or a == 1 or a == b for a, b in zip(ws[::-1], shape[::-1])
+    )
+    if not ok:
+        raise ValueError(
+            f"{name}: expected a shape that broadcasts (on the trailing axes, as torch's weight) to the "
+            f"per-sample loss shape {shape}, got {ws}"
+        )
+
+
 def reduce(
     be: Any,
     values: Any,
@@ -164,13 +184,44 @@ def reduce(
     weight: Any = None,
     valid: Any = None,
     normalizer: Any = None,
+    element_weight: Any = None,
 ) -> Any:
-    """Apply weights, the ignore mask and ``reduction`` to per-sample ``values``."""
+    """Apply weights, the ignore mask and ``reduction`` to per-sample ``values``.
+
+    ``sample_weight`` is aligned on the leading (sample) axes (:func:`align_weight`);
+    ``element_weight`` broadcasts NumPy-style, on the trailing axes, like torch's
+    per-element ``weight``. Both count as the samples' weights in the weighted means.
+    """
+    out = _reduce(be, values, sample_weight, reduction, weight, valid, normalizer, element_weight)
+    if _NUMPY_1 and be.name == "numpy" and reduction != "none":
+        return _numpy1_dtype(out, values.dtype)
+    return out
+
+
+#: NumPy 1.x promotes a 0-d float32 combined with a Python float to float64 (value-based casting;
+#: NumPy 2 keeps float32, NEP 50): there, a scalar result is cast back to the values' dtype
+_NUMPY_1 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
+
+
+def _numpy1_dtype(out: Any, dtype: Any) -> Any:
+    if isinstance(out, LossStats):
+        return LossStats(*(_numpy1_dtype(v, dtype) for v in out))
+    return out.astype(dtype) if out.dtype != dtype else out
+
+
+def _reduce(
+    be: Any, values: Any, sample_weight: Any, reduction: str, weight: Any, valid: Any, normalizer: Any,
+    element_weight: Any,
+) -> Any:
     xp = be.xp
     if valid is not None:
         values = xp.where(valid, values, xp.zeros_like(values))
     if sample_weight is not None:
         sample_weight = align_weight(be, sample_weight, values.shape)
+    if element_weight is not None:
+        _check_trailing("element_weight", element_weight, tuple(values.shape))
+        sample_weight = element_weight if sample_weight is None else sample_weight * element_weight
+    if sample_weight is not None:
         values = values * sample_weight
     if reduction == "none":
         return values
@@ -181,16 +232,20 @@ def reduce(
     total = xp.sum(values)
     if reduction == "sum":
         return total if normalizer is None else _divide_no_nan(xp, total, normalizer)
+    if reduction == "batchmean":  # torch's KLDivLoss "batchmean": the sum over the first axis' size
+        rows: Any = 1 if values.ndim == 0 else values.shape[0]
+        if not isinstance(rows, int):  # not static (a TensorShape's None)
+            rows = xp.sum(xp.ones_like(values[(slice(None),) + (0,) * (values.ndim - 1)]))
+        return _mean(xp, total, rows)
     dtype = values.dtype
-    if valid is None:
-        n = _static_size(values.shape)
-        count = float(n) if n is not None else xp.sum(xp.ones_like(values))
-    else:
-        count = xp.sum(xp.astype(valid, dtype))
+    # count: a Python int when the shape says it (no mask), else an array; every other
+    # denominator is an array. Denominators are told apart by `type(...) is int`, never by
+    # a Python type test on array values (NumPy's sums are np.float64, a float subclass).
+    count: Any = _static_size(values.shape) if valid is None else None
+    if count is None:
+        count = xp.sum(xp.ones_like(values)) if valid is None else xp.sum(xp.astype(valid, dtype))
     if reduction == "sum_over_batch_size":
-        if isinstance(count, float):
-            return total / max(count, 1.0)
-        return _divide_no_nan(xp, total, count)
+        return _mean(xp, total, count)
     # effective weights: sample weight x class weight x valid, at values' shape
     eff = weight
     if sample_weight is not None:
@@ -201,17 +256,18 @@ def reduce(
     if eff is not None and tuple(eff.shape) != tuple(values.shape):
         eff = eff * xp.ones_like(values)
     if reduction == "mean_with_sample_weight":
-        weight_sum = count if eff is None else xp.sum(eff)
-        if isinstance(weight_sum, float):
-            return total / max(weight_sum, 1.0)
-        return _divide_no_nan(xp, total, weight_sum)
+        return _mean(xp, total, count if eff is None else xp.sum(eff))
     if reduction == "sum_by_nonzero_weights":
-        nonzero = count if eff is None else be.count_nonzero(eff, dtype)
-        if isinstance(nonzero, float):
-            return total / max(nonzero, 1.0)
-        return _divide_no_nan(xp, total, nonzero)
+        return _mean(xp, total, count if eff is None else be.count_nonzero(eff, dtype))
     # stats
-    if isinstance(count, float):
-        count = xp.asarray(count, dtype=dtype, device=be.device(values))
+    if type(count) is int:
+        count = xp.asarray(float(count), dtype=dtype, device=be.device(values))
     weight_sum = count if eff is None else xp.sum(eff)
     return LossStats(total, count, weight_sum)
+
+
+def _mean(xp: Any, total: Any, den: Any) -> Any:
+    """``total / den``, 0 where ``den`` is 0: ``den`` is a static Python int or an array."""
+    if type(den) is int:
+        return total / max(den, 1)
+    return _divide_no_nan(xp, total, den)

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from unilosses.options import is_zero
+
 __all__ = ["smooth_binary", "smooth_categorical", "sparse_smoothed"]
 
 
 def smooth_binary(y: Any, label_smoothing: float) -> Any:
     """``y * (1 - e) + 0.5 * e``."""
-    if not label_smoothing:
+    if is_zero(label_smoothing):
         return y
     return y * (1.0 - label_smoothing) + 0.5 * label_smoothing
 
 
 def smooth_categorical(y: Any, label_smoothing: float, num_classes: int) -> Any:
     """``y * (1 - e) + e / K``, K the size of the class axis."""
-    if not label_smoothing:
+    if is_zero(label_smoothing):
         return y
     return y * (1.0 - label_smoothing) + label_smoothing / num_classes
 
@@ -35,19 +37,23 @@ def sparse_smoothed(
     axis: int,
     class_weight: Any = None,
     weight_y: Any = None,
+    num_classes: Any = None,
 ) -> Any:
     """``-sum_c w_c q_c log p_c`` with ``q = (1 - e) onehot(y) + e / K``, no one-hot.
 
     ``nll_y`` is ``-log p_y``; ``weight_y`` is ``w_y`` (None without class weights).
     Equals ``(1 - e) w_y nll_y - (e / K) sum_c w_c log p_c``: the uniform term is
     weighted by ``w_c`` too (torch's ``cross_entropy(weight, label_smoothing)``).
+    ``num_classes``: K when not the size of the class axis (classes left out by a mask,
+    whose ``log_probs`` are then 0), per sample.
     """
     xp = be.xp
     value = nll_y if weight_y is None else weight_y * nll_y
-    if not label_smoothing:
+    if is_zero(label_smoothing):
         return value
+    k = log_probs.shape[axis] if num_classes is None else num_classes
     if class_weight is None:
-        uniform = -xp.mean(log_probs, axis=axis)
+        total = xp.sum(log_probs, axis=axis)
     else:
-        uniform = -be.classdot(log_probs, class_weight, axis) / log_probs.shape[axis]
-    return (1.0 - label_smoothing) * value + label_smoothing * uniform
+        total = be.classdot(log_probs, class_weight, axis)
+    return (1.0 - label_smoothing) * value - label_smoothing * (total / k)

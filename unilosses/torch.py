@@ -33,6 +33,7 @@ Loss class, under the same name (from the ``Loss`` classes each family module of
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -118,15 +119,22 @@ class Loss(torch.nn.Module):
                 f"{type(self).__name__}.forward: expected {n} inputs "
                 f"({', '.join(self._forward_names())}), got {len(inputs)}"
             )
-        inputs = tuple(inputs) + (None,) * (n - len(inputs))
-        if spec.inputs[0] == "y_true":  # (..., target, optional...) -> (y_true, ...)
-            k = n - len(spec.optional) - 1
-            inputs = (inputs[k], *inputs[:k], *inputs[k + 1 :])
-        return self.function(*inputs, sample_weight=sample_weight, reduction=self.reduction, **self._options())
+        if spec.inputs != _PAIR:
+            inputs = tuple(inputs) + (None,) * (n - len(inputs))
+            if spec.inputs[0] == "y_true":  # (..., target, optional...) -> (y_true, ...)
+                k = n - len(spec.optional) - 1
+                inputs = (inputs[k], *inputs[:k], *inputs[k + 1 :])
+            return self.function(*inputs, sample_weight=sample_weight, reduction=self.reduction, **self._options())
+        try:
+            return self.function(
+                inputs[1], inputs[0], sample_weight=sample_weight, reduction=self.reduction, **self._options()
+            )
+        except (ValueError, TypeError) as e:  # name torch's parameters, as the user passed them
+            raise type(e)(_torch_names(str(e))) from None
 
     @classmethod
     def _forward_names(cls) -> tuple[str, ...]:
-        return _torch_names(cls.unilosses_class.function.spec)  # type: ignore[attr-defined]
+        return _input_names(cls.unilosses_class.function.spec)  # type: ignore[attr-defined]
 
     def extra_repr(self) -> str:
         """The options that differ from their defaults, and ``reduction``."""
@@ -141,7 +149,7 @@ class Loss(torch.nn.Module):
         return ", ".join(parts)
 
 
-def _torch_names(spec: Any) -> tuple[str, ...]:
+def _input_names(spec: Any) -> tuple[str, ...]:
     """forward's input names: ``(input, target)`` for ``(y_true, y_pred)``; ``y_true`` as
     ``target`` after the other required inputs otherwise; optional inputs last."""
     if spec.inputs == _PAIR:
@@ -150,6 +158,16 @@ def _torch_names(spec: Any) -> tuple[str, ...]:
         return tuple(spec.inputs)
     required = [n for n in spec.inputs[1:] if n not in spec.optional]
     return (*required, "target", *spec.optional)
+
+
+_NAMES = re.compile(r"\by_(pred|true)\b")
+
+
+def _torch_names(message: str) -> str:
+    """A message of the unilosses function with torch's names: ``input`` and ``target``, and
+    arguments in torch's order."""
+    message = message.replace("(y_true, y_pred), Keras' order", "(input, target), torch's order here")
+    return _NAMES.sub(lambda m: "input" if m.group(1) == "pred" else "target", message)
 
 
 def _forward_signature(names: tuple[str, ...], optional: tuple[str, ...] = ()) -> inspect.Signature:
@@ -164,7 +182,7 @@ def _adapter(core: type[_CoreLoss]) -> type[Loss]:
     """The ``torch.nn.Module`` class of the unilosses Loss class ``core``."""
     name = core.__name__
     fn = core.function
-    names = _torch_names(fn.spec)  # type: ignore[attr-defined]
+    names = _input_names(fn.spec)  # type: ignore[attr-defined]
     signature = _forward_signature(names, fn.spec.optional)  # type: ignore[attr-defined]
 
     def forward(self: Loss, *args: Any, sample_weight: Any = None, **named: Any) -> Any:

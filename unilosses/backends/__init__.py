@@ -15,7 +15,7 @@ import numpy as np
 
 from unilosses.backends.generic import Backend
 
-__all__ = ["Backend", "backend_for", "convert", "framework_name"]
+__all__ = ["Backend", "backend_for", "convert", "framework_name", "resolve"]
 
 _BY_TYPE: dict[type, Backend] = {}
 _BY_NAME: dict[str, Backend] = {}
@@ -84,18 +84,67 @@ def _lookup(obj: Any) -> Backend:
     return _BY_TYPE.setdefault(tp, be)
 
 
+def _host_array(x: Any, name: str) -> np.ndarray:
+    """A Python / NumPy value as a plain ``np.ndarray`` (subclasses such as memmaps and
+    matrices as plain arrays); a masked array is refused: its mask would be silently dropped."""
+    if type(x).__module__.startswith("numpy.ma"):
+        raise TypeError(
+            f"{name}: masked arrays are not supported (the mask would be ignored); pass the data "
+            "with sample_weight=0 (or ignore_index) at the masked positions"
+        )
+    return np.asarray(x)
+
+
+def _variable_value(x: Any) -> Any:
+    """For a variable (``tf.Variable``, ``keras.Variable`` on any Keras backend): a function
+    from it to the array it holds, read so that gradients flow; None for anything else."""
+    root = framework_name(x)
+    if root == "keras" and hasattr(type(x), "value"):
+        return _keras_value
+    if root == "tensorflow":
+        import tensorflow as tf  # imported already: the object is TensorFlow's
+
+        if isinstance(x, tf.Variable):
+            return tf.convert_to_tensor
+    return None
+
+
+def _keras_value(x: Any) -> Any:
+    return x.value
+
+
+def resolve(x: Any, name: str = "y_pred") -> tuple[Any, Backend]:
+    """(array, backend) for an input of a type not seen yet as an array type.
+
+    Python and NumPy values become plain NumPy arrays; a variable becomes the array it holds
+    (a ``keras.Variable`` may hold a ``tf.Variable``, which holds a tensor).
+    """
+    for _ in range(4):
+        be = _BY_TYPE.get(type(x))
+        if be is not None:
+            return x, be
+        if isinstance(x, _HOST_TYPES):
+            x = _host_array(x, name)
+            return x, _BY_TYPE.get(np.ndarray) or _lookup(x)
+        value = _variable_value(x)
+        if value is None:
+            return x, _lookup(x)
+        x = value(x)
+    return x, _lookup(x)
+
+
 def backend_for(y_pred: Any) -> Backend:
     """The backend of ``y_pred``: one dict lookup once its type has been seen."""
     be = _BY_TYPE.get(type(y_pred))
-    return be if be is not None else _lookup(y_pred)
+    return be if be is not None else resolve(y_pred)[1]
 
 
-def convert(be: Backend, x: Any, like: Any, name: str, dtype: Any = None) -> Any:
+def convert(be: Backend, x: Any, like: Any, name: str, dtype: Any = None, lead_name: str = "y_pred") -> Any:
     """Move ``x`` (an array of ``be``, or a Python / NumPy value) into ``be``.
 
     Python scalars, lists and NumPy arrays are created in ``be``'s namespace on
     ``like``'s device; an array of another framework is a TypeError naming both.
-    ``dtype``, if given, is the dtype of the result.
+    ``dtype``, if given, is the dtype of the result; ``lead_name`` names ``like`` in messages.
     """
     if x is None:
         return None
@@ -103,12 +152,12 @@ def convert(be: Backend, x: Any, like: Any, name: str, dtype: Any = None) -> Any
     if other is be:
         return x if dtype is None or x.dtype == dtype else be.xp.astype(x, dtype)
     if isinstance(x, _HOST_TYPES):
-        return be.from_host(x, like, dtype)
+        return be.from_host(_host_array(x, name), like, dtype)
     if other is None:
-        other = _lookup(x)
+        x, other = resolve(x, name)
         if other is be:
-            return convert(be, x, like, name, dtype)
+            return convert(be, x, like, name, dtype, lead_name)
     raise TypeError(
-        f"{name}: got an array of {other.name} while y_pred is an array of {be.name}; "
+        f"{name}: got an array of {other.name} while {lead_name} is an array of {be.name}; "
         f"pass arrays of one framework (or Python / NumPy values, which are converted)"
     )

@@ -42,6 +42,16 @@ class Backend:
     def __repr__(self) -> str:
         return f"<unilosses backend {self.name}>"
 
+    def fast_path(self, loss: str, options: dict[str, Any], reduction: str) -> Callable[..., Any] | None:
+        """A fused call of a whole loss (values and reduction) for its common case, or None.
+
+        Built once per (loss, options, reduction). The returned ``fast(inputs, arrays)``
+        computes exactly what the specification computes, or returns ``NotImplemented``
+        for inputs it does not handle (the general path then runs, with its checks and
+        messages). Only used without sample weights, element weights or a normalizer.
+        """
+        return None
+
     # ----------------------------------------------------------------- dtypes
     def compute_dtype(self, dtype: Any, name: str = "y_pred") -> Any:
         """The dtype a loss computes in: 16-bit floats go to float32; ints fail."""
@@ -137,6 +147,18 @@ class Backend:
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         xp = self.xp
         return xp.sum(xp.astype(x != 0, dtype))
+
+    def host_range(self, x: Any) -> tuple[float, float] | None:
+        """Host ``(min, max)`` of ``x``, None when it is empty; only called when
+        :attr:`eager_checks` holds."""
+        if 0 in tuple(x.shape):
+            return None
+        xp = self.xp
+        return float(xp.min(x)), float(xp.max(x))
+
+    def host_float(self, x: Any) -> float:
+        """Host value of a 0-d array; only called when :attr:`eager_checks` holds."""
+        return float(x)
 
     def any_true(self, x: Any) -> bool:
         """Host value of any(x); only called when :attr:`eager_checks` holds."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from unilosses.backends import linear_jax
 from unilosses.backends.generic import Backend
+from unilosses.options import is_zero
 from unilosses.smoothing import sparse_smoothed
 
 _Tracer = jax.core.Tracer
@@ -77,7 +78,7 @@ class JaxBackend(Backend):
         lse = jnp.log(jnp.sum(jnp.exp(logits - m), axis=axis, keepdims=True))
         nll = jnp.squeeze(lse, axis) - (self.gather(logits, labels, axis) - jnp.squeeze(m, axis))
         weight_y = None if class_weight is None else self.lookup(class_weight, labels)
-        log_p = logits - (m + lse) if label_smoothing else None
+        log_p = None if is_zero(label_smoothing) else logits - (m + lse)
         return sparse_smoothed(self, log_p, nll, label_smoothing, axis, class_weight, weight_y)
 
     def linear_cross_entropy(self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any,

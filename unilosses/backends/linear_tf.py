@@ -160,7 +160,7 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
     return values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None
 
 
-def _unwatched(*xs: Any) -> list[Any]:
+def _unwatched(*xs: Any) -> Any:
     """``xs`` through ``stop_gradient``: inside a custom gradient, TensorFlow's tape would
     otherwise record every op of the loop and keep each chunk's logits alive until the
     backward pass (eagerly: gigabytes; in a graph: accumulators for the while loop)."""
@@ -176,8 +176,9 @@ def _safe_c(g: Any, tw: Any) -> Any:
 def _grad_in_forward(labels: Any, cw: Any, tw: Any, o: LinearOptions, has_bias: bool) -> Any:
     @tf.custom_gradient
     def f(h: Any, w: Any, *bias: Any) -> Any:
-        b = bias[0] if has_bias else None
-        values, _, dh, dw, db = _sweep(*_unwatched(h, w, b, labels, cw), o, a=_unwatched(tw)[0])
+        b: Any = bias[0] if has_bias else None
+        hs, ws, bs, ys, cs = _unwatched(h, w, b, labels, cw)
+        values, _, dh, dw, db = _sweep(hs, ws, bs, ys, cs, o, a=_unwatched(tw)[0])
 
         def grad(g: Any) -> Any:
             g = tf.cast(g, tw.dtype)
@@ -193,12 +194,13 @@ def _grad_in_forward(labels: Any, cw: Any, tw: Any, o: LinearOptions, has_bias: 
 def _recompute(labels: Any, cw: Any, o: LinearOptions, has_bias: bool) -> Any:
     @tf.custom_gradient
     def f(h: Any, w: Any, *bias: Any) -> Any:
-        b = bias[0] if has_bias else None
-        values, lse, _, _, _ = _sweep(*_unwatched(h, w, b, labels, cw), o)
+        b: Any = bias[0] if has_bias else None
+        hs, ws, bs, ys, cs = _unwatched(h, w, b, labels, cw)
+        values, lse, _, _, _ = _sweep(hs, ws, bs, ys, cs, o)
 
         def grad(g: Any) -> Any:
             g = tf.cast(g, lse.dtype)
-            _, _, dh, dw, db = _sweep(*_unwatched(h, w, b, labels, cw), o, a=_unwatched(g)[0], lse=lse)
+            _, _, dh, dw, db = _sweep(hs, ws, bs, ys, cs, o, a=_unwatched(g)[0], lse=lse)
             out = [tf.cast(g[:, None] * dh, h.dtype), tf.cast(dw, w.dtype)]
             return out + ([tf.cast(db, b.dtype)] if has_bias else [])
 

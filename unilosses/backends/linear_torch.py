@@ -104,8 +104,8 @@ def _sweep(
     grad = a is not None
     values = None if lse is not None else torch.empty(n_tokens, dtype=f32, device=h.device)
     lse_out = torch.empty(n_tokens, dtype=f32, device=h.device) if lse is None else lse
-    dh = torch.empty(h.shape, dtype=f32, device=h.device) if grad else None
-    dw = torch.zeros(w.shape, dtype=f32, device=h.device) if grad else None
+    dh: Any = torch.empty(h.shape, dtype=f32, device=h.device) if grad else None
+    dw: Any = torch.zeros(w.shape, dtype=f32, device=h.device) if grad else None
     db = torch.zeros(n_classes, dtype=f32, device=h.device) if grad and b is not None else None
     wt, bc = w.t(), None if b is None else b.to(h.dtype)
     for start in range(0, n_tokens, n):

@@ -1,12 +1,12 @@
-"""NumPy: array-api-compat's namespace, values always on the host."""
+"""NumPy: its own Array API namespace (backends/np_namespace.py: cheap to import), values always on the host."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat.numpy as xnp
 import numpy as np
 
+from unilosses.backends import np_namespace as xnp
 from unilosses.backends.generic import Backend
 
 
@@ -46,6 +46,9 @@ class NumpyBackend(Backend):
 
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return np.asarray(np.count_nonzero(x), dtype=dtype)
+
+    def host_range(self, x: Any) -> tuple[float, float] | None:
+        return None if x.size == 0 else (float(x.min()), float(x.max()))
 
     def labels_in_range(self, labels: Any, num_classes: int, ignore_index: Any = None) -> bool:
         if labels.size == 0 or (labels.min() >= 0 and labels.max() < num_classes):

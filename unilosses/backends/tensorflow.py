@@ -9,11 +9,27 @@ import tensorflow as tf
 
 from unilosses.backends import linear_tf, tf_namespace
 from unilosses.backends.generic import Backend
+from unilosses.options import is_zero
+
+
+def skip_autograph() -> None:
+    """Tell ``tf.function``'s AutoGraph to call unilosses as it is, never to rewrite it.
+
+    Losses have no Python control flow on tensor values (by design), so conversion can only
+    break the validation code (a rewritten ``or``, ``map`` or ``zip``)."""
+    try:
+        from tensorflow.python.autograph.core import config
+    except ImportError:  # pragma: no cover - a TensorFlow without AutoGraph's config
+        return
+    rules = config.CONVERSION_RULES
+    if not any(getattr(r, "_prefix", None) == "unilosses" for r in rules):
+        config.CONVERSION_RULES = (config.DoNotConvert("unilosses"), *rules)
 
 
 class TensorFlowBackend(Backend):
     def __init__(self) -> None:
         super().__init__("tensorflow", tf_namespace)
+        skip_autograph()
         self._axes: dict[int, Any] = {}
 
     def device(self, x: Any) -> Any:
@@ -57,6 +73,10 @@ class TensorFlowBackend(Backend):
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return tf.cast(tf.math.count_nonzero(x), dtype)
 
+    def host_range(self, x: Any) -> tuple[float, float] | None:
+        a = x.numpy()  # concrete() holds: an eager CPU tensor
+        return None if a.size == 0 else (float(a.min()), float(a.max()))
+
     def any_true(self, x: Any) -> bool:
         return bool(tf.reduce_any(x))
 
@@ -83,7 +103,7 @@ class TensorFlowBackend(Backend):
         self, logits: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
     ) -> Any:
         rank = logits.shape.rank
-        if label_smoothing or rank is None or rank < 2:
+        if not is_zero(label_smoothing) or rank is None or rank < 2:
             return super().sparse_softmax_cross_entropy(logits, labels, axis, label_smoothing, class_weight)
         if axis % rank != rank - 1:
             logits = tf.experimental.numpy.moveaxis(logits, axis, -1)

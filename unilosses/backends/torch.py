@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from unilosses.backends import linear_torch
 from unilosses.backends.generic import Backend
+from unilosses.options import is_zero
 
 _is_compiling = torch.compiler.is_compiling
 try:  # torch.func transforms (vmap, grad) forbid host reads of values
@@ -18,6 +19,11 @@ try:  # torch.func transforms (vmap, grad) forbid host reads of values
 except AttributeError:  # pragma: no cover - older torch
     def _functorch_active() -> bool:
         return False
+
+
+_Tensor = torch.Tensor
+_FAST_DTYPES = (torch.float32, torch.float64)
+_NO_IGNORE = -(2**63)  # an ignore_index no label equals (torch's default, -100, could)
 
 
 class TorchBackend(Backend):
@@ -28,6 +34,11 @@ class TorchBackend(Backend):
 
     def device(self, x: Any) -> Any:
         return x.device
+
+    def fast_path(self, loss: str, options: dict[str, Any], reduction: str) -> Any:
+        if loss == "sparse_categorical_crossentropy":
+            return _fast_sparse_ce(options, reduction)
+        return None
 
     def from_host(self, x: Any, like: Any, dtype: Any = None) -> Any:
         arr = np.asarray(x)
@@ -80,6 +91,15 @@ class TorchBackend(Backend):
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         return torch.count_nonzero(x).to(dtype)
 
+    def host_range(self, x: Any) -> tuple[float, float] | None:
+        if x.numel() == 0:
+            return None
+        lo, hi = torch.aminmax(x.detach())  # one kernel
+        return lo.item(), hi.item()
+
+    def host_float(self, x: Any) -> float:
+        return float(x.detach())
+
     def any_true(self, x: Any) -> bool:
         return bool(x.any())
 
@@ -97,7 +117,7 @@ class TorchBackend(Backend):
     def sparse_cross_entropy(
         self, log_p: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
     ) -> Any:
-        if label_smoothing or (class_weight is not None and class_weight.requires_grad):
+        if not is_zero(label_smoothing) or (class_weight is not None and class_weight.requires_grad):
             return super().sparse_cross_entropy(log_p, labels, axis, label_smoothing, class_weight)
         if log_p.ndim > 1 and axis != 1:
             log_p = log_p.movedim(axis, 1)
@@ -106,7 +126,8 @@ class TorchBackend(Backend):
     def sparse_softmax_cross_entropy(
         self, logits: Any, labels: Any, axis: int, label_smoothing: float = 0.0, class_weight: Any = None
     ) -> Any:
-        if class_weight is not None and class_weight.requires_grad:  # torch's kernels are not
+        # torch's kernels are not differentiable in the class weights, and take a Python smoothing
+        if (class_weight is not None and class_weight.requires_grad) or not isinstance(label_smoothing, (int, float)):
             return super().sparse_softmax_cross_entropy(logits, labels, axis, label_smoothing, class_weight)
         if logits.ndim > 1 and axis != 1:
             logits = logits.movedim(axis, 1)
@@ -117,3 +138,62 @@ class TorchBackend(Backend):
     def linear_cross_entropy(self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any,
                              token_weight: Any, options: Any) -> Any:
         return linear_torch.linear_cross_entropy(hidden, weight, bias, labels, class_weight, token_weight, options)
+
+
+def _fast_sparse_ce(options: dict[str, Any], reduction: str) -> Any:
+    """torch's own ``cross_entropy`` / ``nll_loss`` with its reduction, for eager CPU tensors.
+
+    The same numbers as the specification (torch's kernels compute exactly
+    :meth:`Backend.sparse_softmax_cross_entropy`) in one call, for small batches where
+    Python work costs more than the kernel: ``"none"`` and ``"sum"``; the means only
+    without class weights or ignored labels (torch's ``"mean"`` divides by the class
+    weights' sum and gives NaN for an empty batch). Labels are not read on the host:
+    torch raises on an out-of-range label on the CPU, and the general path then runs and
+    raises unilosses' ValueError.
+    """
+    from_logits, from_log_probs = options["from_logits"], options["from_log_probs"]
+    e, ignore_index, axis = options["label_smoothing"], options["ignore_index"], options["axis"]
+    if not (from_logits or from_log_probs) or not isinstance(e, float) or (from_log_probs and e):
+        return None
+    if not is_zero(options.get("z_loss", 0.0)) or options.get("softcap") is not None:
+        return None
+    if reduction in ("none", "sum"):
+        torch_reduction, weights_ok = reduction, True
+    elif reduction in ("sum_over_batch_size", "mean_with_sample_weight") and ignore_index is None:
+        torch_reduction, weights_ok = "mean", False
+    else:
+        return None
+    ignore = _NO_IGNORE if ignore_index is None else ignore_index
+    is_compiling = _is_compiling
+
+    def fast(inputs: Any, arrays: Any) -> Any:
+        y, z = inputs
+        if type(z) is not _Tensor or type(y) is not _Tensor or z.dtype not in _FAST_DTYPES:
+            return NotImplemented
+        shape, nd = z.shape, z.ndim
+        if nd == 2:
+            if axis not in (1, -1) or y.ndim != 1 or y.shape[0] != shape[0]:
+                return NotImplemented
+        elif nd < 2 or axis % nd != 1 or y.shape != shape[:1] + shape[2:]:
+            return NotImplemented
+        if (
+            y.dtype != torch.int64 or not z.is_cpu or shape[1] == 0
+            or (torch_reduction == "mean" and shape[0] == 0) or is_compiling()
+        ):
+            return NotImplemented
+        if arrays.get("where") is not None:
+            return NotImplemented
+        w = arrays.get("class_weight")
+        if w is not None and (
+            not weights_ok or type(w) is not _Tensor or w.dtype != z.dtype or w.requires_grad
+            or not w.is_cpu or w.shape != shape[1:2]
+        ):
+            return NotImplemented
+        try:
+            if from_logits:
+                return F.cross_entropy(z, y, weight=w, ignore_index=ignore, reduction=torch_reduction, label_smoothing=e)
+            return F.nll_loss(z, y, weight=w, ignore_index=ignore, reduction=torch_reduction)
+        except IndexError:  # a label out of range: the general path raises the ValueError
+            return NotImplemented
+
+    return fast

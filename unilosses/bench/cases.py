@@ -31,7 +31,7 @@ class Case:
     requires: tuple[str, ...]  # modules that must be importable
     shape: tuple[int, ...]  # full-size (batch, classes); the LM head's (tokens, hidden, vocabulary)
     quick_shape: tuple[int, ...]
-    make: Callable[[tuple[int, ...]], tuple[Callable[[], Any], Callable[[], Any]]]
+    make: Callable[[Any], tuple[Callable[[], Any], Callable[[], Any]]]  # called with shape
 
 
 
@@ -194,10 +194,13 @@ CASES: tuple[Case, ...] = (
     Case("torch-fwd-bwd", "torch", "same, forward + backward",
          "F.cross_entropy", 1.15, ("torch",), _BIG, _QUICK, torch_backward),
     Case("torch-small", "torch", "torch eager, B=32, C=10, forward (per-call overhead)",
-         "F.cross_entropy", 3.0, ("torch",), _SMALL, _SMALL, torch_forward(0.0)),
+         "F.cross_entropy", 2.0, ("torch",), _SMALL, _SMALL, torch_forward(0.0)),
     Case("jax-eager", "jax", "JAX, eager call on concrete arrays, B=256, C=32000",
          "jax.jit(optax.softmax_cross_entropy_with_integer_labels(...).mean())", 1.5,
          ("jax", "optax"), _BIG, _QUICK, jax_eager),
+    Case("jax-small", "jax", "JAX, eager call on concrete arrays, B=32, C=10 (per-call overhead)",
+         "jax.jit(optax.softmax_cross_entropy_with_integer_labels(...).mean())", 2.0,
+         ("jax", "optax"), _SMALL, _SMALL, jax_eager),
     Case("jax-jit", "jax", "JAX, inside the caller's jax.jit, B=256, C=32000",
          "jax.jit(optax.softmax_cross_entropy_with_integer_labels(...).mean())", 1.10,
          ("jax", "optax"), _BIG, _QUICK, jax_jit),
@@ -209,6 +212,8 @@ CASES: tuple[Case, ...] = (
          ("tensorflow",), _SMALL, _SMALL, tf_eager),
     Case("numpy-probs", "numpy", "NumPy, categorical CE on probabilities, 1e6 x 10",
          "sklearn.metrics.log_loss", 0.5, ("numpy", "sklearn"), (1_000_000, 10), (1000, 10), numpy_probs),
+    Case("numpy-small", "numpy", "NumPy, categorical CE on probabilities, B=32, C=10 (per-call overhead)",
+         "sklearn.metrics.log_loss", 1.0, ("numpy", "sklearn"), _SMALL, _SMALL, numpy_probs),
     # the LM head (unilosses/bench/linear.py): linear_cross_entropy beside the unfused logits
     Case("lce-torch", "torch", "torch, LM head, N=4096 D=256 V=32000, forward + backward",
          "F.cross_entropy(h @ W.T, y)", 1.05, ("torch",), linear.SHAPE, linear.QUICK, linear.torch_case),

@@ -24,7 +24,8 @@ def _fmt(value: Any, unit: str) -> str:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """A markdown table: case, native reference, times, ratio, goal, within goal."""
+    """A markdown table: case, native reference, times, ratio, goal, within goal (not judged for
+    ``--quick`` rows: smoke-test sizes and one repeat measure overhead, not the goal)."""
     lines = [
         "| case | native reference | unilosses | native | ratio | goal | within goal |",
         "| --- | --- | ---: | ---: | ---: | ---: | --- |",
@@ -33,6 +34,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         unit = r.get("unit", "s")
         if r.get("skipped"):
             verdict = f"skipped: {r['skipped']}"
+        elif r["within_goal"] is None:
+            verdict = "not judged (quick sizes)"
         else:
             verdict = "yes" if r["within_goal"] else "no"
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"

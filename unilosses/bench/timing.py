@@ -176,7 +176,8 @@ def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
     process's CPU time: on a machine busy with other work it does not count the
     time the benchmark waits for a core).
     A row has ``unilosses`` and ``native_time`` (seconds, or bytes for the memory
-    row), ``ratio``, ``goal``, ``within_goal``, and ``skipped`` (why, or None).
+    row), ``ratio``, ``goal``, ``within_goal`` (None when ``quick``: tiny sizes and
+    one repeat cannot judge a goal), and ``skipped`` (why, or None).
     """
     use_clock(clock)
     wanted = _wanted(cases)
@@ -209,7 +210,8 @@ def _run(selected: list[Case], quick: bool, repeats: int, target: float, clock: 
         else:
             row.update(time_case(case, quick, repeats, 0.0 if quick else target))
             row["clock"] = clock
-            row["within_goal"] = row["ratio"] <= case.goal
+            # smoke-test sizes say nothing about the goal: no verdict
+            row["within_goal"] = None if quick else row["ratio"] <= case.goal
             if case.framework in _THREAD_NOTES:
                 row["note"] = _THREAD_NOTES[case.framework]
         rows.append(row)

@@ -71,6 +71,43 @@ def _sparse_all(rng: np.random.Generator) -> tuple[Any, ...]:
     return y, z, rng.uniform(0.2, 3.0, K).astype(np.float32)
 
 
+def _log_probs(rng: np.random.Generator) -> tuple[Any, ...]:
+    """Labels and log-probabilities as torch's NLLLoss tests give them: not normalised."""
+    y, z = _sparse_logits(rng)
+    return y, (z - 3.0).astype(np.float32)
+
+
+def _log_probs_all(rng: np.random.Generator) -> tuple[Any, ...]:
+    y, lp = _log_probs(rng)
+    y[[2, 5]] = -100
+    return y, lp, rng.uniform(0.2, 3.0, K).astype(np.float32)
+
+
+def _log_probs_onehot(rng: np.random.Generator) -> tuple[Any, ...]:
+    y, lp = _log_probs(rng)
+    return np.eye(K, dtype=np.float32)[y], lp
+
+
+def _class_mask(rng: np.random.Generator, labels: Any) -> Any:
+    """optax's ``where`` over the classes: the label's class always takes part; row 3 has none."""
+    mask = rng.uniform(size=(B, K)) < 0.6
+    mask[np.arange(B), labels] = True
+    mask[3] = False
+    return mask
+
+
+def _cat_logits_where(rng: np.random.Generator) -> tuple[Any, ...]:
+    y, z = _cat_logits(rng)
+    y = _onehot(rng)
+    mask = _class_mask(rng, y.argmax(-1))
+    return y, z, mask
+
+
+def _sparse_logits_where(rng: np.random.Generator) -> tuple[Any, ...]:
+    y, z = _sparse_logits(rng)
+    return y, z, _class_mask(rng, y)
+
+
 def _sparse_nchw(rng: np.random.Generator) -> tuple[Any, ...]:
     y = rng.integers(0, K, (2, 3, 4))
     y[0, 0, :2] = 255
@@ -164,6 +201,26 @@ def _torch_nll(y: Any, z: Any) -> Any:
     return ref_output(F.nll_loss(torch.log_softmax(z, -1), y, reduction="none"))
 
 
+def _torch_nll_direct(**kw: Any) -> Any:
+    """F.nll_loss on y_pred as given (log-probabilities, nothing renormalised)."""
+
+    def ref(y: Any, lp: Any, *w: Any) -> Any:
+        import torch.nn.functional as F
+
+        args = ref_inputs("torch", y, lp, *w)
+        weight = args[2] if w else None
+        return ref_output(F.nll_loss(args[1], args[0], weight=weight, reduction="none", **kw))
+
+    return ref
+
+
+def _torch_nll_onehot(y: Any, lp: Any) -> Any:
+    import torch.nn.functional as F
+
+    t, lp = ref_inputs("torch", y.argmax(-1), lp)
+    return ref_output(F.nll_loss(lp, t, reduction="none"))
+
+
 def _optax_ce(e: float) -> Any:
     def ref(y: Any, z: Any) -> Any:
         import optax
@@ -174,11 +231,21 @@ def _optax_ce(e: float) -> Any:
     return ref
 
 
-def _optax_sparse(y: Any, z: Any) -> Any:
+def _optax_sparse(y: Any, z: Any, *where: Any) -> Any:
+    import jax.numpy as jnp
     import optax
 
     y, z = ref_inputs("jax", y, z, dtype="float32")
-    return ref_output(optax.softmax_cross_entropy_with_integer_labels(z, y))
+    kw = {"where": jnp.asarray(where[0])} if where else {}
+    return ref_output(optax.softmax_cross_entropy_with_integer_labels(z, y, **kw))
+
+
+def _optax_ce_where(y: Any, z: Any, where: Any) -> Any:
+    import jax.numpy as jnp
+    import optax
+
+    y, z = ref_inputs("jax", y, z, dtype="float32")
+    return ref_output(optax.softmax_cross_entropy(z, y, where=jnp.asarray(where)))
 
 
 def _tf_softmax(e: float) -> Any:
@@ -277,6 +344,44 @@ CASES = [
         _sparse_logits,
         {"from_logits": True},
         references={"torch": _torch_nll},
+    ),
+    Case(
+        "scce-log-probs-nll",
+        "sparse_categorical_crossentropy",
+        _log_probs,
+        {"from_log_probs": True},
+        references={"torch": _torch_nll_direct()},
+    ),
+    Case(
+        "scce-log-probs-nll-class_weight-ignore_index",
+        "sparse_categorical_crossentropy",
+        _log_probs_all,
+        {"from_log_probs": True, "ignore_index": -100},
+        references={"torch": _torch_nll_direct(ignore_index=-100)},
+        array_options={"class_weight": 2},
+    ),
+    Case(
+        "cce-log-probs-onehot-nll",
+        "categorical_crossentropy",
+        _log_probs_onehot,
+        {"from_log_probs": True},
+        references={"torch": _torch_nll_onehot},
+    ),
+    Case(
+        "cce-logits-where",
+        "categorical_crossentropy",
+        _cat_logits_where,
+        {"from_logits": True},
+        references={"optax": _optax_ce_where},
+        array_options={"where": 2},
+    ),
+    Case(
+        "scce-logits-where",
+        "sparse_categorical_crossentropy",
+        _sparse_logits_where,
+        {"from_logits": True},
+        references={"optax": _optax_sparse},
+        array_options={"where": 2},
     ),
     Case(
         "scce-probabilities",

@@ -62,6 +62,11 @@ def _sparse_logits(rng: np.random.Generator) -> tuple[Any, ...]:
     return rng.integers(0, K, B), (rng.standard_normal((B, K)) * 2).astype(np.float32)
 
 
+def _sparse_log_probs(rng: np.random.Generator) -> tuple[Any, ...]:
+    # log-probabilities as given (not normalised), as torch's NLLLoss tests use them
+    return rng.integers(0, K, B), (rng.standard_normal((B, K)) - 3.0).astype(np.float32)
+
+
 def _sparse_all(rng: np.random.Generator) -> tuple[Any, ...]:
     y, z = _sparse_logits(rng)
     y[[1, 4]] = -1
@@ -118,6 +123,18 @@ def _keras_sparse(axis: int = -1, ignore: Any = None, **kw: Any) -> Any:
     return ref
 
 
+def _torch_nll_alpha(alpha: float) -> Any:
+    """gamma=0 on log-probabilities: alpha times torch's nll_loss of y_pred as given."""
+
+    def ref(y: Any, lp: Any) -> Any:
+        import torch.nn.functional as F
+
+        y, lp = ref_inputs("torch", y, lp)
+        return alpha * ref_output(F.nll_loss(lp, y, reduction="none"))
+
+    return ref
+
+
 def _torch_ce_alpha(alpha: float) -> Any:
     """gamma=0: alpha times torch's cross-entropy (Keras always multiplies by alpha)."""
 
@@ -131,6 +148,13 @@ def _torch_ce_alpha(alpha: float) -> Any:
 
 
 CASES = [
+    Case(
+        "sfce-log-probs-gamma0-nll",
+        "sparse_categorical_focal_crossentropy",
+        _sparse_log_probs,
+        {"from_log_probs": True, "gamma": 0.0, "alpha": 0.5},
+        references={"torch": _torch_nll_alpha(0.5)},
+    ),
     Case(
         "bfce-probabilities",
         "binary_focal_crossentropy",

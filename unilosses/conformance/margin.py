@@ -47,6 +47,10 @@ def _sparse(rng: np.random.Generator) -> tuple[Any, ...]:
     return rng.integers(0, K, B), _scores(rng, (B, K))
 
 
+def _sparse_weighted(rng: np.random.Generator) -> tuple[Any, ...]:
+    return (*_sparse(rng), rng.uniform(0.2, 3.0, K).astype(np.float32))
+
+
 def _soft_targets(rng: np.random.Generator) -> tuple[Any, ...]:
     y = rng.integers(0, 2, (B, K)).astype(np.float32)
     y[0] = rng.uniform(0, 1, K)
@@ -97,11 +101,12 @@ def _optax_hinge(mean: bool) -> Any:
 
 
 def _torch_multi_margin(p: int, margin: float) -> Any:
-    def ref(y: Any, s: Any) -> Any:
+    def ref(y: Any, s: Any, *w: Any) -> Any:
         import torch.nn.functional as F
 
-        y, s = ref_inputs("torch", y, s)
-        return ref_output(F.multi_margin_loss(s, y, p=p, margin=margin, reduction="none")) * s.shape[-1]  # * C
+        args = ref_inputs("torch", y, s, *w)
+        weight = args[2] if w else None
+        return ref_output(F.multi_margin_loss(args[1], args[0], p=p, margin=margin, weight=weight, reduction="none")) * s.shape[-1]  # * C
 
     return ref
 
@@ -162,6 +167,14 @@ CASES = [
         _sparse,
         {"squared": True, "margin": 0.5},
         references={"torch": _torch_multi_margin(2, 0.5)},
+    ),
+    Case(
+        "multiclass_hinge-class_weight",
+        "multiclass_hinge",
+        _sparse_weighted,
+        {"squared": True, "margin": 0.7},
+        references={"torch": _torch_multi_margin(2, 0.7)},
+        array_options={"class_weight": 2},
     ),
     Case(
         "multiclass_hinge-negative-margin",

@@ -30,6 +30,18 @@ def _distributions_zeros(rng: np.random.Generator) -> tuple[Any, ...]:
     return y, p
 
 
+def _log_inputs(rng: np.random.Generator) -> tuple[Any, ...]:
+    """Targets with zeros (0 log 0 = 0) and log-probabilities as given (not normalised)."""
+    y, _ = _distributions(rng)
+    y[0] = np.eye(D, dtype=np.float32)[1]
+    return y, (rng.standard_normal((B, D)) - 2.0).astype(np.float32)
+
+
+def _log_both(rng: np.random.Generator) -> tuple[Any, ...]:
+    y, p = _distributions(rng)
+    return np.log(y), (rng.standard_normal((B, D)) - 2.0).astype(np.float32)
+
+
 def _counts_rates(rng: np.random.Generator) -> tuple[Any, ...]:
     rate = rng.uniform(0.1, 4.0, (B, D))
     return rng.poisson(rate).astype(np.float32), rng.uniform(0.05, 5.0, (B, D)).astype(np.float32)
@@ -85,6 +97,28 @@ def _torch_kl(log_target: bool, summed: bool) -> Any:
         target = torch.log(y) if log_target else y
         out = F.kl_div(torch.log(p), target, reduction="none", log_target=log_target)
         return ref_output(out.sum(-1) if summed else out)
+
+    return ref
+
+
+def _torch_kl_direct(log_target: bool) -> Any:
+    # kl_div(input=y_pred (log q, as given), target=y_true (log y with log_target)): element-wise
+    def ref(y: Any, lq: Any) -> Any:
+        import torch.nn.functional as F
+
+        y, lq = ref_inputs("torch", y, lq)
+        return ref_output(F.kl_div(lq, y, reduction="none", log_target=log_target))
+
+    return ref
+
+
+def _optax_kl_direct(log_target: bool) -> Any:
+    def ref(y: Any, lq: Any) -> Any:
+        import optax
+
+        y, lq = ref_inputs("optax", y, lq, dtype="float32")
+        fn = optax.losses.kl_divergence_with_log_targets if log_target else optax.losses.kl_divergence
+        return ref_output(fn(lq, y))
 
     return ref
 
@@ -155,6 +189,36 @@ CASES = [
         "kl_divergence",
         _distributions,
         references={"torch": _torch_kl(log_target=True, summed=True), "optax": _optax_kl(log_target=True)},
+    ),
+    Case(
+        "kld-log-probs",
+        "kl_divergence",
+        _log_inputs,
+        {"from_log_probs": True, "axis": None},
+        references={"torch": _torch_kl_direct(log_target=False)},
+    ),
+    Case(
+        "kld-log-probs-summed",
+        "kl_divergence",
+        _log_inputs,
+        {"from_log_probs": True},
+        references={"optax": _optax_kl_direct(log_target=False)},
+        rtol=2e-5,
+    ),
+    Case(
+        "kld-log-probs-log-target",
+        "kl_divergence",
+        _log_both,
+        {"from_log_probs": True, "log_target": True, "axis": None},
+        references={"torch": _torch_kl_direct(log_target=True)},
+    ),
+    Case(
+        "kld-log-probs-log-target-summed",
+        "kl_divergence",
+        _log_both,
+        {"from_log_probs": True, "log_target": True},
+        references={"optax": _optax_kl_direct(log_target=True)},
+        rtol=2e-5,
     ),
     Case(
         "kld-clipped",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 from unilosses.loss import PerSample
@@ -48,14 +49,17 @@ def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 
 
 def float_targets(be: Any, y_true: Any, y_pred: Any) -> Any:
-    """y_true as y_pred's dtype and shape (a trailing size-1 axis may differ, as in Keras)."""
+    """y_true as y_pred's dtype and shape (a trailing size-1 axis may differ, as in Keras; a
+    scalar target applies to every element)."""
     xp = be.xp
     ts, ps = _shape(y_true), _shape(y_pred)
-    if len(ts) == len(ps) + 1 and ts[-1] == 1:
+    if not ts:
+        pass
+    elif len(ts) == len(ps) + 1 and ts[-1] == 1:
         y_true = xp.squeeze(y_true, axis=-1)
     elif len(ps) == len(ts) + 1 and ps[-1] == 1:
         y_true = xp.expand_dims(y_true, axis=-1)
-    if not _same(_shape(y_true), ps):
+    if ts and not _same(_shape(y_true), ps):
         raise ValueError(f"y_true: expected the shape of y_pred {ps}, got {ts}")
     if y_true.dtype != y_pred.dtype:
         y_true = xp.astype(y_true, y_pred.dtype)
@@ -80,15 +84,36 @@ def sparse_labels(be: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
     if len(ts) == len(ps) and ts[axis] == 1:
         y_true = xp.squeeze(y_true, axis=axis)
     if not _same(_shape(y_true), expected):
+        hint = ""
+        if len(ps) >= 3 and axis != 1 and _same(_shape(y_true), ps[:1] + ps[2:]):
+            hint = "; for torch's (N, C, ...) layout pass axis=1"
         raise ValueError(
             f"y_true: expected integer labels of shape {expected} for y_pred of shape {ps} "
-            f"(class axis {axis}), got {ts}"
+            f"(class axis {axis}), got {ts}{hint}"
         )
     if y_true.dtype != be.index_dtype:
         if be.xp.isdtype(y_true.dtype, "bool"):
             raise TypeError("y_true: expected integer class labels, got booleans")
+        if be.xp.isdtype(y_true.dtype, "real floating"):
+            return _float_labels(be, y_true)
         y_true = xp.astype(y_true, be.index_dtype)
     return y_true
+
+
+def _float_labels(be: Any, y_true: Any) -> Any:
+    """Float labels (Keras casts them) must hold integers: a fraction is no class (a
+    probability or a one-hot passed to a sparse loss). ValueError where values are
+    concrete; elsewhere the label becomes -2**30, out of range, so the sample is NaN."""
+    xp = be.xp
+    whole = xp.floor(y_true) == y_true
+    if be.concrete(y_true):
+        if be.any_true(xp.logical_not(whole)):
+            raise ValueError(
+                "y_true: expected integer class labels, got a float label with a fraction "
+                "(targets as probabilities or one-hot take categorical_crossentropy)"
+            )
+        return xp.astype(y_true, be.index_dtype)
+    return xp.astype(xp.where(whole, y_true, -(2.0**30)), be.index_dtype)
 
 
 def check_broadcasts(name: str, x: Any, shape: tuple[Any, ...], like: str = "y_pred") -> None:
@@ -147,7 +172,7 @@ def nan_out_of_range(be: Any, values: Any, in_range: Any, valid: Any) -> Any:
         return values
     xp = be.xp
     ok = in_range if valid is None else xp.logical_or(in_range, xp.logical_not(valid))
-    return xp.where(ok, values, xp.nan)
+    return xp.where(ok, values, math.nan)
 
 
 class SparseTargets(NamedTuple):

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import math
-
 from unilosses.logits import (
     binary_log_probs,
     categorical_log_probs,
     check_logit_options,
-    softcap_logits,
+    included,
+    logit_transforms,
+    masked_log,
     with_z_loss,
 )
-from unilosses.loss import Loss, PerSample, in_range, loss, register_check
+from unilosses.loss import Loss, PerSample, loss
 from unilosses.losses._common import (
     check_broadcasts,
     check_class_weight,
@@ -27,7 +27,8 @@ from unilosses.losses._common import (
     mean_over,
     sparse_targets,
 )
-from unilosses.smoothing import smooth_binary, smooth_categorical
+from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
+from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
 
 __all__ = [
     "BinaryCrossentropy",
@@ -37,16 +38,6 @@ __all__ = [
     "categorical_crossentropy",
     "sparse_categorical_crossentropy",
 ]
-
-
-def _softcap(name: str, value: Any) -> Any:
-    """None, or a positive finite number."""
-    return None if value is None else in_range(0.0, math.inf, lo_open=True, hi_open=True)(name, value)
-
-
-register_check("z_loss", in_range(0.0, math.inf, hi_open=True))
-register_check("softcap", _softcap)
-
 
 
 @loss(arrays=("pos_weight",))
@@ -112,23 +103,29 @@ def binary_crossentropy(
     >>> ul.binary_crossentropy(np.array([[0.0, 1.0]]), np.array([[30.0, 0.0]], dtype=np.float32), from_logits=True)
     array([15.346574], dtype=float32)
     """
-    y = smooth_binary(float_targets(be, y_true, y_pred), label_smoothing)
+    t = float_targets(be, y_true, y_pred)
+    ok = targets_01(be, t) if from_logits else both(be, targets_01(be, t), probabilities(be, y_pred))
+    y = smooth_binary(t, label_smoothing)
     log_p, log_1mp = binary_log_probs(be, y_pred, from_logits, epsilon)
+    if from_logits:  # logits of +-inf: 0 * log 0 = 0 for the outcome with no target mass
+        log_p, log_1mp = masked_log(be, log_p, y == 0.0), masked_log(be, log_1mp, y == 1.0)
     if pos_weight is not None:
         check_broadcasts("pos_weight", pos_weight, tuple(y_pred.shape))
     pos = y * log_p if pos_weight is None else pos_weight * y * log_p
-    return mean_over(be, -(pos + (1.0 - y) * log_1mp), axis)
+    return mean_over(be, nan_where(be, ok, -(pos + (1.0 - y) * log_1mp)), axis)
 
 
-@loss(arrays=("class_weight",), check=check_logit_options)
+@loss(arrays=("class_weight", "where"), check=check_logit_options)
 def categorical_crossentropy(
     be: Any,
     y_true: Any,
     y_pred: Any,
     *,
     from_logits: bool = False,
+    from_log_probs: bool = False,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
+    where: Any = None,
     axis: int = -1,
     epsilon: float = 1e-7,
     z_loss: float = 0.0,
@@ -142,25 +139,34 @@ def categorical_crossentropy(
         loss = -sum_c w_c q_c log p_c
 
     ``label_smoothing=e`` uses ``q = y * (1 - e) + e / K`` (K classes). ``log p`` is
-    a log-softmax of logits, or the log of probabilities divided by their sum and
-    clipped into ``[epsilon, 1 - epsilon]`` (Keras).
+    a log-softmax of logits, log-probabilities as given, or the log of probabilities
+    divided by their sum and clipped into ``[epsilon, 1 - epsilon]`` (Keras). A class
+    with ``q_c = 0`` contributes nothing even when its logit is ``-inf`` (0 log 0 = 0).
 
     Parameters
     ----------
     y_true : array, shape (..., K, ...)
         Target distributions (one-hot or soft) along ``axis``.
     y_pred : array, same shape
-        Probabilities, or logits with ``from_logits=True``.
+        Probabilities, logits with ``from_logits=True``, or log-probabilities with
+        ``from_log_probs=True``.
     from_logits : bool
+    from_log_probs : bool
+        ``y_pred`` holds log-probabilities, used as given (nothing renormalised).
     label_smoothing : float in [0, 1]
     class_weight : array, shape (K,), optional
         torch's ``weight``. A sample's weight in ``"mean_with_sample_weight"`` is
         ``sum_c w_c y_c`` (``w[y]`` for one-hot targets).
+    where : boolean array, y_pred's shape or its shape without ``axis``, optional
+        optax's ``where``: the classes (or samples) that take part. Excluded classes
+        leave the softmax, the normalisation of probabilities, the smoothing's K and
+        every sum; a sample with no class left leaves every denominator.
     axis : int
         The class axis (``1`` for torch's NCHW layout).
     epsilon : float in (0, 0.5)
     z_loss : float >= 0
-        Adds PaLM's ``z_loss * logsumexp(z)^2`` per sample (logits only; not class-weighted).
+        Adds PaLM's ``z_loss * logsumexp(z)^2`` per sample (logits only; not class-weighted;
+        not with ``where``).
     softcap : float > 0, optional
         Gemma's soft cap: logits become ``softcap * tanh(z / softcap)`` first (logits only).
     sample_weight, reduction : see :func:`binary_crossentropy`.
@@ -172,7 +178,7 @@ def categorical_crossentropy(
     Notes
     -----
     Matches ``keras.losses.categorical_crossentropy``, ``optax.softmax_cross_entropy``
-    (logits; with ``optax.smooth_labels`` for smoothing), ``tf.nn.softmax_cross_entropy_with_logits``
+    (logits, ``where``; with ``optax.smooth_labels`` for smoothing), ``tf.nn.softmax_cross_entropy_with_logits``
     and ``torch.nn.functional.cross_entropy`` with probability targets
     (``weight=class_weight``; torch's ``"mean"`` for probability targets is
     ``"sum_over_batch_size"`` here).
@@ -188,26 +194,41 @@ def categorical_crossentropy(
     axis = class_axis(axis, y_pred.ndim)
     num_classes = count_classes(y_pred, axis)
     y = float_targets(be, y_true, y_pred)
-    q = smooth_categorical(y, label_smoothing, num_classes)
-    if from_logits:
-        y_pred = softcap_logits(be, y_pred, softcap)
-    log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon)
+    ok = targets_nonnegative(be, y)
+    logits = from_logits or from_log_probs
+    y_pred = logit_transforms(be, y_pred, from_logits, softcap, z_loss, where)
+    inc = None if where is None else included(be, where, y_pred, axis)
+    if inc is not None:
+        y, y_pred = inc.targets(be, y), inc.predictions(be, y_pred, not logits)
+    q = smooth_categorical(y, label_smoothing, num_classes if inc is None else inc.count)
+    if inc is not None:
+        q = inc.targets(be, q)
+    log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon, from_log_probs)
+    if logits:  # masked (-inf) classes with no target mass: 0 log 0 = 0
+        log_p = masked_log(be, log_p, q == 0.0)
+    else:
+        ok = both(be, ok, probabilities(be, y_pred))
+    terms = nan_where(be, ok, q * log_p)
+    valid = None if inc is None else inc.any
     if class_weight is None:
-        return with_z_loss(be, -be.xp.sum(q * log_p, axis=axis), y_pred, axis, z_loss)
+        values = with_z_loss(be, -be.xp.sum(terms, axis=axis), y_pred, axis, z_loss)
+        return values if valid is None else PerSample(values, valid=valid)
     check_class_weight(class_weight, num_classes)
-    values = with_z_loss(be, -be.classdot(q * log_p, class_weight, axis), y_pred, axis, z_loss)
-    return PerSample(values, weight=be.classdot(y, class_weight, axis))
+    values = with_z_loss(be, -be.classdot(terms, class_weight, axis), y_pred, axis, z_loss)
+    return PerSample(values, weight=be.classdot(y, class_weight, axis), valid=valid)
 
 
-@loss(arrays=("class_weight",), check=check_logit_options)
+@loss(arrays=("class_weight", "where"), check=check_logit_options)
 def sparse_categorical_crossentropy(
     be: Any,
     y_true: Any,
     y_pred: Any,
     *,
     from_logits: bool = False,
+    from_log_probs: bool = False,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
+    where: Any = None,
     ignore_index: Any = None,
     axis: int = -1,
     epsilon: float = 1e-7,
@@ -228,12 +249,19 @@ def sparse_categorical_crossentropy(
     y_true : integer array, shape of y_pred without ``axis`` (a size-1 axis is allowed)
         Labels in [0, K); floats are cast to integers (Keras).
     y_pred : array, shape (..., K, ...)
-        Probabilities, or logits (or log-probabilities) with ``from_logits=True``.
+        Probabilities, logits with ``from_logits=True``, or log-probabilities with
+        ``from_log_probs=True``.
     from_logits : bool
+    from_log_probs : bool
+        ``y_pred`` holds log-probabilities, used as given: ``loss = -w_y log_p[y]``
+        (torch's ``nll_loss``; the gradient is ``-w_y`` at the label, 0 elsewhere).
     label_smoothing : float in [0, 1]
     class_weight : array, shape (K,), optional
         torch's ``weight``; ``w_y`` is also the sample's weight in
         ``"mean_with_sample_weight"`` (torch's ``"mean"``).
+    where : boolean array, y_pred's shape or its shape without ``axis``, optional
+        optax's ``where`` (see :func:`categorical_crossentropy`); a label on an excluded
+        class gives NaN (optax returns a number from outside the support).
     ignore_index : int, optional
         Positions with this label give 0 and leave every denominator (torch's
         ``ignore_index``, Keras' ``ignore_class``).
@@ -256,8 +284,8 @@ def sparse_categorical_crossentropy(
 
     Matches ``torch.nn.functional.cross_entropy(y_pred, y_true, weight=class_weight,
     ignore_index=..., label_smoothing=...)`` with ``from_logits=True, axis=1`` (its
-    ``"mean"`` is ``"mean_with_sample_weight"``), ``torch.nn.functional.nll_loss`` on
-    log-probabilities, ``keras.losses.sparse_categorical_crossentropy`` (with
+    ``"mean"`` is ``"mean_with_sample_weight"``), ``torch.nn.functional.nll_loss`` with
+    ``from_log_probs=True, axis=1``, ``keras.losses.sparse_categorical_crossentropy`` (with
     ``ignore_class``), ``optax.softmax_cross_entropy_with_integer_labels`` and
     ``tf.nn.sparse_softmax_cross_entropy_with_logits``.
 
@@ -269,14 +297,42 @@ def sparse_categorical_crossentropy(
     array([0.000918, 0.551445])
     """
     t = sparse_targets(be, y_true, y_pred, axis, ignore_index, class_weight)
+    y_pred = logit_transforms(be, y_pred, from_logits, softcap, z_loss, where)
+    if where is not None:
+        return _sparse_where(be, t, y_pred, where, from_logits, from_log_probs, label_smoothing, class_weight, epsilon)
     if from_logits:  # one fused kernel where the framework has one
-        y_pred = softcap_logits(be, y_pred, softcap)
         values = be.sparse_softmax_cross_entropy(y_pred, t.safe, t.axis, label_smoothing, class_weight)
         values = with_z_loss(be, values, y_pred, t.axis, z_loss)
     else:
-        log_p = categorical_log_probs(be, y_pred, t.axis, False, epsilon)
+        log_p = categorical_log_probs(be, y_pred, t.axis, False, epsilon, from_log_probs)
         values = be.sparse_cross_entropy(log_p, t.safe, t.axis, label_smoothing, class_weight)
+        if not from_log_probs:
+            ok = probabilities(be, y_pred)
+            values = values if ok is None else nan_where(be, be.xp.all(ok, axis=t.axis), values)
     return t.per_sample(be, values)
+
+
+def _sparse_where(
+    be: Any, t: Any, y_pred: Any, where: Any, from_logits: bool, from_log_probs: bool,
+    label_smoothing: Any, class_weight: Any, epsilon: float,
+) -> Any:
+    """The sparse cross-entropy over the classes ``where`` lets take part (optax's ``where``)."""
+    xp = be.xp
+    logits = from_logits or from_log_probs
+    inc = included(be, where, y_pred, t.axis)
+    ok = None if logits else probabilities(be, y_pred)
+    log_p = categorical_log_probs(be, inc.predictions(be, y_pred, not logits), t.axis, from_logits, epsilon, from_log_probs)
+    log_p = xp.where(inc.mask, log_p, 0.0)  # excluded classes leave the smoothing's sum
+    count = xp.squeeze(inc.count, axis=t.axis)
+    values = sparse_smoothed(
+        be, log_p, -be.gather(log_p, t.safe, t.axis), label_smoothing, t.axis, class_weight, t.weight, count
+    )
+    label_in = be.gather(xp.astype(inc.mask, y_pred.dtype), t.safe, t.axis) == 1.0
+    if ok is not None:
+        label_in = xp.logical_and(label_in, xp.all(ok, axis=t.axis))
+    values = nan_where(be, xp.logical_or(label_in, xp.logical_not(inc.any)), values)
+    valid = inc.any if t.valid is None else xp.logical_and(t.valid, inc.any)
+    return t._replace(valid=valid).per_sample(be, values)
 
 
 class BinaryCrossentropy(Loss):

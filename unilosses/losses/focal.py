@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.logits import binary_log_probs, categorical_log_probs
+from unilosses.logits import binary_log_probs, categorical_log_probs, check_input_kind, masked_log
 from unilosses.loss import Loss, PerSample, loss
 from unilosses.losses._common import (
     check_class_weight,
@@ -20,6 +20,8 @@ from unilosses.losses._common import (
     mean_over,
     sparse_targets,
 )
+from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
+from unilosses.options import is_zero
 from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
 
 __all__ = [
@@ -43,9 +45,9 @@ def _pow(be: Any, base: Any, gamma: float) -> Any:
 def _focal_terms(be: Any, log_p: Any, gamma: float, alpha: float) -> Any:
     """``alpha * (1 - p)^gamma * (-log p)`` from ``log p`` (``1 - p = -expm1(log p)``)."""
     nll = -log_p
-    if gamma:
+    if not is_zero(gamma):
         nll = nll * _pow(be, -be.xp.expm1(log_p), gamma)
-    return nll if alpha == 1.0 else alpha * nll
+    return nll if isinstance(alpha, float) and alpha == 1.0 else alpha * nll
 
 
 @loss()
@@ -126,10 +128,14 @@ def binary_focal_crossentropy(
     [0.3299, 0.2058]
     """
     xp = be.xp
-    y = smooth_binary(float_targets(be, y_true, y_pred), label_smoothing)
+    t = float_targets(be, y_true, y_pred)
+    ok = targets_01(be, t) if from_logits else both(be, targets_01(be, t), probabilities(be, y_pred))
+    y = smooth_binary(t, label_smoothing)
     log_p, log_1mp = binary_log_probs(be, y_pred, from_logits, epsilon)
+    if from_logits:  # logits of +-inf: 0 * log 0 = 0 for the outcome with no target mass
+        log_p, log_1mp = masked_log(be, log_p, y == 0.0), masked_log(be, log_1mp, y == 1.0)
     values = -(y * log_p + (1.0 - y) * log_1mp)
-    if gamma:
+    if not is_zero(gamma):
         if from_logits:
             p, q = xp.exp(log_p), xp.exp(log_1mp)  # sigmoid(z), sigmoid(-z)
         else:
@@ -137,10 +143,10 @@ def binary_focal_crossentropy(
         values = values * _pow(be, y * q + (1.0 - y) * p, gamma)  # (1 - p_t)^gamma
     if apply_class_balancing:
         values = values * (y * alpha + (1.0 - y) * (1.0 - alpha))
-    return mean_over(be, values, axis)
+    return mean_over(be, nan_where(be, ok, values), axis)
 
 
-@loss(arrays=("class_weight",))
+@loss(arrays=("class_weight",), check=check_input_kind)
 def categorical_focal_crossentropy(
     be: Any,
     y_true: Any,
@@ -149,6 +155,7 @@ def categorical_focal_crossentropy(
     gamma: float = 2.0,
     alpha: float = 0.25,
     from_logits: bool = False,
+    from_log_probs: bool = False,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
     axis: int = -1,
@@ -170,13 +177,16 @@ def categorical_focal_crossentropy(
     y_true : array, shape (..., K, ...)
         Target distributions (one-hot or soft) along ``axis``.
     y_pred : array, same shape
-        Probabilities, or logits with ``from_logits=True``.
+        Probabilities, logits with ``from_logits=True``, or log-probabilities with
+        ``from_log_probs=True`` (used as given). A class with no target mass
+        contributes nothing, even with a logit of ``-inf``.
     gamma : float >= 0
         Focusing parameter.
     alpha : float in [0, 1]
         A factor on every term (Keras always applies it: ``gamma=0`` gives
         ``alpha`` times the categorical cross-entropy).
     from_logits : bool
+    from_log_probs : bool
     label_smoothing : float in [0, 1]
     class_weight : array, shape (K,), optional
         Weight of class c's term. A sample's weight in ``"mean_with_sample_weight"``
@@ -210,8 +220,14 @@ def categorical_focal_crossentropy(
     axis = class_axis(axis, y_pred.ndim)
     num_classes = count_classes(y_pred, axis)
     y = float_targets(be, y_true, y_pred)
+    ok = targets_nonnegative(be, y)
     q = smooth_categorical(y, label_smoothing, num_classes)
-    terms = _focal_terms(be, categorical_log_probs(be, y_pred, axis, from_logits, epsilon), gamma, alpha)
+    log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon, from_log_probs)
+    if from_logits or from_log_probs:  # masked (-inf) classes with no target mass: 0 log 0 = 0
+        log_p = masked_log(be, log_p, q == 0.0)
+    else:
+        ok = both(be, ok, probabilities(be, y_pred))
+    terms = nan_where(be, ok, _focal_terms(be, log_p, gamma, alpha))
     if class_weight is None:
         return be.xp.sum(q * terms, axis=axis)
     check_class_weight(class_weight, num_classes)
@@ -219,7 +235,7 @@ def categorical_focal_crossentropy(
     return PerSample(values, weight=be.classdot(y, class_weight, axis))
 
 
-@loss(arrays=("class_weight",))
+@loss(arrays=("class_weight",), check=check_input_kind)
 def sparse_categorical_focal_crossentropy(
     be: Any,
     y_true: Any,
@@ -228,6 +244,7 @@ def sparse_categorical_focal_crossentropy(
     gamma: float = 2.0,
     alpha: float = 0.25,
     from_logits: bool = False,
+    from_log_probs: bool = False,
     label_smoothing: float = 0.0,
     class_weight: Any = None,
     ignore_index: Any = None,
@@ -249,11 +266,13 @@ def sparse_categorical_focal_crossentropy(
     y_true : integer array, shape of y_pred without ``axis`` (a size-1 axis is allowed)
         Labels in [0, K); floats are cast to integers (Keras).
     y_pred : array, shape (..., K, ...)
-        Probabilities, or logits with ``from_logits=True``.
+        Probabilities, logits with ``from_logits=True``, or log-probabilities with
+        ``from_log_probs=True`` (used as given).
     gamma : float >= 0
     alpha : float in [0, 1]
         A factor on every term (as in :func:`categorical_focal_crossentropy`).
     from_logits : bool
+    from_log_probs : bool
     label_smoothing : float in [0, 1]
     class_weight : array, shape (K,), optional
         ``w_y`` is also the sample's weight in ``"mean_with_sample_weight"``.
@@ -283,12 +302,15 @@ def sparse_categorical_focal_crossentropy(
     [0.0003, 0.6759]
     """
     t = sparse_targets(be, y_true, y_pred, axis, ignore_index, class_weight)
-    log_p = categorical_log_probs(be, y_pred, t.axis, from_logits, epsilon)
+    log_p = categorical_log_probs(be, y_pred, t.axis, from_logits, epsilon, from_log_probs)
     term_y = _focal_terms(be, be.gather(log_p, t.safe, t.axis), gamma, alpha)
     # sparse_smoothed computes (1 - e) w_y v_y - (e / K) sum_c w_c x_c for any per-class
     # x with v_y = -x_y: here x = -t (the focal terms), as x = log p for the cross-entropy.
-    neg_terms = -_focal_terms(be, log_p, gamma, alpha) if label_smoothing else None
+    neg_terms = None if is_zero(label_smoothing) else -_focal_terms(be, log_p, gamma, alpha)
     values = sparse_smoothed(be, neg_terms, term_y, label_smoothing, t.axis, class_weight, t.weight)
+    if not (from_logits or from_log_probs):
+        ok = probabilities(be, y_pred)
+        values = values if ok is None else nan_where(be, be.xp.all(ok, axis=t.axis), values)
     return t.per_sample(be, values)
 
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import unilosses.logits  # noqa: F401  # the z_loss and softcap rules
 from unilosses.backends.linear_generic import LinearOptions
 from unilosses.loss import Loss, loss
 from unilosses.losses._common import SparseTargets, check_class_weight, check_labels
+from unilosses.options import in_range
 from unilosses.reduction import align_weight
 
 __all__ = ["LinearCrossEntropy", "linear_cross_entropy"]
@@ -45,7 +47,7 @@ def _check_shapes(be: Any, y_true: Any, hidden: Any, weight: Any, bias: Any) -> 
     xp = be.xp
     hs, ws = _shape(hidden), _shape(weight)
     if len(hs) < 1:
-        raise ValueError(f"hidden: expected shape (..., D), got a 0-d array")
+        raise ValueError("hidden: expected shape (..., D), got a 0-d array")
     if len(ws) != 2 or (ws[1] is not None and hs[-1] is not None and ws[1] != hs[-1]):
         raise ValueError(f"weight: expected shape (V, D) with D = hidden's last axis {hs[-1]}, got {ws}")
     if ws[0] == 0:
@@ -93,11 +95,16 @@ def _token_weight(be: Any, sample_weight: Any, valid: Any, in_range: Any, labels
     return _flat(be, tw, (math.prod(shape) if None not in shape else -1,))
 
 
+#: Python numbers only here (the chunk loops branch on them): no 0-d arrays
+_SMOOTHING = in_range(0.0, 1.0, arrays=False)
+_Z_LOSS = in_range(0.0, math.inf, hi_open=True, arrays=False)
+
+
 @loss(
     inputs=("y_true", "hidden", "weight", "bias"),
     decides="hidden",
     arrays=("class_weight",),
-    rules={"chunk_size": _chunk_size},
+    rules={"chunk_size": _chunk_size, "label_smoothing": _SMOOTHING, "z_loss": _Z_LOSS},
     cast=False,
 )
 def linear_cross_entropy(
@@ -115,6 +122,7 @@ def linear_cross_entropy(
     chunk_size: Any = None,
     reduction: str = "none",
     sample_weight: Any = None,
+    element_weight: Any = None,
 ) -> Any:
     """Sparse cross-entropy of the logits ``hidden @ weight.T + bias``, never building them.
 
@@ -148,6 +156,7 @@ def linear_cross_entropy(
     ignore_index : int, optional
         Tokens with this label give 0 and leave every denominator (torch's -100).
     label_smoothing : float in [0, 1]
+        A Python number here (as are ``z_loss`` and ``softcap``): no 0-d arrays.
     z_loss : float >= 0
         PaLM's auxiliary loss on ``lse^2`` per token (Liger's ``lse_square_scale``), not
         class-weighted.
@@ -189,7 +198,7 @@ def linear_cross_entropy(
     if class_weight is not None:
         check_class_weight(class_weight, n_classes)
         w_y = be.lookup(class_weight, safe)
-    hint = None if reduction == "none" else _token_weight(be, sample_weight, valid, in_range, safe, dtype)
+    hint = None if reduction == "none" or element_weight is not None else _token_weight(be, sample_weight, valid, in_range, safe, dtype)
     shape = _shape(safe)
     n_tokens = math.prod(shape) if None not in shape else -1
     values = be.linear_cross_entropy(

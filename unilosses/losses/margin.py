@@ -216,7 +216,7 @@ def categorical_hinge(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1) -> A
     return _relu(be, neg - pos + 1.0)
 
 
-@loss()
+@loss(arrays=("class_weight",))
 def multiclass_hinge(
     be: Any,
     y_true: Any,
@@ -224,13 +224,15 @@ def multiclass_hinge(
     *,
     margin: float = 1.0,
     squared: bool = False,
+    class_weight: Any = None,
     axis: int = -1,
 ) -> Any:
     """Multiclass hinge loss (Weston-Watkins) with integer labels, no one-hot.
 
-    With ``s`` the class scores along ``axis`` and ``y`` the label::
+    With ``s`` the class scores along ``axis``, ``y`` the label and ``w`` the class
+    weights (1 by default)::
 
-        loss = sum_{j != y} max(0, s_j - s_y + margin)        (squared: the squares)
+        loss = w_y * sum_{j != y} max(0, s_j - s_y + margin)        (squared: the squares)
 
     computed as one gather and one class-axis sum; the ``j = y`` term equals
     ``max(0, margin)`` (squared: its square) and is subtracted.
@@ -244,6 +246,10 @@ def multiclass_hinge(
     margin : float
     squared : bool
         Sum squared hinge terms (torch's ``p=2``).
+    class_weight : array, shape (K,), optional
+        torch's ``weight``: the label's weight ``w_y`` multiplies the sample's loss and is
+        its weight in ``"mean_with_sample_weight"`` (torch's ``"mean"`` divides by N:
+        ``"sum_over_batch_size"`` here).
     axis : int
         The class axis.
     sample_weight, reduction : see :func:`hinge`.
@@ -255,8 +261,8 @@ def multiclass_hinge(
     Notes
     -----
     ``torch.nn.functional.multi_margin_loss(y_pred, y_true, p=1 (2 with
-    squared=True), margin=margin, reduction="none")`` divides the sum by the number
-    of classes C: ours * (1 / C) = torch's. Labels outside [0, K) raise a ValueError
+    squared=True), margin=margin, weight=class_weight, reduction="none")`` divides the
+    sum by the number of classes C: ours * (1 / C) = torch's. Labels outside [0, K) raise a ValueError
     where they can be checked without a device synchronisation and give NaN
     otherwise.
 
@@ -268,13 +274,14 @@ def multiclass_hinge(
     [0.0, 0.0, 0.0, 1.5]
     """
     xp = be.xp
-    t = sparse_targets(be, y_true, y_pred, axis)
+    t = sparse_targets(be, y_true, y_pred, axis, class_weight=class_weight)
     s_y = be.gather(y_pred, t.safe, t.axis)
     h = _relu(be, y_pred - xp.expand_dims(s_y, axis=t.axis) + margin)
-    own = xp.full_like(s_y, max(margin, 0.0))  # the j = y term, rounded as in h
+    own = _relu(be, xp.zeros_like(s_y) + margin)  # the j = y term, max(margin, 0), rounded as in h
     if squared:
         h, own = h * h, own * own
-    return t.per_sample(be, xp.sum(h, axis=t.axis) - own)
+    values = xp.sum(h, axis=t.axis) - own
+    return t.per_sample(be, values if t.weight is None else t.weight * values)
 
 
 # ----------------------------------------------------------- soft margins
@@ -413,7 +420,7 @@ def margin_ranking(be: Any, x1: Any, x2: Any, target: Any, *, margin: float = 0.
     return _relu(be, -_as(be, target, x1) * (x1 - x2) + margin)
 
 
-@loss(inputs=("anchor", "positive", "negative"), rules={"p": in_range(0.0, math.inf, lo_open=True)})
+@loss(inputs=("anchor", "positive", "negative"), rules={"p": in_range(0.0, math.inf, lo_open=True, arrays=False)})
 def triplet_margin(
     be: Any,
     anchor: Any,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from unilosses.logits import masked_log
 from unilosses.loss import Loss, loss
 from unilosses.losses._common import class_axis, float_targets, mean_over
 
@@ -27,19 +28,32 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 @loss()
-def kl_divergence(be: Any, y_true: Any, y_pred: Any, *, axis: Any = -1) -> Any:
+def kl_divergence(
+    be: Any, y_true: Any, y_pred: Any, *, from_log_probs: bool = False, log_target: bool = False, axis: Any = -1
+) -> Any:
     """Kullback-Leibler divergence ``KL(y_true || y_pred)`` between distributions.
 
-    Both distributions are clipped into ``[1e-7, 1]`` (Keras)::
+    ::
 
-        loss = sum_axis( y * (log y - log p) ),  y = clip(y_true), p = clip(y_pred)
+        loss = sum_axis( y * (log y - log p) )      with 0 * log 0 = 0
+
+    By default both are probabilities clipped into ``[1e-7, 1]`` (Keras). With
+    ``from_log_probs=True`` ``y_pred`` holds ``log p`` and nothing is clipped (torch's
+    ``kl_div`` input, optax's ``log_predictions``); with ``log_target=True`` ``y_true``
+    holds ``log y``. Where ``y = 0`` the term is 0, with a zero gradient, even for
+    ``log p = -inf``.
 
     Parameters
     ----------
     y_true : array, shape (..., K)
-        Target distributions along ``axis``.
+        Target distributions along ``axis`` (their logs with ``log_target=True``).
     y_pred : array, same shape
-        Predicted distributions (probabilities, not logits).
+        Predicted distributions: probabilities, or log-probabilities with
+        ``from_log_probs=True``.
+    from_log_probs : bool
+        ``y_pred`` holds log-probabilities; neither input is clipped.
+    log_target : bool
+        ``y_true`` holds log-probabilities (torch's ``log_target``).
     axis : int or None
         The distribution axis, summed over; ``None`` returns the per-element
         terms so that per-element weights apply before the reduction.
@@ -52,10 +66,12 @@ def kl_divergence(be: Any, y_true: Any, y_pred: Any, *, axis: Any = -1) -> Any:
     Notes
     -----
     Matches ``keras.losses.kl_divergence(y_true, y_pred)``;
-    ``torch.nn.functional.kl_div(log(y_pred), y_true, reduction="none").sum(-1)``
-    and ``optax.losses.kl_divergence(log(y_pred), y_true)`` away from the clip
-    (torch's ``log_target=True`` takes ``log(y_true)``: pass ``exp`` of it here).
-    torch's ``reduction="batchmean"`` is ``reduction="sum_over_batch_size"`` here.
+    ``torch.nn.functional.kl_div(log_q, y, reduction="none", log_target=lt)`` is
+    ``kl_divergence(y, log_q, from_log_probs=True, log_target=lt, axis=None)`` (its
+    ``"batchmean"`` is ``reduction="batchmean"`` here: the sum divided by the size of the
+    first axis); ``optax.kl_divergence(log_q, y)`` and
+    ``optax.kl_divergence_with_log_targets(log_q, log_y)`` are ``from_log_probs=True``
+    (and ``log_target=True``).
 
     Examples
     --------
@@ -65,9 +81,15 @@ def kl_divergence(be: Any, y_true: Any, y_pred: Any, *, axis: Any = -1) -> Any:
     array([0.143841])
     """
     xp = be.xp
-    y = xp.clip(float_targets(be, y_true, y_pred), _EPSILON, 1.0)
-    p = xp.clip(y_pred, _EPSILON, 1.0)
-    terms = y * (xp.log(y) - xp.log(p))
+    t = float_targets(be, y_true, y_pred)
+    if log_target:
+        y = xp.exp(t)
+    else:
+        y = t if from_log_probs else xp.clip(t, _EPSILON, 1.0)
+    absent = y == 0.0
+    log_y = t if log_target else xp.log(xp.where(absent, 1.0, y))
+    log_p = y_pred if from_log_probs else xp.log(xp.clip(y_pred, _EPSILON, 1.0))
+    terms = y * (masked_log(be, log_y, absent) - masked_log(be, log_p, absent))
     if axis is None:
         return terms
     return xp.sum(terms, axis=class_axis(axis, terms.ndim))
@@ -134,8 +156,8 @@ def poisson(
     """
     xp = be.xp
     y = float_targets(be, y_true, y_pred)
-    if log_input:
-        values = xp.exp(y_pred) - y * y_pred
+    if log_input:  # a rate of 0 (log-rate -inf) with a count of 0 costs 0
+        values = xp.exp(y_pred) - y * masked_log(be, y_pred, y == 0.0)
     else:
         values = y_pred - y * xp.log(y_pred + epsilon)
     if full:
@@ -236,7 +258,7 @@ def gaussian_nll(
     values = 0.5 * (xp.log(v) + error * error / v)
     if full:
         values = values + _HALF_LOG_2PI
-    values = xp.where(negative, xp.nan, values)
+    values = xp.where(negative, math.nan, values)
     return mean_over(be, values, axis)
 
 
@@ -264,4 +286,4 @@ class GaussianNLL(Loss):
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None, *, var: Any = None) -> Any:
         arrays = self._arrays if var is None else {**self._arrays, "var": var}
-        return self._spec(self._key, arrays, y_true, y_pred, sample_weight, self.reduction, None)
+        return self._spec.call(self._key, arrays, (y_true, y_pred), sample_weight, self.reduction, None)

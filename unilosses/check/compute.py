@@ -1,0 +1,303 @@
+"""One conformance case: the numbers ``check`` compares, computed in parts, and the comparison.
+
+A case's work is split into *parts* that each need few frameworks, so worker
+processes can share it out without every worker importing every framework
+(TensorFlow alone costs seconds to import): see :mod:`unilosses.check.run`.
+
+- ``"numpy"``: unilosses on NumPy, every reduction (what every backend must
+  equal), and the float64 finite differences of unilosses on NumPy (every
+  reduction with sample weights; four evaluations per input entry);
+- ``"references"``: the frameworks' own losses on the case's inputs, and the
+  finite differences of the first float64 one (torch, tf.nn, Keras) along three
+  random directions (four evaluations each, whatever the input size: these
+  references are slow, eager calls);
+- one part per other backend: every reduction and, with autodiff, the two
+  gradients. JAX computes them in one ``jax.jit`` (one XLA compile per case; a
+  compile per reduction cost 6x); Dask computes every reduction's graph in one
+  ``dask.compute``.
+
+:func:`compute_part` returns plain data (NumPy arrays, strings for errors);
+:func:`assemble` compares the parts of a case and returns its row of the report.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from unilosses.conformance import Case
+from unilosses.conformance import gradients as G
+
+#: float32 autodiff against float64 finite differences: relative, and absolute per unit of the largest entry
+GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-5
+#: reference framework -> the framework a worker imports to call it
+_REF_IMPORTS = {"torch": "torch", "keras": "tensorflow", "tensorflow": "tensorflow", "optax": "jax", "jax": "jax"}
+
+
+def diff(actual: Any, expected: Any, rtol: float, atol: float) -> tuple[float, bool]:
+    """(largest |actual - expected|, whether every entry is within ``atol + rtol |expected|``); NaN == NaN."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        return float("inf"), False
+    both_nan = np.isnan(a) & np.isnan(e)
+    d = np.where(both_nan, 0.0, np.abs(a - e))
+    ok = bool(np.all(both_nan | (d <= atol + rtol * np.abs(e))))
+    return float(np.max(d, initial=0.0)), ok
+
+
+def _error(exc: BaseException) -> str:
+    return repr(exc)
+
+
+class Setup:
+    """What every part of a case agrees on: inputs, reductions, differentiated positions, weights."""
+
+    def __init__(self, case: Case, backends: list[str], refs_available: dict[str, bool], gradients: bool) -> None:
+        import unilosses as ul
+
+        self.case = case
+        self.backends = backends
+        self.refs = [fw for fw in case.references if refs_available.get(fw)]
+        self.reductions = tuple(ul.REDUCTIONS)
+        self.arrays = tuple(case.inputs(np.random.default_rng(0)))
+        self.grad_backends = [b for b in backends if b in G.AUTODIFF_FRAMEWORKS] if gradients else []
+        self.positions = G.float_positions(case, self.arrays) if self.grad_backends else []
+        #: the float64 reference whose gradient is compared (torch, tf.nn or Keras), if any
+        self.native = next((fw for fw in G.FD_REFERENCES if fw in self.refs), None) if self.positions else None
+
+    @property
+    def gradients(self) -> bool:
+        return bool(self.positions)
+
+    def parts(self) -> list[str]:
+        """The parts of this case: ``numpy``, ``references`` if any is installed, then the backends."""
+        return ["numpy"] + (["references"] if self.refs else []) + [b for b in self.backends if b != "numpy"]
+
+    def needs(self, part: str) -> set[str]:
+        """The frameworks (beyond NumPy) a worker imports for ``part``."""
+        if part == "numpy":
+            return set()
+        if part == "references":
+            return {_REF_IMPORTS.get(fw, fw) for fw in self.refs}
+        return {part}
+
+
+# --------------------------------------------------------------- values
+def _outputs(name: str, case: Case, arrays: tuple[Any, ...], reductions: tuple[str, ...]) -> dict[str, Any]:
+    """The case's loss on backend ``name``, every reduction, as NumPy."""
+    from unilosses.testing import ArrayBackend, to_numpy
+
+    fn = G._loss(case)
+    be = ArrayBackend(name)
+    args, kw = case.call_args(tuple(be.asarray(a) for a in arrays))
+    outs = {r: fn(*args, **kw, reduction=r) for r in reductions}
+    if name == "dask":  # one scheduler pass for every reduction's graph
+        import dask
+
+        leaves = [(r, i) for r in reductions for i in range(len(outs[r]) if r == "stats" else 1)]
+        values = dask.compute(*[outs[r][i] if r == "stats" else outs[r] for r, i in leaves])
+        got = dict(zip(leaves, values))
+        return {
+            r: type(outs[r])(*(np.asarray(got[r, i]) for i in range(len(outs[r])))) if r == "stats" else np.asarray(got[r, 0])
+            for r in reductions
+        }
+    return {r: to_numpy(o) for r, o in outs.items()}
+
+
+def _native_value(ref: Callable[..., Any]) -> Callable[[list[Any]], float]:
+    return lambda xs: float(np.sum(np.asarray(ref(*xs), dtype=np.float64)))
+
+
+# ---------------------------------------------------------------- parts
+def compute_part(s: Setup, part: str) -> dict[str, Any]:
+    """One part of the case (see the module docstring): plain data, errors as strings."""
+    if part == "numpy":
+        return _numpy_part(s)
+    if part == "references":
+        return _references_part(s)
+    return _backend_part(s, part)
+
+
+def _numpy_part(s: Setup) -> dict[str, Any]:
+    out: dict[str, Any] = {"outputs": _outputs("numpy", s.case, s.arrays, s.reductions)}
+    if s.gradients:
+        a64 = [G.cast(a, "float64") for a in s.arrays]
+        sw = G.sample_weight(s.case, s.arrays)
+        out["numeric"] = G.numeric_gradient(G.numpy_value(s.case, G.GRAD_REDUCTIONS, sw), a64, s.positions)
+    return out
+
+
+def _references_part(s: Setup) -> dict[str, Any]:
+    natives: dict[str, Any] = {}
+    for fw in s.refs:
+        try:
+            natives[fw] = np.asarray(s.case.references[fw](*s.arrays), dtype=np.float64)
+        except Exception as exc:  # report, don't crash the whole check
+            natives[fw] = _error(exc)
+    out: dict[str, Any] = {"natives": natives}
+    if s.native is not None:
+        a64 = [G.cast(a, "float64") for a in s.arrays]
+        pred = G.pred_positions(s.case, s.arrays)
+        # directions avoid the kinks of the unweighted loss (found on unilosses, NumPy: one call per evaluation)
+        unweighted = G.numeric_gradient(G.numpy_value(s.case, ("none",), None), a64, pred)
+        out["dirs"] = G.directions([np.shape(a64[i]) for i in pred], [smooth for _, smooth in unweighted])
+        try:
+            out["directional"] = G.directional_derivatives(_native_value(s.case.references[s.native]), a64, pred, out["dirs"])
+        except Exception as exc:
+            out["directional"] = _error(exc)
+    return out
+
+
+def _backend_part(s: Setup, name: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    autodiff = name in s.grad_backends and s.gradients
+    try:
+        if name == "jax":
+            out["outputs"], grads = _jax_all(s, autodiff)
+            if autodiff:
+                out["grads"] = grads
+        else:
+            out["outputs"] = _outputs(name, s.case, s.arrays, s.reductions)
+    except Exception as exc:
+        out["error"] = _error(exc)
+    if autodiff and "grads" not in out:
+        try:
+            sw = G.sample_weight(s.case, s.arrays)
+            got = G.autodiff(name, s.case, s.arrays, s.positions, G.GRAD_REDUCTIONS, sw)
+            pred = G.pred_positions(s.case, s.arrays)
+            got_native = G.autodiff(name, s.case, s.arrays, pred, ("none",)) if s.native is not None else None
+            out["grads"] = (got, got_native)
+        except Exception as exc:
+            out["grad_error"] = _error(exc)
+    return out
+
+
+def _jax_all(s: Setup, autodiff: bool) -> tuple[dict[str, Any], Any]:
+    """Every reduction, and with ``autodiff`` both gradients, in one compiled program."""
+    import jax
+    import jax.numpy as jnp
+
+    from unilosses.testing import to_numpy
+
+    case, fn = s.case, G._loss(s.case)
+    xs = tuple(jnp.asarray(a) for a in s.arrays)
+    pred = G.pred_positions(case, s.arrays)
+    weight = jnp.asarray(np.asarray(G.sample_weight(case, s.arrays), dtype=np.float32)) if autodiff else None
+
+    def total(base: tuple[Any, ...], positions: list[int], reds: tuple[str, ...], w: Any) -> Callable[..., Any]:
+        def f(*ps: Any) -> Any:
+            full = list(base)
+            for i, p in zip(positions, ps):
+                full[i] = p
+            args, kw = case.call_args(tuple(full))
+            return G.combined(jnp.sum, fn, args, kw, reds, w)
+
+        return f
+
+    def everything(*xs: Any) -> Any:
+        args, kw = case.call_args(xs)
+        res: dict[str, Any] = {"values": {r: fn(*args, **kw, reduction=r) for r in s.reductions}}
+        if autodiff:
+            argnums = tuple(range(len(s.positions)))
+            res["grad"] = jax.grad(total(xs, s.positions, G.GRAD_REDUCTIONS, weight), argnums)(*(xs[i] for i in s.positions))
+            if s.native is not None:
+                res["native"] = jax.grad(total(xs, pred, ("none",), None), tuple(range(len(pred))))(*(xs[i] for i in pred))
+        return res
+
+    res = jax.jit(everything)(*xs)
+    values = {r: to_numpy(o) for r, o in res["values"].items()}
+    if not autodiff:
+        return values, None
+    grads = [np.asarray(g, dtype=np.float64) for g in res["grad"]]
+    native = [np.asarray(g, dtype=np.float64) for g in res["native"]] if "native" in res else None
+    return values, (grads, native)
+
+
+# ----------------------------------------------------------- comparison
+def _values_cell(s: Setup, out: dict[str, Any], expected: dict[str, Any], natives: dict[str, Any]) -> dict[str, Any]:
+    cell: dict[str, Any] = {"max_diff_numpy": 0.0, "max_diff_native": None, "native": [], "ok": True}
+    case = s.case
+    for r, o in out.items():
+        for got, exp in zip(o if r == "stats" else (o,), expected[r] if r == "stats" else (expected[r],)):
+            d, ok = diff(got, exp, case.rtol, case.atol)
+            cell["max_diff_numpy"] = max(cell["max_diff_numpy"], d)
+            cell["ok"] &= ok
+    for fw, nat in natives.items():
+        if isinstance(nat, str):
+            cell["ok"] = False
+            cell["error"] = f"{fw} reference failed: {nat}"
+            continue
+        d, ok = diff(out["none"], nat.astype(np.float32), case.rtol, case.atol)
+        cell["native"].append(fw)
+        cell["max_diff_native"] = max(cell["max_diff_native"] or 0.0, d)
+        cell["ok"] &= ok
+    return cell
+
+
+def _gradient_cell(s: Setup, grads: Any, numeric: Any, refs: dict[str, Any]) -> dict[str, Any]:
+    got, got_native = grads
+    cell: dict[str, Any] = {"ok": False, "max_diff": None, "native": s.native, "max_diff_native": None}
+    # the absolute tolerance is per unit of the largest entry
+    scale = max([1.0] + [float(np.max(np.abs(g), initial=0.0)) for g, _ in numeric])
+    errors = []
+    cell["max_diff"], ok, msg = G.compare(got, numeric, rtol=GRAD_RTOL, atol=GRAD_ATOL * scale)
+    errors += [msg] if msg else []
+    directional = refs.get("directional")
+    if isinstance(directional, str):
+        ok = False
+        errors.append(f"{s.native} reference failed: {directional}")
+    elif directional is not None and got_native is not None:
+        cell["max_diff_native"], ok_native, msg = G.compare_directional(
+            got_native, directional, refs["dirs"], rtol=GRAD_RTOL, atol=GRAD_ATOL * scale
+        )
+        ok = ok and ok_native
+        errors += [f"against {s.native}: {msg}"] if msg else []
+    cell["ok"] = ok
+    if errors:
+        cell["error"] = "; ".join(errors)
+    return cell
+
+
+def assemble(s: Setup, parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The case's row of the report from its computed parts (a part that failed as a whole holds ``error``)."""
+    row: dict[str, Any] = {"case": s.case.id, "loss": s.case.loss, "results": {}, "gradients": {}}
+    numpy_part, refs = parts["numpy"], parts.get("references", {"natives": {}})
+    for name in s.backends:
+        part = numpy_part if name == "numpy" else parts[name]
+        error = part.get("error") or numpy_part.get("error") or refs.get("error")
+        if error is None:
+            try:
+                row["results"][name] = _values_cell(s, part["outputs"], numpy_part["outputs"], refs["natives"])
+            except Exception as exc:
+                error = _error(exc)
+        if error is not None:
+            row["results"][name] = {"max_diff_numpy": 0.0, "max_diff_native": None, "native": [], "ok": False, "error": error}
+        if name in s.grad_backends and s.gradients:
+            gerror = part.get("grad_error") or numpy_part.get("error") or refs.get("error")
+            if gerror is None and "grads" in part:
+                try:
+                    row["gradients"][name] = _gradient_cell(s, part["grads"], numpy_part["numeric"], refs)
+                except Exception as exc:
+                    gerror = _error(exc)
+            if name not in row["gradients"]:
+                row["gradients"][name] = {
+                    "ok": False, "max_diff": None, "native": s.native, "max_diff_native": None,
+                    "error": gerror or part.get("error", "no gradient computed"),
+                }
+    return row
+
+
+def check_case(case: Case, backends: list[str], refs_available: dict[str, bool], gradients: bool = True) -> dict[str, Any]:
+    """Every part of ``case`` in this process, then its row."""
+    s = Setup(case, backends, refs_available, gradients)
+    return assemble(s, {p: run_part(s, p) for p in s.parts()})
+
+
+def run_part(s: Setup, part: str) -> dict[str, Any]:
+    """:func:`compute_part`, with anything it raises as the part's ``error``."""
+    try:
+        return compute_part(s, part)
+    except Exception as exc:
+        return {"error": f"{part}: {_error(exc)}"}

@@ -1,0 +1,248 @@
+"""Running the cases: in this process, or shared out over worker processes, with progress.
+
+Each case is split into parts (:mod:`unilosses.check.compute`): unilosses on
+NumPy with its finite differences, the frameworks' own losses, and one part
+per backend. ``jobs`` worker processes take parts from the parent one at a
+time and send back plain data; the parent compares the parts of a case as
+soon as they are all in, and draws the progress display.
+
+Which part goes to which worker: TensorFlow (the TensorFlow backend, Keras and
+tf.nn references) costs seconds to import and a few hundred MB, so its parts
+go to one worker (the first) and the others do the rest; past those, each
+worker takes the earliest case's next part, so cases finish in order and the
+load balances itself whatever the machine, the backends or the cases. The
+workers are forked from a parent that has imported no framework (only NumPy
+and unilosses), each imports what its parts need. Where fork is unsafe (a
+parent that has already imported JAX, torch or TensorFlow, or a platform other
+than Linux) the cases run in this process.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import time
+from typing import Any
+
+from unilosses.check.compute import Setup, assemble, run_part
+from unilosses.check.progress import Progress
+from unilosses.conformance import Case
+
+_REF_PACKAGES = {"keras": "keras", "torch": "torch", "tensorflow": "tensorflow", "optax": "optax", "jax": "jax"}
+_VERSION_PACKAGES = (
+    "numpy", "array-api-compat", "array-api-strict", "jax", "torch", "tensorflow", "tensorflow-cpu", "keras", "optax", "dask",
+)
+_FRAMEWORKS = ("jax", "torch", "tensorflow")
+#: the framework whose parts stay on one worker: the costly import
+_HEAVY = "tensorflow"
+#: pending TensorFlow parts beyond which another idle worker imports it too and helps
+_STEAL_HEAVY = 40
+
+
+def versions() -> dict[str, str]:
+    import unilosses
+
+    out = {"unilosses": unilosses.__version__, "python": sys.version.split()[0]}
+    for pkg in _VERSION_PACKAGES:
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    """Whether worker processes can be forked safely from this process."""
+    return sys.platform.startswith("linux") and not any(fw in sys.modules for fw in _FRAMEWORKS)
+
+
+def run_checks(
+    backends: list[str] | None = None,
+    cases: list[Case] | None = None,
+    gradients: bool = True,
+    *,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run every case on every backend; returns a JSON-ready report.
+
+    ``jobs > 1`` shares the work out over that many worker processes (where
+    :func:`can_fork`); ``progress`` shows what is done as it happens.
+    """
+    from unilosses.conformance import all_cases
+    from unilosses.testing import available_backends
+
+    backends = backends or available_backends()
+    cases = cases if cases is not None else all_cases()
+    refs_available = {fw: importlib.util.find_spec(pkg) is not None for fw, pkg in _REF_PACKAGES.items()}
+    progress = progress or Progress(len(cases), enabled=False)
+    t0, cpu0, children0 = time.perf_counter(), time.process_time(), _children_cpu()
+    setups = [Setup(case, backends, refs_available, gradients) for case in cases]
+    cpu: dict[str, float] = {}
+    by_worker: dict[int, float] = {}
+    jobs = max(1, min(jobs, len(cases)))
+    if jobs > 1 and can_fork():
+        rows = _parallel(setups, jobs, progress, cpu, by_worker)
+    else:
+        jobs = 1
+        rows = []
+        for s in setups:
+            parts = {}
+            for part in s.parts():
+                progress.working(0, f"{s.case.id} [{part}]")
+                start = time.process_time()
+                parts[part] = run_part(s, part)
+                cpu[part] = cpu.get(part, 0.0) + time.process_time() - start
+            rows.append(assemble(s, parts))
+            progress.case_done(0, _row_ok(rows[-1]))
+    progress.finish()
+    grad_backends = [b for b in backends if gradients and any(b in row["gradients"] for row in rows)]
+    return {
+        "ok": all(_row_ok(row) for row in rows), "backends": backends, "gradients_checked": gradients,
+        "gradient_backends": grad_backends, "rows": rows, "versions": versions(), "jobs": jobs,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "cpu_seconds": round(time.process_time() - cpu0 + _children_cpu() - children0, 2),
+        "cpu_seconds_by_part": {k: round(v, 2) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])},
+        "cpu_seconds_by_worker": [round(v, 2) for v in by_worker.values()],
+    }
+
+
+def _row_ok(row: dict[str, Any]) -> bool:
+    return all(c["ok"] for part in ("results", "gradients") for c in row[part].values())
+
+
+def _children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+# -------------------------------------------------------------- workers
+def _worker(conn: Any, setups: list[Setup]) -> None:
+    """Compute the parts the parent sends (case index, part), one at a time, until it sends None."""
+    # The parts are tiny: one thread per worker (the workers already share the cores).
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ.setdefault(var, "1")
+    while True:
+        task = conn.recv()
+        if task is None:
+            return
+        i, part = task
+        start = time.process_time()
+        out = run_part(setups[i], part)
+        conn.send((i, part, out, time.process_time() - start))
+
+
+class _Scheduler:
+    """Which part a worker takes next (see the module docstring)."""
+
+    def __init__(self, setups: list[Setup]) -> None:
+        self.setups = setups
+        self.pending = [(i, p) for i, s in enumerate(setups) for p in s.parts()]
+        self.home: Any = None  # the worker holding the heavy framework's parts
+        self.imported: dict[Any, set[str]] = {}
+
+    def heavy(self, task: tuple[int, str]) -> bool:
+        return _HEAVY in self.setups[task[0]].needs(task[1])
+
+    def next(self, worker: Any) -> tuple[int, str] | None:
+        imported = self.imported.setdefault(worker, set())
+        if self.home is None:
+            self.home = worker
+        home = worker == self.home or _HEAVY in imported
+
+        def key(task: tuple[int, str]) -> tuple[bool, int, int]:
+            # the home worker takes the heavy parts first; everyone takes the earliest case
+            # first, then the part that imports the least
+            return (home and not self.heavy(task), task[0], len(self.setups[task[0]].needs(task[1]) - imported))
+
+        candidates = self.pending if home else [t for t in self.pending if not self.heavy(t)]
+        if not candidates and len(self.pending) >= _STEAL_HEAVY:  # enough heavy parts left to be worth the import
+            candidates = self.pending
+        if not candidates:
+            return None
+        task = min(candidates, key=key)
+        self.pending.remove(task)
+        imported |= self.setups[task[0]].needs(task[1])
+        return task
+
+    def lost(self, worker: Any) -> None:
+        """``worker`` is gone: another may take the heavy parts."""
+        if self.home == worker:
+            self.home = None
+
+
+def _parallel(
+    setups: list[Setup], jobs: int, progress: Progress, cpu: dict[str, float], by_worker: dict[int, float]
+) -> list[dict[str, Any]]:
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("fork")
+    sched = _Scheduler(setups)
+    parts: list[dict[str, Any]] = [{} for _ in setups]
+    rows: dict[int, dict[str, Any]] = {}
+    workers: dict[Any, tuple[Any, tuple[int, str] | None]] = {}  # connection -> (process, the part it computes)
+    for _ in range(jobs):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(child, setups), daemon=True)
+        proc.start()
+        child.close()
+        workers[parent] = (proc, None)
+
+    def finish(i: int, part: str, out: dict[str, Any]) -> None:
+        parts[i][part] = out
+        if len(parts[i]) == len(setups[i].parts()):
+            rows[i] = assemble(setups[i], parts[i])
+            progress.case_done(("case", i), _row_ok(rows[i]))
+
+    def give(conn: Any) -> None:
+        proc, _ = workers[conn]
+        task = sched.next(conn)
+        conn.send(task)
+        workers[conn] = (proc, task)
+        if task is None:
+            del workers[conn]
+            proc.join()
+            progress.doing.pop(proc.pid, None)
+        else:
+            progress.working(proc.pid, f"{setups[task[0]].case.id} [{task[1]}]")
+
+    try:
+        for conn in list(workers):
+            give(conn)
+        while workers:
+            ready: list[Any] = wait(list(workers), timeout=0.25)
+            for conn in ready:
+                proc, task = workers[conn]
+                try:
+                    i, part, out, seconds = conn.recv()
+                except EOFError:  # the worker died: its part fails, the others go on
+                    proc.join()
+                    del workers[conn]
+                    progress.doing.pop(proc.pid, None)
+                    sched.lost(conn)
+                    if task is not None:
+                        finish(*task, {"error": f"worker process died (exit code {proc.exitcode})"})
+                    if not workers:  # none left: the rest fail the same way
+                        for t in sched.pending:
+                            finish(*t, {"error": "no worker process left"})
+                    continue
+                cpu[part] = cpu.get(part, 0.0) + seconds
+                by_worker[proc.pid] = by_worker.get(proc.pid, 0.0) + seconds
+                finish(i, part, out)
+                give(conn)
+            progress.update()
+    finally:
+        for proc, _ in workers.values():
+            proc.kill()
+            proc.join()
+    return [rows[i] for i in range(len(setups))]

@@ -1,0 +1,71 @@
+"""Input values that cannot be valid: refused where they can be read, NaN where they cannot.
+
+A target outside [0, 1] for a binary loss, a negative target distribution, probabilities
+outside [0, 1] with ``from_logits=False`` (logits passed by mistake, or the arguments
+swapped): each would give a plausible, wrong number. Where values can be read without a
+device synchronisation (NumPy, eager CPU torch and TensorFlow) they raise a ValueError
+that names the input and the likely fix; elsewhere (JAX, GPUs, under ``jit`` /
+``torch.compile`` / ``tf.function``, Dask) the element becomes NaN, as out-of-range labels
+do. Nothing is read or masked for logits, the common training path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SWAPPED", "both", "check_values", "nan_where", "probabilities", "targets_01", "targets_nonnegative"]
+
+#: rounding slack of the range checks (a probability of 1 + 1e-7 is a probability)
+_SLACK = 1e-6
+#: the hint of a target that looks like predictions
+SWAPPED = "; did you swap the arguments? unilosses takes (y_true, y_pred), Keras' order"
+
+
+def check_values(be: Any, x: Any, name: str, lo: float, hi: float, what: str, hint: str = "") -> Any:
+    """Values of ``x`` outside ``[lo, hi]`` (with a rounding slack) cannot be valid.
+
+    Where values can be read without a device synchronisation (NumPy, eager CPU torch and
+    TensorFlow) they raise a ValueError naming ``name``, and None is returned; elsewhere
+    the element mask of valid values is returned, for :func:`nan_where` (no silent number).
+    """
+    if be.concrete(x):
+        r = be.host_range(x)
+        if r is not None and (r[0] < lo - _SLACK or r[1] > hi + _SLACK):
+            raise ValueError(f"{name}: expected {what}, got values in [{r[0]:.4g}, {r[1]:.4g}]{hint}")
+        return None
+    xp = be.xp
+    ok = x >= lo - _SLACK
+    return ok if hi == float("inf") else xp.logical_and(ok, x <= hi + _SLACK)
+
+
+def probabilities(be: Any, y_pred: Any) -> Any:
+    """:func:`check_values` of predictions given as probabilities (``from_logits=False``)."""
+    return check_values(
+        be, y_pred, "y_pred", 0.0, 1.0, "probabilities in [0, 1] (from_logits=False)",
+        "; did you mean from_logits=True?",
+    )
+
+
+def nan_where(be: Any, ok: Any, values: Any) -> Any:
+    """``values`` with NaN where ``ok`` is False (``ok`` None: unchanged)."""
+    return values if ok is None else be.xp.where(ok, values, float("nan"))
+
+
+def both(be: Any, a: Any, b: Any) -> Any:
+    """The conjunction of two masks from :func:`check_values` (None: nothing to mask)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return be.xp.logical_and(a, b)
+
+
+def targets_01(be: Any, y: Any) -> Any:
+    """:func:`check_values` of binary targets: in [0, 1]."""
+    return check_values(
+        be, y, "y_true", 0.0, 1.0, "binary targets in [0, 1]",
+        " (labels in {-1, 1} take hinge or soft_margin)",
+    )
+
+
+def targets_nonnegative(be: Any, y: Any) -> Any:
+    """:func:`check_values` of target distributions: non-negative."""
+    return check_values(be, y, "y_true", 0.0, float("inf"), "non-negative target probabilities", SWAPPED)

@@ -1,0 +1,306 @@
+"""A loss's specification at run time: option validation, input conversion and the cached core.
+
+:class:`Spec` wraps a spec function ``f(be, *inputs, *, options)`` (see
+:mod:`unilosses.loss`). A call
+
+1. validates the options (once per distinct option set, then one dict lookup;
+   array-valued numeric options are passed as arguments, see :mod:`unilosses.options`),
+2. finds the backend from the deciding input (``y_pred``; one dict lookup),
+3. moves the other inputs, the weights and array options to that framework and device,
+4. computes 16-bit inputs in float32,
+5. runs the spec and :func:`unilosses.reduction.reduce` as one function per
+   (backend, options, reduction): a cached ``jax.jit`` for concrete JAX arrays.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, NamedTuple
+
+from unilosses.backends import _BY_TYPE, convert, resolve
+from unilosses.options import DYNAMIC, in_bounds, is_array_value, rule_for, types
+from unilosses.reduction import reduce
+
+__all__ = ["PAIR", "PerSample", "Spec"]
+
+#: the inputs of most losses
+PAIR = ("y_true", "y_pred")
+#: keyword parameters a spec function may name to receive the call's context (read-only hints;
+#: :func:`unilosses.reduction.reduce` still applies them): the LM-head loss uses them to know
+#: the shape of the gradient it will be asked for
+CONTEXT = ("reduction", "sample_weight", "element_weight")
+
+
+class PerSample(NamedTuple):
+    """What a spec function returns when it needs more than plain values."""
+
+    values: Any
+    weight: Any = None  # per-sample class weight, for the weighted mean
+    valid: Any = None  # False where a label is ignored
+
+
+def _bounds(rule: Any) -> tuple[float, float, bool, bool]:
+    """The range of a numeric option's rule (:func:`unilosses.options.in_range`)."""
+    return rule.bounds  # type: ignore[no-any-return]
+
+
+def _looks_float(x: Any) -> bool:
+    dtype = getattr(x, "dtype", None)
+    return isinstance(x, float) if dtype is None else "float" in str(dtype)
+
+
+class Spec:
+    """A loss's spec function with its option defaults, validation and caches."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        arrays: tuple[str, ...],
+        inputs: tuple[str, ...] = PAIR,
+        decides: str | None = None,
+        check: Callable[..., Any] | None = None,
+        rules: dict[str, Callable[[str, Any], Any]] | None = None,
+        cast: bool = True,
+    ) -> None:
+        self.fn = fn
+        self.cast = cast  # False: the inputs keep their dtypes (the spec casts what it needs)
+        self.name = fn.__name__
+        self.check = check
+        self.rules = dict(rules or {})
+        inputs = tuple(inputs)
+        params = list(inspect.signature(fn).parameters.values())
+        if [p.name for p in params[: len(inputs) + 1]] != ["be", *inputs]:
+            raise TypeError(f"{self.name}: spec functions take (be, {', '.join(inputs)}, *, ...)")
+        if decides is None:
+            decides = "y_pred" if inputs == PAIR else inputs[0]
+        if decides not in inputs or (inputs == PAIR and decides != "y_pred"):
+            raise ValueError(f"decides: expected one of the inputs {inputs}, got {decides!r}")
+        self.inputs = inputs
+        self.decides = decides
+        self._lead = inputs.index(decides)
+        self.optional = tuple(p.name for p in params[1 : len(inputs) + 1] if p.default is None)
+        if self.optional != inputs[len(inputs) - len(self.optional) :] or decides in self.optional:
+            raise TypeError(f"{self.name}: optional inputs (default None) come last and do not decide")
+        rest = params[len(inputs) + 1 :]
+        self.context = tuple(p.name for p in rest if p.name in CONTEXT)
+        self.options = {p.name: p.default for p in rest if p.name not in CONTEXT}
+        self.arrays = tuple(arrays)
+        self.static = tuple(n for n in self.options if n not in self.arrays)
+        self._dynamic_ok = frozenset(n for n in self.static if getattr(self._rule(n), "accepts_arrays", False))
+        self._validated: dict[Any, tuple[Any, ...]] = {}
+        self._by_call: dict[Any, tuple[Any, ...]] = {}
+        self._array_names = frozenset(self.arrays)
+        self._no_arrays: dict[str, Any] = dict.fromkeys(self.arrays)  # shared: never mutated
+        self._cores: dict[Any, Callable[..., Any]] = {}
+        self._fast: dict[Any, Any] = {}
+
+    # ------------------------------------------------------------- options
+    def _rule(self, name: str) -> Callable[[str, Any], Any]:
+        """The spec's own rule for an option, else the shared rule for its name."""
+        return rule_for(name, self.rules)
+
+    def validate(self, options: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """(static option values as a hashable key, array options by name) after checks.
+
+        Cached by the call's option names, values and types (``axis=1.0`` is not
+        ``axis=1``): a repeated call costs one dict lookup. Array values (array
+        options such as ``class_weight``, array-valued numeric options) are never
+        part of a cache key. The returned dict is shared: do not modify it.
+        """
+        if self._array_names and not self._array_names.isdisjoint(options):
+            return self._check(options)
+        try:
+            tps = tuple(map(type, options.values()))
+            ck = (tuple(options.items()), tps if tuple not in tps else types(options.values()))
+            key = self._by_call.get(ck)
+        except TypeError:  # an unhashable option value: validate (and fail, or find an array) below
+            return self._check(options)
+        if key is None:
+            key, arrays = self._check(options)
+            if len(arrays) != len(self.arrays):  # an array-valued numeric option: not cacheable
+                return key, arrays
+            if len(self._by_call) > 1024:  # e.g. a label_smoothing schedule: stay bounded
+                self._by_call.clear()
+            self._by_call[ck] = key
+        return key, self._no_arrays
+
+    def _check(self, options: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        unknown = set(options) - set(self.options)
+        if unknown:
+            raise TypeError(
+                f"{self.name}: unexpected option(s) {sorted(unknown)}; "
+                f"valid options: {sorted(self.options)}"
+            )
+        arrays = {n: options.get(n) for n in self.arrays}
+        raw = tuple(options.get(n, self.options[n]) for n in self.static)
+        if self._dynamic_ok and any(n in self._dynamic_ok and is_array_value(v) for n, v in zip(self.static, raw)):
+            raw = tuple(self._dynamic(n, v, arrays) for n, v in zip(self.static, raw))
+        raw_key: Any
+        try:
+            raw_key = (raw, types(raw))
+            key = self._validated.get(raw_key)
+        except TypeError:  # an unhashable option value: validate (and fail) below
+            raw_key = key = None
+        if key is None:
+            key = tuple(v if v is DYNAMIC else self._rule(n)(n, v) for n, v in zip(self.static, raw))
+            if self.check is not None:
+                self.check(**dict(zip(self.static, key)))
+            if raw_key is not None:
+                self._validated[raw_key] = key
+        return key, arrays
+
+    def _dynamic(self, name: str, value: Any, arrays: dict[str, Any]) -> Any:
+        """An array-valued numeric option: 0-d, moved to ``arrays``; DYNAMIC in the key."""
+        if name not in self._dynamic_ok or not is_array_value(value):
+            return value
+        if tuple(value.shape) != ():
+            raise ValueError(f"{name}: expected a number or a 0-d array, got an array of shape {tuple(value.shape)}")
+        arrays[name] = value
+        return DYNAMIC
+
+    # ---------------------------------------------------------------- core
+    def core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[..., Any]:
+        """The per-(backend, options, reduction) function, compiled where useful.
+
+        Its arguments: the inputs, ``sample_weight``, ``element_weight``,
+        ``normalizer``, then the array options (``self.arrays``, then the
+        array-valued numeric options in option order).
+        """
+        ck = (be.name, key, reduction)
+        core = self._cores.get(ck)
+        if core is None:
+            core = self._cores.setdefault(ck, be.compile(self._make_core(be, key, reduction), (self.name, ck)))
+            # setdefault is atomic (no lock: torch.compile cannot trace one)
+        return core
+
+    def _make_core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[..., Any]:
+        fn, n, xp = self.fn, len(self.inputs), be.xp
+        static = {o: v for o, v in zip(self.static, key) if v is not DYNAMIC}
+        dynamic = tuple(o for o, v in zip(self.static, key) if v is DYNAMIC)
+        names = self.arrays + dynamic
+        bounds = [(i, _bounds(self._rule(o))) for i, o in enumerate(names) if o in dynamic]
+        context = self.context
+        if "reduction" in context:
+            static["reduction"] = reduction
+
+        def run(*args: Any) -> Any:
+            opts = dict(zip(names, args[n + 3 :]))
+            if context:
+                opts.update((c, args[n + i]) for i, c in enumerate(CONTEXT[1:]) if c in context)
+            out = fn(be, *args[:n], **static, **opts)
+            if not isinstance(out, PerSample):
+                out = PerSample(out)
+            values = out.values
+            if bounds:  # an out-of-range array option makes the loss NaN (no silent number)
+                ok = None
+                for i, b in bounds:
+                    inside = in_bounds(xp, args[n + 3 + i], b)
+                    ok = inside if ok is None else xp.logical_and(ok, inside)
+                values = xp.where(ok, values, float("nan"))
+            return reduce(
+                be, values, args[n], reduction, weight=out.weight, valid=out.valid,
+                normalizer=args[n + 2], element_weight=args[n + 1],
+            )
+
+        run.__name__ = self.name
+        return run
+
+    # ---------------------------------------------------------------- call
+    def call(
+        self,
+        key: tuple[Any, ...],
+        arrays: dict[str, Any],
+        inputs: tuple[Any, ...],
+        sample_weight: Any,
+        reduction: str,
+        normalizer: Any,
+        element_weight: Any = None,
+    ) -> Any:
+        """The loss of ``inputs`` (in :attr:`inputs` order) with validated options.
+
+        The input named :attr:`decides` (``y_pred``) picks the backend and the compute
+        dtype; the other inputs (Python / NumPy values, or arrays of that framework)
+        are moved to it: ``y_true`` as it is (labels stay integers), the inputs of other
+        specs cast to the compute dtype.
+        """
+        li, lead_name = self._lead, self.decides
+        lead = inputs[li]
+        if sample_weight is None and element_weight is None and normalizer is None:
+            fk = (type(lead), key, reduction)
+            fast = self._fast.get(fk, False)
+            if fast is False:
+                fast = self._fast_path(fk)
+            if fast is not None:
+                out = fast(inputs, arrays)
+                if out is not NotImplemented:
+                    return out
+        be = _BY_TYPE.get(type(lead))
+        if be is None:
+            lead, be = resolve(lead, lead_name)
+        try:
+            dtype = be.compute_dtype(lead.dtype, lead_name)
+        except TypeError as e:
+            raise TypeError(self._dtype_hint(str(e), inputs)) from None
+        if lead.dtype != dtype and self.cast:
+            lead = be.xp.astype(lead, dtype)
+        if len(inputs) == 2 and li == 1 and self.inputs == PAIR:
+            xs: tuple[Any, ...] = (convert(be, inputs[0], lead, "y_true"), lead)
+        else:
+            cast = dtype if self.cast else None
+            xs = tuple(
+                lead if i == li else convert(be, x, lead, name, cast, lead_name=lead_name)
+                for i, (name, x) in enumerate(zip(self.inputs, inputs))
+            )
+        if sample_weight is not None:
+            sample_weight = convert(be, sample_weight, lead, "sample_weight", dtype, lead_name=lead_name)
+        if element_weight is not None:
+            element_weight = convert(be, element_weight, lead, "element_weight", dtype, lead_name=lead_name)
+        if normalizer is not None:
+            if reduction != "sum":
+                raise ValueError(f"normalizer: only used with reduction='sum', got reduction={reduction!r}")
+            normalizer = convert(be, normalizer, lead, "normalizer", dtype, lead_name=lead_name)
+        if arrays is self._no_arrays:
+            arr: list[Any] = [None] * len(arrays)
+        else:
+            arr = [None if v is None else convert(be, v, lead, n, dtype, lead_name=lead_name) for n, v in arrays.items()]
+            if len(arrays) != len(self.arrays) and be.concrete(lead):
+                self._check_dynamic(be, arrays, arr[len(self.arrays) :])
+        return self.core(be, key, reduction)(*xs, sample_weight, element_weight, normalizer, *arr)
+
+    def _fast_path(self, fk: tuple[Any, Any, str]) -> Any:
+        """The backend's fused call of this loss for (input type, options, reduction), or None."""
+        tp, key, reduction = fk
+        be = _BY_TYPE.get(tp)
+        if be is None or DYNAMIC in key:
+            return None  # an unseen type (the general path registers it) or array options
+        if len(self._fast) > 256:
+            self._fast.clear()
+        return self._fast.setdefault(fk, be.fast_path(self.name, dict(zip(self.static, key)), reduction))
+
+    def _check_dynamic(self, be: Any, arrays: dict[str, Any], values: list[Any]) -> None:
+        """Range checks of array-valued numeric options, on the host (concrete backends only)."""
+        for name, v in zip(list(arrays)[len(self.arrays) :], values):
+            self._rule(name)(name, be.host_float(v))
+
+    def _dtype_hint(self, message: str, inputs: tuple[Any, ...]) -> str:
+        if self.inputs == PAIR and _looks_float(inputs[0]) and not _looks_float(inputs[1]):
+            message += (
+                "; the arguments look swapped: unilosses takes (y_true, y_pred), Keras' order"
+            )
+        return message
+
+    # ------------------------------------------- specs with other inputs
+    def bind(self, args: tuple[Any, ...], named: dict[str, Any]) -> tuple[Any, ...]:
+        """The inputs from positional ``args`` and, by name, from ``named`` (popped)."""
+        n = len(self.inputs)
+        if len(args) > n:
+            raise TypeError(
+                f"{self.name}: takes {n} inputs ({', '.join(self.inputs)}), got {len(args)} positional arguments"
+            )
+        for name in self.inputs[: len(args)]:
+            if name in named:
+                raise TypeError(f"{self.name}: got multiple values for input {name!r}")
+        missing = [name for name in self.inputs[len(args) :] if name not in named and name not in self.optional]
+        if missing:
+            raise TypeError(f"{self.name}: missing input(s) {', '.join(repr(m) for m in missing)}")
+        return tuple(args) + tuple(named.pop(name, None) for name in self.inputs[len(args) :])
