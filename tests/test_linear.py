@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import selected
 
 import unilosses as ul
 from unilosses.backends.linear_generic import LinearOptions, chunk_terms, tokens_per_chunk
@@ -143,11 +144,10 @@ def _check_gradients(framework: str, combo: tuple[bool, ...], dtype: str) -> Non
             np.testing.assert_allclose(g, e, **TOL[dtype], err_msg=f"{part}: {name}")
 
 
+@selected("torch")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("combo", ALL, ids=_ids(ALL))
 def test_torch_every_option_combination(combo, dtype):
-    if "torch" not in AUTODIFF:
-        pytest.skip("torch is not installed or not selected")
     _check_gradients("torch", combo, dtype)
 
 
@@ -171,9 +171,8 @@ def test_jax_tensorflow_every_option_combination(framework, combo):
 
 
 @pytest.mark.slow
+@selected("jax")
 def test_jax_float64_every_option_combination():
-    if "jax" not in AUTODIFF:
-        pytest.skip("jax is not installed or not selected")
     _x64_subprocess(ALL)
 
 
@@ -272,11 +271,12 @@ def test_fully_ignored_batch(backend, smoothing):
 
 
 # -------------------------------------------------------- the shared math
+@selected("torch")
 @pytest.mark.parametrize("combo", COVERING, ids=_ids(COVERING))
 def test_torch_chunk_kernel_equals_the_shared_math(combo):
     """linear_torch._terms (fused, in place) == linear_generic.chunk_terms."""
-    torch = pytest.importorskip("torch")
     import array_api_compat.torch as xtorch
+    import torch
 
     from unilosses.backends.linear_torch import _terms
 
@@ -399,8 +399,9 @@ def test_out_of_range_labels(backend):
             assert np.isnan(out[2]) and np.isfinite(np.delete(out, 2)).all()
 
 
+@selected("torch")
 def test_torch_class_weight_is_not_differentiated():
-    torch = pytest.importorskip("torch")
+    import torch
     h = torch.randn(N, D, dtype=torch.float64, requires_grad=True)
     cw = torch.ones(V, dtype=torch.float64, requires_grad=True)
     with pytest.raises(ValueError, match="class_weight"):
@@ -428,10 +429,9 @@ def test_no_gradient_work_without_gradients():
             ul.linear_cross_entropy(tf.zeros(N, tf.int64), tf.ones((N, D)), tf.ones((V, D)), reduction="sum")
 
 
+@selected("tensorflow")
 def test_tf_function_under_an_outer_tape():
     """A tape outside the tf.function cannot be seen inside: the recomputing gradient serves it."""
-    if "tensorflow" not in AUTODIFF:
-        pytest.skip("tensorflow is not installed or not selected")
     tf = _tf()
     a, kw = _draw((True, True, True, True, True, True))
     y, sw = tf.constant(a["y"]), tf.constant(a["sw"])
@@ -444,11 +444,10 @@ def test_tf_function_under_an_outer_tape():
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
 
 
+@selected("jax")
 def test_jax_memory_stays_a_chunk():
     """XLA's own accounting: the jitted forward + backward needs temporaries of a few
     chunks, not of the (N, V) logits (the unfused gradient needs several of those)."""
-    if "jax" not in AUTODIFF:
-        pytest.skip("jax is not installed or not selected")
     import jax
     import jax.numpy as jnp
 
@@ -469,11 +468,10 @@ def test_jax_memory_stays_a_chunk():
 
 # ------------------------------------------------------------ sharding
 @pytest.mark.slow
+@selected("jax")
 def test_jax_weight_sharded_over_the_vocabulary(tmp_path):
     """jit on 4 virtual CPU devices, weight sharded over V: the exact unsharded values and
     gradients, and no collective that moves a (tokens x vocab) block or the whole weight."""
-    if "jax" not in AUTODIFF:
-        pytest.skip("jax is not installed or not selected")
     script = ROOT / "tests" / "scaleout" / "jax_vocab_sharding.py"
     env = dict(os.environ, PYTHONPATH=str(ROOT), XLA_FLAGS="--xla_force_host_platform_device_count=4")
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
