@@ -1,11 +1,12 @@
-"""nox sessions: one per backend (each installs only that framework), on the newest and on the
-oldest releases pyproject.toml declares; one with every framework for the tests that need several
-at once; the built wheel installed with NumPy alone; the peers' own loss test suites (Keras',
-optax's) against unilosses; lint and doctests.
+"""nox sessions: one per backend (each installs only that framework, newest releases); three on the
+oldest releases pyproject.toml declares (the framework-facing files); one with every framework for
+the tests that need several at once and the peers' own loss test suites (Keras', optax's); the
+built wheel installed with NumPy alone; lint and doctests.
 
     nox                              # every default session (what CI runs)
     nox -s "tests(torch)"            # one backend, newest releases (.ci/constraints.txt)
-    nox -s "tests(jax, oldest)"      # one backend, oldest declared releases (.ci/constraints-oldest.txt)
+    nox -s "oldest(jax)"             # oldest declared releases (.ci/constraints-oldest.txt)
+    nox -s peers                     # only the peers' suites (tests-all runs them too)
     nox -s bench                     # the full benchmark table (not a CI gate)
 
 Every install goes through a constraints file (``-c``): pyproject.toml declares ranges, the
@@ -21,7 +22,7 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "doctests", "wheel", "tests", "tests-all", "peers"]
+nox.options.sessions = ["lint", "doctests", "docs", "wheel", "tests", "oldest", "tests-all"]
 
 NEWEST = ".ci/constraints.txt"
 OLDEST = ".ci/constraints-oldest.txt"
@@ -34,12 +35,22 @@ BACKENDS = {
     "torch": "test,torch",
     "tensorflow": "test,tensorflow",
 }
-# Not run again on the oldest releases (CI time): hypothesis properties and fuzzing, error
-# messages, extreme values, threads, bench and check's own machinery exercise unilosses' logic,
-# which the newest sessions cover; every file touching a framework's API (conformance against the
-# frameworks' losses, compilers, autodiff, dtypes, adapters, Dask, distributed, families) still runs.
-NOT_ON_OLDEST = ("test_properties.py", "test_fuzz.py", "test_errors.py", "test_extremes.py",
-                 "test_threads.py", "test_bench.py", "test_check.py", "test_peers.py")
+# The oldest releases: frameworks that install side by side share a session (TensorFlow 2.16 pins
+# ml-dtypes 0.3, JAX 0.4.35 needs 0.4: those two get one each); torch's oldest is its newest (2.13.0,
+# the one CPU wheel here), so its session tests NumPy 1.26 under torch.
+OLDEST_SESSIONS = {
+    "numpy, array_api_strict, dask, torch": "test,strict,dask,torch",
+    "jax": "test,jax,optax",
+    "tensorflow": "test,tensorflow",
+}
+# torch's compiler tests are the same as in tests(torch): its oldest release is its newest
+NOT_AGAIN = {"numpy, array_api_strict, dask, torch": ("test_compile.py",)}
+# Run on the oldest releases: the files that exercise a framework's API (conformance against the
+# frameworks' own losses, compilers, autodiff, dtypes and devices, array types, adapters, Dask).
+# The rest test unilosses' own logic on top of those APIs (properties, fuzzing, errors, reductions,
+# families), which the newest sessions cover on every backend (CI time).
+ON_OLDEST = ("test_conformance.py", "test_compile.py", "test_autodiff.py", "test_dtypes.py",
+             "test_array_types.py", "test_keras_adapter.py", "test_torch_adapter.py", "test_dask.py")
 # pytest-xdist workers: this project's CI machines have 2 cores
 WORKERS = os.environ.get("UNILOSSES_TEST_WORKERS", "2")
 # quiet TensorFlow; one thread per xdist worker (2 workers on 2 cores: threads would only contend)
@@ -53,19 +64,22 @@ def _install(session: nox.Session, *args: str, constraints: str = NEWEST) -> Non
 
 
 @nox.session(name="tests")
-@nox.parametrize(
-    ("backend", "versions"),
-    [nox.param(b, v, id=b if v == "newest" else f"{b}, oldest") for v in ("newest", "oldest") for b in BACKENDS],
-)
-def tests(session: nox.Session, backend: str, versions: str) -> None:
-    """The suite on one backend, with only that framework installed (its newest or oldest release;
-    on the oldest, without the files that check unilosses' own logic rather than a framework's API)."""
-    oldest = versions == "oldest"
-    _install(session, "-e", f".[{BACKENDS[backend]}]", constraints=OLDEST if oldest else NEWEST)
-    skip = [f"--ignore=tests/{f}" for f in NOT_ON_OLDEST] if oldest else []
+@nox.parametrize("backend", list(BACKENDS))
+def tests(session: nox.Session, backend: str) -> None:
+    """The suite on one backend, with only that framework installed (its newest release)."""
+    _install(session, "-e", f".[{BACKENDS[backend]}]")
+    session.run(*PYTEST, "-m", "not slow", *session.posargs, env={"UNILOSSES_BACKENDS": backend, **ENV})
+
+
+@nox.session(name="oldest")
+@nox.parametrize("backends", [nox.param(b, id=b.replace(", ", "+")) for b in OLDEST_SESSIONS])
+def oldest(session: nox.Session, backends: str) -> None:
+    """The framework-facing test files (``ON_OLDEST``) on the oldest releases pyproject.toml declares."""
+    _install(session, "-e", f".[{OLDEST_SESSIONS[backends]}]", constraints=OLDEST)
+    files = [f"tests/{f}" for f in ON_OLDEST if f not in NOT_AGAIN.get(backends, ())]
     session.run(
-        *PYTEST, "-m", "not slow", *skip, *session.posargs,
-        env={"UNILOSSES_BACKENDS": backend, **ENV},
+        *PYTEST, "-m", "not slow", *files, *session.posargs,
+        env={"UNILOSSES_BACKENDS": backends.replace(" ", ""), **ENV},
     )
 
 
@@ -75,12 +89,17 @@ def tests_all(session: nox.Session) -> None:
     against torch's, Keras', optax's and tf.nn's own losses (every other backend is held to NumPy
     in its own session), then the tests marked ``multi`` (arrays of several frameworks) and ``slow``
     (distributed engines, Keras training) on every backend."""
-    _install(session, "-e", ".[all,test]")
+    _install(session, "-e", ".[all,test,docs]")
     session.run(
         *PYTEST, "-m", "not slow and not multi", *session.posargs,
         env={"UNILOSSES_BACKENDS": "numpy", **ENV},
     )
     session.run(*PYTEST, "-m", "slow or multi", *session.posargs, env=ENV)
+    # a user's own losses (tests/mylosses.py) through `check --module`, on every backend
+    session.run("python", "-m", "unilosses", "check", "--module", "mylosses", "--quick",
+                env={**ENV, "PYTHONPATH": "tests"})
+    if not session.posargs:  # the peers' suites need the same install: run here, not in a venv of their own
+        _peers(session)
 
 
 @nox.session
@@ -88,6 +107,10 @@ def peers(session: nox.Session) -> None:
     """Keras' and optax's own loss tests (from their wheels, the newest releases) against unilosses,
     through the translation shim in peers/; fails on any failure not listed in peers/expected.py."""
     _install(session, "-e", ".[all,test]")
+    _peers(session)
+
+
+def _peers(session: nox.Session) -> None:
     session.run("python", "-m", "peers", *session.posargs, env=ENV)
 
 
@@ -108,8 +131,8 @@ def wheel(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff and mypy."""
     _install(session, "ruff", "mypy", "numpy", "array-api-compat")
-    session.run("ruff", "check", "unilosses", "tests", "benchmarks", "peers", "noxfile.py", ".ci")
-    session.run("mypy", "unilosses")
+    session.run("ruff", "check", "unilosses", "tests", "benchmarks", "peers", "noxfile.py", ".ci", "docs/hooks")
+    session.run("mypy", "unilosses", "tests/mylosses.py")
 
 
 @nox.session
@@ -118,8 +141,19 @@ def doctests(session: nox.Session) -> None:
     _install(session, "-e", ".[test]")
     session.run(
         "pytest", "--doctest-modules", "-p", "no:unilosses.testing",
-        "unilosses/losses", "unilosses/reduction.py", "unilosses/loss.py",
+        "unilosses/losses", "unilosses/reduction.py", "unilosses/loss.py", "unilosses/authoring.py",
+        "unilosses/kit/__init__.py",
         "-o", "testpaths=", *session.posargs,
+    )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml), warnings as errors; it imports no framework (the pages'
+    examples run in tests-all: tests/test_docs.py)."""
+    _install(session, "-e", ".[docs]")
+    session.run(
+        "mkdocs", "build", "--strict", "-d", session.create_tmp() + "/site", env={"NO_MKDOCS_2_WARNING": "1"}
     )
 
 

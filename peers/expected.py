@@ -59,6 +59,12 @@ _CONFIG = deliberate(
     "get_config() lists every option (axis, delta, epsilon, dtype); Keras' holds only name and reduction",
     "**Configs**",
 )
+_CTC_BLANK = deliberate(
+    "the test's labels [1, 2, 0, 2] hold the blank 0 inside a sequence (Keras' label_length counts the non-zero "
+    "labels, 3, then reads the first 3: 1, 2, 0); unilosses refuses a blank within the label lengths: ValueError "
+    "(NaN in that sample where values are not read: Keras' JAX backend runs the loss under jit)",
+    "**CTC's blank inside labels**",
+)
 _DICE = defect(8, "Keras' default axis=None is one Dice / Tversky value for the whole batch; unilosses gives one per sample")
 _TARGET_CHECK = defect(
     9,
@@ -97,6 +103,8 @@ EXPECTED: dict[str, Failure] = {
     KL + "SparseCategoricalCrossentropyTest::test_multi_class_segmentation_different_axis": deliberate(
         "axis=0 works on every backend; the test expects Keras' ValueError on TensorFlow and JAX", "**Class axis**", TF_JAX
     ),
+    KL + "CTCTest::test_correctness": _CTC_BLANK,
+    KL + "CTCTest::test_dtype_arg": _CTC_BLANK,  # and a float32 result (Keras: bfloat16), as _BF16
     KL + "DiceTest::test_correctness": _DICE,
     KL + "DiceTest::test_binary_segmentation": _DICE,
     KL + "TverskyTest::test_correctness": _DICE,

@@ -9,8 +9,11 @@
   its options renamed as the README maps them (``ignore_class`` -> ``ignore_index``).
 - A Keras function ``losses.x(y_true, y_pred, ...)`` becomes ``unilosses.x(y_true, y_pred, ...)``.
 - ``losses_module.get`` / ``losses_module.x`` are ``unilosses.get`` / ``unilosses.x``.
-- ``Loss`` is ``unilosses.Loss`` once its subclasses may override ``call(y_true, y_pred)``
-  (issue 15); until then Keras' own, and the tests that use it are missing.
+- ``Loss`` is ``unilosses.Loss``, whose subclasses may override ``call(y_true, y_pred)`` (the
+  Keras-style base, :mod:`unilosses.subclassing`); with a unilosses that lacks it, Keras' own,
+  and the tests that use it are missing.
+- ``squeeze_or_expand_to_same_rank`` is Keras' own (a utility unilosses does not offer): its
+  test, ``LossTest::test_squeeze_or_expand``, is missing.
 
 Anything unilosses lacks (a loss, an option) falls back to Keras' own object and the test
 is reported as missing (:mod:`peers.fallback`).

@@ -54,6 +54,24 @@ COMPILED = [pytest.param(c, CASE_CALLS, id=c.id) for c in CASES] + [
 ]
 
 
+def _richest_case_per_loss() -> list[Case]:
+    """Per loss, the case with the most options (the one whose graph takes the most paths)."""
+    best: dict[str, Case] = {}
+    for c in CASES:
+        n = len(c.options) + len(c.array_options)
+        if c.loss not in best or n > len(best[c.loss].options) + len(best[c.loss].array_options):
+            best[c.loss] = c
+    return list(best.values())
+
+
+#: what torch.compile and XLA compile (3-15 s a case under torch.compile, 30-50 s for CTC, whose
+#: recursion unrolls): one case per loss, its richest, and the cases with every reduction; jax.jit,
+#: cheap, compiles every case (COMPILED). Eager torch and TensorFlow run every case elsewhere.
+COMPILED_PER_LOSS = [pytest.param(c, CASE_CALLS, id=c.id) for c in _richest_case_per_loss()] + [
+    pytest.param(c, ALL_CALLS, id=f"{c.id}-every-reduction") for c in _reduction_cases()
+]
+
+
 def _require(backend: str) -> None:
     if backend not in available_backends():
         pytest.skip(f"backend {backend} is not installed or not selected")
@@ -192,7 +210,9 @@ def _torch_compiled(case: Case, calls: Any, arrays: tuple[np.ndarray, ...], sw: 
     _check(case, calls, tuple(_detach(o) for o in eager), np_expected, weight)
     for i, g, e in zip(positions, grads(ts, out), eager_grads):
         assert torch.all(torch.isfinite(g)), f"non-finite compiled gradient w.r.t. input {i}"
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6, err_msg=f"gradient w.r.t. input {i}")
+        # float32 rounding, relative to the largest entry (a fused kernel eagerly, the spec under XLA)
+        scale = max(1.0, float(np.max(np.abs(e.numpy()), initial=0.0)))
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6 * scale, err_msg=f"gradient w.r.t. input {i}")
 
 
 def _detach(x: Any) -> Any:
@@ -201,7 +221,7 @@ def _detach(x: Any) -> Any:
     return x.detach()
 
 
-@pytest.mark.parametrize(("case", "calls"), COMPILED)
+@pytest.mark.parametrize(("case", "calls"), COMPILED_PER_LOSS)
 def test_torch_compile_fullgraph(case, calls):
     """torch.compile(fullgraph=True, backend="aot_eager"): one graph, forward and backward, == eager."""
     _require("torch")
@@ -269,7 +289,7 @@ def test_torch_compile_first_call():
 
 
 # -------------------------------------------------------------- TensorFlow
-@pytest.mark.parametrize(("case", "calls"), COMPILED)
+@pytest.mark.parametrize(("case", "calls"), COMPILED_PER_LOSS)
 def test_tf_function_jit_compile(case, calls):
     """tf.function(jit_compile=True) of every reduction and the GradientTape gradients == eager."""
     _require("tensorflow")
@@ -297,4 +317,6 @@ def test_tf_function_jit_compile(case, calls):
     _check(case, calls, tuple(eager_outs), expected, xs[-1])
     for i, g, e in zip(positions, grads, eager_grads):
         assert np.all(np.isfinite(g.numpy())), f"non-finite compiled gradient w.r.t. input {i}"
-        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6, err_msg=f"gradient w.r.t. input {i}")
+        # float32 rounding, relative to the largest entry (a fused kernel eagerly, the spec under XLA)
+        scale = max(1.0, float(np.max(np.abs(e.numpy()), initial=0.0)))
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6 * scale, err_msg=f"gradient w.r.t. input {i}")

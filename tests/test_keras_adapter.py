@@ -75,9 +75,9 @@ def test_keras_loss_matches_the_loss_class(case, rng) -> None:
     if spec.inputs == PAIR:
         y_true, y_pred = inputs
     else:
-        targets = [x for n, x in zip(spec.inputs, inputs) if n in ("target", "y_true")]
+        targets = [x for n, x in zip(spec.inputs, inputs) if n in ("target", "y_true", "labels")]
         y_true = targets[0] if targets else None
-        y_pred = tuple(x for n, x in zip(spec.inputs, inputs) if n not in ("target", "y_true"))
+        y_pred = tuple(x for n, x in zip(spec.inputs, inputs) if n not in ("target", "y_true", "labels"))
     per_sample = core_cls(reduction="none", **options)(*inputs)
     sw = _tensor(rng.uniform(0.0, 2.0, (per_sample.shape[0],) + (1,) * (len(per_sample.shape) - 1)))
     for reduction in ("none", "sum", "sum_over_batch_size", "mean_with_sample_weight"):

@@ -5,9 +5,20 @@ PyTorch, TensorFlow, or any Array API library that array-api-compat knows);
 importing unilosses imports none of them.
 """
 
+from unilosses import authoring
+from unilosses.authoring import *  # noqa: F403 - the authoring API: loss, PerSample, the building blocks
 from unilosses.backends import backend_for
-from unilosses.loss import Loss, PerSample
-from unilosses.losses import crossentropy, focal, linear, margin, probabilistic, regression, segmentation
+from unilosses.loss import Loss
+from unilosses.losses import (
+    crossentropy,
+    focal,
+    linear,
+    margin,
+    probabilistic,
+    regression,
+    segmentation,
+    sequence,
+)
 from unilosses.losses.crossentropy import *  # noqa: F403 - each family lists its names in __all__
 from unilosses.losses.focal import *  # noqa: F403
 from unilosses.losses.linear import *  # noqa: F403
@@ -15,8 +26,9 @@ from unilosses.losses.margin import *  # noqa: F403
 from unilosses.losses.probabilistic import *  # noqa: F403
 from unilosses.losses.regression import *  # noqa: F403
 from unilosses.losses.segmentation import *  # noqa: F403
+from unilosses.losses.sequence import *  # noqa: F403
 from unilosses.reduction import REDUCTIONS, LossStats, Reduction
-from unilosses.registry import FAMILIES, deserialize, get, loss_classes, serialize
+from unilosses.registry import FAMILIES, deserialize, get, loss_classes, register, serialize
 
 __version__ = "0.1.0"
 
@@ -25,13 +37,14 @@ __all__ = [
     "REDUCTIONS",
     "Loss",
     "LossStats",
-    "PerSample",
     "Reduction",
     "backend_for",
     "deserialize",
     "get",
     "loss_classes",
+    "register",
     "serialize",
+    *authoring.__all__,
     *crossentropy.__all__,
     *focal.__all__,
     *linear.__all__,
@@ -39,4 +52,5 @@ __all__ = [
     *margin.__all__,
     *regression.__all__,
     *segmentation.__all__,
+    *sequence.__all__,
 ]

@@ -10,7 +10,9 @@ commands:
   check   run every loss on every installed backend; compare with NumPy and with
           each framework's own loss (torch, Keras, optax, tf.nn), and the
           gradients of JAX, torch and TensorFlow with finite differences; exit 1
-          on any disagreement (options: --backends, --loss, --json, --no-gradients)
+          on any disagreement (options: --backends, --loss, --json, --no-gradients);
+          --module mypkg.losses checks your own losses instead (the
+          unilosses.testing.LossCase list CASES of that module)
   bench   time unilosses beside each framework's native loss and print the ratios
           (options: --quick, --plot FILE.png, --json)
 

@@ -40,9 +40,21 @@ Pair and triplet losses (``margin_ranking(x1, x2, target)``,
 either as a list / tuple in the function's order, or as one tensor stacked along
 axis 1 (the axis after the batch axis: shape ``(N, 2)`` for two ``(N,)`` inputs,
 ``(N, 3, D)`` for three ``(N, D)`` inputs); an input named ``target`` (or
-``y_true``) comes from ``y_true``, which is ignored by losses that have none.
-Optional inputs may be left out of the list: ``LinearCrossEntropy()(labels, [hidden,
-ops.transpose(dense.kernel)])`` (or ``[hidden, weight, bias]``).
+``y_true``, ``labels``) comes from ``y_true``, which is ignored by losses that have none.
+Optional inputs may be left out: ``CTC()(labels, logits)`` is ``keras.losses.CTC``
+(every frame, labels padded with the blank); ``y_pred=[logits, label_lengths,
+logit_lengths]`` gives the lengths.
+
+Your own losses
+---------------
+:func:`wrap` gives the same for a loss you wrote: ``wrap(MyLoss)`` (a
+:class:`unilosses.Loss` subclass, with ``function = my_spec_loss`` or a
+Keras-style ``call()``) or ``wrap(my_loss)`` (a function made with
+``@unilosses.loss``) returns a registered ``keras.losses.Loss`` class::
+
+    FocalTversky = unilosses.keras.wrap(mylosses.FocalTversky)   # at import time of your module
+    model.compile(loss=FocalTversky(alpha=0.7))
+    model.save("m.keras"); keras.saving.load_model("m.keras")   # with your module imported
 
 Plain unilosses functions and :class:`unilosses.Loss` objects can be passed to
 ``model.compile(loss=...)`` as well (Keras wraps them); importing this module
@@ -70,12 +82,12 @@ except ImportError:  # pragma: no cover - other Keras versions
         return getattr(x, "_keras_mask", None)
 
 
-__all__ = ["Loss"]
+__all__ = ["Loss", "wrap"]
 
 #: reductions Keras' own losses accept (None is "none")
 _KERAS_REDUCTIONS = ("sum", "sum_over_batch_size", "mean", "mean_with_sample_weight", "none", None)
 #: input names that come from Keras' ``y_true`` for losses with other inputs
-_TARGET_NAMES = ("target", "y_true")
+_TARGET_NAMES = ("target", "y_true", "labels")
 _PAIR = ("y_true", "y_pred")
 _MEANS = ("sum_over_batch_size", "mean_with_sample_weight", "sum_by_nonzero_weights")
 
@@ -142,7 +154,29 @@ def _scale_for_replicas(value: Any) -> Any:
     return value if replicas == 1 else value * (1.0 / replicas)
 
 
-class Loss(keras.losses.Loss):
+class _CoreConfig:
+    """The config of a Keras loss holding a unilosses Loss object ``_core``."""
+
+    _core: _CoreLoss
+    _dtype_arg: Any
+    _dtype_policy: Any
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments (array options as lists) and Keras' ``dtype``."""
+        config = self._core.get_config()
+        dtype = self._dtype_arg
+        if dtype is not None and not isinstance(dtype, str):
+            dtype = keras.dtype_policies.serialize(self._dtype_policy)
+        config["dtype"] = dtype
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        """The loss from :meth:`get_config`'s output."""
+        return cls(**config)
+
+
+class Loss(_CoreConfig, keras.losses.Loss):
     """Base class: a unilosses Loss class as a ``keras.losses.Loss``.
 
     Subclasses set ``unilosses_class``; this module builds one per unilosses Loss
@@ -193,14 +227,25 @@ class Loss(keras.losses.Loss):
         }
 
     # ---------------------------------------------------------------- inputs
+    def _pred_names(self, y_pred: Any) -> list[str]:
+        """The names of the inputs that ``y_pred`` holds (a list / tuple of them, or one tensor)."""
+        from_pred = [n for n in self._spec.inputs if n not in _TARGET_NAMES]
+        required = [n for n in from_pred if n not in self._spec.optional]
+        if isinstance(y_pred, (list, tuple)):
+            # optional inputs (CTC's lengths) may be left out
+            return required if len(y_pred) == len(required) < len(from_pred) else from_pred
+        return required if len(required) == 1 else from_pred  # one input (CTC's logits): y_pred itself
+
     def _inputs(self, y_true: Any, y_pred: Any) -> tuple[Any, ...]:
         """The loss function's positional inputs from Keras' ``(y_true, y_pred)``."""
         names = self._spec.inputs
         if names == _PAIR:
             return (y_true, y_pred)
-        from_pred = [n for n in names if n not in _TARGET_NAMES]
+        from_pred = self._pred_names(y_pred)
         if isinstance(y_pred, (list, tuple)):
             preds = list(y_pred)
+        elif len(from_pred) == 1:
+            preds = [y_pred]
         else:
             if y_pred.shape[1] is not None and y_pred.shape[1] != len(from_pred):
                 raise ValueError(
@@ -214,14 +259,17 @@ class Loss(keras.losses.Loss):
                 f"y_pred: expected {len(from_pred)} inputs ({', '.join(from_pred)}) "
                 f"of {self.function.__name__}, got {len(preds)}"
             )
-        preds += [None] * (len(from_pred) - len(preds))  # optional inputs not given (a head's bias)
         it = iter(preds)
-        return tuple(y_true if n in _TARGET_NAMES else next(it) for n in names)
+        return tuple(y_true if n in _TARGET_NAMES else next(it) if n in from_pred else None for n in names)
 
     def _convert(self, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
         dtype = self.dtype
-        if isinstance(y_pred, (list, tuple)):
-            y_pred = type(y_pred)(None if x is None else _as_pred(x, dtype) for x in y_pred)
+        if isinstance(y_pred, (list, tuple)):  # integer inputs (CTC's lengths) stay integers
+            ints = self._spec.integers
+            y_pred = type(y_pred)(
+                None if x is None else _as_target(x, dtype) if n in ints else _as_pred(x, dtype)
+                for n, x in zip(self._pred_names(y_pred), y_pred)
+            )
         else:
             y_pred = _as_pred(y_pred, dtype)
         if y_true is not None:
@@ -265,23 +313,11 @@ class Loss(keras.losses.Loss):
         y_true, y_pred = self._convert(y_true, y_pred)
         return self.function(*self._inputs(y_true, y_pred), reduction="none", **self._options)
 
-    # --------------------------------------------------------------- config
-    def get_config(self) -> dict[str, Any]:
-        """The constructor arguments (array options as lists) and Keras' ``dtype``."""
-        config = self._core.get_config()
-        dtype = self._dtype_arg
-        if dtype is not None and not isinstance(dtype, str):
-            dtype = keras.dtype_policies.serialize(self._dtype_policy)
-        config["dtype"] = dtype
-        return config
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Loss:
-        """The loss from :meth:`get_config`'s output."""
-        return cls(**config)
-
     def __repr__(self) -> str:
-        return f"unilosses.keras.{self._core!r}"
+        if type(self).__module__ == __name__:
+            return f"unilosses.keras.{self._core!r}"
+        core = type(self._core)  # a user's loss, through wrap()
+        return f"unilosses.keras.wrap({core.__module__}.{core.__name__}){repr(self._core)[len(core.__name__):]}"
 
 
 def _signature(core: type[_CoreLoss]) -> inspect.Signature:
@@ -290,20 +326,21 @@ def _signature(core: type[_CoreLoss]) -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def _adapter(core: type[_CoreLoss]) -> type[Loss]:
-    """The registered Keras class of the unilosses Loss class ``core``."""
+def _adapter(core: type[_CoreLoss], module: str = __name__) -> type[Loss]:
+    """The Keras class of the unilosses Loss class ``core`` (registered for the built-ins)."""
     name = core.__name__
     fn = core.function
+    home = "unilosses" if module == __name__ else module
     doc = (
-        f"Keras form of :class:`unilosses.{name}` (the loss :func:`unilosses.{fn.__name__}`).\n\n"
-        f"A ``keras.losses.Loss``; takes the options of :func:`unilosses.{fn.__name__}`, "
+        f"Keras form of :class:`{home}.{name}` (the loss :func:`{home}.{fn.__name__}`).\n\n"
+        f"A ``keras.losses.Loss``; takes the options of :func:`{home}.{fn.__name__}`, "
         "``reduction``, ``name`` and ``dtype`` (see :class:`unilosses.keras.Loss`).\n"
     )
     cls = type(
         name,
         (Loss,),
         {
-            "__module__": __name__,
+            "__module__": module,
             "__qualname__": name,
             "__doc__": doc,
             "unilosses_class": core,
@@ -311,7 +348,90 @@ def _adapter(core: type[_CoreLoss]) -> type[Loss]:
         },
     )
     cls.__signature__ = _signature(core)  # type: ignore[attr-defined]
-    return keras.saving.register_keras_serializable(package="unilosses")(cls)
+    return cls
+
+
+class _CallLoss(_CoreConfig, keras.losses.Loss):
+    """A Keras-style :class:`unilosses.Loss` subclass (one that overrides ``call``) as a
+    ``keras.losses.Loss``: Keras converts, masks and reduces, the subclass's ``call``
+    computes the per-sample values on Keras' tensors."""
+
+    unilosses_class: ClassVar[type[_CoreLoss]]
+
+    def __init__(self, **kwargs: Any) -> None:
+        core = self.unilosses_class(**kwargs)
+        reduction = None if core.reduction == "none" else core.reduction
+        if reduction not in _KERAS_REDUCTIONS:
+            raise ValueError(
+                f"reduction: {core.reduction!r} is no Keras reduction; expected one of "
+                "'none', 'sum', 'sum_over_batch_size', 'mean_with_sample_weight'"
+            )
+        super().__init__(name=core.name, reduction=reduction, dtype=kwargs.get("dtype"))
+        self._core = core
+        self._dtype_arg = kwargs.get("dtype")
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return self._core.call(y_true, y_pred)
+
+
+def wrap(loss: Any, *, package: str | None = None) -> type[keras.losses.Loss]:
+    """Your loss as a registered ``keras.losses.Loss`` class, saved and loaded with models.
+
+    Parameters
+    ----------
+    loss : unilosses.Loss subclass, or a function made with ``@unilosses.loss``
+        A subclass with ``function = ...`` (or the function itself: its class form
+        is made, named ``FocalTversky`` for ``focal_tversky``) gets what the built-in
+        classes get (see :class:`Loss`: unilosses computes the loss and its
+        reduction, Keras converts and masks). A Keras-style subclass that overrides
+        ``call()`` becomes a ``keras.losses.Loss`` calling it (Keras does the rest,
+        as for any Keras loss); its constructor's arguments are the subclass's.
+    package : str, optional
+        The registration package: the class is registered as ``"package>Name"``
+        (``keras.saving.register_keras_serializable``); default: ``loss``'s module.
+        Wrap at import time of your module, so that loading a saved model (with
+        the module imported) finds the class.
+
+    Returns
+    -------
+    type
+        A subclass of ``keras.losses.Loss`` (of :class:`Loss` for spec losses) with
+        the name of ``loss``'s class.
+    """
+    from unilosses.authoring import loss_class
+
+    core = loss_class(loss)  # a TypeError for anything else
+    package = package or core.__module__
+    done = _WRAPPED.get((loss, package))
+    if done is not None:
+        return done
+    if core._call_style:
+        cls = type(
+            core.__name__,
+            (_CallLoss,),
+            {"__module__": core.__module__, "__qualname__": core.__name__, "__doc__": core.__doc__,
+             "unilosses_class": core},
+        )
+        cls.__signature__ = inspect.signature(core)  # type: ignore[attr-defined]
+    else:
+        cls = _adapter(core, module=core.__module__)
+        if callable(loss) and hasattr(loss, "spec"):  # the function too, for model.compile(loss=fn)
+            _register(loss, package)
+    _WRAPPED[(loss, package)] = _register(cls, package)
+    return _WRAPPED[(loss, package)]
+
+
+def _register(obj: Any, package: str) -> Any:
+    """``register_keras_serializable``, refusing a name another object holds (Keras would replace it)."""
+    name = f"{package}>{obj.__name__}"
+    held = keras.saving.get_registered_object(name)
+    if held is not None and held is not obj:
+        raise ValueError(f"package: {name!r} is registered to {held!r} already; pass another package=")
+    return keras.saving.register_keras_serializable(package=package)(obj)
+
+
+#: what wrap() made, so that wrapping twice returns the same registered class
+_WRAPPED: dict[tuple[Any, str], type[keras.losses.Loss]] = {}
 
 
 def _build() -> list[str]:
@@ -320,7 +440,7 @@ def _build() -> list[str]:
         for name in module.__all__:
             obj = getattr(module, name)
             if isinstance(obj, type) and issubclass(obj, _CoreLoss):
-                globals()[name] = _adapter(obj)
+                globals()[name] = keras.saving.register_keras_serializable(package="unilosses")(_adapter(obj))
                 names.append(name)
                 # the unilosses class too (as "unilosses.core>Name"), for models compiled with its objects
                 keras.saving.register_keras_serializable(package="unilosses.core")(obj)

@@ -86,8 +86,9 @@ class Included(NamedTuple):
 
     def predictions(self, be: Any, y_pred: Any, probabilities: bool) -> Any:
         """``y_pred`` with the excluded classes out of every softmax and normalisation: a
-        probability of 0, or the smallest finite logit (finite: gradients stay finite)."""
-        fill = 0.0 if probabilities else float(be.xp.finfo(y_pred.dtype).min)
+        probability of 0, or half the lowest finite logit (finite: gradients stay finite; half: a
+        Python float NumPy 1.x's value-based casting keeps in float32)."""
+        fill = 0.0 if probabilities else 0.5 * float(be.xp.finfo(y_pred.dtype).min)
         return be.xp.where(self.mask, y_pred, fill)
 
     def targets(self, be: Any, q: Any) -> Any:

@@ -13,8 +13,10 @@ Pair and triplet losses declare their inputs: ``@loss(inputs=("x1", "x2",
 "target"))`` over ``f(be, x1, x2, target, *, options)`` gives
 ``f(x1, x2, target, *, options, sample_weight=None, ...)``; the input named by
 ``decides`` (the first by default) plays y_pred's part, and the Loss class's
-``__call__`` takes those inputs. Trailing inputs with a default of None in the
-spec are optional (``bias=None``). A spec function that names ``reduction``,
+``__call__`` takes those inputs. Inputs named in ``integers`` (labels, lengths)
+must hold integers and keep their dtype; an input whose spec parameter defaults
+to None is optional (``bias=None``). ``cast=False`` leaves every input in its own
+dtype (the spec casts what it needs). A spec function that names ``reduction``,
 ``sample_weight`` or ``element_weight`` among its keyword parameters receives
 them as hints (:data:`unilosses.spec.CONTEXT`).
 """
@@ -28,6 +30,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from unilosses import subclassing
 from unilosses.options import axes, in_range, register_check
 from unilosses.reduction import canonical_reduction
 from unilosses.spec import PAIR, PerSample, Spec
@@ -39,8 +42,9 @@ _COMMON = (("sample_weight", None), ("element_weight", None), ("reduction", "non
 
 
 def _public_signature(spec: Spec) -> inspect.Signature:
+    empty = inspect.Parameter.empty
     params = [
-        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, **({"default": None} if n in spec.optional else {}))
+        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None if n in spec.optional else empty)
         for n in spec.inputs
     ]
     params += [
@@ -57,6 +61,7 @@ def loss(
     decides: str | None = None,
     check: Callable[..., Any] | None = None,
     rules: dict[str, Callable[[str, Any], Any]] | None = None,
+    integers: tuple[str, ...] = (),
     cast: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Turn a spec function into the public loss function (see the module doc).
@@ -72,7 +77,10 @@ def loss(
     ``inputs`` names the positional inputs of a spec that takes other inputs
     than ``(y_true, y_pred)``, e.g. ``inputs=("x1", "x2", "target")`` for
     ``f(be, x1, x2, target, *, ...)``; ``decides`` names the input whose
-    framework, device and dtype the others follow (default: the first one).
+    framework, device and dtype the others follow (default: the first one);
+    the inputs named in ``integers`` (labels, lengths) must hold integers and reach
+    the spec in their own integer dtype, the others in the compute dtype. An input
+    whose spec parameter defaults to None is optional.
 
     The public function also takes ``sample_weight`` (aligned on the leading, sample
     axes of the per-sample loss), ``element_weight`` (broadcast on the trailing axes,
@@ -83,7 +91,7 @@ def loss(
     """
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        spec = Spec(fn, arrays, inputs, decides, check, rules, cast)
+        spec = Spec(fn, arrays, inputs, decides, check, rules, integers, cast)
         if spec.inputs != _PAIR:
             return _public_inputs(fn, spec)
 
@@ -173,12 +181,25 @@ class Loss:
     Subclasses set ``function`` to a public loss function; the constructor takes
     that function's options plus ``reduction`` and ``name``, validates them once,
     and ``__call__(y_true, y_pred, sample_weight=None)`` applies the loss.
+
+    Or, as with ``keras.losses.Loss``, a subclass overrides ``call(self, y_true,
+    y_pred)`` (written over ``unilosses.namespace(y_pred)`` or with operators) and
+    sets no ``function``: the constructor then takes ``name``, ``reduction`` and
+    ``dtype``, and ``__call__`` converts the inputs, applies Keras masks, sample
+    weights and the reduction as Keras does (see :mod:`unilosses.subclassing`).
     """
 
     function: ClassVar[Callable[..., Any]]
+    #: True for subclasses that override ``call()`` instead of setting ``function``
+    _call_style: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if not hasattr(cls, "function"):  # a Keras-style subclass: it overrides call()
+            cls._call_style = True
+            return
+        if cls.call is not Loss.call:
+            raise TypeError(f"{cls.__name__}: set `function` or override `call()`, not both")
         spec = cls.function.spec  # type: ignore[attr-defined]
         if spec.inputs != _PAIR and "__call__" not in cls.__dict__:
             cls.__call__ = _call_inputs  # type: ignore[method-assign]
@@ -194,6 +215,9 @@ class Loss:
         cls.__signature__ = inspect.Signature(params[1:])  # type: ignore[attr-defined]
 
     def __init__(self, *, reduction: Any = "sum_over_batch_size", name: str | None = None, **options: Any) -> None:
+        if self._call_style:
+            subclassing.init(self, reduction, name if name is not None else _snake(type(self).__name__), **options)
+            return
         spec = type(self).function.spec  # type: ignore[attr-defined]
         self._spec = spec
         self.reduction = canonical_reduction(reduction)
@@ -202,21 +226,45 @@ class Loss:
         self._options = {**dict(zip(spec.static, self._key)), **self._arrays}
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        if self._call_style:
+            return subclassing.apply(self, y_true, y_pred, sample_weight)
         return self._spec.call(self._key, self._arrays, (y_true, y_pred), sample_weight, self.reduction, None)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        """The per-sample values (``reduction="none"``, no sample weights), as
+        ``keras.losses.Loss.call``. Keras-style subclasses override it."""
+        if self._call_style:
+            raise NotImplementedError(f"{type(self).__name__}: override call(self, y_true, y_pred)")
+        if self._spec.inputs != _PAIR:
+            raise TypeError(
+                f"{type(self).__name__}.call takes (y_true, y_pred); call the loss with reduction='none'"
+            )
+        return self._spec.call(self._key, self._arrays, (y_true, y_pred), None, "none", None)
+
+    @property
+    def dtype(self) -> Any:
+        """The dtype inputs are converted to (Keras-style subclasses; read-only), or None:
+        the loss computes in its input's dtype, 16-bit floats in float32."""
+        return getattr(self, "_dtype", None)
 
     def get_config(self) -> dict[str, Any]:
         """The constructor arguments (arrays as nested lists), as Keras does."""
         config: dict[str, Any] = {"name": self.name, "reduction": self.reduction}
+        if self._call_style:
+            return config
         for n, v in self._options.items():
             config[n] = _host_list(v) if n in self._arrays and v is not None else v
         return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Loss:
-        config = {k: v for k, v in config.items() if k not in ("dtype",)}
+        if not cls._call_style:
+            config = {k: v for k, v in config.items() if k not in ("dtype",)}
         return cls(**config)
 
     def __repr__(self) -> str:
+        if self._call_style:
+            return f"{type(self).__name__}(name={self.name!r}, reduction={self.reduction!r})"
         opts = ", ".join(
             f"{n}={v!r}"
             for n, v in self.get_config().items()

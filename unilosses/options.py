@@ -158,6 +158,9 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "swap": _flag,
     "apply_class_balancing": _flag,
     "log_input": _flag,
+    "zero_infinity": _flag,
+    "time_major": _flag,
+    "divide_by_label_length": _flag,
 }
 
 

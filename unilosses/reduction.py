@@ -134,7 +134,7 @@ def _static_size(shape: Any) -> int | None:
     return n if isinstance(n, int) else None
 
 
-def align_weight(be: Any, sample_weight: Any, shape: Any) -> Any:
+def align_weight(be: Any, sample_weight: Any, shape: Any, name: str = "sample_weight") -> Any:
     """``sample_weight`` shaped to broadcast against per-sample values of ``shape``.
 
     A scalar weight applies to every value. A weight of lower rank than the values
@@ -154,7 +154,7 @@ def align_weight(be: Any, sample_weight: Any, shape: Any) -> Any:
     )
     if not ok:
         raise ValueError(
-            f"sample_weight: expected a shape that broadcasts to the per-sample loss "
+            f"{name}: expected a shape that broadcasts to the per-sample loss "
             f"shape {tuple(shape)}, got {sw_shape} (a lower-rank weight is aligned on the leading axes)"
         )
     for _ in range(nd - len(sw_shape) if sw_shape else 0):

@@ -10,12 +10,21 @@ import difflib
 from typing import Any
 
 from unilosses.loss import Loss
-from unilosses.losses import crossentropy, focal, linear, margin, probabilistic, regression, segmentation
+from unilosses.losses import (
+    crossentropy,
+    focal,
+    linear,
+    margin,
+    probabilistic,
+    regression,
+    segmentation,
+    sequence,
+)
 
-__all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "serialize"]
+__all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "register", "serialize"]
 
 #: the loss family modules, in the order the README lists them
-FAMILIES = (crossentropy, focal, linear, probabilistic, margin, regression, segmentation)
+FAMILIES = (crossentropy, focal, linear, probabilistic, margin, regression, segmentation, sequence)
 
 #: Keras' short names
 _ALIASES = {
@@ -54,6 +63,25 @@ def loss_classes() -> dict[str, type[Loss]]:
         for name in module.__all__
         if isinstance(obj := getattr(module, name), type) and issubclass(obj, Loss)
     }
+
+
+def register(*objs: Any) -> None:
+    """Make your own losses known to :func:`get`, :func:`serialize` and :func:`deserialize`.
+
+    Each object is a loss function made with :func:`unilosses.loss` or a
+    :class:`Loss` subclass, registered under its ``__name__``. Registering the same
+    object again is a no-op; another object under a name already taken (a
+    built-in's, or another of yours) is a ValueError. Registration is not needed
+    to call, wrap (``unilosses.keras.wrap``, ``unilosses.torch.module``) or check a loss.
+    """
+    for obj in objs:
+        is_class = isinstance(obj, type) and issubclass(obj, Loss)
+        if not is_class and not (callable(obj) and hasattr(obj, "spec")):
+            raise TypeError(f"register: expected a Loss subclass or a function made with @unilosses.loss, got {obj!r}")
+        name = obj.__name__
+        if _TABLE.get(name, obj) is not obj:
+            raise ValueError(f"register: the name {name!r} is taken by {_TABLE[name]!r}")
+        _TABLE[name] = obj
 
 
 def get(identifier: Any) -> Any:

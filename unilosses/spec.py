@@ -60,6 +60,7 @@ class Spec:
         decides: str | None = None,
         check: Callable[..., Any] | None = None,
         rules: dict[str, Callable[[str, Any], Any]] | None = None,
+        integers: tuple[str, ...] = (),
         cast: bool = True,
     ) -> None:
         self.fn = fn
@@ -75,12 +76,17 @@ class Spec:
             decides = "y_pred" if inputs == PAIR else inputs[0]
         if decides not in inputs or (inputs == PAIR and decides != "y_pred"):
             raise ValueError(f"decides: expected one of the inputs {inputs}, got {decides!r}")
+        if not set(integers) <= set(inputs) - {decides}:
+            raise ValueError(f"integers: expected inputs other than {decides!r}, got {integers!r}")
         self.inputs = inputs
         self.decides = decides
         self._lead = inputs.index(decides)
-        self.optional = tuple(p.name for p in params[1 : len(inputs) + 1] if p.default is None)
-        if self.optional != inputs[len(inputs) - len(self.optional) :] or decides in self.optional:
-            raise TypeError(f"{self.name}: optional inputs (default None) come last and do not decide")
+        #: inputs that hold integers (labels, lengths): checked, never cast to the compute dtype
+        self.integers = frozenset(integers)
+        #: inputs whose spec parameter defaults to None: they may be left out
+        self.optional = frozenset(p.name for p in params[1 : len(inputs) + 1] if p.default is None)
+        if decides in self.optional:
+            raise TypeError(f"{self.name}: the deciding input {decides!r} cannot be optional")
         rest = params[len(inputs) + 1 :]
         self.context = tuple(p.name for p in rest if p.name in CONTEXT)
         self.options = {p.name: p.default for p in rest if p.name not in CONTEXT}
@@ -221,7 +227,7 @@ class Spec:
         The input named :attr:`decides` (``y_pred``) picks the backend and the compute
         dtype; the other inputs (Python / NumPy values, or arrays of that framework)
         are moved to it: ``y_true`` as it is (labels stay integers), the inputs of other
-        specs cast to the compute dtype.
+        specs cast to the compute dtype, except :attr:`integers`, which must hold integers.
         """
         li, lead_name = self._lead, self.decides
         lead = inputs[li]
@@ -248,7 +254,7 @@ class Spec:
         else:
             cast = dtype if self.cast else None
             xs = tuple(
-                lead if i == li else convert(be, x, lead, name, cast, lead_name=lead_name)
+                lead if i == li else self._convert_input(be, x, lead, name, cast)
                 for i, (name, x) in enumerate(zip(self.inputs, inputs))
             )
         if sample_weight is not None:
@@ -266,6 +272,15 @@ class Spec:
             if len(arrays) != len(self.arrays) and be.concrete(lead):
                 self._check_dynamic(be, arrays, arr[len(self.arrays) :])
         return self.core(be, key, reduction)(*xs, sample_weight, element_weight, normalizer, *arr)
+
+    def _convert_input(self, be: Any, x: Any, lead: Any, name: str, dtype: Any) -> Any:
+        """An input other than the deciding one, in ``be``: floats in ``dtype`` (None: as they are), integer inputs as they are."""
+        if name not in self.integers:
+            return convert(be, x, lead, name, dtype, lead_name=self.decides)
+        x = convert(be, x, lead, name, lead_name=self.decides)
+        if x is not None and not be.is_integer(x.dtype):
+            raise TypeError(f"{name}: expected an array of integers, got dtype {x.dtype}")
+        return x
 
     def _fast_path(self, fk: tuple[Any, Any, str]) -> Any:
         """The backend's fused call of this loss for (input type, options, reduction), or None."""

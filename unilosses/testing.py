@@ -7,6 +7,10 @@
 - :func:`assert_close`: checks framework, shape, dtype and device before values.
 - A pytest plugin (``-p unilosses.testing`` or ``pytest_plugins = ["unilosses.testing"]``)
   provides the fixture ``xp_backend``, parametrized over :func:`available_backends`.
+- The conformance kit for your own losses (:mod:`unilosses.kit`): :func:`check_loss`
+  runs a loss on every installed backend with your example inputs (:class:`LossCase`)
+  and checks values, gradients, dtype, device, tracing, 16-bit, input mutation;
+  :func:`conformance_test` makes it one pytest test per backend.
 
 Importing this module imports no framework; :func:`get_backend` imports one.
 """
@@ -20,7 +24,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKENDS", "ArrayBackend", "assert_close", "available_backends", "get_backend", "to_numpy"]
+from unilosses.kit import CheckReport, LossCase, check_loss, conformance_test
+
+__all__ = [
+    "BACKENDS",
+    "ArrayBackend",
+    "CheckReport",
+    "LossCase",
+    "assert_close",
+    "available_backends",
+    "check_loss",
+    "conformance_test",
+    "get_backend",
+    "to_numpy",
+]
 
 #: every backend unilosses is tested on, in a stable order
 BACKENDS = ("numpy", "array_api_strict", "jax", "torch", "tensorflow", "dask")

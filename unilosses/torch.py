@@ -28,6 +28,13 @@ Loss class, under the same name (from the ``Loss`` classes each family module of
   divides by the sum of the samples' class weights, which is
   ``reduction="mean_with_sample_weight"`` here. ``"mean"`` here is Keras' alias
   of ``"sum_over_batch_size"``.
+
+Your own losses: :func:`module` makes the same ``nn.Module`` class from a loss you
+wrote (a :class:`unilosses.Loss` subclass or a ``@unilosses.loss`` function)::
+
+    FocalTversky = unilosses.torch.module(mylosses.FocalTversky)
+    criterion = FocalTversky(alpha=0.7, class_weight=w)   # class_weight: a buffer
+    criterion(probs, masks).backward()
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import torch
 import unilosses
 from unilosses.loss import Loss as _CoreLoss
 
-__all__ = ["Loss"]
+__all__ = ["Loss", "module"]
 
 _PAIR = ("y_true", "y_pred")
 
@@ -114,15 +121,17 @@ class Loss(torch.nn.Module):
         """
         spec = self._spec
         n = len(spec.inputs)
-        if not n - len(spec.optional) <= len(inputs) <= n:
+        required = n - len(spec.optional)  # optional inputs (a head's bias, CTC's lengths) come last
+        if not required <= len(inputs) <= n:
+            count = f"{required} to {n}" if required < n else f"{n}"
             raise TypeError(
-                f"{type(self).__name__}.forward: expected {n} inputs "
+                f"{type(self).__name__}.forward: expected {count} inputs "
                 f"({', '.join(self._forward_names())}), got {len(inputs)}"
             )
         if spec.inputs != _PAIR:
-            inputs = tuple(inputs) + (None,) * (n - len(inputs))
+            inputs = (*inputs, *(None,) * (n - len(inputs)))
             if spec.inputs[0] == "y_true":  # (..., target, optional...) -> (y_true, ...)
-                k = n - len(spec.optional) - 1
+                k = required - 1
                 inputs = (inputs[k], *inputs[:k], *inputs[k + 1 :])
             return self.function(*inputs, sample_weight=sample_weight, reduction=self.reduction, **self._options())
         try:
@@ -157,7 +166,7 @@ def _input_names(spec: Any) -> tuple[str, ...]:
     if spec.inputs[0] != "y_true":
         return tuple(spec.inputs)
     required = [n for n in spec.inputs[1:] if n not in spec.optional]
-    return (*required, "target", *spec.optional)
+    return (*required, "target", *(n for n in spec.inputs if n in spec.optional))
 
 
 _NAMES = re.compile(r"\by_(pred|true)\b")
@@ -170,10 +179,10 @@ def _torch_names(message: str) -> str:
     return _NAMES.sub(lambda m: "input" if m.group(1) == "pred" else "target", message)
 
 
-def _forward_signature(names: tuple[str, ...], optional: tuple[str, ...] = ()) -> inspect.Signature:
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+def _forward_signature(names: tuple[str, ...], optional: frozenset[str] = frozenset()) -> inspect.Signature:
+    kind, empty = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.empty
     params = [inspect.Parameter("self", kind)]
-    params += [inspect.Parameter(n, kind, **({"default": None} if n in optional else {})) for n in names]
+    params += [inspect.Parameter(n, kind, default=None if n in optional else empty) for n in names]
     params.append(inspect.Parameter("sample_weight", kind, default=None))
     return inspect.Signature(params)
 
@@ -216,6 +225,53 @@ def _adapter(core: type[_CoreLoss]) -> type[Loss]:
     )
     params = [p for p in inspect.signature(core).parameters.values() if p.name != "name"]
     cls.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    return cls
+
+
+class _CallModule(torch.nn.Module):
+    """A Keras-style :class:`unilosses.Loss` subclass (one that overrides ``call``) as a
+    ``torch.nn.Module``: ``forward(input, target, sample_weight=None)`` calls it."""
+
+    unilosses_class: ClassVar[type[_CoreLoss]]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.loss = self.unilosses_class(**kwargs)
+
+    def forward(self, input: Any, target: Any, sample_weight: Any = None) -> Any:  # noqa: A002 - torch's name
+        return self.loss(target, input, sample_weight)
+
+    def extra_repr(self) -> str:
+        return repr(self.loss)
+
+
+def module(loss: Any) -> type[torch.nn.Module]:
+    """Your loss as a ``torch.nn.Module`` class, with torch's argument order.
+
+    Parameters
+    ----------
+    loss : unilosses.Loss subclass, or a function made with ``@unilosses.loss``
+        A subclass with ``function = ...`` (or the function itself) gives what the
+        built-in modules give (see :class:`Loss`: its options, ``reduction``, array
+        options as buffers that follow ``.to()`` and live in ``state_dict``). A
+        Keras-style subclass that overrides ``call()`` gives a module whose
+        constructor takes the subclass's arguments and whose ``forward(input,
+        target, sample_weight=None)`` calls it.
+
+    Returns
+    -------
+    type
+        A ``torch.nn.Module`` subclass named after ``loss``'s class (save its
+        ``state_dict``; the class is made at run time, so pickling the whole module
+        needs your own importable subclass of it).
+    """
+    from unilosses.authoring import loss_class
+
+    core = loss_class(loss)
+    if not core._call_style:
+        return _adapter(core)
+    cls = type(core.__name__, (_CallModule,), {"__qualname__": core.__name__, "unilosses_class": core})
+    cls.__signature__ = inspect.signature(core)  # type: ignore[attr-defined]
     return cls
 
 

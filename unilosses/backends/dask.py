@@ -12,6 +12,9 @@
 - :meth:`DaskBackend.lookup` (``class_weight[labels]``): block by block, where
   the generic flatten-take-reshape makes Dask rechunk N-D labels (and fails on
   empty ones).
+- :meth:`DaskBackend.ctc_nll`: CTC's recursion on NumPy, one task per chunk of
+  the batch, where the generic loop over time adds a dozen tasks per frame and
+  per chunk (a graph of tens of thousands of tasks for 200 frames).
 """
 
 from __future__ import annotations
@@ -69,3 +72,23 @@ class DaskBackend(Backend):
 
         ind = tuple(range(index.ndim))
         return da.blockwise(_take, ind, index, ind, table, (index.ndim,), concatenate=True, dtype=table.dtype)
+
+    def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
+        """:meth:`Backend.ctc_nll` block by block along the batch: each task runs the recursion
+        of :func:`unilosses.ctc.ctc_forward` on NumPy over whole sequences."""
+        import dask.array as da
+
+        log_probs = log_probs.rechunk({0: -1, 2: -1})  # (T, N, C): the batch chunks stay
+        batch = log_probs.chunks[1]
+        labels = labels.rechunk((batch, -1))
+        label_lengths, logit_lengths = label_lengths.rechunk((batch,)), logit_lengths.rechunk((batch,))
+        return da.blockwise(
+            _ctc_block, "n", log_probs, "tnc", labels, "ns", label_lengths, "n", logit_lengths, "n",
+            blank=blank, dtype=log_probs.dtype, concatenate=True,
+        )
+
+
+def _ctc_block(log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
+    from unilosses.backends import backend_for
+
+    return backend_for(log_probs).ctc_nll(log_probs, labels, label_lengths, logit_lengths, blank)

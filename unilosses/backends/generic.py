@@ -12,21 +12,55 @@ from typing import Any, Callable
 
 import numpy as np
 
+from unilosses.ctc import ctc_forward
 from unilosses.smoothing import sparse_smoothed
 
 
 class Backend:
-    """A namespace ``xp`` plus the few primitives losses need fast.
+    """What a spec function receives as ``be``: a namespace ``xp`` plus a few primitives.
 
-    Primitives: :meth:`log_softmax`, :meth:`logsumexp`, :meth:`softplus`,
-    :meth:`gather` (pick one entry along an axis), :meth:`classdot`
-    (contract the class axis with a weight vector), :meth:`mean_all`,
-    :meth:`sparse_cross_entropy` and :meth:`sparse_softmax_cross_entropy`
-    (the sparse cross-entropy, smoothed and class-weighted, as one fused kernel
-    where the framework has one: torch's ``cross_entropy``, ``tf.nn``'s sparse
-    kernel), :meth:`linear_cross_entropy` (the LM head, chunk by chunk: a custom
-    gradient on torch, JAX and TensorFlow, each in ``backends/linear_<name>.py``),
-    and the host check :meth:`labels_in_range`.
+    The contract for spec authors (built-in losses and yours alike). A spec that
+    uses only what is listed here, with no Python ``if`` / ``float()`` /
+    ``bool()`` / ``.item()`` on array values and no in-place writes, runs on every
+    backend (NumPy, array_api_strict, JAX, PyTorch, TensorFlow, Dask, CuPy...),
+    on any device, under ``jax.jit`` / ``jax.grad`` / ``jax.vmap``,
+    ``torch.compile(fullgraph=True)`` and ``tf.function``, and gives the same
+    numbers everywhere: each primitive below is defined here in pure Array API
+    (the generic fallback, used as-is for array_api_strict, Dask and CuPy), and a
+    framework backend may replace it by a fused kernel that computes the same
+    thing, never something else. ``python -m unilosses check`` and
+    :func:`unilosses.testing.check_loss` hold every backend to that.
+
+    Attributes
+    ----------
+    name : str
+        ``"numpy"``, ``"jax"``, ``"torch"``, ``"tensorflow"``, ``"dask"``,
+        ``"array_api_strict"``... (the framework of y_pred).
+    xp : module
+        The Array API namespace (2023.12 standard) of y_pred's framework; a
+        spec's arithmetic, reductions, ``where``, ``clip``... go through it.
+    index_dtype : dtype
+        The dtype of integer labels after :func:`unilosses.sparse_labels`
+        (int64; int32 on JAX without x64).
+
+    Primitives (each documented on its method)
+    -------------------------------------------
+    :meth:`log_softmax`, :meth:`logsumexp`, :meth:`softplus`: stable
+    transcendental kernels; :meth:`gather` (one entry per position along an
+    axis), :meth:`lookup` (a 1-D table at integer indices), :meth:`classdot`
+    (contract an axis with a weight vector); :meth:`mean_all`,
+    :meth:`count_nonzero`; :meth:`sparse_cross_entropy` and
+    :meth:`sparse_softmax_cross_entropy` (smoothed, class-weighted sparse
+    cross-entropy, torch's ``cross_entropy`` / ``tf.nn``'s kernel where they
+    exist); :meth:`stop_gradient` (a constant for autodiff), :meth:`scan` (a
+    loop over the leading axis: ``lax.scan`` on JAX) and :meth:`ctc_nll` (CTC's
+    negative log-likelihood: torch's and TensorFlow's kernels);
+    :meth:`linear_cross_entropy` (the LM head, chunk by chunk: a custom gradient
+    on torch, JAX and TensorFlow, each in ``backends/linear_<name>.py``). Host-side
+    helpers: :meth:`compute_dtype`, :meth:`device`,
+    :meth:`concrete` with :meth:`labels_in_range` (a check that reads values,
+    only where that costs no device synchronisation and no tracing).
+    ``from_host``, ``compile`` and ``any_true`` serve the machinery around specs.
     """
 
     #: True when values can be checked on the host without a device sync.
@@ -70,6 +104,8 @@ class Backend:
 
     # ------------------------------------------------------------ conversion
     def device(self, x: Any) -> Any:
+        """The device of ``x`` as the namespace takes it (``xp.asarray(..., device=be.device(x))``;
+        None where the framework places arrays itself: JAX, TensorFlow)."""
         import array_api_compat
 
         return array_api_compat.device(x)
@@ -82,7 +118,11 @@ class Backend:
         return self.xp.asarray(arr, dtype=dtype, device=self.device(like))
 
     def concrete(self, *arrays: Any) -> bool:
-        """True when the arrays hold values (not tracers / symbolic tensors)."""
+        """True when the arrays' values can be read on the host without a device
+        synchronisation (NumPy, array_api_strict, eager CPU torch and TensorFlow; never
+        tracers, symbolic tensors, lazy Dask arrays or GPU arrays). A spec may then run
+        a host check such as :meth:`labels_in_range` and raise a ValueError; elsewhere
+        it must mark bad values in the result (NaN) instead."""
         return self.eager_checks
 
     def compile(self, fn: Callable[..., Any], key: Any) -> Callable[..., Any]:
@@ -91,6 +131,10 @@ class Backend:
 
     # ------------------------------------------------------------- primitives
     def logsumexp(self, x: Any, axis: int, keepdims: bool = False) -> Any:
+        """``log(sum(exp(x), axis))`` without overflow: the maximum is subtracted first
+        (a non-finite maximum, e.g. a row of ``-inf``, is replaced by 0, so such a row
+        gives ``-inf``, not NaN). ``jax.nn.logsumexp``, ``torch.logsumexp``,
+        ``tf.reduce_logsumexp``."""
         xp = self.xp
         m = xp.max(x, axis=axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
@@ -98,13 +142,18 @@ class Backend:
         return out if keepdims else xp.squeeze(out, axis=axis)
 
     def log_softmax(self, x: Any, axis: int) -> Any:
+        """``x - logsumexp(x, axis, keepdims=True)``, shape of ``x``: log-probabilities
+        from logits, stable for any magnitude. ``torch.log_softmax``,
+        ``jax.nn.log_softmax``, ``tf.nn.log_softmax``."""
         xp = self.xp
         m = xp.max(x, axis=axis, keepdims=True)
         shifted = x - xp.where(xp.isfinite(m), m, xp.zeros_like(m))
         return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
     def softplus(self, x: Any) -> Any:
-        """log(1 + exp(x)), stable for large |x|."""
+        """``log(1 + exp(x))``, stable for large ``|x|``: ``max(x, 0) + log1p(exp(-|x|))``
+        (so ``-softplus(-z)`` is ``log(sigmoid(z))`` accurate in both tails).
+        ``F.softplus``, ``jax.nn.softplus``, ``tf.nn.softplus``."""
         xp = self.xp
         return xp.clip(x, min=0.0) + xp.log1p(xp.exp(-xp.abs(x)))
 
@@ -126,13 +175,17 @@ class Backend:
         return xp.sum(xp.where(classes == idx, x, xp.zeros_like(x)), axis=axis)
 
     def lookup(self, table: Any, index: Any) -> Any:
-        """``table[index]`` for a 1-D ``table`` and an integer array ``index``."""
+        """``table[index]`` for a 1-D ``table`` (class weights...) and an integer array
+        ``index`` of any shape, holding valid indices: the result has ``index``'s shape
+        and ``table``'s dtype (``class_weight[labels]``)."""
         xp = self.xp
         flat = xp.take(table, xp.reshape(index, (-1,)), axis=0)
         return xp.reshape(flat, index.shape)
 
     def classdot(self, x: Any, w: Any, axis: int) -> Any:
-        """sum_c x[..., c, ...] * w[c] along ``axis`` (w is 1-D)."""
+        """``sum_c x[..., c, ...] * w[c]`` along ``axis`` (removed), ``w`` 1-D of length
+        ``x.shape[axis]``: a class-weighted sum without broadcasting ``w`` to ``x``'s
+        shape (a matmul / tensordot where the framework has one)."""
         xp = self.xp
         if axis == x.ndim - 1:
             return xp.matmul(x, w)
@@ -141,10 +194,12 @@ class Backend:
         return xp.sum(x * xp.reshape(w, tuple(shape)), axis=axis)
 
     def mean_all(self, x: Any) -> Any:
-        """The mean of every element of a non-empty ``x`` (a 0-d array)."""
+        """The mean of every element of a non-empty ``x``, as a 0-d array of ``x``'s dtype
+        (``xp.mean(x)``; torch: a dot with a cached ``1/n`` vector for small ``x``)."""
         return self.xp.mean(x)
 
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
+        """The number of non-zero elements of ``x``, as a 0-d array of ``dtype``."""
         xp = self.xp
         return xp.sum(xp.astype(x != 0, dtype))
 
@@ -174,6 +229,29 @@ class Backend:
         if ignore_index is not None:
             bad = xp.logical_and(bad, labels != ignore_index)
         return not self.any_true(bad)
+
+    def stop_gradient(self, x: Any) -> Any:
+        """``x``, seen as a constant by autodiff (the backends without autodiff: ``x`` itself). For
+        terms whose gradient is 0 anyway, such as the shift ``m`` of ``m + log(sum(exp(x - m)))``."""
+        return x
+
+    # ------------------------------------------------------------ loops
+    def scan(self, step: Callable[[Any, Any], Any], carry: Any, xs: tuple[Any, ...]) -> Any:
+        """``carry = step(carry, (x[t] for x in xs))`` for t along the leading axis of ``xs``; the
+        last ``carry``. A Python loop here; ``lax.scan`` on JAX, ``tf.foldl`` in a TF graph."""
+        for t in range(xs[0].shape[0]):
+            carry = step(carry, tuple(x[t, ...] for x in xs))
+        return carry
+
+    def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
+        """CTC's negative log-likelihood per sample (:func:`unilosses.ctc.ctc_forward`).
+
+        ``log_probs`` (T, N, C) are normalised log-probabilities; labels (N, S) hold
+        valid non-blank classes within ``label_lengths``; lengths lie in range. Where
+        no alignment exists the value is unspecified but finite, with a finite
+        gradient: the caller replaces it (:func:`unilosses.ctc.ctc_feasible`).
+        """
+        return ctc_forward(self, log_probs, labels, label_lengths, logit_lengths, blank)
 
     # ------------------------------------------------ sparse cross-entropy
     def sparse_cross_entropy(

@@ -6,6 +6,7 @@ A loss called eagerly on concrete arrays runs a cached ``jax.jit`` of itself
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import jax
@@ -14,6 +15,7 @@ import numpy as np
 
 from unilosses.backends import linear_jax
 from unilosses.backends.generic import Backend
+from unilosses.ctc import ctc_forward
 from unilosses.options import is_zero
 from unilosses.smoothing import sparse_smoothed
 
@@ -26,6 +28,9 @@ class JaxBackend(Backend):
         super().__init__("jax", jnp)
         self.index_dtype = jax.dtypes.canonicalize_dtype(jnp.int64)  # int32 unless x64 is enabled
         self._jitted: dict[Any, Callable[..., Any]] = {}
+        # CTC's recursion as one jitted function: compiled once per shape, also when a caller
+        # differentiates op by op (jax.grad without jit), where each call would trace a new scan
+        self._ctc = jax.jit(functools.partial(ctc_forward, self), static_argnums=4)
 
     def device(self, x: Any) -> Any:
         return None  # placement follows the computation; committed inputs decide
@@ -41,6 +46,16 @@ class JaxBackend(Backend):
         if call is None:  # setdefault is atomic: racing threads share one jit
             call = self._jitted.setdefault(key, _inline_or_jit(fn))
         return call
+
+    def scan(self, step: Callable[[Any, Any], Any], carry: Any, xs: tuple[Any, ...]) -> Any:
+        # one traced step, compiled once whatever the number of steps
+        return jax.lax.scan(lambda c, x: (step(c, x), None), carry, xs)[0]
+
+    def stop_gradient(self, x: Any) -> Any:
+        return jax.lax.stop_gradient(x)
+
+    def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
+        return self._ctc(log_probs, labels, label_lengths, logit_lengths, blank)
 
     def logsumexp(self, x: Any, axis: int, keepdims: bool = False) -> Any:
         return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)

@@ -86,13 +86,25 @@ def full(shape: Any, fill_value: Any, *, dtype: Any = None, device: Any = None) 
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - the standard's names
     """The result has ``x``'s dtype (NumPy would promote to an array bound's dtype)."""
-    if x.dtype.kind != "f":  # integer bounds outside the dtype's range: array-api-compat's rules
-        return _compat().clip(x, min, max)
+    if x.dtype.kind != "f" and not _int_bounds(x.dtype, min, max):  # array-api-compat's rules
+        return _compat().clip(x, min, max)  # (float bounds, or ones outside the dtype's range)
     if min is None and max is None:
         return x.copy()[()]
     lo = None if min is None else np.asarray(min, dtype=x.dtype)
     hi = None if max is None else np.asarray(max, dtype=x.dtype)
     return np.clip(x, lo, hi)
+
+
+def _int_bounds(dtype: Any, *bounds: Any) -> builtins.bool:
+    """Integer ``dtype`` and bounds that are None or Python ints within its range."""
+    if dtype.kind not in "iu":
+        return False
+    info = np.iinfo(dtype)
+    return builtins.all(b is None or (type(b) is int and info.min <= b <= info.max) for b in bounds)
+
+
+def permute_dims(x: Any, /, axes: tuple[int, ...]) -> Any:
+    return np.transpose(x, axes)  # NumPy 1.26 has no permute_dims
 
 
 def floor(x: Any, /) -> Any:

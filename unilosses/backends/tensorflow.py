@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.ops import gen_ctc_ops
 
 from unilosses.backends import linear_tf, tf_namespace
 from unilosses.backends.generic import Backend
 from unilosses.options import is_zero
+
+try:  # whether a graph is being compiled by XLA (tf.function(jit_compile=True)), where
+    # TensorFlow's CTCLoss kernel does not exist
+    from tensorflow.python.framework import ops as _ops
+    from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
+
+    def _xla() -> bool:
+        return bool(GraphOrParentsInXlaContext(_ops.get_default_graph()))
+
+except ImportError:  # pragma: no cover - other TensorFlow versions: assume any graph may be XLA's
+
+    def _xla() -> bool:
+        return True
 
 
 def skip_autograph() -> None:
@@ -116,3 +130,43 @@ class TensorFlowBackend(Backend):
     def linear_cross_entropy(self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any,
                              token_weight: Any, options: Any) -> Any:
         return linear_tf.linear_cross_entropy(hidden, weight, bias, labels, class_weight, token_weight, options)
+
+    def stop_gradient(self, x: Any) -> Any:
+        return tf.stop_gradient(x)
+
+    def scan(self, step: Callable[[Any, Any], Any], carry: Any, xs: tuple[Any, ...]) -> Any:
+        if tf.executing_eagerly():
+            return super().scan(step, carry, xs)
+        return tf.foldl(step, xs, initializer=carry)  # one while loop, not T copies of the step
+
+    def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
+        """TensorFlow's CTCLoss kernel (the one ``tf.nn.ctc_loss`` runs for sparse labels), outside XLA.
+
+        It wants the blank last, labels as a SparseTensor, and at least one label
+        per sequence: empty label sequences get one and are replaced by their value,
+        ``-sum_t log p(blank)``. Impossible alignments give 0 or inf with a finite
+        gradient (``ignore_longer_outputs_than_inputs``), replaced by the spec.
+        """
+        T, N, C = log_probs.shape
+        if C is None or C < 2 or not T or not N or (not tf.executing_eagerly() and _xla()):
+            return super().ctc_nll(log_probs, labels, label_lengths, logit_lengths, blank)
+        if blank != C - 1:
+            log_probs_last = tf.concat(
+                [log_probs[:, :, :blank], log_probs[:, :, blank + 1 :], log_probs[:, :, blank : blank + 1]], axis=2
+            )
+            labels = tf.where(labels > blank, labels - 1, labels)
+        else:
+            log_probs_last = log_probs
+        empty = label_lengths == 0
+        if labels.shape[1] == 0:  # room for the one label of empty sequences
+            labels = tf.zeros((N, 1), labels.dtype)
+        keep = tf.sequence_mask(tf.where(empty, tf.ones_like(label_lengths), label_lengths), labels.shape[1])
+        index = tf.where(keep)
+        frames = tf.cast(logit_lengths, tf.int32)
+        nll, _ = gen_ctc_ops.ctc_loss(
+            log_probs_last, index, tf.cast(tf.gather_nd(labels, index), tf.int32), frames,
+            preprocess_collapse_repeated=False, ctc_merge_repeated=True, ignore_longer_outputs_than_inputs=True,
+        )
+        active = tf.sequence_mask(frames, T, dtype=log_probs.dtype)  # (N, T)
+        blanks_only = -tf.reduce_sum(tf.transpose(log_probs[:, :, blank]) * active, axis=1)
+        return tf.where(empty, blanks_only, nll)

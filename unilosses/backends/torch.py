@@ -139,6 +139,25 @@ class TorchBackend(Backend):
                              token_weight: Any, options: Any) -> Any:
         return linear_torch.linear_cross_entropy(hidden, weight, bias, labels, class_weight, token_weight, options)
 
+    def stop_gradient(self, x: Any) -> Any:
+        return x.detach()
+
+    def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
+        # torch's kernel; zero_infinity=True so that impossible alignments give a finite value with a
+        # zero gradient (the spec replaces the value), not torch's NaN gradient. The kernel refuses
+        # empty inputs, reads the lengths on the host (a graph break for torch.compile, an error
+        # under torch.func transforms) and has no 'meta' implementation: the recursion serves there.
+        if (
+            log_probs.numel() == 0
+            or log_probs.device.type not in ("cpu", "cuda")
+            or _is_compiling()
+            or _functorch_active()
+        ):
+            return super().ctc_nll(log_probs, labels, label_lengths, logit_lengths, blank)
+        return F.ctc_loss(
+            log_probs, labels, logit_lengths, label_lengths, blank=blank, reduction="none", zero_infinity=True
+        )
+
 
 def _fast_sparse_ce(options: dict[str, Any], reduction: str) -> Any:
     """torch's own ``cross_entropy`` / ``nll_loss`` with its reduction, for eager CPU tensors.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unilosses.bench import linear
+from unilosses.bench.sequence import CTC_QUICK, CTC_SHAPE, jax_ctc, tf_ctc, torch_ctc
 
 __all__ = ["CASES", "Case", "blank_row", "jax_eager", "missing", "numpy_probs", "tf_eager", "torch_forward"]
 
@@ -29,9 +30,9 @@ class Case:
     native: str  # what the native column runs
     goal: float  # the largest acceptable ratio unilosses / native
     requires: tuple[str, ...]  # modules that must be importable
-    shape: tuple[int, ...]  # full-size (batch, classes); the LM head's (tokens, hidden, vocabulary)
+    shape: tuple[int, ...]  # full size: (batch, classes), or each case's own (CTC: (T, N, C, S); LM head: (N, D, V))
     quick_shape: tuple[int, ...]
-    make: Callable[[Any], tuple[Callable[[], Any], Callable[[], Any]]]  # called with shape
+    make: Callable[[Any], tuple[Callable[[], Any], Callable[[], Any]]]  # shape -> (unilosses, native)
 
 
 
@@ -214,6 +215,17 @@ CASES: tuple[Case, ...] = (
          "sklearn.metrics.log_loss", 0.5, ("numpy", "sklearn"), (1_000_000, 10), (1000, 10), numpy_probs),
     Case("numpy-small", "numpy", "NumPy, categorical CE on probabilities, B=32, C=10 (per-call overhead)",
          "sklearn.metrics.log_loss", 1.0, ("numpy", "sklearn"), _SMALL, _SMALL, numpy_probs),
+    Case("torch-ctc", "torch", "torch eager, CTC, T=200, N=16, C=30, S=40, forward",
+         "F.ctc_loss(log_softmax(z)) (mean)", 1.20, ("torch",), CTC_SHAPE, CTC_QUICK, torch_ctc(False)),
+    Case("torch-ctc-bwd", "torch", "same, forward + backward",
+         "F.ctc_loss(log_softmax(z)) (mean)", 1.20, ("torch",), CTC_SHAPE, CTC_QUICK, torch_ctc(True)),
+    Case("jax-ctc-jit", "jax", "JAX, CTC inside the caller's jax.jit, T=200, N=16, C=30, S=40",
+         "jax.jit(optax.ctc_loss(...).mean())", 1.20, ("jax", "optax"), CTC_SHAPE, CTC_QUICK, jax_ctc(False)),
+    Case("jax-ctc-grad", "jax", "same, jax.jit(jax.value_and_grad(...))",
+         "jax.jit(jax.value_and_grad(optax.ctc_loss(...).mean()))", 1.20, ("jax", "optax"),
+         CTC_SHAPE, CTC_QUICK, jax_ctc(True)),
+    Case("tf-ctc", "tensorflow", "TensorFlow eager, CTC, T=200, N=16, C=30, S=40",
+         "tf.nn.ctc_loss (dense labels) + reduce_mean", 1.20, ("tensorflow",), CTC_SHAPE, CTC_QUICK, tf_ctc),
     # the LM head (unilosses/bench/linear.py): linear_cross_entropy beside the unfused logits
     Case("lce-torch", "torch", "torch, LM head, N=4096 D=256 V=32000, forward + backward",
          "F.cross_entropy(h @ W.T, y)", 1.05, ("torch",), linear.SHAPE, linear.QUICK, linear.torch_case),

@@ -1,4 +1,4 @@
-"""``python -m unilosses check [--backends ...] [--loss NAME] [--quick] [--jobs N] [--json] [--no-gradients]``."""
+"""``python -m unilosses check [--backends ...] [--loss NAME] [--quick] [--jobs N] [--json] [--no-gradients] [--module M]``."""
 
 from __future__ import annotations
 
@@ -51,10 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--no-gradients", action="store_true", help="skip the gradient columns")
     parser.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
+    parser.add_argument(
+        "--module", action="append",
+        help="check your own losses instead: the unilosses.testing.LossCase list CASES of this module (repeatable)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("XLA_FLAGS", CHEAP_XLA)
+    if args.module:  # your own losses: unilosses.kit builds the cases, run_checks and format_report do the rest
+        from unilosses.kit import main_module
+
+        return main_module(args)
     from unilosses.testing import available_backends
 
     cases = select_cases(args.loss, args.quick)

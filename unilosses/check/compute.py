@@ -32,7 +32,8 @@ from unilosses.conformance import gradients as G
 #: float32 autodiff against float64 finite differences: relative, and absolute per unit of the largest entry
 GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-5
 #: reference framework -> the framework a worker imports to call it
-_REF_IMPORTS = {"torch": "torch", "keras": "tensorflow", "tensorflow": "tensorflow", "optax": "jax", "jax": "jax"}
+#: ("reference": a user's own, on NumPy arrays, see unilosses.kit: it imports what it needs itself)
+_REF_IMPORTS = {"torch": "torch", "keras": "tensorflow", "tensorflow": "tensorflow", "optax": "jax", "jax": "jax", "reference": "numpy"}
 
 
 def diff(actual: Any, expected: Any, rtol: float, atol: float) -> tuple[float, bool]:
@@ -80,7 +81,7 @@ class Setup:
         if part == "numpy":
             return set()
         if part == "references":
-            return {_REF_IMPORTS.get(fw, fw) for fw in self.refs}
+            return {_REF_IMPORTS.get(fw, fw) for fw in self.refs} - {"numpy"}
         return {part}
 
 

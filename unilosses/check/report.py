@@ -17,7 +17,10 @@ from unilosses.check.compute import GRAD_ATOL, GRAD_RTOL
 #: backend -> its column heading
 SHORT = {"numpy": "numpy", "array_api_strict": "strict", "jax": "jax", "torch": "torch", "tensorflow": "tf", "dask": "dask"}
 #: reference framework -> its letter in the ``vs`` column, and what it calls
-LETTERS = {"torch": ("T", "torch.nn.functional"), "keras": ("K", "keras.losses"), "optax": ("O", "optax"), "tensorflow": ("F", "tf.nn")}
+LETTERS = {
+    "torch": ("T", "torch.nn.functional"), "keras": ("K", "keras.losses"), "optax": ("O", "optax"), "tensorflow": ("F", "tf.nn"),
+    "reference": ("R", "your reference"),  # a user's own, on NumPy arrays (unilosses.kit)
+}
 WIDTH = 100
 
 
@@ -103,7 +106,8 @@ def _legend(report: dict[str, Any], backends: list[str], grads: list[str]) -> li
         )
     elif report["gradients_checked"]:
         text.append("Gradients: no backend with autodiff (jax, torch, tensorflow) is installed or selected.")
-    text.append("vs: " + ", ".join(f"{letter} {name}" for letter, name in LETTERS.values()) + ".")
+    used = {fw for row in report["rows"] for c in row["results"].values() for fw in c["native"]}
+    text.append("vs: " + ", ".join(f"{letter} {name}" for fw, (letter, name) in LETTERS.items() if fw != "reference" or fw in used) + ".")
     out = [w for t in text for w in textwrap.wrap(t, WIDTH)]
     failures = _failures(report)
     if failures:

@@ -30,7 +30,10 @@ from unilosses.check.compute import Setup, assemble, run_part
 from unilosses.check.progress import Progress
 from unilosses.conformance import Case
 
-_REF_PACKAGES = {"keras": "keras", "torch": "torch", "tensorflow": "tensorflow", "optax": "optax", "jax": "jax"}
+_REF_PACKAGES = {
+    "keras": "keras", "torch": "torch", "tensorflow": "tensorflow", "optax": "optax", "jax": "jax",
+    "reference": "numpy",  # a user's own reference on NumPy arrays (unilosses.kit)
+}
 _VERSION_PACKAGES = (
     "numpy", "array-api-compat", "array-api-strict", "jax", "torch", "tensorflow", "tensorflow-cpu", "keras", "optax", "dask",
 )

@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["Case", "FAMILIES", "all_cases", "ref_inputs", "ref_output"]
 
 #: family modules holding CASES
-FAMILIES = ("crossentropy", "focal", "linear", "probabilistic", "margin", "regression", "segmentation")
+FAMILIES = ("crossentropy", "focal", "linear", "probabilistic", "margin", "regression", "segmentation", "sequence")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +39,17 @@ class Case:
     atol: float = 1e-5
     #: options holding arrays (class_weight...), drawn with the inputs: name -> index into inputs
     array_options: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the loss itself when it is not unilosses' (a user's, from :mod:`unilosses.kit`); else by name
+    function: Callable[..., Any] | None = None
+
+    def resolve(self) -> Callable[..., Any]:
+        """The loss function: :attr:`function`, or the unilosses function named :attr:`loss`."""
+        if self.function is not None:
+            return self.function
+        import unilosses
+
+        fn: Callable[..., Any] = getattr(unilosses, self.loss)
+        return fn
 
     def call_args(self, arrays: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """(positional inputs, keyword options) for a call on ``arrays``."""

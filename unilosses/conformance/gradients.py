@@ -51,8 +51,9 @@ AUTODIFF_FRAMEWORKS = ("jax", "torch", "tensorflow")
 #: the reductions differentiated together ("none" is summed), all with sample weights:
 #: the sum's gradient is finite iff each reduction's is
 GRAD_REDUCTIONS = ("none", "sum_over_batch_size", "mean_with_sample_weight", "sum_by_nonzero_weights")
-#: references that run in float64, fine enough for finite differences (optax runs in float32)
-FD_REFERENCES = ("torch", "tensorflow", "keras")
+#: references that run in float64, fine enough for finite differences (optax runs in float32;
+#: "reference": a user's own, on NumPy arrays, see unilosses.kit)
+FD_REFERENCES = ("torch", "tensorflow", "keras", "reference")
 
 
 def draw(case: Case, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -61,10 +62,7 @@ def draw(case: Case, seed: int = 0) -> tuple[np.ndarray, ...]:
 
 
 def _loss(case: Case) -> Callable[..., Any]:
-    import unilosses
-
-    fn: Callable[..., Any] = getattr(unilosses, case.loss)
-    return fn
+    return case.resolve()
 
 
 def _n_positional(case: Case, arrays: Sequence[Any]) -> int:

@@ -1,0 +1,64 @@
+"""docs/tutorial-custom-loss.md runs, and prints what it shows.
+
+Its Python blocks run in order in one namespace (in a temporary directory, with
+``tests/`` importable for ``mylosses``); each output block that follows a Python
+block must appear in what that block printed, line by line (``...`` elides lines).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import re
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+TUTORIAL = Path(__file__).parents[1] / "docs" / "tutorial-custom-loss.md"
+FRAMEWORKS = ("torch", "jax", "tensorflow", "keras", "dask", "array_api_strict")
+
+
+def _blocks(text: str) -> list[tuple[str, str | None]]:
+    """(python code, the output block right after it, or None)."""
+    parts = re.findall(r"```(\w*)\n(.*?)```", text, flags=re.S)
+    out = []
+    for i, (lang, body) in enumerate(parts):
+        if lang == "python":
+            nxt = parts[i + 1] if i + 1 < len(parts) else None
+            out.append((body, nxt[1] if nxt is not None and nxt[0] == "" else None))
+    return out
+
+
+def _untimed(line: str) -> str:
+    """The line without a report's timing (``in 18 s (3 s CPU, 1 process)``)."""
+    return re.sub(r" in \d+ s \(\d+ s CPU, \d+ process(es)?\)", "", line.rstrip())
+
+
+@pytest.mark.slow
+def test_tutorial_runs_and_prints_what_it_shows(tmp_path, monkeypatch) -> None:
+    missing = [f for f in FRAMEWORKS if importlib.util.find_spec(f) is None]
+    if missing:
+        pytest.skip(f"the tutorial uses every framework; missing {missing}")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    module = types.ModuleType("unilosses_tutorial")  # a real module: torch.compile looks classes up in it
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace = module.__dict__
+    for code, shown in _blocks(TUTORIAL.read_text()):
+        if code.lstrip().startswith("# tests/"):  # a file to write, not to run here
+            continue
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, str(TUTORIAL), "exec"), namespace)
+        if shown is None:
+            continue
+        lines = [_untimed(x) for x in printed.getvalue().splitlines()]
+        in_versions = False
+        for line in shown.splitlines():
+            # the versions paragraph (installed releases) runs up to the summary line
+            in_versions = line.startswith("Versions:") or (in_versions and " passed, " not in line)
+            if line.strip() and line.strip() != "..." and not in_versions:
+                assert _untimed(line) in lines, f"not printed: {line!r}\ngot:\n{printed.getvalue()}"
