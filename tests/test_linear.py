@@ -210,6 +210,8 @@ def _x64_subprocess(combos: list[tuple[bool, ...]]) -> None:
 @pytest.mark.parametrize("combo", COVERING, ids=_ids(COVERING))
 def test_values_every_backend(backend, combo):
     """Every reduction on every backend equals the unfused loss on NumPy."""
+    if backend.name == "dask" and combo not in (COVERING[0], COVERING[-1]):
+        pytest.skip("dask runs NumPy's chunk code (checked on every combination): plain and richest only")
     a, kw = _draw(combo)
     dtype = "float32"
     np_kw = {k: v.astype(dtype) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
