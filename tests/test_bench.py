@@ -8,11 +8,12 @@ import json
 import pytest
 
 from unilosses import bench
+from unilosses.bench.memory import MEMORY_CASES
 
 
 def test_quick_run_has_every_row():
     rows = bench.run(quick=True)
-    assert [r["id"] for r in rows] == [c.id for c in bench.CASES] + [bench.MEMORY_ID]
+    assert [r["id"] for r in rows] == [c.id for c in bench.CASES] + [bench.MEMORY_ID] + [m.id for m in MEMORY_CASES]
     for r in rows:
         if r["skipped"]:
             assert "not installed" in r["skipped"] or "/proc" in r["skipped"]
@@ -51,6 +52,8 @@ def test_skipped_rows_say_why(monkeypatch):
     monkeypatch.setattr(bench.cases, "missing", lambda modules: ["torch"] if "torch" in modules else [])
     rows = bench.run(quick=True, cases=["torch-small"], with_memory=True)
     by_id = {r["id"]: r for r in rows}
+    assert set(by_id) == {"torch-small", bench.MEMORY_ID, "lce-torch-memory"}
+    assert by_id["lce-torch-memory"]["skipped"] == "torch not installed"
     assert by_id["torch-small"]["skipped"] == "torch not installed"
     assert by_id[bench.MEMORY_ID]["skipped"] == "torch not installed"
     assert "skipped: torch not installed" in bench.format_table(rows)

@@ -171,7 +171,9 @@ def test_per_sample_values_read_one_chunk(case):
     d = tuple(da.from_array(np.asarray(a), chunks=(max(1, np.shape(a)[0] // 2), *np.shape(a)[1:])) if np.ndim(a)
               else da.from_array(np.asarray(a)) for a in arrays)
     n = len(arrays) - len(case.array_options)  # positional inputs, then array options (class weights...)
-    inputs = {a.name: i for i, a in enumerate(d[:n]) if a.ndim and a.numblocks[0] > 1}
+    args, kw = case.call_args(arrays)
+    batch = np.shape(getattr(ul, case.loss)(*args, **kw))[:1]  # inputs of another length are per class (a head's weight)
+    inputs = {a.name: i for i, a in enumerate(d[:n]) if a.ndim and a.numblocks[0] > 1 and a.shape[:1] == batch}
     assert inputs, "the case's inputs have no batch axis to chunk"
     args, kw = case.call_args(d)
     out = lazy_call(getattr(ul, case.loss), *args, **kw, reduction="none")

@@ -633,7 +633,7 @@ def test_out_of_range_label_nchw(backend, rng):
 def _sparse_label_cases():
     """Cases whose y_true holds integer class labels (y_pred has one more axis, the class axis
     ``axis``; the labels of a contrastive loss only name groups: any integer is one); CTC's labels
-    (a sequence per sample) are checked in test_sequence.py."""
+    (a sequence per sample) are checked in test_sequence.py, linear_cross_entropy's in test_linear.py."""
     out = []
     for c in CASES:
         args, kw, lead, _ = _case_arrays(c)

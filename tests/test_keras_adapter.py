@@ -75,9 +75,9 @@ def test_keras_loss_matches_the_loss_class(case, rng) -> None:
     if spec.inputs == PAIR:
         y_true, y_pred = inputs
     else:
-        targets = [x for n, x in zip(spec.inputs, inputs) if n in ("target", "labels")]
+        targets = [x for n, x in zip(spec.inputs, inputs) if n in ("target", "y_true", "labels")]
         y_true = targets[0] if targets else None
-        y_pred = tuple(x for n, x in zip(spec.inputs, inputs) if n not in ("target", "labels"))
+        y_pred = tuple(x for n, x in zip(spec.inputs, inputs) if n not in ("target", "y_true", "labels"))
     per_sample = core_cls(reduction="none", **options)(*inputs)
     shape = tuple(per_sample.shape)  # () for one value for the whole batch (Dice's default): a scalar weight
     sw = _tensor(rng.uniform(0.0, 2.0, (shape[0],) + (1,) * (len(shape) - 1) if shape else ()))

@@ -32,6 +32,8 @@ def test_every_loss_class_has_a_module() -> None:
         assert cls.unilosses_class is core and cls.__module__ == "unilosses.torch"
         inputs = core.function.spec.inputs
         expected = ["input", "target"] if inputs == PAIR else list(inputs)
+        if inputs == ("y_true", "hidden", "weight", "bias"):  # the LM head: Liger's order, target after the tensors
+            expected = ["hidden", "weight", "target", "bias"]
         assert list(inspect.signature(cls.forward).parameters)[1:] == [*expected, "sample_weight"]
         assert "reduction" in inspect.signature(cls).parameters
 
@@ -46,6 +48,8 @@ def test_module_matches_the_loss_class(case, rng) -> None:
     options = {k: torch.as_tensor(np.asarray(v)) if k in core_cls.function.spec.arrays else v for k, v in options.items()}
     if core_cls.function.spec.inputs == PAIR:
         torch_order = (inputs[1], inputs[0])
+    elif core_cls.function.spec.inputs[0] == "y_true":  # (hidden, weight, target[, bias])
+        torch_order = (*inputs[1:3], inputs[0], *inputs[3:])
     else:
         torch_order = inputs
     for reduction in ("none", "sum_over_batch_size", "mean_with_sample_weight"):

@@ -15,6 +15,7 @@ from unilosses.losses import (
     crossentropy_variants,
     embedding,
     focal,
+    linear,
     margin,
     multiclass_margin,
     probabilistic,
@@ -29,6 +30,7 @@ from unilosses.losses.crossentropy import *  # noqa: F403
 from unilosses.losses.crossentropy_variants import *  # noqa: F403
 from unilosses.losses.embedding import *  # noqa: F403
 from unilosses.losses.focal import *  # noqa: F403
+from unilosses.losses.linear import *  # noqa: F403
 from unilosses.losses.margin import *  # noqa: F403
 from unilosses.losses.multiclass_margin import *  # noqa: F403
 from unilosses.losses.probabilistic import *  # noqa: F403
@@ -63,6 +65,7 @@ __all__ = [
     *focal.__all__,
     *crossentropy_variants.__all__,
     *_sparsemax.__all__,
+    *linear.__all__,
     *probabilistic.__all__,
     *margin.__all__,
     *multiclass_margin.__all__,

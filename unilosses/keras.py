@@ -253,7 +253,8 @@ class Loss(_CoreConfig, keras.losses.Loss):
                     f"stacked along axis 1 (size {len(from_pred)}), got shape {tuple(y_pred.shape)}"
                 )
             preds = [y_pred[:, i] for i in range(len(from_pred))]
-        if len(preds) != len(from_pred):
+        required = len([n for n in from_pred if n not in self._spec.optional])
+        if not required <= len(preds) <= len(from_pred):
             raise ValueError(
                 f"y_pred: expected {len(from_pred)} inputs ({', '.join(from_pred)}) "
                 f"of {self.function.__name__}, got {len(preds)}"
@@ -266,7 +267,7 @@ class Loss(_CoreConfig, keras.losses.Loss):
         if isinstance(y_pred, (list, tuple)):  # integer inputs (CTC's lengths) stay integers
             ints = self._spec.integers
             y_pred = type(y_pred)(
-                _as_target(x, dtype) if n in ints else _as_pred(x, dtype)
+                None if x is None else _as_target(x, dtype) if n in ints else _as_pred(x, dtype)
                 for n, x in zip(self._pred_names(y_pred), y_pred)
             )
         else:

@@ -11,13 +11,23 @@ by their sum along the class axis (Keras).
 ``0 * log 0 = 0``: a class (or outcome) with no target mass contributes nothing,
 with a zero gradient, even when its logit is ``-inf`` (a masked vocabulary entry,
 an invalid action): :func:`masked_log` (optax's ``safe_softmax_cross_entropy``).
+
+Two transforms of logits live here too, shared by the categorical losses and the
+LM-head loss (:func:`unilosses.linear_cross_entropy`): Gemma's soft cap of the
+logits and PaLM's z-loss.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
-__all__ = ["Included", "binary_log_probs", "categorical_log_probs", "check_input_kind", "included", "masked_log"]
+from unilosses.options import in_range, register_check
+
+__all__ = [
+    "Included", "binary_log_probs", "categorical_log_probs", "check_input_kind", "check_logit_options", "included",
+    "logit_transforms", "masked_log", "softcap_logits", "with_z_loss", "z_loss_term",
+]
 
 
 def check_input_kind(*, from_logits: bool, from_log_probs: bool, **_: Any) -> None:
@@ -99,3 +109,56 @@ def included(be: Any, where: Any, y_pred: Any, axis: int) -> Included:
     mask = xp.logical_and(mask, xp.ones_like(y_pred) == 1.0)  # broadcast to y_pred's shape
     count = xp.sum(xp.astype(mask, y_pred.dtype), axis=axis, keepdims=True)
     return Included(mask, xp.any(mask, axis=axis), xp.clip(count, min=1.0))
+
+
+def softcap_logits(be: Any, z: Any, softcap: Any) -> Any:
+    """Gemma's soft cap ``c * tanh(z / c)`` (``softcap=None``: ``z`` unchanged), applied to
+    logits before everything else; its derivative is ``1 - tanh(z / c)^2``."""
+    if softcap is None:
+        return z
+    return softcap * be.xp.tanh(z / softcap)
+
+
+def z_loss_term(lse: Any, z_loss: Any) -> Any:
+    """PaLM's auxiliary z-loss ``z_loss * lse^2`` per sample, ``lse`` the logsumexp of its
+    (capped) logits (Liger's ``lse_square_scale``); its derivative w.r.t. the logits is
+    ``2 * z_loss * lse * softmax``."""
+    return z_loss * (lse * lse)
+
+
+def with_z_loss(be: Any, values: Any, logits: Any, axis: int, z_loss: Any) -> Any:
+    """Per-sample ``values`` plus :func:`z_loss_term` of ``logits`` along ``axis`` (nothing
+    is computed for a Python ``z_loss`` of 0)."""
+    if isinstance(z_loss, (int, float)) and z_loss == 0:
+        return values
+    return values + z_loss_term(be.logsumexp(logits, axis), z_loss)
+
+
+def check_logit_options(
+    *, from_logits: bool = True, from_log_probs: bool = False, z_loss: Any = 0.0, softcap: Any = None, **_: Any
+) -> None:
+    """:func:`check_input_kind`, and ``z_loss`` and ``softcap`` act on logits: with
+    probabilities or log-probabilities they are a ValueError."""
+    check_input_kind(from_logits=from_logits, from_log_probs=from_log_probs)
+    if not from_logits:
+        for name, value, default in (("z_loss", z_loss, 0.0), ("softcap", softcap, None)):
+            if value is not default and not (isinstance(value, (int, float)) and value == default):
+                raise ValueError(f"{name}: acts on logits; expected from_logits=True, got from_logits=False")
+
+
+def _softcap(name: str, value: Any) -> Any:
+    """None, or a positive finite number (a Python number: the spec branches on None)."""
+    return None if value is None else _POSITIVE(name, value)
+
+
+_POSITIVE = in_range(0.0, math.inf, lo_open=True, hi_open=True, arrays=False)
+register_check("z_loss", in_range(0.0, math.inf, hi_open=True))
+register_check("softcap", _softcap)
+
+
+def logit_transforms(be: Any, y_pred: Any, from_logits: bool, softcap: Any, z_loss: Any, where: Any) -> Any:
+    """``y_pred`` soft-capped when it holds logits; ``z_loss`` with ``where`` is a ValueError
+    (the z-loss of a sample with no class left is not defined yet)."""
+    if where is not None and not (isinstance(z_loss, (int, float)) and z_loss == 0):
+        raise ValueError("z_loss: not supported together with where= (pass one of them)")
+    return softcap_logits(be, y_pred, softcap) if from_logits else y_pred

@@ -15,7 +15,10 @@ Pair and triplet losses declare their inputs: ``@loss(inputs=("x1", "x2",
 ``decides`` (the first by default) plays y_pred's part, and the Loss class's
 ``__call__`` takes those inputs. Inputs named in ``integers`` (labels, lengths)
 must hold integers and keep their dtype; an input whose spec parameter defaults
-to None is optional.
+to None is optional (``bias=None``). ``cast=False`` leaves every input in its own
+dtype (the spec casts what it needs). A spec function that names ``reduction``,
+``sample_weight`` or ``element_weight`` among its keyword parameters receives
+them as hints (:data:`unilosses.spec.CONTEXT`).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ def loss(
     check: Callable[..., Any] | None = None,
     rules: dict[str, Callable[[str, Any], Any]] | None = None,
     integers: tuple[str, ...] = (),
+    cast: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Turn a spec function into the public loss function (see the module doc).
 
@@ -81,10 +85,13 @@ def loss(
     The public function also takes ``sample_weight`` (aligned on the leading, sample
     axes of the per-sample loss), ``element_weight`` (broadcast on the trailing axes,
     torch's per-element ``weight``), ``reduction`` and ``normalizer``.
+
+    ``cast=False`` leaves the inputs' dtypes to the spec (16-bit inputs are then not
+    cast to float32 first; sample weights and array options still are).
     """
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        spec = Spec(fn, arrays, inputs, decides, check, rules, integers)
+        spec = Spec(fn, arrays, inputs, decides, check, rules, integers, cast)
         if spec.inputs != _PAIR:
             return _public_inputs(fn, spec)
 

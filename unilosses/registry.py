@@ -16,6 +16,7 @@ from unilosses.losses import (
     crossentropy_variants,
     embedding,
     focal,
+    linear,
     margin,
     multiclass_margin,
     probabilistic,
@@ -32,6 +33,7 @@ __all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "register", "serial
 FAMILIES = (
     crossentropy,
     focal,
+    linear,
     crossentropy_variants,
     sparsemax,
     probabilistic,

@@ -25,6 +25,10 @@ __all__ = ["PAIR", "PerSample", "Spec"]
 
 #: the inputs of most losses
 PAIR = ("y_true", "y_pred")
+#: keyword parameters a spec function may name to receive the call's context (read-only hints;
+#: :func:`unilosses.reduction.reduce` still applies them): the LM-head loss uses them to know
+#: the shape of the gradient it will be asked for
+CONTEXT = ("reduction", "sample_weight", "element_weight")
 
 
 class PerSample(NamedTuple):
@@ -57,8 +61,10 @@ class Spec:
         check: Callable[..., Any] | None = None,
         rules: dict[str, Callable[[str, Any], Any]] | None = None,
         integers: tuple[str, ...] = (),
+        cast: bool = True,
     ) -> None:
         self.fn = fn
+        self.cast = cast  # False: the inputs keep their dtypes (the spec casts what it needs)
         self.name = fn.__name__
         self.check = check
         self.rules = dict(rules or {})
@@ -79,7 +85,11 @@ class Spec:
         self.integers = frozenset(integers)
         #: inputs whose spec parameter defaults to None: they may be left out
         self.optional = frozenset(p.name for p in params[1 : len(inputs) + 1] if p.default is None)
-        self.options = {p.name: p.default for p in params[len(inputs) + 1 :]}
+        if decides in self.optional:
+            raise TypeError(f"{self.name}: the deciding input {decides!r} cannot be optional")
+        rest = params[len(inputs) + 1 :]
+        self.context = tuple(p.name for p in rest if p.name in CONTEXT)
+        self.options = {p.name: p.default for p in rest if p.name not in CONTEXT}
         self.arrays = tuple(arrays)
         self.static = tuple(n for n in self.options if n not in self.arrays)
         self._dynamic_ok = frozenset(n for n in self.static if getattr(self._rule(n), "accepts_arrays", False))
@@ -175,9 +185,14 @@ class Spec:
         dynamic = tuple(o for o, v in zip(self.static, key) if v is DYNAMIC)
         names = self.arrays + dynamic
         bounds = [(i, _bounds(self._rule(o))) for i, o in enumerate(names) if o in dynamic]
+        context = self.context
+        if "reduction" in context:
+            static["reduction"] = reduction
 
         def run(*args: Any) -> Any:
             opts = dict(zip(names, args[n + 3 :]))
+            if context:
+                opts.update((c, args[n + i]) for i, c in enumerate(CONTEXT[1:]) if c in context)
             out = fn(be, *args[:n], **static, **opts)
             if not isinstance(out, PerSample):
                 out = PerSample(out)
@@ -232,13 +247,14 @@ class Spec:
             dtype = be.compute_dtype(lead.dtype, lead_name)
         except TypeError as e:
             raise TypeError(self._dtype_hint(str(e), inputs)) from None
-        if lead.dtype != dtype:
+        if lead.dtype != dtype and self.cast:
             lead = be.xp.astype(lead, dtype)
         if len(inputs) == 2 and li == 1 and self.inputs == PAIR:
             xs: tuple[Any, ...] = (convert(be, inputs[0], lead, "y_true"), lead)
         else:
+            cast = dtype if self.cast else None
             xs = tuple(
-                lead if i == li else self._convert_input(be, x, lead, name, dtype)
+                lead if i == li else self._convert_input(be, x, lead, name, cast)
                 for i, (name, x) in enumerate(zip(self.inputs, inputs))
             )
         if sample_weight is not None:
@@ -258,7 +274,7 @@ class Spec:
         return self.core(be, key, reduction)(*xs, sample_weight, element_weight, normalizer, *arr)
 
     def _convert_input(self, be: Any, x: Any, lead: Any, name: str, dtype: Any) -> Any:
-        """An input other than the deciding one, in ``be``: floats in ``dtype``, integer inputs as they are."""
+        """An input other than the deciding one, in ``be``: floats in ``dtype`` (None: as they are), integer inputs as they are."""
         if name not in self.integers:
             return convert(be, x, lead, name, dtype, lead_name=self.decides)
         x = convert(be, x, lead, name, lead_name=self.decides)

@@ -14,7 +14,10 @@ Loss class, under the same name (from the ``Loss`` classes each family module of
 - ``forward(input, target, sample_weight=None)``: torch's order (the unilosses
   function takes ``(y_true, y_pred)``). Losses with other inputs keep them in the
   function's order, which is torch's: ``forward(x1, x2, target)``,
-  ``forward(anchor, positive, negative)``.
+  ``forward(anchor, positive, negative)``; a function whose first input is ``y_true``
+  takes it as ``target`` after its other required inputs, optional ones last:
+  ``LinearCrossEntropy.forward(hidden, weight, target, bias=None)`` (Liger-Kernel's
+  fused linear cross-entropy takes ``(weight, hidden, target, bias)``).
 - Options are those of the unilosses function, with its defaults and checks
   (``from_logits=False`` and ``axis=-1`` by default: pass ``from_logits=True,
   axis=1`` for torch's ``CrossEntropyLoss`` on ``(N, C, ...)`` logits).
@@ -116,16 +119,20 @@ class Loss(torch.nn.Module):
         torch.Tensor
             A scalar, or the per-sample values for ``reduction="none"``.
         """
-        n = len(self._spec.inputs)
-        required = n - len(self._spec.optional)  # optional inputs (CTC's lengths) come last
+        spec = self._spec
+        n = len(spec.inputs)
+        required = n - len(spec.optional)  # optional inputs (a head's bias, CTC's lengths) come last
         if not required <= len(inputs) <= n:
             count = f"{required} to {n}" if required < n else f"{n}"
             raise TypeError(
                 f"{type(self).__name__}.forward: expected {count} inputs "
                 f"({', '.join(self._forward_names())}), got {len(inputs)}"
             )
-        inputs = (*inputs, *(None,) * (n - len(inputs)))
-        if self._spec.inputs != _PAIR:
+        if spec.inputs != _PAIR:
+            inputs = (*inputs, *(None,) * (n - len(inputs)))
+            if spec.inputs[0] == "y_true":  # (..., target, optional...) -> (y_true, ...)
+                k = required - 1
+                inputs = (inputs[k], *inputs[:k], *inputs[k + 1 :])
             return self.function(*inputs, sample_weight=sample_weight, reduction=self.reduction, **self._options())
         try:
             return self.function(
@@ -136,8 +143,7 @@ class Loss(torch.nn.Module):
 
     @classmethod
     def _forward_names(cls) -> tuple[str, ...]:
-        inputs = cls.unilosses_class.function.spec.inputs  # type: ignore[attr-defined]
-        return ("input", "target") if inputs == _PAIR else tuple(inputs)
+        return _input_names(cls.unilosses_class.function.spec)  # type: ignore[attr-defined]
 
     def extra_repr(self) -> str:
         """The options that differ from their defaults, and ``reduction``."""
@@ -150,6 +156,17 @@ class Loss(torch.nn.Module):
                 parts.append(f"{n}={shown}")
         parts.append(f"reduction={self.reduction!r}")
         return ", ".join(parts)
+
+
+def _input_names(spec: Any) -> tuple[str, ...]:
+    """forward's input names: ``(input, target)`` for ``(y_true, y_pred)``; ``y_true`` as
+    ``target`` after the other required inputs otherwise; optional inputs last."""
+    if spec.inputs == _PAIR:
+        return ("input", "target")
+    if spec.inputs[0] != "y_true":
+        return tuple(spec.inputs)
+    required = [n for n in spec.inputs[1:] if n not in spec.optional]
+    return (*required, "target", *(n for n in spec.inputs if n in spec.optional))
 
 
 _NAMES = re.compile(r"\by_(pred|true)\b")
@@ -174,7 +191,7 @@ def _adapter(core: type[_CoreLoss]) -> type[Loss]:
     """The ``torch.nn.Module`` class of the unilosses Loss class ``core``."""
     name = core.__name__
     fn = core.function
-    names = ("input", "target") if fn.spec.inputs == _PAIR else tuple(fn.spec.inputs)  # type: ignore[attr-defined]
+    names = _input_names(fn.spec)  # type: ignore[attr-defined]
     signature = _forward_signature(names, fn.spec.optional)  # type: ignore[attr-defined]
 
     def forward(self: Loss, *args: Any, sample_weight: Any = None, **named: Any) -> Any:

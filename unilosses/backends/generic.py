@@ -54,7 +54,9 @@ class Backend:
     cross-entropy, torch's ``cross_entropy`` / ``tf.nn``'s kernel where they
     exist); :meth:`stop_gradient` (a constant for autodiff), :meth:`scan` (a
     loop over the leading axis: ``lax.scan`` on JAX) and :meth:`ctc_nll` (CTC's
-    negative log-likelihood: torch's and TensorFlow's kernels). Host-side
+    negative log-likelihood: torch's and TensorFlow's kernels);
+    :meth:`linear_cross_entropy` (the LM head, chunk by chunk: a custom gradient
+    on torch, JAX and TensorFlow, each in ``backends/linear_<name>.py``). Host-side
     helpers: :meth:`compute_dtype`, :meth:`device`,
     :meth:`concrete` with :meth:`labels_in_range` (a check that reads values,
     only where that costs no device synchronisation and no tracing).
@@ -283,3 +285,21 @@ class Backend:
         return self.sparse_cross_entropy(
             self.log_softmax(logits, axis), labels, axis, label_smoothing, class_weight
         )
+
+    # ------------------------------------------------------------- LM head
+    def linear_cross_entropy(
+        self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, token_weight: Any, options: Any
+    ) -> Any:
+        """Per-token sparse cross-entropy of ``hidden @ weight.T + bias`` without the logits.
+
+        ``hidden`` (N, D), ``weight`` (V, D), ``bias`` (V,) or None, ``labels`` (N,)
+        valid class indices, ``class_weight`` (V,) or None, ``options`` a
+        :class:`~unilosses.backends.linear_generic.LinearOptions`. ``token_weight``
+        (N,) or None is a promise about the gradient: the cotangent of the values
+        will be ``c * token_weight`` for a scalar ``c`` (a reduced loss), so the
+        gradients may be computed in the forward pass; None promises nothing. Here:
+        the values only (:func:`~unilosses.backends.linear_generic.linear_values`).
+        """
+        from unilosses.backends.linear_generic import linear_values
+
+        return linear_values(self, hidden, weight, bias, labels, class_weight, options)

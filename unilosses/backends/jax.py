@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from unilosses.backends import linear_jax
 from unilosses.backends.generic import Backend
 from unilosses.ctc import ctc_forward
 from unilosses.options import is_zero
@@ -94,6 +95,10 @@ class JaxBackend(Backend):
         weight_y = None if class_weight is None else self.lookup(class_weight, labels)
         log_p = None if is_zero(label_smoothing) else logits - (m + lse)
         return sparse_smoothed(self, log_p, nll, label_smoothing, axis, class_weight, weight_y)
+
+    def linear_cross_entropy(self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any,
+                             token_weight: Any, options: Any) -> Any:
+        return linear_jax.linear_cross_entropy(hidden, weight, bias, labels, class_weight, token_weight, options)
 
 
 def _inline_or_jit(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import gen_ctc_ops
 
-from unilosses.backends import tf_namespace
+from unilosses.backends import linear_tf, tf_namespace
 from unilosses.backends.generic import Backend
 from unilosses.options import is_zero
 
@@ -126,6 +126,10 @@ class TensorFlowBackend(Backend):
         else:
             nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         return nll if class_weight is None else tf.gather(class_weight, labels) * nll
+
+    def linear_cross_entropy(self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any,
+                             token_weight: Any, options: Any) -> Any:
+        return linear_tf.linear_cross_entropy(hidden, weight, bias, labels, class_weight, token_weight, options)
 
     def stop_gradient(self, x: Any) -> Any:
         return tf.stop_gradient(x)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from unilosses.backends import linear_torch
 from unilosses.backends.generic import Backend
 from unilosses.options import is_zero
 
@@ -138,6 +139,10 @@ class TorchBackend(Backend):
             logits, labels, weight=class_weight, reduction="none", label_smoothing=label_smoothing
         )
 
+    def linear_cross_entropy(self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any,
+                             token_weight: Any, options: Any) -> Any:
+        return linear_torch.linear_cross_entropy(hidden, weight, bias, labels, class_weight, token_weight, options)
+
     def stop_gradient(self, x: Any) -> Any:
         return x.detach()
 
@@ -172,6 +177,8 @@ def _fast_sparse_ce(options: dict[str, Any], reduction: str) -> Any:
     from_logits, from_log_probs = options["from_logits"], options["from_log_probs"]
     e, ignore_index, axis = options["label_smoothing"], options["ignore_index"], options["axis"]
     if not (from_logits or from_log_probs) or not isinstance(e, float) or (from_log_probs and e):
+        return None
+    if not is_zero(options.get("z_loss", 0.0)) or options.get("softcap") is not None:
         return None
     if reduction in ("none", "sum"):
         torch_reduction, weights_ok = reduction, True

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from unilosses.bench import linear
 from unilosses.bench.sequence import CTC_QUICK, CTC_SHAPE, jax_ctc, tf_ctc, torch_ctc
 
 __all__ = ["CASES", "Case", "blank_row", "jax_eager", "missing", "numpy_probs", "tf_eager", "torch_forward"]
@@ -29,7 +30,7 @@ class Case:
     native: str  # what the native column runs
     goal: float  # the largest acceptable ratio unilosses / native
     requires: tuple[str, ...]  # modules that must be importable
-    shape: tuple[int, ...]  # full size: (batch, classes), or each case's own (CTC: (T, N, C, S))
+    shape: tuple[int, ...]  # full size: (batch, classes), or each case's own (CTC: (T, N, C, S); LM head: (N, D, V))
     quick_shape: tuple[int, ...]
     make: Callable[[Any], tuple[Callable[[], Any], Callable[[], Any]]]  # shape -> (unilosses, native)
 
@@ -225,6 +226,15 @@ CASES: tuple[Case, ...] = (
          CTC_SHAPE, CTC_QUICK, jax_ctc(True)),
     Case("tf-ctc", "tensorflow", "TensorFlow eager, CTC, T=200, N=16, C=30, S=40",
          "tf.nn.ctc_loss (dense labels) + reduce_mean", 1.20, ("tensorflow",), CTC_SHAPE, CTC_QUICK, tf_ctc),
+    # the LM head (unilosses/bench/linear.py): linear_cross_entropy beside the unfused logits
+    Case("lce-torch", "torch", "torch, LM head, N=4096 D=256 V=32000, forward + backward",
+         "F.cross_entropy(h @ W.T, y)", 1.05, ("torch",), linear.SHAPE, linear.QUICK, linear.torch_case),
+    Case("lce-jax", "jax", "JAX, LM head, same, jax.jit(value_and_grad)",
+         "jax.jit(optax.softmax_cross_entropy_with_integer_labels(h @ W.T, y).mean())", 1.05,
+         ("jax", "optax"), linear.SHAPE, linear.QUICK, linear.jax_case),
+    Case("lce-tf", "tensorflow", "TensorFlow, LM head, same, eager GradientTape",
+         "tf.nn.sparse_softmax_cross_entropy_with_logits(h @ W.T)", 1.05, ("tensorflow",),
+         linear.SHAPE, linear.QUICK, linear.tf_case),
 )
 
 

@@ -1,4 +1,10 @@
-"""Peak extra resident memory of a forward + backward, each variant in a fresh subprocess."""
+"""Peak extra resident memory of a forward + backward, each variant in a fresh subprocess.
+
+Two kinds of rows: the torch sparse cross-entropy (:func:`memory_row`, variants of
+:func:`child`), and the :data:`MEMORY_CASES` that pair unilosses with a native path
+through a child function of their own (the LM head: :func:`unilosses.bench.linear.child`).
+Children measure with :func:`peak_extra`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,17 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from unilosses.bench import cases as _cases
+from unilosses.bench import linear as _linear
 
-__all__ = ["MEMORY_GOAL", "MEMORY_ID", "memory", "memory_row"]
+__all__ = [
+    "MEMORY_CASES", "MEMORY_GOAL", "MEMORY_ID", "MemoryCase", "memory", "memory_row", "memory_rows", "peak_extra",
+    "run_child",
+]
 
 #: the memory row (see :func:`memory`)
 MEMORY_ID = "torch-memory"
@@ -29,6 +41,55 @@ def _rss_kib(field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise OSError(f"/proc/self/status has no {field}")
+
+
+def peak_extra(fn: Callable[[], Any]) -> dict[str, Any]:
+    """Run ``fn`` once; the peak resident memory above what was resident just before
+    (``VmHWM`` after resetting it through ``/proc/self/clear_refs``; ``ru_maxrss`` where
+    that is not possible), as ``{"extra_bytes", "method"}``."""
+    gc.collect()
+    before = _rss_kib("VmRSS")
+    method = "VmHWM after clear_refs"
+    try:
+        with open("/proc/self/clear_refs", "w") as f:  # resets the high-water mark
+            f.write("5")
+    except OSError:
+        import resource
+
+        method = "ru_maxrss"
+        before = max(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    fn()
+    if method == "ru_maxrss":
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    else:
+        peak = _rss_kib("VmHWM")
+    return {"extra_bytes": (peak - before) * 1024, "method": method}
+
+
+def single_thread_child(framework: str) -> None:
+    """One compute thread in a memory child (JAX's comes from XLA_FLAGS, set by :func:`run_child`)."""
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(1)
+    elif framework == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def run_child(module: str, function: str, variant: str, shape: tuple[int, ...]) -> dict[str, Any]:
+    """``module.function(variant, *shape)`` in a fresh interpreter; the JSON line it prints."""
+    code = f"from {module} import {function}; {function}({variant!r}, {', '.join(map(str, shape))})"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL="3")
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"memory subprocess for {variant!r} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def child(variant: str, batch: int, classes: int) -> None:
@@ -74,34 +135,11 @@ def child(variant: str, batch: int, classes: int) -> None:
     z, y, w = inputs(8, 16)  # warm up: imports, autograd engine, caches
     loss(z, y, w).backward()
     z, y, w = inputs(batch, classes)
-    gc.collect()
-    before = _rss_kib("VmRSS")
-    method = "VmHWM after clear_refs"
-    try:
-        with open("/proc/self/clear_refs", "w") as f:  # resets the high-water mark
-            f.write("5")
-    except OSError:
-        import resource
-
-        method = "ru_maxrss"
-        before = max(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    loss(z, y, w).backward()
-    if method == "ru_maxrss":
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    else:
-        peak = _rss_kib("VmHWM")
-    print(json.dumps({"variant": variant, "extra_bytes": (peak - before) * 1024, "method": method}))
+    print(json.dumps({"variant": variant, **peak_extra(lambda: loss(z, y, w).backward())}))
 
 
 def _once(variant: str, shape: tuple[int, int]) -> dict[str, Any]:
-    code = f"from unilosses.bench.memory import child; child({variant!r}, {shape[0]}, {shape[1]})"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"memory subprocess for {variant!r} failed:\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child("unilosses.bench.memory", "child", variant, shape)
 
 
 def memory(quick: bool = False, variants: tuple[str, ...] = ("native", "unilosses"),
@@ -153,3 +191,57 @@ def memory_row(quick: bool) -> dict[str, Any]:
     return row
 
 
+# --------------------------------------------------------- paired memory cases
+@dataclass(frozen=True)
+class MemoryCase:
+    """A memory row: peak extra memory of unilosses beside a native path, each in fresh processes."""
+
+    id: str
+    framework: str
+    title: str
+    native: str
+    goal: float  # the largest acceptable ratio unilosses / native
+    requires: tuple[str, ...]
+    shape: tuple[int, ...]
+    quick_shape: tuple[int, ...]
+    module: str  # where ``child(variant, *shape)`` lives
+    variants: tuple[str, str]  # (unilosses, native)
+
+
+_LCE = "LM head, N={} D={} V={} float32, forward + backward: peak extra memory".format(*_linear.SHAPE)
+#: the paired memory rows, after the torch sparse cross-entropy row (:data:`MEMORY_ID`)
+MEMORY_CASES: tuple[MemoryCase, ...] = (
+    MemoryCase("lce-torch-memory", "torch", f"torch, {_LCE}", "F.cross_entropy(h @ W.T, y)", 0.15,
+               ("torch",), _linear.SHAPE, _linear.QUICK, "unilosses.bench.linear", ("torch-unilosses", "torch-native")),
+    MemoryCase("lce-jax-memory", "jax", f"JAX, {_LCE}", "jit(optax on h @ W.T)", 0.15,
+               ("jax", "optax"), _linear.SHAPE, _linear.QUICK, "unilosses.bench.linear", ("jax-unilosses", "jax-native")),
+    MemoryCase("lce-tf-memory", "tensorflow", f"TensorFlow, {_LCE}",
+               "tf.nn.sparse_softmax_cross_entropy_with_logits(h @ W.T)", 0.15, ("tensorflow",), _linear.SHAPE,
+               _linear.QUICK, "unilosses.bench.linear", ("tensorflow-unilosses", "tensorflow-native")),
+)
+
+
+def memory_rows(quick: bool, wanted: Any = None, repeats: int | None = None) -> list[dict[str, Any]]:
+    """The rows of :data:`MEMORY_CASES` (those whose id or framework is in ``wanted``; all if None)."""
+    repeats = (1 if quick else 3) if repeats is None else repeats
+    rows = []
+    for case in MEMORY_CASES:
+        if wanted is not None and case.id not in wanted and case.framework not in wanted:
+            continue
+        shape = case.quick_shape if quick else case.shape
+        title = case.title if not quick else f"{case.title} [quick: {' x '.join(map(str, shape))}]"
+        row = _cases.blank_row(case.id, case.framework, title, case.native, case.goal)
+        missing = _cases.missing(case.requires)
+        if missing or not os.path.exists("/proc/self/status"):
+            row["skipped"] = f"{', '.join(missing)} not installed" if missing else "needs Linux /proc to read peak memory"
+            rows.append(row)
+            continue
+        runs = {v: [run_child(case.module, "child", v, shape) for _ in range(repeats)] for v in case.variants}
+        ours, native = (min(r["extra_bytes"] for r in runs[v]) for v in case.variants)
+        row.update({"unit": "bytes", "unilosses": ours, "native_time": native, "shape": list(shape),
+                    "ratio": ours / native if native > 0 else float("inf"), "method": runs[case.variants[1]][0]["method"],
+                    "unilosses_all": [r["extra_bytes"] for r in runs[case.variants[0]]],
+                    "native_all": [r["extra_bytes"] for r in runs[case.variants[1]]]})
+        row["within_goal"] = row["ratio"] <= case.goal
+        rows.append(row)
+    return rows

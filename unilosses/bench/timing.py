@@ -15,7 +15,7 @@ from typing import Any
 
 from unilosses.bench import cases as _cases
 from unilosses.bench.cases import CASES, Case
-from unilosses.bench.memory import MEMORY_ID, memory_row
+from unilosses.bench.memory import MEMORY_CASES, MEMORY_ID, memory_row, memory_rows
 
 __all__ = ["current_clock", "run", "single_thread", "time_case", "use_clock"]
 
@@ -74,7 +74,7 @@ def _wanted(cases: Any) -> set[str] | None:
     if cases is None:
         return None
     wanted = {cases} if isinstance(cases, str) else set(cases)
-    known = {c.id for c in CASES} | {c.framework for c in CASES} | {MEMORY_ID}
+    known = {c.id for c in CASES} | {c.framework for c in CASES} | {MEMORY_ID} | {m.id for m in MEMORY_CASES}
     unknown = wanted - known
     if unknown:
         raise ValueError(f"cases: unknown case(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -170,8 +170,8 @@ def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
 
     ``quick``: tiny sizes and one repeat (a smoke test: the ratios mean nothing).
     ``repeats``: timings per function (best of; default 15, 1 when quick);
-    ``target``: seconds per timing; ``with_memory``: add the memory row (default:
-    when every case is run, or when ``cases`` names torch or it); ``clock``:
+    ``target``: seconds per timing; ``with_memory``: add the memory rows (default:
+    when every case is run, or when ``cases`` names one or its framework); ``clock``:
     ``"wall"`` (``time.perf_counter``) or ``"cpu"`` (``time.process_time``, the
     process's CPU time: on a machine busy with other work it does not count the
     time the benchmark waits for a core).
@@ -182,8 +182,9 @@ def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
     use_clock(clock)
     wanted = _wanted(cases)
     selected = [c for c in CASES if wanted is None or c.id in wanted or c.framework in wanted]
+    memory_ids = {MEMORY_ID} | {m.id for m in MEMORY_CASES}
     if with_memory is None:
-        with_memory = wanted is None or bool(wanted & {MEMORY_ID, "torch"})
+        with_memory = wanted is None or bool(wanted & (memory_ids | {"torch", "jax", "tensorflow"}))
     repeats = (1 if quick else 15) if repeats is None else repeats
     available = {c.framework for c in selected if not _cases.missing(c.requires)}
     restore = single_thread(available)
@@ -192,7 +193,9 @@ def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
     finally:
         restore()
     if with_memory:
-        rows.append(memory_row(quick))
+        if wanted is None or wanted & {MEMORY_ID, "torch"}:
+            rows.append(memory_row(quick))
+        rows += memory_rows(quick, wanted)
     return rows
 
 

@@ -30,6 +30,7 @@ __all__ = [
 FAMILIES = (
     "crossentropy",
     "focal",
+    "linear",
     "crossentropy_variants",
     "sparsemax",
     "probabilistic",

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.logits import binary_log_probs, categorical_log_probs, check_input_kind, included, masked_log
+from unilosses.logits import (
+    binary_log_probs,
+    categorical_log_probs,
+    check_logit_options,
+    included,
+    logit_transforms,
+    masked_log,
+    with_z_loss,
+)
 from unilosses.loss import Loss, PerSample, loss
 from unilosses.losses._common import (
     check_broadcasts,
@@ -107,7 +115,7 @@ def binary_crossentropy(
     return mean_over(be, nan_where(be, ok, -(pos + (1.0 - y) * log_1mp)), axis)
 
 
-@loss(arrays=("class_weight", "where"), check=check_input_kind)
+@loss(arrays=("class_weight", "where"), check=check_logit_options)
 def categorical_crossentropy(
     be: Any,
     y_true: Any,
@@ -120,6 +128,8 @@ def categorical_crossentropy(
     where: Any = None,
     axis: int = -1,
     epsilon: float = 1e-7,
+    z_loss: float = 0.0,
+    softcap: Any = None,
 ) -> Any:
     """Cross-entropy between target distributions and probabilities or logits.
 
@@ -154,6 +164,11 @@ def categorical_crossentropy(
     axis : int
         The class axis (``1`` for torch's NCHW layout).
     epsilon : float in (0, 0.5)
+    z_loss : float >= 0
+        Adds PaLM's ``z_loss * logsumexp(z)^2`` per sample (logits only; not class-weighted;
+        not with ``where``).
+    softcap : float > 0, optional
+        Gemma's soft cap: logits become ``softcap * tanh(z / softcap)`` first (logits only).
     sample_weight, reduction : see :func:`binary_crossentropy`.
 
     Returns
@@ -181,6 +196,7 @@ def categorical_crossentropy(
     y = float_targets(be, y_true, y_pred)
     ok = targets_nonnegative(be, y)
     logits = from_logits or from_log_probs
+    y_pred = logit_transforms(be, y_pred, from_logits, softcap, z_loss, where)
     inc = None if where is None else included(be, where, y_pred, axis)
     if inc is not None:
         y, y_pred = inc.targets(be, y), inc.predictions(be, y_pred, not logits)
@@ -195,14 +211,14 @@ def categorical_crossentropy(
     terms = nan_where(be, ok, q * log_p)
     valid = None if inc is None else inc.any
     if class_weight is None:
-        values = -be.xp.sum(terms, axis=axis)
+        values = with_z_loss(be, -be.xp.sum(terms, axis=axis), y_pred, axis, z_loss)
         return values if valid is None else PerSample(values, valid=valid)
     check_class_weight(class_weight, num_classes)
-    values = -be.classdot(terms, class_weight, axis)
+    values = with_z_loss(be, -be.classdot(terms, class_weight, axis), y_pred, axis, z_loss)
     return PerSample(values, weight=be.classdot(y, class_weight, axis), valid=valid)
 
 
-@loss(arrays=("class_weight", "where"), check=check_input_kind)
+@loss(arrays=("class_weight", "where"), check=check_logit_options)
 def sparse_categorical_crossentropy(
     be: Any,
     y_true: Any,
@@ -216,6 +232,8 @@ def sparse_categorical_crossentropy(
     ignore_index: Any = None,
     axis: int = -1,
     epsilon: float = 1e-7,
+    z_loss: float = 0.0,
+    softcap: Any = None,
 ) -> Any:
     """Cross-entropy with integer class labels, never building a one-hot.
 
@@ -250,6 +268,8 @@ def sparse_categorical_crossentropy(
     axis : int
         The class axis (``1`` for torch's NCHW layout).
     epsilon : float in (0, 0.5)
+    z_loss, softcap : see :func:`categorical_crossentropy` (logits only); as in
+        :func:`unilosses.linear_cross_entropy`.
     sample_weight, reduction : see :func:`binary_crossentropy`.
 
     Returns
@@ -277,10 +297,12 @@ def sparse_categorical_crossentropy(
     array([0.000918, 0.551445])
     """
     t = sparse_targets(be, y_true, y_pred, axis, ignore_index, class_weight)
+    y_pred = logit_transforms(be, y_pred, from_logits, softcap, z_loss, where)
     if where is not None:
         return _sparse_where(be, t, y_pred, where, from_logits, from_log_probs, label_smoothing, class_weight, epsilon)
     if from_logits:  # one fused kernel where the framework has one
         values = be.sparse_softmax_cross_entropy(y_pred, t.safe, t.axis, label_smoothing, class_weight)
+        values = with_z_loss(be, values, y_pred, t.axis, z_loss)
     else:
         log_p = categorical_log_probs(be, y_pred, t.axis, False, epsilon, from_log_probs)
         values = be.sparse_cross_entropy(log_p, t.safe, t.axis, label_smoothing, class_weight)

@@ -1,0 +1,174 @@
+"""The LM-head cross-entropy on JAX: ``lax.scan`` over chunks inside ``jax.custom_vjp``.
+
+A Python loop would be unrolled under ``jit`` and XLA could schedule every chunk's
+logits at once; ``lax.scan`` is one XLA while loop, so one chunk's temporaries exist
+at a time. The full chunks go through the scan, an uneven last chunk through the same
+body once more. Two custom gradients, chosen by what the caller promises
+(:meth:`unilosses.backends.generic.Backend.linear_cross_entropy`), as on torch
+(:mod:`unilosses.backends.linear_torch`): the gradients computed with the values for
+a reduced loss (three matrix products per chunk), or the logsumexp kept and the
+logits recomputed in the backward pass for per-token values. Without
+differentiation the primal computes the values alone.
+
+Sharding: the label's logit is picked with a masked sum (no gather along the
+vocabulary), so with ``weight`` sharded over the vocabulary XLA keeps each chunk's
+logits, ``dW`` and ``db`` sharded and exchanges only per-token sums (max, sum of
+exponentials, picked logit, smoothing term: ``n`` values each per chunk) and the
+partial ``dh = G W`` (``n x D`` per chunk).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from unilosses.backends.linear_generic import LinearOptions, chunk_terms, shared_parts, tokens_per_chunk
+
+__all__ = ["linear_cross_entropy"]
+
+
+def _f32(dtype: Any) -> Any:
+    return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
+
+
+def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None) -> Any:
+    """``(values, lse, dh_unit, dW, db)`` as :func:`unilosses.backends.linear_torch._sweep`."""
+    f32 = _f32(h.dtype)
+    n_tokens, n_classes = h.shape[0], w.shape[0]
+    classes, weight_sum = shared_parts(jnp, w, labels, cw, None)
+    cw_rows = cw
+    classes, cw, replicated = _like_vocabulary(w, classes, cw)
+    n = tokens_per_chunk(n_tokens, n_classes, o.chunk_size)
+    full, tail = divmod(n_tokens, n)
+    grad = a is not None
+    bias = None if b is None else b.astype(f32)
+
+    def chunk(hc: Any, yc: Any, ac: Any, lc: Any) -> Any:
+        u = jnp.matmul(hc, w.T, preferred_element_type=f32)
+        if bias is not None:
+            u = u + bias
+        w_y = None if cw_rows is None else _lookup(cw_rows, yc)
+        v, l_c, g = chunk_terms(jnp, u, yc, classes, cw, weight_sum, o, grad=grad, lse=lc, label_weight=w_y)
+        if not grad:
+            return v, l_c, None, None, None
+        dh = jnp.matmul(g.astype(w.dtype), w, preferred_element_type=f32, **replicated)
+        ah = hc * ac[:, None].astype(hc.dtype)
+        dw = jnp.matmul(g.T.astype(h.dtype), ah, preferred_element_type=f32)
+        db = None if b is None else ac.astype(f32) @ g
+        return v, l_c, dh, dw, db
+
+    def cut(x: Any, lo: int, hi: int) -> Any:
+        return None if x is None else x[lo:hi]
+
+    def body(carry: Any, xs: Any) -> Any:
+        v, l_c, dh, dw, db = chunk(*xs)
+        if grad:
+            carry = (carry[0] + dw, None if db is None else carry[1] + db)
+        return carry, (v, l_c, dh)
+
+    # zeros_like: the accumulators keep w's and b's sharding (the scan carry's type under Explicit axes)
+    carry = (jnp.zeros_like(w, dtype=f32), None if b is None else jnp.zeros_like(b, dtype=f32)) if grad else (None, None)
+    parts = []
+    if full:
+        stop = full * n
+
+        def split(x: Any) -> Any:
+            return None if x is None else x[:stop].reshape((full, n) + x.shape[1:])
+
+        carry, ys = jax.lax.scan(body, carry, (split(h), split(labels), split(a), split(lse)))
+        parts.append(tuple(None if y is None else y.reshape((stop,) + y.shape[2:]) for y in ys))
+    if tail:
+        lo = full * n
+        carry, ys = body(carry, (h[lo:], labels[lo:], cut(a, lo, n_tokens), cut(lse, lo, n_tokens)))
+        parts.append(ys)
+    if not parts:
+        empty = jnp.zeros((0,), f32)
+        parts.append((empty, empty, jnp.zeros((0,) + h.shape[1:], f32) if grad else None))
+    values, lse_out, dh = (
+        None if p[0] is None else p[0] if len(parts) == 1 else jnp.concatenate(p) for p in zip(*parts)
+    )
+    return values, lse_out, dh, carry[0], carry[1]
+
+
+def _like_vocabulary(w: Any, classes: Any, cw: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """Under a mesh with Explicit axes and ``w`` sharded over the vocabulary: the arrays that
+    meet a chunk's logits along it (class indices, class weights) take that sharding, and
+    ``dh = G W`` (a sum over the vocabulary) is asked for replicated. Else nothing changes."""
+    typeof = getattr(jax, "typeof", None)
+    spec = getattr(getattr(typeof(w), "sharding", None), "spec", None) if typeof is not None else None
+    if not spec or spec[0] is None:
+        return classes, cw, {}
+    from jax.sharding import PartitionSpec, reshard
+
+    classes = reshard(classes, PartitionSpec(None, spec[0]))
+    cw = None if cw is None else reshard(cw, PartitionSpec(spec[0]))
+    return classes, cw, {"out_sharding": PartitionSpec()}
+
+
+def _lookup(table: Any, index: Any) -> Any:
+    """``table[index]``, saying where the result lives under an Explicit-axes mesh."""
+    typeof = getattr(jax, "typeof", None)
+    sharding = getattr(typeof(index), "sharding", None) if typeof is not None else None
+    if sharding is not None and getattr(sharding, "mesh", None) is not None and not sharding.mesh.empty:
+        return table.at[index].get(out_sharding=sharding)
+    return table[index]
+
+
+def _scale(c: Any, x: Any, like: Any) -> Any:
+    return None if like is None else (c * x).astype(like.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
+def _grad_in_forward(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
+    return _sweep(h, w, b, labels, cw, o)[0]
+
+
+def _gif_fwd(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
+    values, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=tw)
+    like = (jnp.zeros((), h.dtype), jnp.zeros((), w.dtype), None if b is None else jnp.zeros((), b.dtype))
+    return values, (dh, dw, db, tw, like)
+
+
+def _gif_bwd(o: LinearOptions, res: Any, g: Any) -> Any:
+    dh, dw, db, tw, (h_like, w_like, b_like) = res
+    g = g.astype(tw.dtype)
+    # the cotangent is c * tw (a reduced loss): c from a dot product, 0 for an empty / all-ignored batch
+    norm = tw @ tw
+    c = (g @ tw) / jnp.where(norm == 0, 1.0, norm)
+    return (g[:, None] * dh).astype(h_like.dtype), _scale(c, dw, w_like), _scale(c, db, b_like), None, None, None
+
+
+_grad_in_forward.defvjp(_gif_fwd, _gif_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _recompute(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions) -> Any:
+    return _sweep(h, w, b, labels, cw, o)[0]
+
+
+def _rc_fwd(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions) -> Any:
+    values, lse, _, _, _ = _sweep(h, w, b, labels, cw, o)
+    return values, (h, w, b, labels, cw, lse)
+
+
+def _rc_bwd(o: LinearOptions, res: Any, g: Any) -> Any:
+    h, w, b, labels, cw, lse = res
+    g = g.astype(lse.dtype)
+    _, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=g, lse=lse)
+    return (g[:, None] * dh).astype(h.dtype), dw.astype(w.dtype), None if b is None else db.astype(b.dtype), None, None
+
+
+_recompute.defvjp(_rc_fwd, _rc_bwd)
+
+
+def linear_cross_entropy(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
+    """Per-token values, differentiable w.r.t. ``h``, ``w``, ``b`` (see the module doc);
+    ``class_weight`` is a constant (``stop_gradient``)."""
+    if cw is not None:
+        cw = jax.lax.stop_gradient(cw)
+    if tw is not None:
+        return _grad_in_forward(h, w, b, labels, cw, tw, o)
+    return _recompute(h, w, b, labels, cw, o)

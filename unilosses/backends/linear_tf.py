@@ -1,0 +1,225 @@
+"""The LM-head cross-entropy on TensorFlow: ``tf.while_loop`` over chunks inside ``tf.custom_gradient``.
+
+One ``tf.while_loop`` (``parallel_iterations=1``: one chunk's temporaries at a time)
+serves eager execution (where it runs as a Python loop), ``tf.function`` and XLA.
+The token count may be unknown until run time; per-chunk values go to a
+``TensorArray``. The two custom gradients are those of :mod:`unilosses.backends.linear_torch`:
+gradients computed with the values for a reduced loss, logits recomputed in the
+backward pass for per-token values.
+
+What TensorFlow cannot say is whether a gradient will be asked for when the tape
+sits outside a ``tf.function``. So: eagerly, with no tape watching the inputs, only
+the values are computed; inside a ``tf.function`` with no tape watching them inside
+it, the recomputing gradient is used (values and logsumexp forward, one matrix
+product per chunk; three more only if a gradient is requested); whenever a tape
+records, the promised gradient shape decides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+from tensorflow.python.eager import record
+
+from unilosses.backends.linear_generic import LinearOptions, tokens_per_chunk
+
+__all__ = ["linear_cross_entropy"]
+
+_DEFAULT_TOKENS = 1 << 30  # a token count for tokens_per_chunk when the batch size is unknown
+
+
+def _f32(dtype: Any) -> Any:
+    return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
+
+
+def _terms(u: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, grad: bool, lse: Any) -> tuple[Any, Any, Any]:
+    """:func:`unilosses.backends.linear_generic.chunk_terms` of the logits ``u`` with TensorFlow's
+    fused sparse softmax kernel, which gives ``-log p_y`` and ``B = softmax - onehot`` in one
+    pass; with ``G = d value / d z``::
+
+        G = coef * B + (e W / V + 2 k lse) onehot - (e / V) w,   coef = (1 - e) w_y + e W / V + 2 k lse
+
+    (``B`` alone without options). With ``lse`` given (backward) the kernel runs again for ``B``."""
+    e, k, cap = o.label_smoothing, o.z_loss, o.softcap
+    n_classes = u.shape[-1] if u.shape[-1] is not None else tf.shape(u)[-1]
+    t = None
+    if cap is not None:
+        t = tf.tanh(u / cap)
+        u = cap * t
+    nll, b = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=u, labels=y)
+    w_y = None if cw is None else tf.gather(cw, y)
+    values = None
+    if lse is None:
+        lse = nll + tf.gather(u, y, batch_dims=1)
+        values = nll if w_y is None else w_y * nll
+        if not _zero(e):
+            mean = tf.reduce_mean(u, axis=1) if cw is None else tf.linalg.matvec(u, cw) / n_classes
+            values = (1.0 - e) * values + e * ((weight_sum / n_classes) * lse - mean)
+        if not _zero(k):
+            values = values + k * (lse * lse)
+        if not grad:
+            return values, lse, None
+    coef: Any = 1.0 - e if w_y is None else (1.0 - e) * w_y
+    extra: Any = 0.0
+    if not _zero(e):
+        extra = e * weight_sum / n_classes
+    if not _zero(k):
+        extra = extra + 2.0 * k * lse
+    coef = coef + extra
+    if not isinstance(coef, float):
+        b = (coef + tf.zeros_like(lse))[:, None] * b
+    elif coef != 1.0:
+        b = coef * b
+    if not isinstance(extra, float) or extra != 0.0:
+        rows = tf.range(tf.shape(y, out_type=y.dtype)[0], dtype=y.dtype)
+        b = tf.tensor_scatter_nd_add(b, tf.stack([rows, y], axis=1), extra + tf.zeros_like(lse))
+    if not _zero(e):
+        b = b - (e / n_classes) * (1.0 if cw is None else cw)
+    if t is not None:
+        b = b * (1.0 - t * t)
+    return values, lse, b
+
+
+def _zero(x: Any) -> bool:
+    return isinstance(x, (int, float)) and x == 0
+
+
+def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None) -> Any:
+    """``(values, lse, dh_unit, dW, db)`` as :func:`unilosses.backends.linear_torch._sweep`.
+
+    With a static token count (always under XLA) the full chunks go through the loop with
+    a static size and an uneven last chunk through the same body once more; with an
+    unknown count, the last chunk of the loop is shorter (dynamic shapes).
+    """
+    f32 = _f32(h.dtype)
+    n_classes = w.shape[0]
+    weight_sum = n_classes if cw is None else tf.reduce_sum(cw)
+    static_n = h.shape[0]
+    n = tokens_per_chunk(static_n if static_n is not None else _DEFAULT_TOKENS, n_classes, o.chunk_size)
+    grad = a is not None
+    bias = None if b is None else tf.cast(b, f32)
+    d = h.shape[1]
+
+    def chunk(lo: Any, hi: Any, size: Any) -> Any:
+        """(values, lse, dh_unit, dW part, db part) of rows lo:hi (``size`` rows if static)."""
+        cut = (lambda x: x[lo:hi]) if size is None else (lambda x: tf.slice(x, [lo] + [0] * (x.shape.rank - 1), [size] + [-1] * (x.shape.rank - 1)))
+        hc, yc = cut(h), cut(labels)
+        u = tf.matmul(hc, w, transpose_b=True)
+        u = tf.cast(u, f32) if u.dtype != f32 else u
+        if bias is not None:
+            u = u + bias
+        v, l_c, g = _terms(u, yc, cw, weight_sum, o, grad, None if lse is None else cut(lse))
+        if not grad:
+            return v, l_c, None, None, None
+        ac = cut(a)
+        dh = tf.cast(tf.matmul(tf.cast(g, w.dtype), w), f32)
+        dw = tf.cast(tf.matmul(tf.cast(g, h.dtype), hc * tf.cast(ac[:, None], h.dtype), transpose_a=True), f32)
+        db = None if bias is None else tf.linalg.matvec(g, tf.cast(ac, f32), transpose_a=True)
+        return v, l_c, dh, dw, db
+
+    def add(x: Any, y: Any) -> Any:
+        return x if y is None else x + y
+
+    empty = tf.zeros((0,), f32)
+    dw0 = tf.zeros(w.shape, f32) if grad else empty
+    db0 = tf.zeros(tf.shape(b), f32) if grad and b is not None else empty
+    if static_n is not None:
+        n_tokens, n_chunks, size = static_n, static_n // n, n
+    else:
+        n_tokens = tf.shape(h)[0]
+        n_chunks, size = (n_tokens + n - 1) // n, None
+    parts: list[Any] = []
+
+    def body(i: Any, dw: Any, db: Any, tv: Any, tl: Any, tdh: Any) -> Any:
+        v, l_c, dh, dw_c, db_c = chunk(i * n, tf.minimum(i * n + n, n_tokens), size)
+        if v is not None:
+            tv, tl = tv.write(i, v), tl.write(i, l_c)
+        if grad:
+            tdh, dw, db = tdh.write(i, dh), add(dw, dw_c), add(db, db_c)
+        return i + 1, dw, db, tv, tl, tdh
+
+    def array(shape: Any) -> Any:  # one more element, empty, so that an empty batch concatenates
+        return tf.TensorArray(f32, size=n_chunks + (size is None), infer_shape=False, element_shape=shape)
+
+    dw, db = dw0, db0
+    if size is None or n_chunks:
+        init = (tf.constant(0), dw0, db0, array([size]), array([size]), array([size, d] if grad else [size]))
+        _, dw, db, tv, tl, tdh = tf.while_loop(lambda i, *_: i < n_chunks, body, init, parallel_iterations=1)
+        if size is None:  # the extra empty element
+            tv, tl, tdh = tv.write(n_chunks, empty), tl.write(n_chunks, empty), tdh.write(n_chunks, tf.zeros((0, d), f32))
+        parts.append((tv.concat() if lse is None else None, tl.concat() if lse is None else None, tdh.concat() if grad else None))
+    if size is not None and n_tokens % n:
+        v, l_c, dh, dw_c, db_c = chunk(n_chunks * n, n_tokens, n_tokens % n)
+        parts.append((v, l_c, dh))
+        if grad:
+            dw, db = add(dw, dw_c), add(db, db_c)
+    if not parts:
+        parts.append((empty, empty, tf.zeros((0, d), f32) if grad else None))
+    values, lse_out, dh = (None if p[0] is None else p[0] if len(p) == 1 else tf.concat(p, 0) for p in zip(*parts))
+    return values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None
+
+
+def _unwatched(*xs: Any) -> Any:
+    """``xs`` through ``stop_gradient``: inside a custom gradient, TensorFlow's tape would
+    otherwise record every op of the loop and keep each chunk's logits alive until the
+    backward pass (eagerly: gigabytes; in a graph: accumulators for the while loop)."""
+    return [x if x is None or not x.dtype.is_floating else tf.stop_gradient(x) for x in xs]
+
+
+def _safe_c(g: Any, tw: Any) -> Any:
+    """c with ``g = c * tw`` (a reduced loss), 0 for an empty / all-ignored batch."""
+    norm = tf.tensordot(tw, tw, 1)
+    return tf.tensordot(g, tw, 1) / tf.where(norm == 0, tf.ones_like(norm), norm)
+
+
+def _grad_in_forward(labels: Any, cw: Any, tw: Any, o: LinearOptions, has_bias: bool) -> Any:
+    @tf.custom_gradient
+    def f(h: Any, w: Any, *bias: Any) -> Any:
+        b: Any = bias[0] if has_bias else None
+        hs, ws, bs, ys, cs = _unwatched(h, w, b, labels, cw)
+        values, _, dh, dw, db = _sweep(hs, ws, bs, ys, cs, o, a=_unwatched(tw)[0])
+
+        def grad(g: Any) -> Any:
+            g = tf.cast(g, tw.dtype)
+            c = _safe_c(g, tw)
+            out = [tf.cast(g[:, None] * dh, h.dtype), tf.cast(c * dw, w.dtype)]
+            return out + ([tf.cast(c * db, b.dtype)] if has_bias else [])
+
+        return values, grad
+
+    return f
+
+
+def _recompute(labels: Any, cw: Any, o: LinearOptions, has_bias: bool) -> Any:
+    @tf.custom_gradient
+    def f(h: Any, w: Any, *bias: Any) -> Any:
+        b: Any = bias[0] if has_bias else None
+        hs, ws, bs, ys, cs = _unwatched(h, w, b, labels, cw)
+        values, lse, _, _, _ = _sweep(hs, ws, bs, ys, cs, o)
+
+        def grad(g: Any) -> Any:
+            g = tf.cast(g, lse.dtype)
+            _, _, dh, dw, db = _sweep(hs, ws, bs, ys, cs, o, a=_unwatched(g)[0], lse=lse)
+            out = [tf.cast(g[:, None] * dh, h.dtype), tf.cast(dw, w.dtype)]
+            return out + ([tf.cast(db, b.dtype)] if has_bias else [])
+
+        return values, grad
+
+    return f
+
+
+def linear_cross_entropy(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
+    """Per-token values, differentiable w.r.t. ``h``, ``w``, ``b`` (see the module doc);
+    ``class_weight`` is a constant (``stop_gradient``)."""
+    h, w = tf.convert_to_tensor(h), tf.convert_to_tensor(w)  # variables: read once, outside the gradient
+    b = None if b is None else tf.convert_to_tensor(b)
+    if cw is not None:
+        cw = tf.stop_gradient(cw)
+    inputs = [h, w] + ([] if b is None else [b])
+    recording = record.should_record_backprop(inputs)
+    if not recording and tf.executing_eagerly():
+        return _sweep(h, w, b, labels, cw, o)[0]
+    if recording and tw is not None:
+        return _grad_in_forward(labels, cw, tw, o, b is not None)(*inputs)
+    return _recompute(labels, cw, o, b is not None)(*inputs)

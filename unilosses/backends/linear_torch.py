@@ -1,0 +1,191 @@
+"""The LM-head cross-entropy on torch: a Python loop over chunks inside ``torch.autograd.Function``.
+
+Two functions, chosen by what the caller promises about the gradient
+(:meth:`unilosses.backends.generic.Backend.linear_cross_entropy`):
+
+- :class:`_GradInForward` (a reduced loss: the cotangent of the per-token values is
+  ``c * token_weight``): each chunk's logits serve three matrix products at once, the
+  logits ``h W^T``, ``dh = G W`` and ``dW += G^T (t h)``, as in the unfused
+  computation (Liger-Kernel's approach); backward only scales ``dh`` per token and
+  ``dW``, ``db`` by ``c``.
+- :class:`_Recompute` (``reduction="none"``: any cotangent): the forward keeps the
+  logsumexp per token; the backward recomputes each chunk's logits (a fourth matrix
+  product, Apple's Cut Cross-Entropy's approach).
+
+Without gradients (``torch.no_grad``, or no input requiring one) only the values are
+computed. 16-bit ``hidden`` / ``weight`` multiply in their dtype; logits, their
+gradient and ``dW`` / ``db`` accumulate in float32. The chunk math is
+:func:`unilosses.backends.linear_generic.chunk_terms` written with torch's fused kernels
+and in-place updates (:func:`_terms`; ``tests/test_linear.py`` pins the two together).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from unilosses.backends.linear_generic import LinearOptions, tokens_per_chunk
+
+__all__ = ["linear_cross_entropy"]
+
+
+def _terms(
+    hc: Any, wt: Any, b: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, f32: Any, grad: bool, lse: Any
+) -> tuple[Any, Any, Any]:
+    """:func:`unilosses.backends.linear_generic.chunk_terms` of the chunk ``hc`` with torch's
+    fused kernels, in place where it can: ``log_softmax``, picks by ``gather``, the label's
+    ``-1`` by ``scatter_add_`` (never a one-hot), so the (n, V) block is traversed about five
+    times and at most two such blocks exist."""
+    e, k, cap = o.label_smoothing, o.z_loss, o.softcap
+    n_classes = wt.shape[1]
+    u = hc @ wt if b is None else torch.addmm(b, hc, wt)
+    if u.dtype != f32:
+        u = u.to(f32)
+    t = None
+    if cap is not None:
+        t = u.div_(cap).tanh_()
+        u = t * cap
+    yi = y[:, None]
+    w_y = None if cw is None else cw[y]
+    values = None
+    if lse is None:
+        lp = torch.log_softmax(u, 1)
+        lse = u.gather(1, yi)[:, 0] - lp.gather(1, yi)[:, 0]
+        del u
+        nll = -lp.gather(1, yi)[:, 0]
+        values = nll if w_y is None else w_y * nll
+        if not _zero(e):
+            uniform = -(lp.mean(1) if cw is None else (lp @ cw) / n_classes)
+            values = (1.0 - e) * values + e * uniform
+        if not _zero(k):
+            values = values + k * (lse * lse)
+        if not grad:
+            return values, lse, None
+        g = lp.exp_()
+    else:
+        g = u.sub_(lse[:, None]).exp_()
+        del u
+    coef: Any = 1.0 - e if w_y is None else (1.0 - e) * w_y
+    if not _zero(e):
+        coef = coef + e * weight_sum / n_classes
+    if not _zero(k):
+        coef = coef + 2.0 * k * lse
+    if not isinstance(coef, float):
+        g.mul_(coef[:, None])
+    elif coef != 1.0:
+        g.mul_(coef)
+    hit = -(1.0 - e) * (torch.ones_like(lse) if w_y is None else w_y)
+    g.scatter_add_(1, yi, hit[:, None].to(g.dtype))
+    if not _zero(e):
+        g.sub_((e / n_classes) * (1.0 if cw is None else cw))
+    if t is not None:
+        g.mul_(t.mul_(t).neg_().add_(1.0))
+    return values, lse, g
+
+
+def _zero(x: Any) -> bool:
+    return isinstance(x, (int, float)) and x == 0
+
+
+def _sweep(
+    h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None
+) -> tuple[Any, Any, Any, Any, Any]:
+    """One pass over the chunks: ``(values, lse, dh_unit, dW, db)``.
+
+    ``a`` (N,) None: values and lse only. Otherwise also ``dh_unit`` (each token's gradient
+    w.r.t. its hidden state, unweighted), ``dW = sum_i a_i G_i^T h_i`` and ``db = sum_i a_i G_i``
+    (float32 for 16-bit inputs). With ``lse`` given (backward), values are not computed.
+    """
+    f32 = torch.float32 if h.dtype in (torch.float16, torch.bfloat16) else h.dtype
+    n_tokens, n_classes = h.shape[0], w.shape[0]
+    weight_sum = n_classes if cw is None else cw.sum()
+    n = tokens_per_chunk(n_tokens, n_classes, o.chunk_size)
+    grad = a is not None
+    values = None if lse is not None else torch.empty(n_tokens, dtype=f32, device=h.device)
+    lse_out = torch.empty(n_tokens, dtype=f32, device=h.device) if lse is None else lse
+    dh: Any = torch.empty(h.shape, dtype=f32, device=h.device) if grad else None
+    dw: Any = torch.zeros(w.shape, dtype=f32, device=h.device) if grad else None
+    db = torch.zeros(n_classes, dtype=f32, device=h.device) if grad and b is not None else None
+    wt, bc = w.t(), None if b is None else b.to(h.dtype)
+    for start in range(0, n_tokens, n):
+        stop = min(start + n, n_tokens)
+        hc = h[start:stop]
+        v, l_c, g = _terms(hc, wt, bc, labels[start:stop], cw, weight_sum, o, f32, grad,
+                           None if lse is None else lse[start:stop])
+        if values is not None:
+            values[start:stop] = v
+            lse_out[start:stop] = l_c
+        if not grad:
+            continue
+        gm = g if g.dtype == w.dtype else g.to(w.dtype)
+        torch.mm(gm, w, out=dh[start:stop]) if gm.dtype == f32 else dh[start:stop].copy_(gm @ w)
+        ah = hc * a[start:stop, None].to(hc.dtype)
+        if gm.dtype == f32:
+            dw.addmm_(gm.t(), ah)
+        else:
+            dw += (gm.t() @ ah).to(f32)
+        if db is not None:
+            db += a[start:stop].to(f32) @ g
+        del g, gm
+    return values, lse_out, dh, dw, db
+
+
+def _cast(x: Any, like: Any) -> Any:
+    return None if x is None or like is None else x.to(like.dtype)
+
+
+class _GradInForward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
+        values, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=tw)
+        ctx.save_for_backward(dh, dw, db, tw)
+        ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
+        return values
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: Any) -> Any:
+        dh, dw, db, tw = ctx.saved_tensors
+        g = g.to(tw.dtype)
+        # the cotangent is c * tw (a reduced loss): c from a dot product, 0 for an empty / all-ignored batch
+        norm = tw @ tw
+        c = (g @ tw) / torch.where(norm == 0, torch.ones_like(norm), norm)
+        hd, wd, bd = ctx.dtypes
+        gh = (dh * g[:, None].to(dh.dtype)).to(hd) if ctx.needs_input_grad[0] else None
+        gw = (dw * c.to(dw.dtype)).to(wd) if ctx.needs_input_grad[1] else None
+        gb = (db * c.to(db.dtype)).to(bd) if db is not None and ctx.needs_input_grad[2] else None
+        return gh, gw, gb, None, None, None, None
+
+
+class _Recompute(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions) -> Any:
+        values, lse, _, _, _ = _sweep(h, w, b, labels, cw, o)
+        ctx.save_for_backward(h, w, b, labels, cw, lse)
+        ctx.options = o
+        return values
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: Any) -> Any:
+        h, w, b, labels, cw, lse = ctx.saved_tensors
+        _, _, dh, dw, db = _sweep(h, w, b, labels, cw, ctx.options, a=g.to(lse.dtype), lse=lse)
+        gh = (dh * g[:, None].to(dh.dtype)).to(h.dtype) if ctx.needs_input_grad[0] else None
+        gw = dw.to(w.dtype) if ctx.needs_input_grad[1] else None
+        gb = db.to(b.dtype) if db is not None and ctx.needs_input_grad[2] else None
+        return gh, gw, gb, None, None, None
+
+
+def linear_cross_entropy(
+    h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions
+) -> Any:
+    """Per-token values with torch autograd support (see the module doc)."""
+    if cw is not None and cw.requires_grad and torch.is_grad_enabled():
+        raise ValueError("class_weight: linear_cross_entropy does not differentiate class weights; pass a constant")
+    needs = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in (h, w, b))
+    if not needs:
+        return _sweep(h, w, b, labels, cw, o)[0]
+    if tw is not None:
+        return _GradInForward.apply(h, w, b, labels, cw, tw, o)
+    return _Recompute.apply(h, w, b, labels, cw, o)
