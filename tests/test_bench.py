@@ -18,7 +18,10 @@ def test_quick_run_has_every_row():
         if r["skipped"]:
             assert "not installed" in r["skipped"] or "/proc" in r["skipped"]
             continue
-        assert r["unilosses"] > 0 and r["native_time"] > 0 and r["ratio"] > 0
+        if r.get("unit", "s") == "bytes":  # peak extra memory at smoke-test sizes may be below a page
+            assert r["unilosses"] >= 0 and r["native_time"] >= 0
+        else:
+            assert r["unilosses"] > 0 and r["native_time"] > 0 and r["ratio"] > 0
         assert r["within_goal"] is None  # smoke-test sizes: no verdict
         if r.get("unit", "s") == "s":
             assert r["agree"], f"{r['id']}: unilosses and the native loss disagree"

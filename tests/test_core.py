@@ -146,6 +146,7 @@ def test_class_config_round_trip():
     assert cfg == {
         "name": "ce", "reduction": "sum", "from_logits": True, "from_log_probs": False, "label_smoothing": 0.0,
         "class_weight": [1.0, 2.0, 3.0], "where": None, "ignore_index": -1, "axis": -1, "epsilon": 1e-7,
+        "z_loss": 0.0, "softcap": None,
     }
     again = ul.SparseCategoricalCrossentropy.from_config(cfg)
     assert again.get_config() == cfg

@@ -192,10 +192,11 @@ def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
         rows = _run(selected, quick, repeats, target, clock)
     finally:
         restore()
-    if with_memory:
-        if wanted is None or wanted & {MEMORY_ID, "torch"}:
+    if with_memory:  # the memory rows named, or those of the frameworks timed
+        mem = None if wanted is None else wanted | {c.framework for c in selected}
+        if mem is None or mem & {MEMORY_ID, "torch"}:
             rows.append(memory_row(quick))
-        rows += memory_rows(quick, wanted)
+        rows += memory_rows(quick, mem)
     return rows
 
 

@@ -63,7 +63,10 @@ def _check_shapes(be: Any, y_true: Any, hidden: Any, weight: Any, bias: Any) -> 
         y_true = xp.reshape(y_true, _static(expected))
         ts = _shape(y_true)
     if len(ts) != len(expected) or any(a is not None and b is not None and a != b for a, b in zip(ts, expected)):
-        raise ValueError(f"y_true: expected integer labels of hidden's shape without its last axis {expected}, got {ts}")
+        raise ValueError(
+            f"y_true: expected integer labels of hidden's shape {hs} without its last axis "
+            f"{expected}, got {ts}"
+        )
     if y_true.dtype != be.index_dtype:
         if xp.isdtype(y_true.dtype, "bool"):
             raise TypeError("y_true: expected integer class labels, got booleans")
