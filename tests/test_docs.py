@@ -1,6 +1,6 @@
 """The documentation's code examples run, and its generated pages cover every loss family.
 
-Every ```python block of ``docs/**/*.md`` (``docs/README-short.md``, the README to be, included)
+Every ```python block of ``docs/**/*.md`` and of ``README.md``
 runs, the blocks of one page in order in one namespace (a later block may use an earlier one's
 names). A block may be preceded by an HTML comment, invisible on the page:
 
@@ -76,10 +76,10 @@ def frameworks(code: str) -> set[str]:
     return names & set(FRAMEWORKS)
 
 
-PAGES = sorted(p for p in DOCS.rglob("*.md") if blocks(p.read_text()))
+PAGES = sorted(p for p in [ROOT / "README.md", *DOCS.rglob("*.md")] if blocks(p.read_text()))
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_examples_run(page: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # what an example writes (a saved model) lands in a temporary folder
     found = blocks(page.read_text())
@@ -160,9 +160,9 @@ def test_family_pages_render_their_module(tmp_path: pathlib.Path) -> None:
         assert f is not None and f"::: {module.__name__}" in f.content_string
 
 
-def test_short_readme_keeps_ci_command_and_links() -> None:
-    """docs/README-short.md (the README to be) shows .ci/run's exact command and links to pages that exist."""
-    short = (DOCS / "README-short.md").read_text()
+def test_readme_keeps_ci_command_and_links() -> None:
+    """README.md shows .ci/run's exact command and links to pages that exist."""
+    short = (ROOT / "README.md").read_text()
     command = re.search(r"^TEST_COMMAND='(.*)'$", (ROOT / ".ci" / "run").read_text(), re.MULTILINE)
     assert command and command.group(1) in short
     links = re.findall(r"\]\((docs/[^)#]+)", short)

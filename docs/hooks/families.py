@@ -60,7 +60,7 @@ def on_config(config: Any) -> Any:
     listed = _listed(nav)
     guides = _section(nav, "Guides")
     for path in sorted(docs.glob("*.md")):
-        if path.name not in listed and path.name != "README-short.md":
+        if path.name not in listed:
             guides.append(path.name)  # titled by the page's first heading
     return config
 
