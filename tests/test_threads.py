@@ -42,6 +42,8 @@ def _fresh_options(case, u, ndim):
             options[name] = value % ndim
         if name in spec.arrays or isinstance(value, bool) or not isinstance(value, float):
             continue
+        if name == "z_loss" and not options.get("from_logits", spec.options.get("from_logits")):
+            continue  # z-loss acts on logits: a non-zero one with probabilities is a ValueError
         options[name] = value + u if value == 0 else value * (1 - u)
     return options
 
