@@ -173,7 +173,8 @@ def test_per_sample_values_read_one_chunk(case):
     n = len(arrays) - len(case.array_options)  # positional inputs, then array options (class weights...)
     args, kw = case.call_args(arrays)
     batch = np.shape(getattr(ul, case.loss)(*args, **kw))[:1]  # inputs of another length are per class (a head's weight)
-    inputs = {a.name: i for i, a in enumerate(d[:n]) if a.ndim and a.numblocks[0] > 1 and a.shape[:1] == batch}
+    inputs = {a.name: i for i, a in enumerate(d[:n])  # (a 0-d loss, one value for the batch: every input)
+              if a.ndim and a.numblocks[0] > 1 and (not batch or a.shape[:1] == batch)}
     assert inputs, "the case's inputs have no batch axis to chunk"
     args, kw = case.call_args(d)
     out = lazy_call(getattr(ul, case.loss), *args, **kw, reduction="none")
