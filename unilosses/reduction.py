@@ -193,14 +193,14 @@ def reduce(
     per-element ``weight``. Both count as the samples' weights in the weighted means.
     """
     out = _reduce(be, values, sample_weight, reduction, weight, valid, normalizer, element_weight)
-    if _NUMPY_1 and be.name == "numpy" and reduction != "none":
+    if NUMPY_1 and be.name == "numpy" and reduction != "none":
         return _numpy1_dtype(out, values.dtype)
     return out
 
 
 #: NumPy 1.x promotes a 0-d float32 combined with a Python float to float64 (value-based casting;
 #: NumPy 2 keeps float32, NEP 50): there, a scalar result is cast back to the values' dtype
-_NUMPY_1 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
+NUMPY_1 = np.lib.NumpyVersion(np.__version__) < "2.0.0"
 
 
 def _numpy1_dtype(out: Any, dtype: Any) -> Any:

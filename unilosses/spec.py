@@ -19,7 +19,7 @@ from typing import Any, Callable, NamedTuple
 
 from unilosses.backends import _BY_TYPE, convert, resolve
 from unilosses.options import DYNAMIC, in_bounds, is_array_value, rule_for, types
-from unilosses.reduction import reduce
+from unilosses.reduction import NUMPY_1, reduce
 
 __all__ = ["PAIR", "PerSample", "Spec"]
 
@@ -186,6 +186,8 @@ class Spec:
         names = self.arrays + dynamic
         bounds = [(i, _bounds(self._rule(o))) for i, o in enumerate(names) if o in dynamic]
         context = self.context
+        lead = self._lead
+        numpy1 = be.name == "numpy" and NUMPY_1
         if "reduction" in context:
             static["reduction"] = reduction
 
@@ -197,6 +199,8 @@ class Spec:
             if not isinstance(out, PerSample):
                 out = PerSample(out)
             values = out.values
+            if numpy1 and values.ndim == 0 and values.dtype != args[lead].dtype:
+                values = values.astype(args[lead].dtype)  # NumPy 1.x: 0-d float32 op Python float -> float64
             if bounds:  # an out-of-range array option makes the loss NaN (no silent number)
                 ok = None
                 for i, b in bounds:
