@@ -29,7 +29,12 @@ def test_matches_framework(case, framework, backend):
     """unilosses on each backend equals the framework's own loss on the same inputs (per-sample
     values, or the case's reduction where the framework gives only a reduced value)."""
     arrays = case.inputs(np.random.default_rng(abs(hash(case.id)) % 2**32))
-    expected = case.references[framework](*arrays)
+    try:
+        expected = case.references[framework](*arrays)
+    except AttributeError as err:  # an older release (the oldest sessions) may predate the reference loss
+        if str(err).startswith("module ") and "has no attribute" in str(err):
+            pytest.skip(f"the installed {framework} has no reference loss: {err}")
+        raise
     args, kw = case.call_args(tuple(backend.asarray(a) for a in arrays))
     out = getattr(ul, case.loss)(*args, **kw, reduction=case.reduction)
     assert_close(out, np.asarray(expected, dtype=np.float64).astype(np.float32), rtol=case.rtol, atol=case.atol, like=args[-1])
