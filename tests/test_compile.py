@@ -288,6 +288,26 @@ def test_torch_compile_first_call():
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+_XLA_PROGRAMS = {
+    "jax": "import jax, jax.numpy as jnp; print(float(jax.jit(lambda x: (x * 2).sum())(jnp.ones(3))))",
+    "tensorflow": "import tensorflow as tf; "
+    "print(float(tf.function(lambda x: tf.reduce_sum(x * 2), jit_compile=True)(tf.ones(3))))",
+}
+
+
+@pytest.mark.parametrize("backend", sorted(_XLA_PROGRAMS))
+def test_check_xla_flags_known_to_the_installed_xla(backend):
+    """``check`` sets XLA_FLAGS; XLA aborts the whole process on a flag it does not know (jaxlib 0.4.35
+    and TensorFlow 2.16 abort on ``--xla_cpu_use_fusion_emitters``), so each installed XLA must know them."""
+    from unilosses.check.cli import CHEAP_XLA
+
+    _require(backend)
+    env = dict(os.environ, XLA_FLAGS=CHEAP_XLA, TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, "-c", _XLA_PROGRAMS[backend]]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "6.0", proc.stderr[-3000:]
+
+
 # -------------------------------------------------------------- TensorFlow
 @pytest.mark.parametrize(("case", "calls"), COMPILED_PER_LOSS)
 def test_tf_function_jit_compile(case, calls):
