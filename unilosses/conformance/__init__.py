@@ -45,6 +45,35 @@ FAMILIES = (
 )
 
 
+class ReferenceUnavailableError(Exception):
+    """Raised by a reference when the installed release of its framework cannot be compared with:
+    it predates the loss or an option of it, or gives a value that a later release corrected. The
+    message names the release and what it lacks; the comparison is skipped, not failed."""
+
+
+def reference_unavailable(exc: BaseException) -> str | None:
+    """Why a reference could not be compared with (``exc`` raised by it), or None for a real error:
+    :class:`ReferenceUnavailableError`, or a framework module without the reference loss (older releases)."""
+    if isinstance(exc, ReferenceUnavailableError):
+        return str(exc)
+    if isinstance(exc, AttributeError) and str(exc).startswith("module ") and "has no attribute" in str(exc):
+        return f"the installed release has no such loss: {exc}"
+    return None
+
+
+def require_keywords(fn: Callable[..., Any], *names: str) -> None:
+    """Raise :class:`ReferenceUnavailableError` unless the reference ``fn`` takes every keyword in
+    ``names`` (an older release may lack an option, such as Keras 3.7's ``tversky`` without ``axis``)."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    missing = [n for n in names if n not in params]
+    if missing and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        module = (getattr(fn, "__module__", None) or "?").split(".")[0]
+        version = getattr(importlib.import_module(module), "__version__", "?") if module != "?" else "?"
+        raise ReferenceUnavailableError(f"{module} {version}'s {fn.__name__} has no {', '.join(missing)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One loss call to check on every backend."""

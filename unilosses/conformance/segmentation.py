@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from unilosses.conformance import Case, optax_reference, ref_output
+from unilosses.conformance import Case, optax_reference, ref_output, require_keywords
 
 N, K = 4, 3
 
@@ -64,7 +64,9 @@ def _keras(name: str, axis: Any = "samples", **kw: Any) -> Any:
         import keras
 
         ax = tuple(range(1, p.ndim)) if axis == "samples" else axis
-        return ref_output(getattr(keras.losses, name)(y.astype(np.float64), p.astype(np.float64), axis=ax, **kw))
+        fn = getattr(keras.losses, name)
+        require_keywords(fn, "axis", *kw)
+        return ref_output(fn(y.astype(np.float64), p.astype(np.float64), axis=ax, **kw))
 
     return ref
 
