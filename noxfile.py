@@ -43,8 +43,9 @@ OLDEST_SESSIONS = {
     "jax": "test,jax,optax",
     "tensorflow": "test,tensorflow",
 }
-# torch's compiler tests are the same as in tests(torch): its oldest release is its newest
-NOT_AGAIN = {"numpy, array_api_strict, dask, torch": ("test_compile.py",)}
+# torch's compiler, autodiff and adapter tests are the same as in tests(torch): its oldest release is
+# its newest (its values on NumPy 1.26 inputs still run, in test_conformance and test_array_types)
+NOT_AGAIN = {"numpy, array_api_strict, dask, torch": ("test_compile.py", "test_autodiff.py", "test_torch_adapter.py")}
 # Run on the oldest releases: the files that exercise a framework's API (conformance against the
 # frameworks' own losses, compilers, autodiff, dtypes and devices, array types, adapters, Dask).
 # The rest test unilosses' own logic on top of those APIs (properties, fuzzing, errors, reductions,

@@ -1,6 +1,7 @@
 """Every loss under the frameworks' compilers: jax.jit + jax.vmap, torch.compile, tf.function(jit_compile).
 
-Generic over :func:`unilosses.conformance.all_cases`. Compiled results equal the
+One case per loss (its richest) and the cases that take every reduction path
+(:data:`COMPILED_PER_LOSS`). Compiled results equal the
 eager NumPy results (values, every reduction, with sample weights) and, where
 gradients are compiled too, the eager gradients. A host synchronisation inside a
 loss (``.item()``, ``bool(array)``, a Python ``if`` on values) fails each of
@@ -27,7 +28,7 @@ import numpy as np
 import pytest
 
 import unilosses as ul
-from unilosses.conformance import Case, all_cases
+from unilosses.conformance import Case, all_cases, richest_case_per_loss
 from unilosses.testing import assert_close, available_backends
 
 CASES = all_cases()
@@ -48,26 +49,11 @@ def _reduction_cases() -> list[Case]:
     return list(kinds.values())
 
 
-#: (case, calls): every case with CASE_CALLS, a few with every reduction
-COMPILED = [pytest.param(c, CASE_CALLS, id=c.id) for c in CASES] + [
-    pytest.param(c, ALL_CALLS, id=f"{c.id}-every-reduction") for c in _reduction_cases()
-]
-
-
-def _richest_case_per_loss() -> list[Case]:
-    """Per loss, the case with the most options (the one whose graph takes the most paths)."""
-    best: dict[str, Case] = {}
-    for c in CASES:
-        n = len(c.options) + len(c.array_options)
-        if c.loss not in best or n > len(best[c.loss].options) + len(best[c.loss].array_options):
-            best[c.loss] = c
-    return list(best.values())
-
-
-#: what torch.compile and XLA compile (3-15 s a case under torch.compile, 30-50 s for CTC, whose
-#: recursion unrolls): one case per loss, its richest, and the cases with every reduction; jax.jit,
-#: cheap, compiles every case (COMPILED). Eager torch and TensorFlow run every case elsewhere.
-COMPILED_PER_LOSS = [pytest.param(c, CASE_CALLS, id=c.id) for c in _richest_case_per_loss()] + [
+#: what the compilers compile (3-15 s a case under torch.compile, 30-50 s for CTC, whose recursion
+#: unrolls): one case per loss, its richest, and the cases with every reduction. Every case runs
+#: eagerly elsewhere on every backend, and an eager JAX call is itself a cached jax.jit of the loss
+#: (unilosses/backends/jax.py): what jax.jit over the user's function and vmap add is per loss.
+COMPILED_PER_LOSS = [pytest.param(c, CASE_CALLS, id=c.id) for c in richest_case_per_loss()] + [
     pytest.param(c, ALL_CALLS, id=f"{c.id}-every-reduction") for c in _reduction_cases()
 ]
 
@@ -132,7 +118,7 @@ def _check(case: Case, calls: Any, got: Any, expected: Any, like: Any) -> None:
 
 
 # --------------------------------------------------------------------- JAX
-@pytest.mark.parametrize(("case", "calls"), COMPILED)
+@pytest.mark.parametrize(("case", "calls"), COMPILED_PER_LOSS)
 def test_jax_jit_and_vmap(case, calls):
     """One jax.jit holding every reduction on one draw, and vmap over a batch of draws."""
     _require("jax")

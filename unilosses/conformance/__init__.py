@@ -124,6 +124,17 @@ def all_cases() -> list[Case]:
     return cases
 
 
+def richest_case_per_loss() -> list[Case]:
+    """Per loss, the case with the most options (the one whose computation takes the most paths):
+    for checks that cost seconds a case (compilers, a Dask cluster), one per loss."""
+    best: dict[str, Case] = {}
+    for c in all_cases():
+        n = len(c.options) + len(c.array_options)
+        if c.loss not in best or n > len(best[c.loss].options) + len(best[c.loss].array_options):
+            best[c.loss] = c
+    return list(best.values())
+
+
 def ref_inputs(framework: str, *arrays: Any, dtype: str = "float64") -> list[Any]:
     """NumPy arrays as ``framework`` arrays for a reference call (floats as ``dtype``)."""
     out: list[Any] = []
