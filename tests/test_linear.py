@@ -414,6 +414,32 @@ def test_torch_class_weight_is_not_differentiated():
                                 class_weight=cw)
 
 
+@selected("torch")
+def test_torch_reduced_loss_hands_its_weight_gradient_over():
+    """A reduced loss's W and b gradients are this node's own buffers, scaled in place and handed over
+    (W's gradient exists once): the first backward is exact whatever its cotangent (retain_graph or not),
+    a second one through the same graph is a RuntimeError saying what to do, and reduction="none"
+    (gradients recomputed in the backward) still supports it."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(N, D, dtype=torch.float64, generator=gen, requires_grad=True)
+    w = torch.randn(V, D, dtype=torch.float64, generator=gen, requires_grad=True)
+    b = torch.randn(V, dtype=torch.float64, generator=gen, requires_grad=True)
+    y = torch.randint(0, V, (N,), generator=gen)
+    expected = torch.autograd.grad(F.cross_entropy(h @ w.T + b, y) * 3.0, [h, w, b])
+    loss = ul.linear_cross_entropy(y, h, w, b, reduction="sum_over_batch_size")
+    for got, want in zip(torch.autograd.grad(loss * 3.0, [h, w, b], retain_graph=True), expected):
+        assert_close(got, want.numpy(), rtol=1e-10, atol=1e-12)
+    with pytest.raises(RuntimeError, match="retain_graph=True.*compute the loss again"):
+        torch.autograd.grad(loss, [h, w, b])
+    per_token = ul.linear_cross_entropy(y, h, w, b, reduction="none")
+    torch.autograd.grad(per_token.mean() * 3.0, [h, w, b], retain_graph=True)
+    for got, want in zip(torch.autograd.grad(per_token.mean() * 3.0, [h, w, b]), expected):
+        assert_close(got, want.numpy(), rtol=1e-10, atol=1e-12)
+
+
 # --------------------------------------------------- gradient bookkeeping
 def test_no_gradient_work_without_gradients():
     """torch.no_grad and an eager TensorFlow call without a tape compute the values only."""

@@ -139,22 +139,35 @@ class _GradInForward(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
         values, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=tw)
-        ctx.save_for_backward(dh, dw, db, tw)
+        ctx.save_for_backward(dh, tw)
+        ctx.dw, ctx.db = dw, db  # this node's own buffers, scaled in place by backward (not saved tensors)
         ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
         return values
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
-        dh, dw, db, tw = ctx.saved_tensors
+        dh, tw = ctx.saved_tensors
+        dw, db = ctx.dw, ctx.db
         g = g.to(tw.dtype)
         # the cotangent is c * tw (a reduced loss): c from a dot product, 0 for an empty / all-ignored batch
         norm = tw @ tw
         c = (g @ tw) / torch.where(norm == 0, torch.ones_like(norm), norm)
         hd, wd, bd = ctx.dtypes
         gh = (dh * g[:, None].to(dh.dtype)).to(hd) if ctx.needs_input_grad[0] else None
-        gw = (dw * c.to(dw.dtype)).to(wd) if ctx.needs_input_grad[1] else None
-        gb = (db * c.to(db.dtype)).to(bd) if db is not None and ctx.needs_input_grad[2] else None
+        # W's (and b's) gradient is scaled in place and handed over: returned and no longer held here, it
+        # becomes W.grad without a copy, so W's gradient exists once, not twice (V x D each). The price: a
+        # second backward through the same graph (retain_graph=True) has nothing left to give.
+        if dw is None:
+            raise RuntimeError(
+                "linear_cross_entropy: a second backward through the same graph (retain_graph=True) is not "
+                "supported with a reduced loss (its gradients were handed over by the first); compute the "
+                "loss again, or use reduction='none' and reduce it yourself"
+            )
+        ctx.dw = ctx.db = None
+        cw_ = c.to(dw.dtype)
+        gw = dw.mul_(cw_).to(wd) if ctx.needs_input_grad[1] else None
+        gb = db.mul_(cw_).to(bd) if db is not None and ctx.needs_input_grad[2] else None
         return gh, gw, gb, None, None, None, None
 
 
