@@ -85,3 +85,8 @@ def test_plot(tmp_path):
     data = bench.plot(str(path), quick=True, classes=(10, 100))
     assert path.stat().st_size > 0
     assert data["classes"] == [10, 100]
+    memory = data["lm_head_memory"]
+    for key, values in memory.items():  # the LM head's memory row: each point measured (one framework when quick)
+        if key.endswith(("-unilosses", "-native")):
+            # tiny sizes: a point can be under the resident-memory resolution (0), never negative
+            assert len(values) == len(memory["vocabs"]) and all(b >= 0 for b in values), (key, values)
