@@ -83,12 +83,13 @@ def tests(session: nox.Session, backend: str) -> None:
 @nox.session(name="oldest")
 @nox.parametrize("backends", [nox.param(b, id=b.replace(", ", "+")) for b in OLDEST_SESSIONS])
 def oldest(session: nox.Session, backends: str) -> None:
-    """The framework-facing test files (``ON_OLDEST``) on the oldest releases pyproject.toml declares."""
+    """The framework-facing test files (``ON_OLDEST``) on the oldest releases pyproject.toml declares:
+    test_conformance on every case, the other files' per-case sweeps on one case per loss."""
     _install(session, "-e", f".[{OLDEST_SESSIONS[backends]}]", constraints=OLDEST)
     files = [f"tests/{f}" for f in ON_OLDEST if f not in NOT_AGAIN.get(backends, ())]
     session.run(
         *PYTEST, "-m", "not slow", *files, *session.posargs,
-        env={"UNILOSSES_BACKENDS": backends.replace(" ", ""), **OLDEST_ENV},
+        env={"UNILOSSES_BACKENDS": backends.replace(" ", ""), "UNILOSSES_TEST_CASES": "per-loss", **OLDEST_ENV},
     )
 
 

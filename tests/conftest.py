@@ -1,6 +1,9 @@
 """Test configuration: one ``backend`` fixture over every installed backend.
 
 ``UNILOSSES_BACKENDS=numpy,torch`` restricts the backends (the nox sessions set it).
+``UNILOSSES_TEST_CASES=per-loss`` makes the per-case sweeps of the files that take
+:func:`sweep_cases` (dtypes, array types, Dask) run one case per loss, its richest
+(the oldest-release sessions set it; test_conformance always runs every case).
 """
 
 from __future__ import annotations
@@ -14,9 +17,19 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np
 import pytest
 
+from unilosses.conformance import Case, all_cases, richest_case_per_loss
 from unilosses.testing import ArrayBackend, available_backends
 
 BACKENDS = available_backends()
+
+
+def sweep_cases() -> list[Case]:
+    """The conformance cases a per-case sweep runs: every case, or one per loss (its richest) with
+    ``UNILOSSES_TEST_CASES=per-loss``."""
+    mode = os.environ.get("UNILOSSES_TEST_CASES", "all")
+    if mode not in ("all", "per-loss"):
+        raise ValueError(f"UNILOSSES_TEST_CASES: expected 'all' or 'per-loss', got {mode!r}")
+    return richest_case_per_loss() if mode == "per-loss" else all_cases()
 
 
 def selected(name: str) -> pytest.MarkDecorator:

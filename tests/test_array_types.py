@@ -15,13 +15,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import selected
+from conftest import selected, sweep_cases
 
 import unilosses as ul
-from unilosses.conformance import all_cases
 from unilosses.testing import assert_close, to_numpy
 
-CASES = all_cases()
+CASES = sweep_cases()
 _HAS = {m: importlib.util.find_spec(m) is not None for m in ("torch", "tensorflow", "keras", "jax")}
 
 

@@ -21,18 +21,17 @@ import numpy as np
 import pytest
 
 import unilosses as ul
-from unilosses.conformance import all_cases
 from unilosses.testing import assert_close
 
 da = pytest.importorskip("dask.array")
 import dask  # noqa: E402
-from conftest import selected  # noqa: E402
+from conftest import selected, sweep_cases  # noqa: E402
 from dask.callbacks import Callback  # noqa: E402
 
 pytestmark = selected("dask")
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = all_cases()
+CASES = sweep_cases()
 
 
 class ComputeCounter(Callback):

@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import sweep_cases
 
 import unilosses as ul
-from unilosses.conformance import Case, all_cases
+from unilosses.conformance import Case
 from unilosses.testing import assert_close, available_backends, to_numpy
 
-CASES = all_cases()
+CASES = sweep_cases()
 IDS = [c.id for c in CASES]
 ALL_CALLS = (("none", False),) + tuple((r, True) for r in ul.REDUCTIONS)
 #: per-sample values, every weighting path ("stats") and a weighted division
