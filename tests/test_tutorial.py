@@ -8,7 +8,7 @@ ulp with the compiler's settings (CI compiles XLA at optimisation level 0), whic
 changes its shortest repr (``0.67928493`` vs ``0.6792849``), not what the page teaches.
 For the same reason a report's difference cells (``0``, ``6e-8``) match any other
 difference cell (a FAIL or ERROR must match itself), and runs of spaces are one space
-(a report's column widths follow its cells).
+and a rule's runs of dashes one "--" (a report's column widths follow its cells).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def _untimed(line: str) -> str:
 
 def _same(shown: str, printed: str) -> bool:
     """The same text, decimal numbers equal within a relative 1e-5 (see the module's docstring)."""
-    if "|" in shown:
-        shown, printed = DIFFERENCE.sub("~", shown), DIFFERENCE.sub("~", printed)
+    if "|" in shown:  # a report's row: its cells' widths (and its rules') follow the measured values
+        shown, printed = (re.sub("-{2,}", "--", DIFFERENCE.sub("~", x)) for x in (shown, printed))
     shown, printed = " ".join(shown.split()), " ".join(printed.split())
     if DECIMAL.split(shown) != DECIMAL.split(printed):
         return False
