@@ -165,9 +165,9 @@ class _GradInForward(torch.autograd.Function):
                 "loss again, or use reduction='none' and reduce it yourself"
             )
         ctx.dw = ctx.db = None
-        cw_ = c.to(dw.dtype)
-        gw = dw.mul_(cw_).to(wd) if ctx.needs_input_grad[1] else None
-        gb = db.mul_(cw_).to(bd) if db is not None and ctx.needs_input_grad[2] else None
+        scale = c.to(dw.dtype)
+        gw = dw.mul_(scale).to(wd) if ctx.needs_input_grad[1] else None
+        gb = db.mul_(scale).to(bd) if db is not None and ctx.needs_input_grad[2] else None
         return gh, gw, gb, None, None, None, None
 
 

@@ -82,8 +82,6 @@ def _plot(plt: Any, path: str, quick: bool, classes: tuple[int, ...], batch: int
     return data
 
 
-
-
 def _memory_panel(axes: Any, quick: bool) -> dict[str, Any]:
     """The LM head's peak extra memory against the vocabulary size, in ``axes[0]`` (the rest hidden)."""
     frameworks = tuple(f for f, mods in (("torch", ("torch",)), ("jax", ("jax", "optax")),
