@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import unilosses as ul
-from unilosses.conformance import Case, all_cases, richest_case_per_loss
+from unilosses.conformance import Case, all_cases, first_case_per_loss, richest_case_per_loss
 from unilosses.testing import assert_close, available_backends
 
 CASES = all_cases()
@@ -215,14 +215,7 @@ def test_torch_compile_fullgraph(case, calls):
     _torch_compiled(case, calls, arrays, _sample_weight(case, arrays, 10))
 
 
-def _first_case_per_loss() -> list[Case]:
-    seen: dict[str, Case] = {}
-    for c in CASES:
-        seen.setdefault(c.loss, c)
-    return list(seen.values())
-
-
-LOSSES = _first_case_per_loss()
+LOSSES = first_case_per_loss()
 
 
 @pytest.mark.parametrize("case", LOSSES, ids=[c.loss for c in LOSSES])

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import unilosses as ul
-from unilosses.conformance import all_cases
+from unilosses.conformance import all_cases, first_case_per_loss
 from unilosses.testing import BACKENDS, ArrayBackend, assert_close, available_backends, to_numpy
 
 CASES = all_cases()
@@ -56,17 +56,7 @@ def _case_arrays(case, seed=3):
 PER_CLASS = {"class_weight", "pos_weight"}
 
 
-def _one_case_per_loss(cases):
-    """The first case of each loss (for checks of the shared dispatch code)."""
-    seen, out = set(), []
-    for c in cases:
-        if c.loss not in seen:
-            seen.add(c.loss)
-            out.append(c)
-    return out
-
-
-PER_LOSS = _one_case_per_loss(CASES)
+PER_LOSS = first_case_per_loss(CASES)
 PER_LOSS_IDS = [c.id for c in PER_LOSS]
 
 #: sweeps over every case run everywhere a call costs microseconds; where a call

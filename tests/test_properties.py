@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unilosses as ul
-from unilosses.conformance import all_cases
+from unilosses.conformance import all_cases, first_case_per_loss
 from unilosses.testing import ArrayBackend, assert_close, available_backends, to_numpy
 
 CASES = all_cases()
@@ -39,20 +39,11 @@ def _run(backend, check):
     settings(PROPERTY, max_examples=FEWER.get(backend.name, PROPERTY.max_examples))(check)()
 
 
-def _one_case_per_loss(cases):
-    seen, out = set(), []
-    for c in cases:
-        if c.loss not in seen:
-            seen.add(c.loss)
-            out.append(c)
-    return out
-
-
 #: sweeps over every conformance case run on every case where a call costs microseconds;
 #: where a call compiles (JAX) or builds a task graph (Dask), on the first case of each
 #: loss and every case with ignored labels
 SLOW = {"jax", "dask"}
-PER_LOSS = _one_case_per_loss(CASES)
+PER_LOSS = first_case_per_loss(CASES)
 
 
 def _sweep(cases):

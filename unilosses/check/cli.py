@@ -23,17 +23,12 @@ CHEAP_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_pas
 
 def select_cases(losses: list[str] | None = None, quick: bool = False) -> list[Any]:
     """The conformance cases, only those of ``losses`` if given; with ``quick``, the first case of each loss."""
-    from unilosses.conformance import all_cases
+    from unilosses.conformance import all_cases, first_case_per_loss
 
     cases = all_cases()
     if losses:
         cases = [c for c in cases if c.loss in losses]
-    if quick:
-        first: dict[str, Any] = {}
-        for c in cases:
-            first.setdefault(c.loss, c)
-        cases = list(first.values())
-    return cases
+    return first_case_per_loss(cases) if quick else cases
 
 
 def main(argv: list[str] | None = None) -> int:

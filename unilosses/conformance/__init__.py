@@ -124,6 +124,15 @@ def all_cases() -> list[Case]:
     return cases
 
 
+def first_case_per_loss(cases: list[Case] | None = None) -> list[Case]:
+    """Per loss, its first case (of ``cases``, default every case), in order: for checks of the shared
+    dispatch code, and ``check --quick``."""
+    first: dict[str, Case] = {}
+    for c in all_cases() if cases is None else cases:
+        first.setdefault(c.loss, c)
+    return list(first.values())
+
+
 def richest_case_per_loss() -> list[Case]:
     """Per loss, the case with the most options (the one whose computation takes the most paths):
     for checks that cost seconds a case (compilers, a Dask cluster), one per loss."""
