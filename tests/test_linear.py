@@ -283,7 +283,7 @@ def test_torch_chunk_kernel_equals_the_shared_math(combo):
     import array_api_compat.torch as xtorch
     import torch
 
-    from unilosses.backends.linear_torch import _terms
+    from unilosses.backends.linear_torch import _Blocks, _terms
 
     a, kw = _draw(combo)
     o = LinearOptions(kw.get("label_smoothing", 0.0), kw.get("z_loss", 0.0), kw.get("softcap"), None)
@@ -295,8 +295,9 @@ def test_torch_chunk_kernel_equals_the_shared_math(combo):
     wsum = V if cw is None else cw.sum()
     u = h @ w.T if b is None else h @ w.T + b
     v0, l0, g0 = chunk_terms(xtorch, u, y, classes, cw, wsum, o, grad=True)
-    v1, l1, g1 = _terms(h, w.T, b, y, cw, wsum, o, torch.float64, True, None)
-    _, _, g2 = _terms(h, w.T, b, y, cw, wsum, o, torch.float64, True, l0)
+    bufs = _Blocks(N + 3, V, torch.float64, h.device)  # reused by both calls, as by a pass's chunks
+    v1, l1, g1 = _terms(h, w.T, b, y, cw, wsum, o, bufs, True, None)
+    _, _, g2 = _terms(h, w.T, b, y, cw, wsum, o, bufs, True, l0)
     for x, e in ((v1, v0), (l1, l0), (g1, g0), (g2, g0)):
         torch.testing.assert_close(x, e, rtol=1e-12, atol=1e-12)
 
