@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,20 @@ def test_plot(tmp_path):
         if key.endswith(("-unilosses", "-native")):
             # tiny sizes: a point can be under the resident-memory resolution (0), never negative
             assert len(values) == len(memory["vocabs"]) and all(b >= 0 for b in values), (key, values)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc/self/status")
+def test_peak_extra_is_not_hidden_by_memory_freed_before():
+    """Memory an earlier call freed stays in the heap: peak_extra hands it back first, so a call
+    that allocates as much again is measured (without the trim it read about 0 here)."""
+    from unilosses.bench.memory import peak_extra
+
+    def grow() -> list[bytearray]:
+        return [bytearray(4000) for _ in range(10_000)]  # 40 MB in small blocks: heap, not mmap
+
+    held = grow()
+    pin = bytearray(4000)  # above the freed blocks: they are not the heap's top, which malloc trims itself
+    del held
+    extra = peak_extra(grow)["extra_bytes"]
+    assert extra > 30e6, extra
+    del pin
