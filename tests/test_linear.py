@@ -498,6 +498,63 @@ def test_jax_memory_stays_a_chunk():
     assert fused <= 4 * chunk * v * 4 + 2 * v * d * 4, (fused, unfused)
 
 
+@selected("jax")
+def test_jax_weight_gradient_is_held_once():
+    """dW += G^T (a h) a block of rows at a time: no second (V, D) array for the product
+    (XLA on CPU would hold one per chunk: W's gradient twice)."""
+    import jax
+    import jax.numpy as jnp
+
+    n, d, v, chunk = 256, 256, 16384, 16  # dW 16 MiB; a chunk's logits 1 MiB
+    y = jnp.zeros(n, jnp.int32)
+    h, w = jnp.ones((n, d)), jnp.ones((v, d))
+    loss = lambda h, w: ul.linear_cross_entropy(y, h, w, chunk_size=chunk, reduction="sum")  # noqa: E731
+    temp = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(h, w).compile().memory_analysis().temp_size_in_bytes
+    assert temp <= 4 * chunk * v * 4 + v * d * 4 // 4, temp
+
+
+@selected("jax")
+def test_jax_weight_gradient_in_row_blocks_equals_unfused(monkeypatch):
+    """The blocked dW update (blocks of 8 rows: one full block and an uneven last one of the
+    11 classes) with every option, against the unfused gradients."""
+    from unilosses.backends import linear_jax
+
+    monkeypatch.setattr(linear_jax, "_DW_BLOCK_ELEMENTS", 8 * D)
+    _check_gradients("jax", ALL[-1], "float32")
+
+
+@selected("tensorflow")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_tf_weight_gradient_in_place_in_row_blocks_equals_unfused(monkeypatch, dtype):
+    """The eager in-place dW update (blocks of 8 rows: one full block and an uneven last one
+    of the 11 classes) with every option, against the unfused gradients."""
+    from unilosses.backends import linear_tf
+
+    monkeypatch.setattr(linear_tf, "_DW_BLOCK_ELEMENTS", 8 * D)
+    _check_gradients("tensorflow", ALL[-1], dtype)
+
+
+@selected("tensorflow")
+def test_tf_persistent_tape_asks_twice():
+    """A persistent tape calls the gradient function once per request: the in-place buffers of
+    the first must not change what the second returns."""
+    tf = _tf()
+    a, _ = _draw(ALL[0])
+    h, w, y = tf.constant(a["h"]), tf.constant(a["w"]), tf.constant(a["y"].clip(0))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([h, w])
+        out = ul.linear_cross_entropy(y, h, w, chunk_size=CHUNK, reduction="sum_over_batch_size")
+    first = [g.numpy().copy() for g in tape.gradient(out, [h, w])]
+    second = [g.numpy() for g in tape.gradient(out, [h, w])]
+    with tf.GradientTape() as ref_tape:
+        ref_tape.watch([h, w])
+        ref = ul.sparse_categorical_crossentropy(y, tf.matmul(h, w, transpose_b=True), from_logits=True,
+                                                 reduction="sum_over_batch_size")
+    for g1, g2, e in zip(first, second, ref_tape.gradient(ref, [h, w])):
+        np.testing.assert_allclose(g1, e.numpy(), **TOL["float64"])
+        np.testing.assert_array_equal(g2, g1)
+
+
 # ------------------------------------------------------------ sharding
 @pytest.mark.slow
 @selected("jax")

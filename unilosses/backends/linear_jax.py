@@ -56,17 +56,16 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
             return v, l_c, None, None, None
         dh = jnp.matmul(g.astype(w.dtype), w, preferred_element_type=f32, **replicated)
         ah = hc * ac[:, None].astype(hc.dtype)
-        dw = jnp.matmul(g.T.astype(h.dtype), ah, preferred_element_type=f32)
         db = None if b is None else ac.astype(f32) @ g
-        return v, l_c, dh, dw, db
+        return v, l_c, dh, (g.astype(h.dtype), ah), db
 
     def cut(x: Any, lo: int, hi: int) -> Any:
         return None if x is None else x[lo:hi]
 
     def body(carry: Any, xs: Any) -> Any:
-        v, l_c, dh, dw, db = chunk(*xs)
+        v, l_c, dh, gah, db = chunk(*xs)
         if grad:
-            carry = (carry[0] + dw, None if db is None else carry[1] + db)
+            carry = (_add_outer(carry[0], gah[0], gah[1], replicated), None if db is None else carry[1] + db)
         return carry, (v, l_c, dh)
 
     # zeros_like: the accumulators keep w's and b's sharding (the scan carry's type under Explicit axes)
@@ -91,6 +90,36 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
         None if p[0] is None else p[0] if len(parts) == 1 else jnp.concatenate(p) for p in zip(*parts)
     )
     return values, lse_out, dh, carry[0], carry[1]
+
+
+#: rows of ``dW`` updated by one matrix product (at most 2^20 values a block, at least 8 rows)
+_DW_BLOCK_ELEMENTS = 2**20
+
+
+def _add_outer(acc: Any, g: Any, ah: Any, sharded: dict[str, Any]) -> Any:
+    """``acc + g.T @ ah`` (``acc`` (V, D) float32, ``g`` (n, V), ``ah`` (n, D)), a block of
+    rows at a time, each written into ``acc`` in place.
+
+    XLA on CPU does not fuse a matrix product into the sum it feeds, so ``acc + g.T @ ah``
+    in one piece holds a second (V, D) array, the product, on every chunk: ``W``'s gradient
+    twice (533 MiB at V=256k where the gradient is 250). Only with one device: where ``W``
+    may be sharded over the vocabulary the product is per device already, and slicing the
+    sharded axis in a loop would make XLA gather ``W`` (measured with Auto mesh axes, where
+    the sharding is not visible while tracing); so with several devices it is left whole."""
+    n_classes, d = acc.shape
+    rows = max(8, _DW_BLOCK_ELEMENTS // max(d, 1))
+    if sharded or n_classes <= rows or jax.device_count() > 1:
+        return acc + jnp.matmul(g.T, ah, preferred_element_type=acc.dtype)
+    full, tail = divmod(n_classes, rows)
+
+    def block(acc: Any, lo: Any, size: int) -> Any:
+        part = jax.lax.dynamic_slice_in_dim(g, lo, size, axis=1)
+        old = jax.lax.dynamic_slice_in_dim(acc, lo, size, axis=0)
+        new = old + jnp.matmul(part.T, ah, preferred_element_type=acc.dtype)
+        return jax.lax.dynamic_update_slice_in_dim(acc, new, lo, axis=0)
+
+    acc = jax.lax.fori_loop(0, full, lambda i, acc: block(acc, i * rows, rows), acc)
+    return block(acc, full * rows, tail) if tail else acc
 
 
 def _like_vocabulary(w: Any, classes: Any, cw: Any) -> tuple[Any, Any, dict[str, Any]]:

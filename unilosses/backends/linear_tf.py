@@ -114,15 +114,21 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
             return v, l_c, None, None, None
         ac = cut(a)
         dh = tf.cast(tf.matmul(tf.cast(g, w.dtype), w), f32)
-        dw = tf.cast(tf.matmul(tf.cast(g, h.dtype), hc * tf.cast(ac[:, None], h.dtype), transpose_a=True), f32)
+        gah = (tf.cast(g, h.dtype), hc * tf.cast(ac[:, None], h.dtype))
         db = None if bias is None else tf.linalg.matvec(g, tf.cast(ac, f32), transpose_a=True)
-        return v, l_c, dh, dw, db
+        return v, l_c, dh, gah, db
 
     def add(x: Any, y: Any) -> Any:
         return x if y is None else x + y
 
+    eager = tf.executing_eagerly()
+
+    def add_outer(dw: Any, gah: Any) -> Any:
+        return _add_outer_in_place(dw, *gah) if eager else dw + tf.cast(tf.matmul(*gah, transpose_a=True), f32)
+
     empty = tf.zeros((0,), f32)
-    dw0 = tf.zeros(w.shape, f32) if grad else empty
+    # eagerly dW is this pass's own buffer, updated in place (_add_outer_in_place): a fresh one, never a cached zero
+    dw0 = (tf.raw_ops.Empty(shape=w.shape, dtype=f32, init=True) if eager else tf.zeros(w.shape, f32)) if grad else empty
     db0 = tf.zeros(tf.shape(b), f32) if grad and b is not None else empty
     if static_n is not None:
         n_tokens, n_chunks, size = static_n, static_n // n, n
@@ -132,11 +138,11 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
     parts: list[Any] = []
 
     def body(i: Any, dw: Any, db: Any, tv: Any, tl: Any, tdh: Any) -> Any:
-        v, l_c, dh, dw_c, db_c = chunk(i * n, tf.minimum(i * n + n, n_tokens), size)
+        v, l_c, dh, gah, db_c = chunk(i * n, tf.minimum(i * n + n, n_tokens), size)
         if v is not None:
             tv, tl = tv.write(i, v), tl.write(i, l_c)
         if grad:
-            tdh, dw, db = tdh.write(i, dh), add(dw, dw_c), add(db, db_c)
+            tdh, dw, db = tdh.write(i, dh), add_outer(dw, gah), add(db, db_c)
         return i + 1, dw, db, tv, tl, tdh
 
     def array(shape: Any) -> Any:  # one more element, empty, so that an empty batch concatenates
@@ -150,14 +156,36 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
             tv, tl, tdh = tv.write(n_chunks, empty), tl.write(n_chunks, empty), tdh.write(n_chunks, tf.zeros((0, d), f32))
         parts.append((tv.concat() if lse is None else None, tl.concat() if lse is None else None, tdh.concat() if grad else None))
     if size is not None and n_tokens % n:
-        v, l_c, dh, dw_c, db_c = chunk(n_chunks * n, n_tokens, n_tokens % n)
+        v, l_c, dh, gah, db_c = chunk(n_chunks * n, n_tokens, n_tokens % n)
         parts.append((v, l_c, dh))
         if grad:
-            dw, db = add(dw, dw_c), add(db, db_c)
+            dw, db = add_outer(dw, gah), add(db, db_c)
     if not parts:
         parts.append((empty, empty, tf.zeros((0, d), f32) if grad else None))
     values, lse_out, dh = (None if p[0] is None else p[0] if len(p) == 1 else tf.concat(p, 0) for p in zip(*parts))
     return values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None
+
+
+#: rows of ``dW`` updated by one matrix product eagerly (at most 2^20 values a block, at least 8 rows)
+_DW_BLOCK_ELEMENTS = 2**20
+
+
+def _add_outer_in_place(dw: Any, g: Any, ah: Any) -> Any:
+    """``dw += g.T @ ah`` in place, a block of rows at a time (eager execution only; ``dw``
+    (V, D) float32 is the pass's own buffer, ``g`` (n, V), ``ah`` (n, D)).
+
+    ``dw + g.T @ ah`` would hold three (V, D) arrays as each chunk ends (the old sum, the
+    product, the new sum): ``W``'s gradient three times (813 MiB at V=256k, where it is 250).
+    ``InplaceAdd`` writes each block's product into ``dw``'s own buffer, so only a block
+    exists beside it. In a graph TensorFlow's executor reuses the product's buffer for the
+    sum itself, and an op that writes into its input has no place there."""
+    n_classes, d = dw.shape
+    rows = max(8, _DW_BLOCK_ELEMENTS // max(d, 1))
+    for lo in range(0, n_classes, rows):
+        hi = min(lo + rows, n_classes)
+        part = tf.matmul(g[:, lo:hi], ah, transpose_a=True)
+        tf.raw_ops.InplaceAdd(x=dw, i=tf.range(lo, hi), v=part if part.dtype == dw.dtype else tf.cast(part, dw.dtype))
+    return dw
 
 
 def _unwatched(*xs: Any) -> Any:
