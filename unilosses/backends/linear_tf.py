@@ -179,8 +179,9 @@ def _add_outer_in_place(dw: Any, g: Any, ah: Any) -> Any:
     ``dw + g.T @ ah`` would hold three (V, D) arrays as each chunk ends (the old sum, the
     product, the new sum): ``W``'s gradient three times (813 MiB at V=256k, where it is 250).
     ``InplaceAdd`` writes each block's product into ``dw``'s own buffer, so only a block
-    exists beside it. In a graph TensorFlow's executor reuses the product's buffer for the
-    sum itself, and an op that writes into its input has no place there."""
+    exists beside it. Not in a graph: there the sum stays an ordinary op (an op that writes
+    into its input is safe only where nothing else can read that input), and a
+    ``tf.function`` holds ``W``'s gradient twice (docs/performance.md)."""
     n_classes, d = dw.shape
     rows = max(8, _DW_BLOCK_ELEMENTS // max(d, 1))
     for lo in range(0, n_classes, rows):
