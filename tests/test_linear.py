@@ -505,23 +505,23 @@ def test_jax_weight_gradient_is_held_once():
     import jax
     import jax.numpy as jnp
 
-    from unilosses.backends.linear_generic import CHUNK_ELEMENTS
+    from unilosses.backends.linear_generic import DW_BLOCK_ELEMENTS
 
     n, d, v, chunk = 256, 256, 131072, 16  # dW 128 MiB (compiled only); a chunk's logits 8 MiB
     y = jnp.zeros(n, jnp.int32)
     h, w = jax.ShapeDtypeStruct((n, d), jnp.float32), jax.ShapeDtypeStruct((v, d), jnp.float32)
     loss = lambda h, w: ul.linear_cross_entropy(y, h, w, chunk_size=chunk, reduction="sum")  # noqa: E731
     temp = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(h, w).compile().memory_analysis().temp_size_in_bytes
-    assert temp <= 4 * chunk * v * 4 + CHUNK_ELEMENTS * 4 < v * d * 4, temp  # a block of dW, not a second dW
+    assert temp <= 4 * chunk * v * 4 + DW_BLOCK_ELEMENTS * 4 < v * d * 4, temp  # a block of dW, not a second dW
 
 
 @selected("jax")
 def test_jax_weight_gradient_in_row_blocks_equals_unfused(monkeypatch):
     """The blocked dW update (blocks of 8 rows: one full block and an uneven last one of the
     11 classes) with every option, against the unfused gradients."""
-    from unilosses.backends import linear_jax
+    from unilosses.backends import linear_generic
 
-    monkeypatch.setattr(linear_jax, "_DW_BLOCK_ELEMENTS", 8 * D)
+    monkeypatch.setattr(linear_generic, "DW_BLOCK_ELEMENTS", 8 * D)
     _check_gradients("jax", ALL[-1], "float32")
 
 
@@ -530,9 +530,9 @@ def test_jax_weight_gradient_in_row_blocks_equals_unfused(monkeypatch):
 def test_tf_weight_gradient_in_place_in_row_blocks_equals_unfused(monkeypatch, dtype):
     """The eager in-place dW update (blocks of 8 rows: one full block and an uneven last one
     of the 11 classes) with every option, against the unfused gradients."""
-    from unilosses.backends import linear_tf
+    from unilosses.backends import linear_generic
 
-    monkeypatch.setattr(linear_tf, "_DW_BLOCK_ELEMENTS", 8 * D)
+    monkeypatch.setattr(linear_generic, "DW_BLOCK_ELEMENTS", 8 * D)
     _check_gradients("tensorflow", ALL[-1], dtype)
 
 

@@ -18,12 +18,12 @@ from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 import unilosses as ul
-from unilosses.backends import linear_jax
+from unilosses.backends import linear_generic
 
 N, D, V, CHUNK = 96, 16, 1000, 16  # V = 4 shards of 250 rows
 # dW updated in blocks of 100 rows where that is done (one device): with 4 it must not be,
 # since slicing W's sharded axis would gather W
-linear_jax._DW_BLOCK_ELEMENTS = 100 * D
+linear_generic.DW_BLOCK_ELEMENTS = 100 * D
 KW = {"chunk_size": CHUNK, "label_smoothing": 0.1, "z_loss": 1e-3, "ignore_index": -100, "reduction": "mean"}
 _KINDS = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "collective-permute")
 _OP = re.compile(r"=\s*(.*?)\s(" + "|".join(_KINDS) + r")(?:-start)?\(")

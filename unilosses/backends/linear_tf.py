@@ -22,7 +22,7 @@ from typing import Any
 import tensorflow as tf
 from tensorflow.python.eager import record
 
-from unilosses.backends.linear_generic import CHUNK_ELEMENTS, LinearOptions, tokens_per_chunk
+from unilosses.backends.linear_generic import LinearOptions, dw_block_rows, tokens_per_chunk
 
 __all__ = ["linear_cross_entropy"]
 
@@ -166,14 +166,9 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
     return values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None
 
 
-#: rows of ``dW`` updated by one matrix product eagerly: as many values as a chunk's logits (at least
-#: 8 rows), so the product never outgrows the chunk; smaller blocks cost eager ops (2^20 values: 0.98 of
-#: the unfused time at the issue's case, against 0.87 for this)
-_DW_BLOCK_ELEMENTS = CHUNK_ELEMENTS
-
-
 def _add_outer_in_place(dw: Any, g: Any, ah: Any) -> Any:
-    """``dw += g.T @ ah`` in place, a block of rows at a time (eager execution only; ``dw``
+    """``dw += g.T @ ah`` in place, a block of rows at a time
+    (:func:`~unilosses.backends.linear_generic.dw_block_rows`; eager execution only; ``dw``
     (V, D) float32 is the pass's own buffer, ``g`` (n, V), ``ah`` (n, D)).
 
     ``dw + g.T @ ah`` would hold three (V, D) arrays as each chunk ends (the old sum, the
@@ -183,7 +178,7 @@ def _add_outer_in_place(dw: Any, g: Any, ah: Any) -> Any:
     into its input is safe only where nothing else can read that input), and a
     ``tf.function`` holds ``W``'s gradient twice (docs/performance.md)."""
     n_classes, d = dw.shape
-    rows = max(8, _DW_BLOCK_ELEMENTS // max(d, 1))
+    rows = dw_block_rows(d)
     for lo in range(0, n_classes, rows):
         hi = min(lo + rows, n_classes)
         part = tf.matmul(g[:, lo:hi], ah, transpose_a=True)
