@@ -91,6 +91,51 @@ def test_a_fallback_is_missing_never_passed(tmp_path: Path, mode: str) -> None:
     assert " missing" in stdout.splitlines()[-1]  # pytest's summary line counts the category
 
 
+_DRAWING_TESTS = '''
+import json, os, random
+import numpy as np
+
+def _record(name):
+    with open(os.environ["DRAWS"], "a") as f:
+        f.write(json.dumps([name, float(np.random.random()), random.random()]) + "\\n")
+
+def test_first():
+    np.random.random(1000)  # moves the global generators on, as a suite's test does
+    random.random()
+    _record("first")
+
+def test_second():
+    _record("second")
+'''
+
+
+@selected("numpy")
+def test_each_test_draws_the_same_numbers_whatever_ran_before_it(tmp_path: Path) -> None:
+    """The suites draw inputs from NumPy's and Python's global generators, unseeded (optax's
+    test_mask: a random mask, all False one run in 32); the plugin seeds both from the test's id."""
+    (tmp_path / "test_draws.py").write_text(_DRAWING_TESTS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+
+    def draws(*select: str) -> dict:
+        out = tmp_path / "draws.jsonl"
+        out.unlink(missing_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DRAWS": str(out)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "peers.plugin", "-p", "no:cacheprovider", "-c",
+             str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path), "-q", *select],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return {name: (a, b) for name, a, b in map(json.loads, out.read_text().splitlines())}
+
+    both = draws("test_draws.py")
+    alone = draws("test_draws.py::test_second")
+    again = draws("test_draws.py")
+    assert alone["second"] == both["second"]  # test_first's draws before it change nothing
+    assert again == both
+    assert both["first"] != both["second"]  # each test its own seed, not one for all
+
+
 @selected("numpy")
 def test_note_records_once_and_reset_clears() -> None:
     fallback.reset()
