@@ -21,7 +21,6 @@ import zlib
 from typing import Any
 
 import numpy as np
-
 import pytest
 
 from peers import fallback
