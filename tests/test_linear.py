@@ -519,10 +519,43 @@ def test_jax_weight_gradient_is_held_once():
 def test_jax_weight_gradient_in_row_blocks_equals_unfused(monkeypatch):
     """The blocked dW update (blocks of 8 rows: one full block and an uneven last one of the
     11 classes) with every option, against the unfused gradients."""
+    import jax
+
     from unilosses.backends import linear_generic
 
     monkeypatch.setattr(linear_generic, "DW_BLOCK_ELEMENTS", 8 * D)
-    _check_gradients("jax", ALL[-1], "float32")
+    jax.clear_caches()  # the jitted kernel reads the block size when traced: no program from before the patch
+    try:
+        _check_gradients("jax", ALL[-1], "float32")
+    finally:
+        jax.clear_caches()  # nor one with the patched size after it
+
+
+@selected("jax")
+def test_jax_eager_calls_trace_the_kernel_once(monkeypatch):
+    """Outside ``jit`` (``jax.grad`` op by op), the kernel is compiled once per shapes and
+    options, not on every call: its scans and loops would otherwise be traced and compiled
+    again each time (0.46 s per gradient of a 64-token batch here, 0.008 s once compiled)."""
+    import jax
+    import jax.numpy as jnp
+
+    from unilosses.backends import linear_jax
+
+    traced = []
+    sweep = linear_jax._sweep
+    monkeypatch.setattr(linear_jax, "_sweep", lambda *a, **k: traced.append(1) or sweep(*a, **k))
+    rng = np.random.default_rng(7)
+    h, w = (jnp.asarray(rng.normal(size=s), jnp.float32) for s in ((37, 13), (29, 13)))  # shapes no other test uses
+    y = jnp.asarray(rng.integers(0, 29, 37))
+    for reduction in ("sum", "none"):  # each custom gradient: computed with the values, recomputed
+        loss = lambda h, w: jnp.sum(ul.linear_cross_entropy(y, h, w, chunk_size=8, reduction=reduction))  # noqa: B023, E731
+        first = jax.grad(loss, argnums=(0, 1))(h, w)
+        assert traced, reduction
+        traced.clear()
+        again = jax.grad(loss, argnums=(0, 1))(h, w)
+        assert not traced, f"{reduction}: traced {len(traced)} times again"
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b)
 
 
 @selected("tensorflow")
