@@ -1,4 +1,9 @@
-"""The benchmark runs (quick mode) and reports every row; timings are never asserted."""
+"""The benchmark runs (quick mode) and reports every row; timings are never asserted.
+
+The two runs of every installed framework's rows (the table and the plot) are selected
+with NumPy: in CI that is the numpy session (NumPy's rows) and tests-all (every framework
+installed: every row), not again in each framework's own session, whose rows tests-all runs.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import selected
 
 from unilosses import bench
 from unilosses.bench.memory import MEMORY_CASES
 
 
+@selected("numpy")
 def test_quick_run_has_every_row():
     rows = bench.run(quick=True)
     assert [r["id"] for r in rows] == [c.id for c in bench.CASES] + [bench.MEMORY_ID] + [m.id for m in MEMORY_CASES]
@@ -77,6 +84,7 @@ def test_main_json(capsys):
     assert "numpy" in out["environment"]
 
 
+@selected("numpy")
 def test_plot(tmp_path):
     if importlib.util.find_spec("matplotlib") is None:
         with pytest.raises(ImportError, match="pip install matplotlib"):
