@@ -10,7 +10,7 @@
 - A Keras function ``losses.x(y_true, y_pred, ...)`` becomes ``unilosses.x(y_true, y_pred, ...)``.
 - ``losses_module.get`` / ``losses_module.x`` are ``unilosses.get`` / ``unilosses.x``.
 - ``Loss`` is ``unilosses.Loss``, whose subclasses may override ``call(y_true, y_pred)`` (the
-  Keras-style base, :mod:`unilosses.subclassing`); with a unilosses that lacks it, Keras' own,
+  Keras-style base, :mod:`unilosses.base`); with a unilosses that lacks it, Keras' own,
   and the tests that use it are missing.
 - ``squeeze_or_expand_to_same_rank`` is Keras' own (a utility unilosses does not offer): its
   test, ``LossTest::test_squeeze_or_expand``, is missing.

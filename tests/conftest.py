@@ -87,11 +87,14 @@ def config_round_trip():
     return _config_round_trip
 
 
-def _registered(module: object, fn_name: str, cls_name: str) -> None:
-    """``unilosses.get`` finds the function and the class by name, and the family ``module`` and
-    the package export both."""
+def _registered(family: str, fn_name: str, cls_name: str) -> None:
+    """``unilosses.get`` finds the function and the class by name, and the family module
+    (``unilosses.losses._<family>``) and the package export both."""
+    import importlib
+
     import unilosses as ul
 
+    module = importlib.import_module(f"unilosses.losses._{family}")
     assert ul.get(fn_name) is getattr(ul, fn_name)
     assert isinstance(ul.get(cls_name), getattr(ul, cls_name))
     assert {fn_name, cls_name} <= set(module.__all__) and {fn_name, cls_name} <= set(ul.__all__)  # type: ignore[attr-defined]

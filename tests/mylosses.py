@@ -64,12 +64,12 @@ def focal_tversky(
     array, shape (N,)
         One value per sample (``reduction="none"``), else a scalar.
     """
-    axis = ul.class_axis(axis, y_pred.ndim)
+    axis = ul.authoring.class_axis(axis, y_pred.ndim)
     if axis == 0:
         raise ValueError("axis: expected the class axis, not the batch axis 0")
-    k = ul.count_classes(y_pred, axis)
+    k = ul.authoring.count_classes(y_pred, axis)
     xp = be.xp
-    y = ul.float_targets(be, y_true, y_pred)
+    y = ul.authoring.float_targets(be, y_true, y_pred)
     p = xp.exp(be.log_softmax(y_pred, axis)) if from_logits else y_pred
     positions = tuple(a for a in range(1, y_pred.ndim) if a != axis)
     tp = xp.sum(y * p, axis=positions)  # (N, K)
@@ -79,11 +79,11 @@ def focal_tversky(
     focal = xp.clip(1.0 - tversky, 0.0, 1.0) ** gamma
     if class_weight is None:
         return xp.mean(focal, axis=-1)
-    ul.check_class_weight(class_weight, k)
+    ul.authoring.check_class_weight(class_weight, k)
     return be.classdot(focal, class_weight, -1) / xp.sum(class_weight)
 
 
-class FocalTversky(ul.Loss):
+class FocalTversky(ul.FunctionLoss):
     """Class form of :func:`focal_tversky`."""
 
     function = focal_tversky

@@ -262,7 +262,7 @@ def test_config_round_trip(cls, options, config_round_trip):
     ],
 )
 def test_registry(fn_name, cls_name, registered):
-    registered(ul.embedding, fn_name, cls_name)
+    registered("embedding", fn_name, cls_name)
 
 
 # ------------------------------------------------------------------ bad input

@@ -26,7 +26,7 @@ CASES = all_cases()
 B, K = 6, 4
 
 #: every public loss function (they carry their ``spec``) and every Loss class
-FUNCTIONS = sorted(n for n in ul.__all__ if hasattr(getattr(ul, n), "spec"))
+FUNCTIONS = sorted(n for n in ul.__all__ if ul.authoring.is_loss_function(getattr(ul, n)))
 CLASSES = sorted(ul.loss_classes())
 
 

@@ -19,7 +19,7 @@ import unilosses as ul
 from unilosses.conformance import all_cases
 from unilosses.testing import ArrayBackend, available_backends, to_numpy
 
-FUNCTIONS = sorted(n for n in ul.__all__ if hasattr(getattr(ul, n), "spec"))
+FUNCTIONS = sorted(n for n in ul.__all__ if ul.authoring.is_loss_function(getattr(ul, n)))
 #: UNILOSSES_FUZZ_EXAMPLES=2000 runs a longer, random (not derandomized) fuzz
 _LONG = int(os.environ.get("UNILOSSES_FUZZ_EXAMPLES", "0"))
 FUZZ = settings(

@@ -200,11 +200,16 @@ def test_config_round_trip_and_errors() -> None:
         NoCall()(np.ones(2), np.ones(2))
     with pytest.raises(TypeError, match="not both"):
 
-        class Both(ul.Loss):
+        class Both(ul.FunctionLoss):
             function = ul.mean_squared_error
 
             def call(self, y_true, y_pred):
                 return y_pred
+
+    with pytest.raises(TypeError, match="subclasses unilosses.FunctionLoss"):
+
+        class FunctionOnLoss(ul.Loss):
+            function = ul.mean_squared_error
 
 
 @selected("numpy")

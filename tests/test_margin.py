@@ -171,7 +171,7 @@ def test_config_round_trip(cls, options, config_round_trip):
     ],
 )
 def test_registry(fn_name, cls_name, registered):
-    registered(ul.margin, fn_name, cls_name)
+    registered("margin", fn_name, cls_name)
 
 
 # ------------------------------------------------------------------ bad input

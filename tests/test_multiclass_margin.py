@@ -234,7 +234,7 @@ def test_config_round_trip(cls, options, config_round_trip):
     ],
 )
 def test_registry(fn_name, cls_name, registered):
-    registered(ul.multiclass_margin, fn_name, cls_name)
+    registered("multiclass_margin", fn_name, cls_name)
 
 
 # ------------------------------------------------------------------ bad input

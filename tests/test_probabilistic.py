@@ -90,13 +90,22 @@ def test_torch_gaussian_nll_module(var_shape, t_red, u_red, backend, rng):
         assert_close(out, expected, rtol=1e-5, atol=1e-6, like=backend.asarray(mu))
 
 
-def test_gaussian_nll_var_in_constructor_and_per_call(rng):
+def test_gaussian_nll_var_is_an_input(rng):
+    """``var`` is the loss's third input (torch's order), by position or by name, for the
+    function and the class; a fourth positional argument of the class is the sample weight."""
     y, mu, var = _gauss(rng)
-    fixed = ul.GaussianNLL(var=0.5)
-    assert_close(fixed(y, mu), ul.gaussian_nll(y, mu, var=0.5, reduction="mean"))
-    assert_close(fixed(y, mu, var=var), ul.gaussian_nll(y, mu, var=var, reduction="mean"))
-    with pytest.raises(TypeError, match="var: required"):
-        ul.GaussianNLL()(y, mu)
+    loss = ul.GaussianNLL()
+    expected = ul.gaussian_nll(y, mu, var=var, reduction="mean")
+    assert_close(ul.gaussian_nll(y, mu, var, reduction="mean"), expected)
+    assert_close(loss(y, mu, var), expected)
+    assert_close(loss(y, mu, var=var), expected)
+    assert_close(loss(y, mu, 0.5), ul.gaussian_nll(y, mu, var=0.5, reduction="mean"))
+    w = rng.uniform(0.5, 2.0, y.shape[0]).astype(np.float32)
+    assert_close(loss(y, mu, var, w), ul.gaussian_nll(y, mu, var, sample_weight=w, reduction="mean"))
+    with pytest.raises(TypeError, match="missing input.*'var'"):
+        loss(y, mu)
+    with pytest.raises(TypeError, match="unexpected option.*'var'|unexpected argument"):
+        ul.GaussianNLL(var=0.5)
 
 
 def test_gaussian_nll_hand_checked(backend):
@@ -140,7 +149,7 @@ def test_gaussian_nll_negative_var_under_jit_is_nan(rng):
 
 def test_gaussian_nll_missing_var(rng):
     y, mu, _ = _gauss(rng)
-    with pytest.raises(TypeError, match="var: required"):
+    with pytest.raises(TypeError, match="missing input.*'var'"):
         ul.gaussian_nll(y, mu)
 
 
@@ -172,14 +181,15 @@ def test_kl_divergence_hand_checked(backend):
     [
         ("KLDivergence", {"axis": None}),
         ("Poisson", {"log_input": True, "full": True, "epsilon": 1e-8, "axis": None}),
-        ("GaussianNLL", {"full": True, "eps": 1e-3, "var": [[0.5], [2.0]]}),
+        ("GaussianNLL", {"full": True, "eps": 1e-3}),
     ],
 )
 def test_config_round_trip(cls, options, rng, config_round_trip):
     loss, again = config_round_trip(getattr(ul, cls), options)
     y = rng.uniform(0.1, 1.0, (2, 3)).astype(np.float32)
     p = rng.uniform(0.1, 1.0, (2, 3)).astype(np.float32)
-    assert_close(again(y, p), to_numpy(loss(y, p)))
+    extra = (np.array([[0.5], [2.0]], np.float32),) if cls == "GaussianNLL" else ()
+    assert_close(again(y, p, *extra), to_numpy(loss(y, p, *extra)))
 
 
 def test_get_by_name():

@@ -98,7 +98,7 @@ def test_threshold_sums_to_one_for_many_classes(backend, rng):
     y = np.array([1, 500, 999])
     out = to_numpy(ul.multiclass_sparsemax(backend.asarray(y), backend.asarray(z)))
     assert np.all(out >= -1e-6)
-    from unilosses.losses.sparsemax import sparsemax_threshold
+    from unilosses.losses._sparsemax import sparsemax_threshold
 
     tau = to_numpy(sparsemax_threshold(ul.backend_for(backend.asarray(z)), backend.asarray(z), 1))
     np.testing.assert_allclose(np.clip(z - tau, 0, None).sum(-1), 1.0, rtol=1e-5)

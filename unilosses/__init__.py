@@ -3,76 +3,63 @@
 The backend is chosen on every call from the arrays passed in (NumPy, JAX,
 PyTorch, TensorFlow, or any Array API library that array-api-compat knows);
 importing unilosses imports none of them.
+
+The public names are ``__all__``: the catalogue of losses (functions and their
+class forms), ``loss`` / ``Loss`` / ``FunctionLoss`` / ``PerSample`` / ``Backend``
+/ ``rules`` for writing your own (the building blocks are in
+:mod:`unilosses.authoring`), the registry (``get``, ``register``, ``serialize``...),
+``LossStats``, ``Reduction`` and ``smooth_labels``. The modules that implement them
+are not part of the API.
 """
 
-from unilosses import authoring
-from unilosses.authoring import *  # noqa: F403 - the authoring API: loss, PerSample, the building blocks
+from unilosses import authoring, rules
+from unilosses.authoring import Backend, FunctionLoss, Loss, PerSample, loss, namespace
 from unilosses.backends import backend_for
-from unilosses.loss import Loss
-from unilosses.losses import (
-    contrastive,
-    crossentropy,
-    crossentropy_variants,
-    embedding,
-    focal,
-    linear,
-    margin,
-    multiclass_margin,
-    probabilistic,
-    ranking,
-    regression,
-    segmentation,
-    sequence,
-)
-from unilosses.losses import sparsemax as _sparsemax  # the module: its function sparsemax is exported below
-from unilosses.losses.contrastive import *  # noqa: F403 - each family lists its names in __all__
-from unilosses.losses.crossentropy import *  # noqa: F403
-from unilosses.losses.crossentropy_variants import *  # noqa: F403
-from unilosses.losses.embedding import *  # noqa: F403
-from unilosses.losses.focal import *  # noqa: F403
-from unilosses.losses.linear import *  # noqa: F403
-from unilosses.losses.margin import *  # noqa: F403
-from unilosses.losses.multiclass_margin import *  # noqa: F403
-from unilosses.losses.probabilistic import *  # noqa: F403
-from unilosses.losses.probabilistic import convex_kl_divergence
-from unilosses.losses.ranking import *  # noqa: F403
-from unilosses.losses.regression import *  # noqa: F403
-from unilosses.losses.segmentation import *  # noqa: F403
-from unilosses.losses.sequence import *  # noqa: F403
-from unilosses.losses.sparsemax import *  # noqa: F403
+from unilosses.labels import smooth_labels
+from unilosses.losses._contrastive import *  # noqa: F403 - each family lists its names in __all__
+from unilosses.losses._crossentropy import *  # noqa: F403
+from unilosses.losses._crossentropy_variants import *  # noqa: F403
+from unilosses.losses._embedding import *  # noqa: F403
+from unilosses.losses._focal import *  # noqa: F403
+from unilosses.losses._linear import *  # noqa: F403
+from unilosses.losses._margin import *  # noqa: F403
+from unilosses.losses._multiclass_margin import *  # noqa: F403
+from unilosses.losses._probabilistic import *  # noqa: F403
+from unilosses.losses._probabilistic import convex_kl_divergence
+from unilosses.losses._ranking import *  # noqa: F403
+from unilosses.losses._regression import *  # noqa: F403
+from unilosses.losses._segmentation import *  # noqa: F403
+from unilosses.losses._sequence import *  # noqa: F403
+from unilosses.losses._sparsemax import *  # noqa: F403
 from unilosses.reduction import REDUCTIONS, LossStats, Reduction
 from unilosses.registry import FAMILIES, deserialize, get, loss_classes, register, serialize
-from unilosses.smoothing import smooth_labels
 
 __version__ = "0.1.0"
 
 __all__ = [
     "FAMILIES",
     "REDUCTIONS",
+    "Backend",
+    "FunctionLoss",
     "Loss",
     "LossStats",
+    "PerSample",
     "Reduction",
+    "authoring",
     "backend_for",
     "convex_kl_divergence",
     "deserialize",
     "get",
+    "loss",
     "loss_classes",
+    "namespace",
     "register",
+    "rules",
     "serialize",
     "smooth_labels",
-    *authoring.__all__,
-    *crossentropy.__all__,
-    *focal.__all__,
-    *crossentropy_variants.__all__,
-    *_sparsemax.__all__,
-    *linear.__all__,
-    *probabilistic.__all__,
-    *margin.__all__,
-    *multiclass_margin.__all__,
-    *embedding.__all__,
-    *ranking.__all__,
-    *contrastive.__all__,
-    *regression.__all__,
-    *segmentation.__all__,
-    *sequence.__all__,
+    *(name for family in FAMILIES for name in family.__all__),
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

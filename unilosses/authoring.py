@@ -1,19 +1,20 @@
 """Writing your own loss: the pieces the built-in losses are made of, public.
 
 Everything here is re-exported at the top level (``ul.loss``, ``ul.PerSample``,
-``ul.mean_over``...). A loss is a *spec function* over a backend ``be`` (see
+``ul.authoring.mean_over``...). A loss is a *spec function* over a backend ``be`` (see
 :class:`unilosses.Backend` for what it offers), turned into a public function by
 the same :func:`loss` decorator the catalogue uses::
 
     import unilosses as ul
+    from unilosses.authoring import float_targets, mean_over
 
     @ul.loss(rules={"alpha": ul.rules.in_range(0.0, 1.0)})
     def weighted_mse(be, y_true, y_pred, *, alpha=0.5, axis=-1):
-        y = ul.float_targets(be, y_true, y_pred)
+        y = float_targets(be, y_true, y_pred)
         err = (y_pred - y) ** 2
-        return ul.mean_over(be, (1 - alpha) * err + alpha * be.xp.abs(y_pred - y), axis)
+        return mean_over(be, (1 - alpha) * err + alpha * be.xp.abs(y_pred - y), axis)
 
-    class WeightedMSE(ul.Loss):
+    class WeightedMSE(ul.FunctionLoss):
         function = weighted_mse
 
 ``weighted_mse(y_true, y_pred, alpha=0.3, sample_weight=w, reduction="mean")``
@@ -44,9 +45,11 @@ from typing import Any
 from unilosses import rules
 from unilosses.backends import backend_for
 from unilosses.backends.generic import Backend
+from unilosses.base import FunctionLoss, Loss, is_loss_function
+from unilosses.decorator import loss
 from unilosses.logits import binary_log_probs, categorical_log_probs
-from unilosses.loss import Loss, PerSample, loss
-from unilosses.losses._common import (
+from unilosses.reduction import PerSample
+from unilosses.shapes import (
     SparseTargets,
     check_broadcasts,
     check_class_weight,
@@ -64,6 +67,8 @@ from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smooth
 # spelled out (not ``*_common.__all__``): type checkers read a literal list, and users' mypy needs it
 __all__ = [
     "Backend",
+    "FunctionLoss",
+    "Loss",
     "PerSample",
     "SparseTargets",
     "binary_log_probs",
@@ -74,7 +79,9 @@ __all__ = [
     "class_axis",
     "count_classes",
     "float_targets",
+    "is_loss_function",
     "loss",
+    "loss_class",
     "mean_over",
     "namespace",
     "nan_out_of_range",
@@ -107,12 +114,13 @@ def namespace(x: Any) -> Any:
 
 def loss_class(obj: Any) -> type[Loss]:
     """``obj`` as a :class:`Loss` subclass: a Loss subclass itself, or the class form of a
-    public loss function (a ``@loss`` function), named after it (``focal_tversky`` -> ``FocalTversky``)."""
+    public loss function (a ``@loss`` function: a :class:`FunctionLoss`), named after it
+    (``focal_tversky`` -> ``FocalTversky``)."""
     if isinstance(obj, type) and issubclass(obj, Loss):
         return obj
-    if callable(obj) and hasattr(obj, "spec"):
+    if is_loss_function(obj):
         name = re.sub(r"(?:^|_)([a-z0-9])", lambda m: m.group(1).upper(), obj.__name__)
-        cls = type(name, (Loss,), {"function": obj, "__module__": obj.__module__, "__doc__": obj.__doc__})
+        cls = type(name, (FunctionLoss,), {"function": obj, "__module__": obj.__module__, "__doc__": obj.__doc__})
         return cls
     raise TypeError(
         f"loss: expected a unilosses.Loss subclass or a function made with @unilosses.loss, got {obj!r}"

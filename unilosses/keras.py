@@ -72,7 +72,6 @@ import keras
 import numpy as np
 
 import unilosses
-from unilosses.loss import Loss as _CoreLoss
 
 try:  # Keras keeps its mask getter private; the attribute is the fallback
     from keras.src.backend import get_keras_mask as _get_keras_mask
@@ -157,7 +156,7 @@ def _scale_for_replicas(value: Any) -> Any:
 class _CoreConfig:
     """The config of a Keras loss holding a unilosses Loss object ``_core``."""
 
-    _core: _CoreLoss
+    _core: unilosses.Loss
     _dtype_arg: Any
     _dtype_policy: Any
 
@@ -197,7 +196,7 @@ class Loss(_CoreConfig, keras.losses.Loss):
         The loss's options; array options (``class_weight``...) may be lists.
     """
 
-    unilosses_class: ClassVar[type[_CoreLoss]]
+    unilosses_class: ClassVar[type[unilosses.Loss]]
     function: ClassVar[Callable[..., Any]]
 
     def __init__(
@@ -219,11 +218,11 @@ class Loss(_CoreConfig, keras.losses.Loss):
         super().__init__(name=core.name, reduction=keras_reduction, dtype=dtype)
         self.reduction = core.reduction  # the canonical unilosses name
         self._core = core
-        spec = core._spec
+        spec = core.spec
         self._spec = spec
         self._dtype_arg = dtype
         self._options = {
-            n: (_host_array(v) if n in spec.arrays else v) for n, v in core._options.items()
+            n: (_host_array(v) if n in spec.arrays else v) for n, v in core.options.items()
         }
 
     # ---------------------------------------------------------------- inputs
@@ -320,13 +319,13 @@ class Loss(_CoreConfig, keras.losses.Loss):
         return f"unilosses.keras.wrap({core.__module__}.{core.__name__}){repr(self._core)[len(core.__name__):]}"
 
 
-def _signature(core: type[_CoreLoss]) -> inspect.Signature:
+def _signature(core: type[unilosses.Loss]) -> inspect.Signature:
     params = list(inspect.signature(core).parameters.values())
     params.append(inspect.Parameter("dtype", inspect.Parameter.KEYWORD_ONLY, default=None))
     return inspect.Signature(params)
 
 
-def _adapter(core: type[_CoreLoss], module: str = __name__) -> type[Loss]:
+def _adapter(core: type[unilosses.Loss], module: str = __name__) -> type[Loss]:
     """The Keras class of the unilosses Loss class ``core`` (registered for the built-ins)."""
     name = core.__name__
     fn = core.function
@@ -356,7 +355,7 @@ class _CallLoss(_CoreConfig, keras.losses.Loss):
     ``keras.losses.Loss``: Keras converts, masks and reduces, the subclass's ``call``
     computes the per-sample values on Keras' tensors."""
 
-    unilosses_class: ClassVar[type[_CoreLoss]]
+    unilosses_class: ClassVar[type[unilosses.Loss]]
 
     def __init__(self, **kwargs: Any) -> None:
         core = self.unilosses_class(**kwargs)
@@ -398,14 +397,12 @@ def wrap(loss: Any, *, package: str | None = None) -> type[keras.losses.Loss]:
         A subclass of ``keras.losses.Loss`` (of :class:`Loss` for spec losses) with
         the name of ``loss``'s class.
     """
-    from unilosses.authoring import loss_class
-
-    core = loss_class(loss)  # a TypeError for anything else
+    core = unilosses.authoring.loss_class(loss)  # a TypeError for anything else
     package = package or core.__module__
     done = _WRAPPED.get((loss, package))
     if done is not None:
         return done
-    if core._call_style:
+    if not issubclass(core, unilosses.FunctionLoss):
         cls = type(
             core.__name__,
             (_CallLoss,),
@@ -415,7 +412,7 @@ def wrap(loss: Any, *, package: str | None = None) -> type[keras.losses.Loss]:
         cls.__signature__ = inspect.signature(core)  # type: ignore[attr-defined]
     else:
         cls = _adapter(core, module=core.__module__)
-        if callable(loss) and hasattr(loss, "spec"):  # the function too, for model.compile(loss=fn)
+        if unilosses.authoring.is_loss_function(loss):  # the function too, for model.compile(loss=fn)
             _register(loss, package)
     _WRAPPED[(loss, package)] = _register(cls, package)
     return _WRAPPED[(loss, package)]
@@ -439,12 +436,12 @@ def _build() -> list[str]:
     for module in unilosses.FAMILIES:
         for name in module.__all__:
             obj = getattr(module, name)
-            if isinstance(obj, type) and issubclass(obj, _CoreLoss):
+            if isinstance(obj, type) and issubclass(obj, unilosses.Loss):
                 globals()[name] = keras.saving.register_keras_serializable(package="unilosses")(_adapter(obj))
                 names.append(name)
                 # the unilosses class too (as "unilosses.core>Name"), for models compiled with its objects
                 keras.saving.register_keras_serializable(package="unilosses.core")(obj)
-            elif callable(obj) and hasattr(obj, "spec"):
+            elif unilosses.authoring.is_loss_function(obj):
                 # the plain function: registered so a model compiled with it saves and loads
                 keras.saving.register_keras_serializable(package="unilosses")(obj)
     return names

@@ -19,10 +19,7 @@ logits and PaLM's z-loss.
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
-
-from unilosses.options import in_range, register_check
 
 __all__ = [
     "Included", "binary_log_probs", "categorical_log_probs", "check_input_kind", "check_logit_options", "included",
@@ -99,7 +96,7 @@ def included(be: Any, where: Any, y_pred: Any, axis: int) -> Included:
     """optax's ``where``: a mask of y_pred's shape (classes) or of its shape without the class
     axis (samples). Excluded classes leave the softmax and every sum; a sample with no class
     left leaves every denominator."""
-    from unilosses.losses._common import check_broadcasts
+    from unilosses.shapes import check_broadcasts
 
     xp = be.xp
     mask = where != 0
@@ -144,16 +141,6 @@ def check_logit_options(
         for name, value, default in (("z_loss", z_loss, 0.0), ("softcap", softcap, None)):
             if value is not default and not (isinstance(value, (int, float)) and value == default):
                 raise ValueError(f"{name}: acts on logits; expected from_logits=True, got from_logits=False")
-
-
-def _softcap(name: str, value: Any) -> Any:
-    """None, or a positive finite number (a Python number: the spec branches on None)."""
-    return None if value is None else _POSITIVE(name, value)
-
-
-_POSITIVE = in_range(0.0, math.inf, lo_open=True, hi_open=True, arrays=False)
-register_check("z_loss", in_range(0.0, math.inf, hi_open=True))
-register_check("softcap", _softcap)
 
 
 def logit_transforms(be: Any, y_pred: Any, from_logits: bool, softcap: Any, z_loss: Any, where: Any) -> Any:

@@ -14,7 +14,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["LossStats", "Reduction", "REDUCTIONS", "canonical_reduction", "reduce"]
+from unilosses.backends import backend_for
+
+__all__ = ["LossStats", "PerSample", "Reduction", "REDUCTIONS", "canonical_reduction", "reduce"]
+
+
+class PerSample(NamedTuple):
+    """What a spec function returns when it needs more than plain values: the inputs of
+    :func:`reduce` beside the values."""
+
+    values: Any
+    weight: Any = None  # per-sample class weight, for the weighted mean
+    valid: Any = None  # False where a label is ignored
 
 
 class Reduction(str, enum.Enum):
@@ -121,8 +132,7 @@ def _divide_no_nan(xp: Any, num: Any, den: Any) -> Any:
 
 
 def _xp(x: Any) -> Any:
-    from unilosses.backends import backend_for
-
+    """The namespace of the array ``x`` (any framework: the sums of a LossStats are its arrays)."""
     return backend_for(x).xp
 
 

@@ -9,42 +9,42 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from unilosses.loss import Loss
+from unilosses.base import Loss, is_loss_function
 from unilosses.losses import (
-    contrastive,
-    crossentropy,
-    crossentropy_variants,
-    embedding,
-    focal,
-    linear,
-    margin,
-    multiclass_margin,
-    probabilistic,
-    ranking,
-    regression,
-    segmentation,
-    sequence,
-    sparsemax,
+    _contrastive,
+    _crossentropy,
+    _crossentropy_variants,
+    _embedding,
+    _focal,
+    _linear,
+    _margin,
+    _multiclass_margin,
+    _probabilistic,
+    _ranking,
+    _regression,
+    _segmentation,
+    _sequence,
+    _sparsemax,
 )
 
 __all__ = ["FAMILIES", "deserialize", "get", "loss_classes", "register", "serialize"]
 
 #: the loss family modules, in the order the README lists them
 FAMILIES = (
-    crossentropy,
-    focal,
-    linear,
-    crossentropy_variants,
-    sparsemax,
-    probabilistic,
-    margin,
-    multiclass_margin,
-    embedding,
-    ranking,
-    contrastive,
-    regression,
-    segmentation,
-    sequence,
+    _crossentropy,
+    _focal,
+    _linear,
+    _crossentropy_variants,
+    _sparsemax,
+    _probabilistic,
+    _margin,
+    _multiclass_margin,
+    _embedding,
+    _ranking,
+    _contrastive,
+    _regression,
+    _segmentation,
+    _sequence,
 )
 
 #: Keras' short names
@@ -98,7 +98,7 @@ def register(*objs: Any) -> None:
     """
     for obj in objs:
         is_class = isinstance(obj, type) and issubclass(obj, Loss)
-        if not is_class and not (callable(obj) and hasattr(obj, "spec")):
+        if not is_class and not is_loss_function(obj):
             raise TypeError(f"register: expected a Loss subclass or a function made with @unilosses.loss, got {obj!r}")
         name = obj.__name__
         if _TABLE.get(name, obj) is not obj:

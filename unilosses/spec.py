@@ -1,15 +1,18 @@
 """A loss's specification at run time: option validation, input conversion and the cached core.
 
 :class:`Spec` wraps a spec function ``f(be, *inputs, *, options)`` (see
-:mod:`unilosses.loss`). A call
+:mod:`unilosses.decorator`). A call
 
 1. validates the options (once per distinct option set, then one dict lookup;
-   array-valued numeric options are passed as arguments, see :mod:`unilosses.options`),
+   array-valued numeric options are passed as arguments, see :mod:`unilosses.rules`),
 2. finds the backend from the deciding input (``y_pred``; one dict lookup),
+   and runs a whole-loss kernel registered for that backend (:meth:`Spec.specialise`)
+   where one applies,
 3. moves the other inputs, the weights and array options to that framework and device,
 4. computes 16-bit inputs in float32,
 5. runs the spec and :func:`unilosses.reduction.reduce` as one function per
-   (backend, options, reduction): a cached ``jax.jit`` for concrete JAX arrays.
+   (backend, options, reduction) of one :class:`CoreArgs`: a cached ``jax.jit`` for
+   concrete JAX arrays.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, NamedTuple
 
-from unilosses.backends import _BY_TYPE, convert, resolve
-from unilosses.options import DYNAMIC, in_bounds, is_array_value, rule_for, types
-from unilosses.reduction import NUMPY_1, reduce
+from unilosses.backends import BY_TYPE, convert, resolve
+from unilosses.reduction import NUMPY_1, PerSample, reduce
+from unilosses.rules import DYNAMIC, in_bounds, is_array_value, rule_for, types
 
-__all__ = ["PAIR", "PerSample", "Spec"]
+__all__ = ["CONTEXT", "PAIR", "CoreArgs", "Spec"]
 
 #: the inputs of most losses
 PAIR = ("y_true", "y_pred")
@@ -31,17 +34,14 @@ PAIR = ("y_true", "y_pred")
 CONTEXT = ("reduction", "sample_weight", "element_weight")
 
 
-class PerSample(NamedTuple):
-    """What a spec function returns when it needs more than plain values."""
+class CoreArgs(NamedTuple):
+    """The arguments of a loss's compiled core, by name (a NamedTuple is a JAX pytree)."""
 
-    values: Any
-    weight: Any = None  # per-sample class weight, for the weighted mean
-    valid: Any = None  # False where a label is ignored
-
-
-def _bounds(rule: Any) -> tuple[float, float, bool, bool]:
-    """The range of a numeric option's rule (:func:`unilosses.options.in_range`)."""
-    return rule.bounds  # type: ignore[no-any-return]
+    inputs: tuple[Any, ...]  #: the inputs in the spec's order, converted
+    sample_weight: Any
+    element_weight: Any
+    normalizer: Any
+    arrays: tuple[Any, ...]  #: the array options (``Spec.arrays``), then the array-valued numeric options
 
 
 def _looks_float(x: Any) -> bool:
@@ -97,7 +97,10 @@ class Spec:
         self._by_call: dict[Any, tuple[Any, ...]] = {}
         self._array_names = frozenset(self.arrays)
         self._no_arrays: dict[str, Any] = dict.fromkeys(self.arrays)  # shared: never mutated
+        self._none_arrays: tuple[Any, ...] = (None,) * len(self.arrays)
         self._cores: dict[Any, Callable[..., Any]] = {}
+        #: whole-loss kernels by backend name (:meth:`specialise`)
+        self.specialisations: dict[str, Callable[..., Any]] = {}
         self._fast: dict[Any, Any] = {}
 
     # ------------------------------------------------------------- options
@@ -164,14 +167,44 @@ class Spec:
         arrays[name] = value
         return DYNAMIC
 
-    # ---------------------------------------------------------------- core
-    def core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[..., Any]:
-        """The per-(backend, options, reduction) function, compiled where useful.
+    # --------------------------------------------------- specialisations
+    def specialise(self, backend: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a whole-loss kernel of this loss on ``backend`` (a decorator).
 
-        Its arguments: the inputs, ``sample_weight``, ``element_weight``,
-        ``normalizer``, then the array options (``self.arrays``, then the
-        array-valued numeric options in option order).
+        ``@my_loss.spec.specialise("torch")`` over ``factory(be, options, reduction)``: for
+        validated ``options`` (a dict of the static options) and a ``reduction``, it returns
+        ``None`` (not handled) or ``fast(inputs, arrays)``, which computes exactly what the
+        spec and :func:`unilosses.reduction.reduce` compute, or returns ``NotImplemented`` for
+        inputs it does not handle (the spec then runs, with its checks and messages). Built
+        once per (backend, options, reduction); used only without sample weights, element
+        weights or a normalizer; the first call and every later one take the same path.
+        The factory is written beside the spec it specialises.
         """
+
+        def register(factory: Callable[..., Any]) -> Callable[..., Any]:
+            self.specialisations[backend] = factory
+            return factory
+
+        return register
+
+    def _specialised(self, be: Any, key: tuple[Any, ...], reduction: str) -> Any:
+        """The registered kernel for (backend, options, reduction), or None (cached either way)."""
+        ck = (be.name, key, reduction)
+        fast = self._fast.get(ck, False)
+        if fast is False:
+            factory = self.specialisations.get(be.name)
+            fast = None
+            if factory is not None and DYNAMIC not in key:
+                fast = factory(be, dict(zip(self.static, key)), reduction)
+            if len(self._fast) > 256:
+                self._fast.clear()
+            fast = self._fast.setdefault(ck, fast)
+        return fast
+
+    # ---------------------------------------------------------------- core
+    def core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[[CoreArgs], Any]:
+        """The per-(backend, options, reduction) function of one :class:`CoreArgs`, compiled
+        where useful (a cached ``jax.jit`` on JAX)."""
         ck = (be.name, key, reduction)
         core = self._cores.get(ck)
         if core is None:
@@ -179,37 +212,37 @@ class Spec:
             # setdefault is atomic (no lock: torch.compile cannot trace one)
         return core
 
-    def _make_core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[..., Any]:
-        fn, n, xp = self.fn, len(self.inputs), be.xp
+    def _make_core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[[CoreArgs], Any]:
+        fn, xp = self.fn, be.xp
         static = {o: v for o, v in zip(self.static, key) if v is not DYNAMIC}
         dynamic = tuple(o for o, v in zip(self.static, key) if v is DYNAMIC)
         names = self.arrays + dynamic
-        bounds = [(i, _bounds(self._rule(o))) for i, o in enumerate(names) if o in dynamic]
-        context = self.context
+        bounds = [(i, self._rule(o).bounds) for i, o in enumerate(names) if o in dynamic]
+        hints = tuple(c for c in CONTEXT[1:] if c in self.context)
         lead = self._lead
         numpy1 = be.name == "numpy" and NUMPY_1
-        if "reduction" in context:
+        if "reduction" in self.context:
             static["reduction"] = reduction
 
-        def run(*args: Any) -> Any:
-            opts = dict(zip(names, args[n + 3 :]))
-            if context:
-                opts.update((c, args[n + i]) for i, c in enumerate(CONTEXT[1:]) if c in context)
-            out = fn(be, *args[:n], **static, **opts)
+        def run(args: CoreArgs) -> Any:
+            opts = dict(zip(names, args.arrays))
+            for h in hints:
+                opts[h] = getattr(args, h)
+            out = fn(be, *args.inputs, **static, **opts)
             if not isinstance(out, PerSample):
                 out = PerSample(out)
             values = out.values
-            if numpy1 and values.ndim == 0 and values.dtype != args[lead].dtype:
-                values = values.astype(args[lead].dtype)  # NumPy 1.x: 0-d float32 op Python float -> float64
+            if numpy1 and values.ndim == 0 and values.dtype != args.inputs[lead].dtype:
+                values = values.astype(args.inputs[lead].dtype)  # NumPy 1.x: 0-d float32 op Python float -> float64
             if bounds:  # an out-of-range array option makes the loss NaN (no silent number)
                 ok = None
                 for i, b in bounds:
-                    inside = in_bounds(xp, args[n + 3 + i], b)
+                    inside = in_bounds(xp, args.arrays[i], b)
                     ok = inside if ok is None else xp.logical_and(ok, inside)
                 values = xp.where(ok, values, float("nan"))
             return reduce(
-                be, values, args[n], reduction, weight=out.weight, valid=out.valid,
-                normalizer=args[n + 2], element_weight=args[n + 1],
+                be, values, args.sample_weight, reduction, weight=out.weight, valid=out.valid,
+                normalizer=args.normalizer, element_weight=args.element_weight,
             )
 
         run.__name__ = self.name
@@ -232,21 +265,20 @@ class Spec:
         dtype; the other inputs (Python / NumPy values, or arrays of that framework)
         are moved to it: ``y_true`` as it is (labels stay integers), the inputs of other
         specs cast to the compute dtype, except :attr:`integers`, which must hold integers.
+        A kernel registered with :meth:`specialise` for the backend answers first where it
+        applies (on the first call as on later ones).
         """
         li, lead_name = self._lead, self.decides
         lead = inputs[li]
-        if sample_weight is None and element_weight is None and normalizer is None:
-            fk = (type(lead), key, reduction)
-            fast = self._fast.get(fk, False)
-            if fast is False:
-                fast = self._fast_path(fk)
-            if fast is not None:
-                out = fast(inputs, arrays)
-                if out is not NotImplemented:
-                    return out
-        be = _BY_TYPE.get(type(lead))
+        be = BY_TYPE.get(type(lead))
         if be is None:
             lead, be = resolve(lead, lead_name)
+        if self.specialisations and sample_weight is None and element_weight is None and normalizer is None:
+            fast = self._specialised(be, key, reduction)
+            if fast is not None:
+                out = fast(inputs if inputs[li] is lead else (*inputs[:li], lead, *inputs[li + 1 :]), arrays)
+                if out is not NotImplemented:
+                    return out
         try:
             dtype = be.compute_dtype(lead.dtype, lead_name)
         except TypeError as e:
@@ -270,12 +302,14 @@ class Spec:
                 raise ValueError(f"normalizer: only used with reduction='sum', got reduction={reduction!r}")
             normalizer = convert(be, normalizer, lead, "normalizer", dtype, lead_name=lead_name)
         if arrays is self._no_arrays:
-            arr: list[Any] = [None] * len(arrays)
+            arr: tuple[Any, ...] = self._none_arrays
         else:
-            arr = [None if v is None else convert(be, v, lead, n, dtype, lead_name=lead_name) for n, v in arrays.items()]
+            arr = tuple(
+                None if v is None else convert(be, v, lead, n, dtype, lead_name=lead_name) for n, v in arrays.items()
+            )
             if len(arrays) != len(self.arrays) and be.concrete(lead):
                 self._check_dynamic(be, arrays, arr[len(self.arrays) :])
-        return self.core(be, key, reduction)(*xs, sample_weight, element_weight, normalizer, *arr)
+        return self.core(be, key, reduction)(CoreArgs(xs, sample_weight, element_weight, normalizer, arr))
 
     def _convert_input(self, be: Any, x: Any, lead: Any, name: str, dtype: Any) -> Any:
         """An input other than the deciding one, in ``be``: floats in ``dtype`` (None: as they are), integer inputs as they are."""
@@ -285,16 +319,6 @@ class Spec:
         if x is not None and not be.is_integer(x.dtype):
             raise TypeError(f"{name}: expected an array of integers, got dtype {x.dtype}")
         return x
-
-    def _fast_path(self, fk: tuple[Any, Any, str]) -> Any:
-        """The backend's fused call of this loss for (input type, options, reduction), or None."""
-        tp, key, reduction = fk
-        be = _BY_TYPE.get(tp)
-        if be is None or DYNAMIC in key:
-            return None  # an unseen type (the general path registers it) or array options
-        if len(self._fast) > 256:
-            self._fast.clear()
-        return self._fast.setdefault(fk, be.fast_path(self.name, dict(zip(self.static, key)), reduction))
 
     def _check_dynamic(self, be: Any, arrays: dict[str, Any], values: list[Any]) -> None:
         """Range checks of array-valued numeric options, on the host (concrete backends only)."""

@@ -48,7 +48,6 @@ import numpy as np
 import torch
 
 import unilosses
-from unilosses.loss import Loss as _CoreLoss
 
 __all__ = ["Loss", "module"]
 
@@ -84,7 +83,7 @@ class Loss(torch.nn.Module):
         The loss's options. Array options (``class_weight``...) become buffers.
     """
 
-    unilosses_class: ClassVar[type[_CoreLoss]]
+    unilosses_class: ClassVar[type[unilosses.Loss]]
     function: ClassVar[Callable[..., Any]]
 
     def __init__(self, *, reduction: Any = "sum_over_batch_size", **options: Any) -> None:
@@ -92,10 +91,10 @@ class Loss(torch.nn.Module):
         if "name" in options:
             raise TypeError(f"{type(self).__name__}: unexpected option 'name' (torch modules have none)")
         core = self.unilosses_class(reduction=reduction, **options)
-        spec = core._spec
+        spec = core.spec
         self.reduction = core.reduction
         self._spec = spec
-        self._static = {n: core._options[n] for n in spec.static}
+        self._static = {n: core.options[n] for n in spec.static}
         self._array_names = tuple(spec.arrays)
         for n in self._array_names:
             self.register_buffer(n, _buffer(n, options.get(n)))
@@ -187,7 +186,7 @@ def _forward_signature(names: tuple[str, ...], optional: frozenset[str] = frozen
     return inspect.Signature(params)
 
 
-def _adapter(core: type[_CoreLoss]) -> type[Loss]:
+def _adapter(core: type[unilosses.Loss]) -> type[Loss]:
     """The ``torch.nn.Module`` class of the unilosses Loss class ``core``."""
     name = core.__name__
     fn = core.function
@@ -232,7 +231,7 @@ class _CallModule(torch.nn.Module):
     """A Keras-style :class:`unilosses.Loss` subclass (one that overrides ``call``) as a
     ``torch.nn.Module``: ``forward(input, target, sample_weight=None)`` calls it."""
 
-    unilosses_class: ClassVar[type[_CoreLoss]]
+    unilosses_class: ClassVar[type[unilosses.Loss]]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__()
@@ -265,10 +264,8 @@ def module(loss: Any) -> type[torch.nn.Module]:
         ``state_dict``; the class is made at run time, so pickling the whole module
         needs your own importable subclass of it).
     """
-    from unilosses.authoring import loss_class
-
-    core = loss_class(loss)
-    if not core._call_style:
+    core = unilosses.authoring.loss_class(loss)
+    if issubclass(core, unilosses.FunctionLoss):
         return _adapter(core)
     cls = type(core.__name__, (_CallModule,), {"__qualname__": core.__name__, "unilosses_class": core})
     cls.__signature__ = inspect.signature(core)  # type: ignore[attr-defined]

@@ -15,13 +15,14 @@ import numpy as np
 
 from unilosses.backends.generic import Backend
 
-__all__ = ["Backend", "backend_for", "convert", "framework_name", "resolve"]
+__all__ = ["BY_TYPE", "HOST_TYPES", "Backend", "backend_for", "convert", "framework_name", "resolve"]
 
-_BY_TYPE: dict[type, Backend] = {}
+#: the backend of each array type seen so far (read directly by the call machinery's hot path)
+BY_TYPE: dict[type, Backend] = {}
 _BY_NAME: dict[str, Backend] = {}
 
 # Python objects that y_true / weights may be given as: moved to y_pred's backend.
-_HOST_TYPES = (int, float, bool, list, tuple, np.ndarray, np.generic)
+HOST_TYPES = (int, float, bool, list, tuple, np.ndarray, np.generic)
 
 
 def framework_name(obj: Any) -> str:
@@ -64,13 +65,13 @@ def _make(name: str, sample: Any) -> Backend:
     if name == "dask":
         from unilosses.backends.dask import DaskBackend
 
-        return DaskBackend(xp)
+        return DaskBackend(xp, backend_for)
     return Backend(name, xp)
 
 
 def _lookup(obj: Any) -> Backend:
     tp = type(obj)
-    be = _BY_TYPE.get(tp)
+    be = BY_TYPE.get(tp)
     if be is not None:
         return be
     name = framework_name(obj)
@@ -81,7 +82,7 @@ def _lookup(obj: Any) -> Backend:
     be = _BY_NAME.get(name)
     if be is None:
         be = _BY_NAME.setdefault(name, _make(name, obj))
-    return _BY_TYPE.setdefault(tp, be)
+    return BY_TYPE.setdefault(tp, be)
 
 
 def _host_array(x: Any, name: str) -> np.ndarray:
@@ -120,12 +121,12 @@ def resolve(x: Any, name: str = "y_pred") -> tuple[Any, Backend]:
     (a ``keras.Variable`` may hold a ``tf.Variable``, which holds a tensor).
     """
     for _ in range(4):
-        be = _BY_TYPE.get(type(x))
+        be = BY_TYPE.get(type(x))
         if be is not None:
             return x, be
-        if isinstance(x, _HOST_TYPES):
+        if isinstance(x, HOST_TYPES):
             x = _host_array(x, name)
-            return x, _BY_TYPE.get(np.ndarray) or _lookup(x)
+            return x, BY_TYPE.get(np.ndarray) or _lookup(x)
         value = _variable_value(x)
         if value is None:
             return x, _lookup(x)
@@ -135,7 +136,7 @@ def resolve(x: Any, name: str = "y_pred") -> tuple[Any, Backend]:
 
 def backend_for(y_pred: Any) -> Backend:
     """The backend of ``y_pred``: one dict lookup once its type has been seen."""
-    be = _BY_TYPE.get(type(y_pred))
+    be = BY_TYPE.get(type(y_pred))
     return be if be is not None else resolve(y_pred)[1]
 
 
@@ -148,10 +149,10 @@ def convert(be: Backend, x: Any, like: Any, name: str, dtype: Any = None, lead_n
     """
     if x is None:
         return None
-    other = _BY_TYPE.get(type(x))
+    other = BY_TYPE.get(type(x))
     if other is be:
         return x if dtype is None or x.dtype == dtype else be.xp.astype(x, dtype)
-    if isinstance(x, _HOST_TYPES):
+    if isinstance(x, HOST_TYPES):
         return be.from_host(_host_array(x, name), like, dtype)
     if other is None:
         x, other = resolve(x, name)

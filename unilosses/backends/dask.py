@@ -61,8 +61,12 @@ def _take(index: Any, table: Any) -> Any:
 
 
 class DaskBackend(Backend):
-    def __init__(self, xp: Any) -> None:
+    """``backend_for``: the dispatcher (:func:`unilosses.backends.backend_for`), handed in so
+    that each block finds the backend of its own arrays (NumPy, CuPy) without an import upward."""
+
+    def __init__(self, xp: Any, backend_for: Any) -> None:
         super().__init__("dask", DaskNamespace(xp))
+        self.backend_for = backend_for
 
     def lookup(self, table: Any, index: Any) -> Any:
         """``table[index]`` block by block: each block of ``index`` reads the whole (small)
@@ -75,7 +79,7 @@ class DaskBackend(Backend):
 
     def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
         """:meth:`Backend.ctc_nll` block by block along the batch: each task runs the recursion
-        of :func:`unilosses.ctc.ctc_forward` on NumPy over whole sequences."""
+        of :func:`unilosses.backends.ctc.ctc_forward` on NumPy over whole sequences."""
         import dask.array as da
 
         log_probs = log_probs.rechunk({0: -1, 2: -1})  # (T, N, C): the batch chunks stay
@@ -84,11 +88,11 @@ class DaskBackend(Backend):
         label_lengths, logit_lengths = label_lengths.rechunk((batch,)), logit_lengths.rechunk((batch,))
         return da.blockwise(
             _ctc_block, "n", log_probs, "tnc", labels, "ns", label_lengths, "n", logit_lengths, "n",
-            blank=blank, dtype=log_probs.dtype, concatenate=True,
+            blank=blank, backend_for=self.backend_for, dtype=log_probs.dtype, concatenate=True,
         )
 
 
-def _ctc_block(log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
-    from unilosses.backends import backend_for
-
+def _ctc_block(
+    log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int, backend_for: Any
+) -> Any:
     return backend_for(log_probs).ctc_nll(log_probs, labels, label_lengths, logit_lengths, blank)

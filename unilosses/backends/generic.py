@@ -12,8 +12,38 @@ from typing import Any, Callable
 
 import numpy as np
 
-from unilosses.ctc import ctc_forward
-from unilosses.smoothing import sparse_smoothed
+from unilosses.backends.ctc import ctc_forward
+from unilosses.rules import is_zero
+
+
+def sparse_smoothed(
+    be: Any,
+    log_probs: Any,
+    nll_y: Any,
+    label_smoothing: float,
+    axis: int,
+    class_weight: Any = None,
+    weight_y: Any = None,
+    num_classes: Any = None,
+) -> Any:
+    """``-sum_c w_c q_c log p_c`` with ``q = (1 - e) onehot(y) + e / K``, no one-hot.
+
+    ``nll_y`` is ``-log p_y``; ``weight_y`` is ``w_y`` (None without class weights).
+    Equals ``(1 - e) w_y nll_y - (e / K) sum_c w_c log p_c``: the uniform term is
+    weighted by ``w_c`` too (torch's ``cross_entropy(weight, label_smoothing)``).
+    ``num_classes``: K when not the size of the class axis (classes left out by a mask,
+    whose ``log_probs`` are then 0), per sample.
+    """
+    xp = be.xp
+    value = nll_y if weight_y is None else weight_y * nll_y
+    if is_zero(label_smoothing):
+        return value
+    k = log_probs.shape[axis] if num_classes is None else num_classes
+    if class_weight is None:
+        total = xp.sum(log_probs, axis=axis)
+    else:
+        total = be.classdot(log_probs, class_weight, axis)
+    return (1.0 - label_smoothing) * value - label_smoothing * (total / k)
 
 
 class Backend:
@@ -40,7 +70,7 @@ class Backend:
         The Array API namespace (2023.12 standard) of y_pred's framework; a
         spec's arithmetic, reductions, ``where``, ``clip``... go through it.
     index_dtype : dtype
-        The dtype of integer labels after :func:`unilosses.sparse_labels`
+        The dtype of integer labels after :func:`unilosses.authoring.sparse_labels`
         (int64; int32 on JAX without x64).
 
     Primitives (each documented on its method)
@@ -75,16 +105,6 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<unilosses backend {self.name}>"
-
-    def fast_path(self, loss: str, options: dict[str, Any], reduction: str) -> Callable[..., Any] | None:
-        """A fused call of a whole loss (values and reduction) for its common case, or None.
-
-        Built once per (loss, options, reduction). The returned ``fast(inputs, arrays)``
-        computes exactly what the specification computes, or returns ``NotImplemented``
-        for inputs it does not handle (the general path then runs, with its checks and
-        messages). Only used without sample weights, element weights or a normalizer.
-        """
-        return None
 
     # ----------------------------------------------------------------- dtypes
     def compute_dtype(self, dtype: Any, name: str = "y_pred") -> Any:
@@ -126,7 +146,8 @@ class Backend:
         return self.eager_checks
 
     def compile(self, fn: Callable[..., Any], key: Any) -> Callable[..., Any]:
-        """A compiled version of ``fn`` for concrete inputs (JAX jits it)."""
+        """A compiled version of ``fn`` (a function of one pytree of arrays) for concrete
+        inputs (JAX jits it)."""
         return fn
 
     # ------------------------------------------------------------- primitives
@@ -248,12 +269,12 @@ class Backend:
         return carry
 
     def ctc_nll(self, log_probs: Any, labels: Any, label_lengths: Any, logit_lengths: Any, blank: int) -> Any:
-        """CTC's negative log-likelihood per sample (:func:`unilosses.ctc.ctc_forward`).
+        """CTC's negative log-likelihood per sample (:func:`unilosses.backends.ctc.ctc_forward`).
 
         ``log_probs`` (T, N, C) are normalised log-probabilities; labels (N, S) hold
         valid non-blank classes within ``label_lengths``; lengths lie in range. Where
         no alignment exists the value is unspecified but finite, with a finite
-        gradient: the caller replaces it (:func:`unilosses.ctc.ctc_feasible`).
+        gradient: the caller replaces it (:func:`unilosses.backends.ctc.ctc_feasible`).
         """
         return ctc_forward(self, log_probs, labels, label_lengths, logit_lengths, blank)
 
@@ -266,7 +287,7 @@ class Backend:
         ``log_p`` holds log-probabilities along ``axis`` (K classes); ``labels``
         (``log_p``'s shape without ``axis``) holds valid class indices; ``w`` is
         ``class_weight`` (1 when None), ``e`` is ``label_smoothing``. One gather and
-        one class-axis reduction (:func:`unilosses.smoothing.sparse_smoothed`), never a
+        one class-axis reduction (:func:`sparse_smoothed`), never a
         one-hot. torch's ``nll_loss(weight, reduction="none")`` when ``e = 0``.
         """
         nll = -self.gather(log_p, labels, axis)

@@ -14,10 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from unilosses.backends import linear_jax
-from unilosses.backends.generic import Backend
-from unilosses.ctc import ctc_forward
-from unilosses.options import is_zero
-from unilosses.smoothing import sparse_smoothed
+from unilosses.backends.ctc import ctc_forward
+from unilosses.backends.generic import Backend, sparse_smoothed
+from unilosses.rules import is_zero
 
 _Tracer = jax.core.Tracer
 _typeof = getattr(jax, "typeof", None)  # JAX >= 0.6
@@ -102,13 +101,15 @@ class JaxBackend(Backend):
 
 
 def _inline_or_jit(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` inlined under tracing, a cached ``jax.jit`` of it on concrete arrays."""
+    """``fn`` inlined under tracing, a cached ``jax.jit`` of it on concrete arrays (``fn`` takes
+    one pytree of arrays: a loss's core arguments)."""
     jitted = jax.jit(fn)
+    leaves = jax.tree_util.tree_leaves
 
-    def call(*args: Any) -> Any:
-        for a in args:
+    def call(args: Any) -> Any:
+        for a in leaves(args):
             if isinstance(a, _Tracer):
-                return fn(*args)
-        return jitted(*args)
+                return fn(args)
+        return jitted(args)
 
     return call

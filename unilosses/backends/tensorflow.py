@@ -10,7 +10,7 @@ from tensorflow.python.ops import gen_ctc_ops
 
 from unilosses.backends import linear_tf, tf_namespace
 from unilosses.backends.generic import Backend
-from unilosses.options import is_zero
+from unilosses.rules import is_zero
 
 try:  # whether a graph is being compiled by XLA (tf.function(jit_compile=True)), where
     # TensorFlow's CTCLoss kernel does not exist

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import array_api_compat.torch as xtorch
 import numpy as np
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from unilosses.backends import linear_torch
 from unilosses.backends.generic import Backend
-from unilosses.options import is_zero
+from unilosses.rules import is_zero
 
 _is_compiling = torch.compiler.is_compiling
 try:  # torch.func transforms (vmap, grad) forbid host reads of values
@@ -35,10 +35,10 @@ class TorchBackend(Backend):
     def device(self, x: Any) -> Any:
         return x.device
 
-    def fast_path(self, loss: str, options: dict[str, Any], reduction: str) -> Any:
-        if loss == "sparse_categorical_crossentropy":
-            return _fast_sparse_ce(options, reduction)
-        return None
+    def eager_cross_entropy(self, **options: Any) -> Callable[[Any, Any], Any]:
+        """torch's whole cross-entropy call (:func:`eager_cross_entropy`): the kernel of
+        ``sparse_categorical_crossentropy``'s torch specialisation."""
+        return eager_cross_entropy(**options)
 
     def from_host(self, x: Any, like: Any, dtype: Any = None) -> Any:
         arr = np.asarray(x)
@@ -163,31 +163,19 @@ class TorchBackend(Backend):
         )
 
 
-def _fast_sparse_ce(options: dict[str, Any], reduction: str) -> Any:
-    """torch's own ``cross_entropy`` / ``nll_loss`` with its reduction, for eager CPU tensors.
-
-    The same numbers as the specification (torch's kernels compute exactly
-    :meth:`Backend.sparse_softmax_cross_entropy`) in one call, for small batches where
-    Python work costs more than the kernel: ``"none"`` and ``"sum"``; the means only
-    without class weights or ignored labels (torch's ``"mean"`` divides by the class
-    weights' sum and gives NaN for an empty batch). Labels are not read on the host:
-    torch raises on an out-of-range label on the CPU, and the general path then runs and
-    raises unilosses' ValueError.
-    """
-    from_logits, from_log_probs = options["from_logits"], options["from_log_probs"]
-    e, ignore_index, axis = options["label_smoothing"], options["ignore_index"], options["axis"]
-    if not (from_logits or from_log_probs) or not isinstance(e, float) or (from_log_probs and e):
-        return None
-    if not is_zero(options.get("z_loss", 0.0)) or options.get("softcap") is not None:
-        return None
-    if reduction in ("none", "sum"):
-        torch_reduction, weights_ok = reduction, True
-    elif reduction in ("sum_over_batch_size", "mean_with_sample_weight") and ignore_index is None:
-        torch_reduction, weights_ok = "mean", False
-    else:
-        return None
+def eager_cross_entropy(
+    *, from_logits: bool, label_smoothing: float, ignore_index: Any, axis: int, reduction: str, class_weight: bool
+) -> Callable[[Any, Any], Any]:
+    """``fast((y_true, y_pred), arrays)``: torch's own ``F.cross_entropy`` (``from_logits``) or
+    ``F.nll_loss`` (log-probabilities) with torch's ``reduction`` (``"none"``, ``"sum"``,
+    ``"mean"``), for eager float32 / float64 CPU tensors with int64 labels, ``where`` None
+    and, when ``class_weight`` allows them, constant class weights of the logits' dtype.
+    ``NotImplemented`` for anything else (the caller then runs the spec). A label out of
+    range is not read on the host: torch raises IndexError on the CPU, and
+    ``NotImplemented`` lets the spec raise unilosses' ValueError."""
     ignore = _NO_IGNORE if ignore_index is None else ignore_index
     is_compiling = _is_compiling
+    mean = reduction == "mean"
 
     def fast(inputs: Any, arrays: Any) -> Any:
         y, z = inputs
@@ -199,24 +187,21 @@ def _fast_sparse_ce(options: dict[str, Any], reduction: str) -> Any:
                 return NotImplemented
         elif nd < 2 or axis % nd != 1 or y.shape != shape[:1] + shape[2:]:
             return NotImplemented
-        if (
-            y.dtype != torch.int64 or not z.is_cpu or shape[1] == 0
-            or (torch_reduction == "mean" and shape[0] == 0) or is_compiling()
-        ):
+        if y.dtype != torch.int64 or not z.is_cpu or shape[1] == 0 or (mean and shape[0] == 0) or is_compiling():
             return NotImplemented
         if arrays.get("where") is not None:
             return NotImplemented
         w = arrays.get("class_weight")
         if w is not None and (
-            not weights_ok or type(w) is not _Tensor or w.dtype != z.dtype or w.requires_grad
+            not class_weight or type(w) is not _Tensor or w.dtype != z.dtype or w.requires_grad
             or not w.is_cpu or w.shape != shape[1:2]
         ):
             return NotImplemented
         try:
             if from_logits:
-                return F.cross_entropy(z, y, weight=w, ignore_index=ignore, reduction=torch_reduction, label_smoothing=e)
-            return F.nll_loss(z, y, weight=w, ignore_index=ignore, reduction=torch_reduction)
-        except IndexError:  # a label out of range: the general path raises the ValueError
+                return F.cross_entropy(z, y, weight=w, ignore_index=ignore, reduction=reduction, label_smoothing=label_smoothing)
+            return F.nll_loss(z, y, weight=w, ignore_index=ignore, reduction=reduction)
+        except IndexError:  # a label out of range: the spec raises the ValueError
             return NotImplemented
 
     return fast

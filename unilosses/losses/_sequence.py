@@ -2,7 +2,7 @@
 
 The loss is the negative log-likelihood of a label sequence under every
 alignment of it to the frames (Graves et al., 2006), computed by the forward
-recursion of :mod:`unilosses.ctc` over time: one specification over the Array
+recursion of :mod:`unilosses.backends.ctc` over time: one specification over the Array
 API, with a loop primitive (``lax.scan`` on JAX) and the framework's own CTC
 kernel as the fused primitive on torch (``ctc_loss``) and TensorFlow (the
 ``CTCLoss`` kernel), behind exactly the same semantics.
@@ -36,9 +36,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.ctc import ctc_feasible
+from unilosses.backends.ctc import ctc_feasible
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
 from unilosses.logits import categorical_log_probs
-from unilosses.loss import Loss, loss
 
 __all__ = ["CTC", "ctc"]
 
@@ -107,7 +108,7 @@ def ctc(
 
         loss_n = -log sum_{pi : B(pi) = labels[n, :L_n]} prod_{t < T_n} exp(y[n, t, pi_t])
 
-    computed by the forward (alpha) recursion in log space (:mod:`unilosses.ctc`).
+    computed by the forward (alpha) recursion in log space (:mod:`unilosses.backends.ctc`).
     ``loss_n = inf`` where no alignment exists (``T_n < L_n`` + the number of
     repeated neighbours in the labels), 0 with ``zero_infinity=True``; the gradient
     there is 0.
@@ -227,7 +228,7 @@ def ctc(
     return out
 
 
-class CTC(Loss):
+class CTC(FunctionLoss):
     """Class form of :func:`ctc` (``keras.losses.CTC``, ``torch.nn.CTCLoss``); called as
     ``(labels, logits, label_lengths=None, logit_lengths=None)``."""
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.loss import Loss, loss
-from unilosses.losses._common import float_targets, mean_over, sparse_targets
-from unilosses.options import is_zero
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
+from unilosses.rules import is_zero
+from unilosses.shapes import float_targets, mean_over, sparse_targets
 from unilosses.smoothing import smooth_binary
 
 __all__ = [
@@ -178,13 +179,13 @@ def multiclass_sparsemax(
     return t.per_sample(be, values)
 
 
-class Sparsemax(Loss):
+class Sparsemax(FunctionLoss):
     """Class form of :func:`sparsemax` (``optax.losses.sparsemax_loss`` with ``axis=None``)."""
 
     function = sparsemax
 
 
-class MulticlassSparsemax(Loss):
+class MulticlassSparsemax(FunctionLoss):
     """Class form of :func:`multiclass_sparsemax` (``optax.losses.multiclass_sparsemax_loss``)."""
 
     function = multiclass_sparsemax

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.loss import Loss, loss
-from unilosses.losses._common import (
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
+from unilosses.shapes import (
     class_axis,
     count_classes,
     float_targets,
     sparse_targets,
 )
-from unilosses.losses._common import relu as _relu
+from unilosses.shapes import relu as _relu
 
 __all__ = [
     "CategoricalHinge",
@@ -348,31 +349,31 @@ def multilabel_margin(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1) -> A
 
 
 # ------------------------------------------------------------------ classes
-class CategoricalHinge(Loss):
+class CategoricalHinge(FunctionLoss):
     """Class form of :func:`categorical_hinge` (``keras.losses.CategoricalHinge``)."""
 
     function = categorical_hinge
 
 
-class MulticlassHinge(Loss):
+class MulticlassHinge(FunctionLoss):
     """Class form of :func:`multiclass_hinge` (``torch.nn.MultiMarginLoss`` times C)."""
 
     function = multiclass_hinge
 
 
-class CrammerSingerHinge(Loss):
+class CrammerSingerHinge(FunctionLoss):
     """Class form of :func:`crammer_singer_hinge` (``optax.multiclass_hinge_loss``)."""
 
     function = crammer_singer_hinge
 
 
-class MulticlassPerceptron(Loss):
+class MulticlassPerceptron(FunctionLoss):
     """Class form of :func:`multiclass_perceptron` (``optax.multiclass_perceptron_loss``)."""
 
     function = multiclass_perceptron
 
 
-class MultilabelMargin(Loss):
+class MultilabelMargin(FunctionLoss):
     """Class form of :func:`multilabel_margin` (``torch.nn.MultiLabelMarginLoss``)."""
 
     function = multilabel_margin

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.loss import Loss, PerSample, loss
-from unilosses.losses._common import check_broadcasts, class_axis, float_targets
-from unilosses.losses._common import relu as _relu
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
+from unilosses.reduction import PerSample
+from unilosses.shapes import check_broadcasts, class_axis, float_targets
+from unilosses.shapes import relu as _relu
 
 __all__ = [
     "MarginRanking",
@@ -148,13 +150,13 @@ def ranking_softmax(
 
 
 # ------------------------------------------------------------------ classes
-class MarginRanking(Loss):
+class MarginRanking(FunctionLoss):
     """Class form of :func:`margin_ranking` (``torch.nn.MarginRankingLoss``); called as ``(x1, x2, target)``."""
 
     function = margin_ranking
 
 
-class RankingSoftmax(Loss):
+class RankingSoftmax(FunctionLoss):
     """Class form of :func:`ranking_softmax` (``optax.losses.ranking_softmax_loss``)."""
 
     function = ranking_softmax

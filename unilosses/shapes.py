@@ -1,11 +1,11 @@
-"""Shape and label handling shared by the loss families (static shapes only)."""
+"""Shapes, axes and labels: the checks and conversions every loss family shares (static shapes only)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any, NamedTuple
 
-from unilosses.loss import PerSample
+from unilosses.reduction import PerSample
 
 __all__ = [
     "SparseTargets",

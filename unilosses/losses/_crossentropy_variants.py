@@ -13,16 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
 from unilosses.logits import categorical_log_probs, included, masked_log
-from unilosses.loss import Loss, PerSample, in_range, loss
-from unilosses.losses._common import (
+from unilosses.losses._validity import nan_where, probabilities, targets_nonnegative
+from unilosses.reduction import PerSample
+from unilosses.rules import in_range
+from unilosses.shapes import (
     check_class_weight,
     class_axis,
     count_classes,
     float_targets,
     sparse_targets,
 )
-from unilosses.losses._validity import nan_where, probabilities, targets_nonnegative
 from unilosses.smoothing import smooth_categorical
 
 __all__ = [
@@ -277,19 +280,19 @@ def categorical_generalized_cross_entropy(
     return t.per_sample(be, values)
 
 
-class Poly1CrossEntropy(Loss):
+class Poly1CrossEntropy(FunctionLoss):
     """Class form of :func:`poly1_cross_entropy` (``optax.losses.poly_loss_cross_entropy``)."""
 
     function = poly1_cross_entropy
 
 
-class SparsePoly1CrossEntropy(Loss):
+class SparsePoly1CrossEntropy(FunctionLoss):
     """Class form of :func:`sparse_poly1_cross_entropy`."""
 
     function = sparse_poly1_cross_entropy
 
 
-class CategoricalGeneralizedCrossEntropy(Loss):
+class CategoricalGeneralizedCrossEntropy(FunctionLoss):
     """Class form of :func:`categorical_generalized_cross_entropy` (``keras.losses.CategoricalGeneralizedCrossEntropy``)."""
 
     function = categorical_generalized_cross_entropy

@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
 from unilosses.logits import included, masked_log
-from unilosses.loss import Loss, PerSample, loss
-from unilosses.losses._common import class_axis, float_targets, mean_over
+from unilosses.reduction import PerSample
+from unilosses.shapes import class_axis, float_targets, mean_over
 
 __all__ = [
     "GaussianNLL",
@@ -191,13 +193,13 @@ def _shape_var(be: Any, var: Any, y_pred: Any) -> Any:
     )
 
 
-@loss(arrays=("var",))
+@loss(inputs=("y_true", "y_pred", "var"), decides="y_pred")
 def gaussian_nll(
     be: Any,
     y_true: Any,
     y_pred: Any,
+    var: Any,
     *,
-    var: Any = None,
     full: bool = False,
     eps: float = 1e-6,
     axis: Any = -1,
@@ -214,8 +216,8 @@ def gaussian_nll(
         Samples; Python / NumPy values are converted to y_pred's framework.
     y_pred : array, shape (..., D)
         Predicted means. Decides the backend.
-    var : array or float (required)
-        Non-negative predicted variances: a scalar, shape (..., D), shape (...,)
+    var : array or float
+        An input (positional or by name, as ``y_true``, ``y_pred``): non-negative predicted variances: a scalar, shape (..., D), shape (...,)
         (one variance per vector), or (..., D) with one axis of size 1, as
         torch allows. A negative entry raises a ValueError where values can be
         read without a device synchronisation, and gives NaN otherwise.
@@ -249,8 +251,6 @@ def gaussian_nll(
     array([[0.      , 1.193147]])
     """
     xp = be.xp
-    if var is None:
-        raise TypeError("var: required; expected the predicted variances (an array or a number)")
     var = _shape_var(be, var, y_pred)
     negative = var < 0
     if be.concrete(y_pred) and be.any_true(negative):
@@ -264,31 +264,27 @@ def gaussian_nll(
     return mean_over(be, values, axis)
 
 
-class KLDivergence(Loss):
+class KLDivergence(FunctionLoss):
     """Class form of :func:`kl_divergence` (``keras.losses.KLDivergence``)."""
 
     function = kl_divergence
 
 
-class Poisson(Loss):
+class Poisson(FunctionLoss):
     """Class form of :func:`poisson` (``keras.losses.Poisson``; ``torch.nn.PoissonNLLLoss``
     with ``log_input=True, axis=None``)."""
 
     function = poisson
 
 
-class GaussianNLL(Loss):
+class GaussianNLL(FunctionLoss):
     """Class form of :func:`gaussian_nll` (``torch.nn.GaussianNLLLoss`` with ``axis=None``).
 
-    ``var`` may be given to the constructor (a fixed variance) or, as torch's
-    ``GaussianNLLLoss`` takes it, to each call: ``loss(y_true, y_pred, var=var)``.
+    ``var`` is an input, as torch's ``GaussianNLLLoss`` takes it: ``loss(y_true, y_pred, var)``
+    or ``loss(y_true, y_pred, var=var)``; a fourth positional argument is the sample weight.
     """
 
     function = gaussian_nll
-
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None, *, var: Any = None) -> Any:
-        arrays = self._arrays if var is None else {**self._arrays, "var": var}
-        return self._spec.call(self._key, arrays, (y_true, y_pred), sample_weight, self.reduction, None)
 
 
 @loss(arrays=("where",))
@@ -372,7 +368,7 @@ def generalized_kl_divergence(
 convex_kl_divergence = generalized_kl_divergence
 
 
-class GeneralizedKLDivergence(Loss):
+class GeneralizedKLDivergence(FunctionLoss):
     """Class form of :func:`generalized_kl_divergence` (``optax.losses.generalized_kl_divergence``
     with ``from_log_probs=True``)."""
 

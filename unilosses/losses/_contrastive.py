@@ -12,8 +12,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from unilosses.loss import Loss, PerSample, flag, in_range, loss
-from unilosses.losses._common import relu
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
+from unilosses.reduction import PerSample
+from unilosses.rules import flag, in_range
+from unilosses.shapes import relu
 
 __all__ = ["Circle", "NTXent", "circle", "ntxent"]
 
@@ -189,13 +192,13 @@ def circle(
 
 
 # ------------------------------------------------------------------ classes
-class NTXent(Loss):
+class NTXent(FunctionLoss):
     """Class form of :func:`ntxent` (``optax.ntxent`` with ``reduction="mean_with_sample_weight"``)."""
 
     function = ntxent
 
 
-class Circle(Loss):
+class Circle(FunctionLoss):
     """Class form of :func:`circle` (``keras.losses.Circle``)."""
 
     function = circle

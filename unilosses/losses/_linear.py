@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import unilosses.logits  # noqa: F401  # the z_loss and softcap rules
 from unilosses.backends.linear_generic import LinearOptions
-from unilosses.loss import Loss, loss
-from unilosses.losses._common import SparseTargets, check_class_weight, check_labels
-from unilosses.options import in_range
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
 from unilosses.reduction import align_weight
+from unilosses.rules import in_range
+from unilosses.shapes import SparseTargets, check_class_weight, check_labels
 
 __all__ = ["LinearCrossEntropy", "linear_cross_entropy"]
 
@@ -218,7 +218,7 @@ def linear_cross_entropy(
     return SparseTargets(-1, n_classes, safe, in_range, valid, w_y).per_sample(be, values)
 
 
-class LinearCrossEntropy(Loss):
+class LinearCrossEntropy(FunctionLoss):
     """Class form of :func:`linear_cross_entropy` (Liger-Kernel's ``LigerFusedLinearCrossEntropyLoss``):
     ``LinearCrossEntropy(ignore_index=-100)(y_true, hidden, weight)``."""
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from unilosses.loss import Loss, loss
-from unilosses.losses._common import class_axis, float_targets, mean_over
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
+from unilosses.shapes import class_axis, float_targets, mean_over
 
 __all__ = [
     "CosineSimilarity",
@@ -390,49 +391,49 @@ def cosine_similarity(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1, epsi
     return -xp.sum(unit(y) * unit(y_pred), axis=axis)
 
 
-class MeanSquaredError(Loss):
+class MeanSquaredError(FunctionLoss):
     """Class form of :func:`mean_squared_error` (``keras.losses.MeanSquaredError``)."""
 
     function = mean_squared_error
 
 
-class MeanAbsoluteError(Loss):
+class MeanAbsoluteError(FunctionLoss):
     """Class form of :func:`mean_absolute_error` (``keras.losses.MeanAbsoluteError``)."""
 
     function = mean_absolute_error
 
 
-class MeanAbsolutePercentageError(Loss):
+class MeanAbsolutePercentageError(FunctionLoss):
     """Class form of :func:`mean_absolute_percentage_error` (``keras.losses.MeanAbsolutePercentageError``)."""
 
     function = mean_absolute_percentage_error
 
 
-class MeanSquaredLogarithmicError(Loss):
+class MeanSquaredLogarithmicError(FunctionLoss):
     """Class form of :func:`mean_squared_logarithmic_error` (``keras.losses.MeanSquaredLogarithmicError``)."""
 
     function = mean_squared_logarithmic_error
 
 
-class Huber(Loss):
+class Huber(FunctionLoss):
     """Class form of :func:`huber` (``keras.losses.Huber``, ``torch.nn.HuberLoss`` with ``axis=None``)."""
 
     function = huber
 
 
-class SmoothL1(Loss):
+class SmoothL1(FunctionLoss):
     """Class form of :func:`smooth_l1` (``torch.nn.SmoothL1Loss`` with ``axis=None``)."""
 
     function = smooth_l1
 
 
-class LogCosh(Loss):
+class LogCosh(FunctionLoss):
     """Class form of :func:`log_cosh` (``keras.losses.LogCosh``)."""
 
     function = log_cosh
 
 
-class CosineSimilarity(Loss):
+class CosineSimilarity(FunctionLoss):
     """Class form of :func:`cosine_similarity` (``keras.losses.CosineSimilarity``)."""
 
     function = cosine_similarity

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from unilosses.loss import Loss, loss
-from unilosses.losses._common import check_class_weight, count_classes, float_targets
-from unilosses.losses._common import class_axis as axis_index
-from unilosses.options import axes, flag, in_range, one_axis
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
+from unilosses.rules import axes, flag, in_range
+from unilosses.rules import axis as one_axis
+from unilosses.shapes import check_class_weight, count_classes, float_targets
+from unilosses.shapes import class_axis as axis_index
 
 __all__ = [
     "Dice",
@@ -411,19 +413,19 @@ def multiclass_generalized_dice(
     return o.over_classes(be, o.dice(smooth), w, ignore_background)
 
 
-class Dice(Loss):
+class Dice(FunctionLoss):
     """Class form of :func:`dice` (``keras.losses.Dice``)."""
 
     function = dice
 
 
-class Tversky(Loss):
+class Tversky(FunctionLoss):
     """Class form of :func:`tversky` (``keras.losses.Tversky``)."""
 
     function = tversky
 
 
-class MulticlassGeneralizedDice(Loss):
+class MulticlassGeneralizedDice(FunctionLoss):
     """Class form of :func:`multiclass_generalized_dice` (``optax.losses.multiclass_generalized_dice_loss``)."""
 
     function = multiclass_generalized_dice

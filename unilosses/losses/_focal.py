@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
 from unilosses.logits import binary_log_probs, categorical_log_probs, check_input_kind, masked_log
-from unilosses.loss import Loss, PerSample, loss
-from unilosses.losses._common import (
+from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
+from unilosses.reduction import PerSample
+from unilosses.rules import is_zero
+from unilosses.shapes import (
     check_class_weight,
     class_axis,
     count_classes,
@@ -20,8 +24,6 @@ from unilosses.losses._common import (
     mean_over,
     sparse_targets,
 )
-from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
-from unilosses.options import is_zero
 from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
 
 __all__ = [
@@ -314,19 +316,19 @@ def sparse_categorical_focal_crossentropy(
     return t.per_sample(be, values)
 
 
-class BinaryFocalCrossentropy(Loss):
+class BinaryFocalCrossentropy(FunctionLoss):
     """Class form of :func:`binary_focal_crossentropy` (``keras.losses.BinaryFocalCrossentropy``)."""
 
     function = binary_focal_crossentropy
 
 
-class CategoricalFocalCrossentropy(Loss):
+class CategoricalFocalCrossentropy(FunctionLoss):
     """Class form of :func:`categorical_focal_crossentropy` (``keras.losses.CategoricalFocalCrossentropy``)."""
 
     function = categorical_focal_crossentropy
 
 
-class SparseCategoricalFocalCrossentropy(Loss):
+class SparseCategoricalFocalCrossentropy(FunctionLoss):
     """Class form of :func:`sparse_categorical_focal_crossentropy`."""
 
     function = sparse_categorical_focal_crossentropy

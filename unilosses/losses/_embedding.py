@@ -16,9 +16,11 @@ import math
 from typing import Any, Callable
 
 from unilosses.backends import backend_for
-from unilosses.loss import Loss, in_range, loss
-from unilosses.losses._common import check_broadcasts, float_targets, mean_over
-from unilosses.losses._common import relu as _relu
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
+from unilosses.rules import in_range
+from unilosses.shapes import check_broadcasts, float_targets, mean_over
+from unilosses.shapes import relu as _relu
 
 __all__ = [
     "CosineEmbedding",
@@ -336,25 +338,25 @@ def cosine_embedding(be: Any, x1: Any, x2: Any, target: Any, *, margin: float = 
 
 
 # ------------------------------------------------------------------ classes
-class HingeEmbedding(Loss):
+class HingeEmbedding(FunctionLoss):
     """Class form of :func:`hinge_embedding` (``torch.nn.HingeEmbeddingLoss`` with ``axis=None``)."""
 
     function = hinge_embedding
 
 
-class TripletMargin(Loss):
+class TripletMargin(FunctionLoss):
     """Class form of :func:`triplet_margin` (``torch.nn.TripletMarginLoss``); called as ``(anchor, positive, negative)``."""
 
     function = triplet_margin
 
 
-class CosineEmbedding(Loss):
+class CosineEmbedding(FunctionLoss):
     """Class form of :func:`cosine_embedding` (``torch.nn.CosineEmbeddingLoss``); called as ``(x1, x2, target)``."""
 
     function = cosine_embedding
 
 
-class TripletMarginWithDistance(Loss):
+class TripletMarginWithDistance(FunctionLoss):
     """Class form of :func:`triplet_margin_with_distance` (``torch.nn.TripletMarginWithDistanceLoss``);
     called as ``(anchor, positive, negative)``."""
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
 from unilosses.logits import (
     binary_log_probs,
     categorical_log_probs,
@@ -17,8 +19,10 @@ from unilosses.logits import (
     masked_log,
     with_z_loss,
 )
-from unilosses.loss import Loss, PerSample, loss
-from unilosses.losses._common import (
+from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
+from unilosses.reduction import PerSample
+from unilosses.rules import is_zero
+from unilosses.shapes import (
     check_broadcasts,
     check_class_weight,
     class_axis,
@@ -27,7 +31,6 @@ from unilosses.losses._common import (
     mean_over,
     sparse_targets,
 )
-from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
 from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
 
 __all__ = [
@@ -335,19 +338,47 @@ def _sparse_where(
     return t._replace(valid=valid).per_sample(be, values)
 
 
-class BinaryCrossentropy(Loss):
+@sparse_categorical_crossentropy.spec.specialise("torch")
+def _torch_kernel(be: Any, options: dict[str, Any], reduction: str) -> Any:
+    """On torch this runs ``F.cross_entropy`` (logits) or ``F.nll_loss`` (log-probabilities),
+    torch's reduction included, which compute exactly the spec above: for small batches the
+    Python work of the spec costs more than the kernel. Where it applies: no probabilities,
+    ``z_loss``, ``softcap``, array-valued smoothing or smoothing of log-probabilities; the
+    reductions ``"none"`` and ``"sum"``, and the means without ``ignore_index`` or class weights
+    (torch's ``"mean"`` divides by the class weights' sum and gives NaN for an empty batch).
+    The kernel itself (``TorchBackend.eager_cross_entropy``) takes only eager
+    CPU tensors and hands anything else back to the spec."""
+    from_logits, from_log_probs = options["from_logits"], options["from_log_probs"]
+    e = options["label_smoothing"]
+    if not (from_logits or from_log_probs) or not isinstance(e, float) or (from_log_probs and e):
+        return None
+    if not is_zero(options["z_loss"]) or options["softcap"] is not None:
+        return None
+    if reduction in ("none", "sum"):
+        torch_reduction, class_weight = reduction, True
+    elif reduction in ("sum_over_batch_size", "mean_with_sample_weight") and options["ignore_index"] is None:
+        torch_reduction, class_weight = "mean", False
+    else:
+        return None
+    return be.eager_cross_entropy(
+        from_logits=from_logits, label_smoothing=e, ignore_index=options["ignore_index"], axis=options["axis"],
+        reduction=torch_reduction, class_weight=class_weight,
+    )
+
+
+class BinaryCrossentropy(FunctionLoss):
     """Class form of :func:`binary_crossentropy` (``keras.losses.BinaryCrossentropy``)."""
 
     function = binary_crossentropy
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(FunctionLoss):
     """Class form of :func:`categorical_crossentropy` (``keras.losses.CategoricalCrossentropy``)."""
 
     function = categorical_crossentropy
 
 
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(FunctionLoss):
     """Class form of :func:`sparse_categorical_crossentropy` (``torch.nn.CrossEntropyLoss``)."""
 
     function = sparse_categorical_crossentropy

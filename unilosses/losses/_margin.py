@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from unilosses.base import FunctionLoss
+from unilosses.decorator import loss
 from unilosses.logits import binary_log_probs
-from unilosses.loss import Loss, loss
-from unilosses.losses._common import (
+from unilosses.shapes import (
     check_class_weight,
     class_axis,
     count_classes,
     float_targets,
     mean_over,
 )
-from unilosses.losses._common import relu as _relu
+from unilosses.shapes import relu as _relu
 
 __all__ = [
     "Hinge",
@@ -274,31 +275,31 @@ def multilabel_soft_margin(
 
 
 # ------------------------------------------------------------------ classes
-class Hinge(Loss):
+class Hinge(FunctionLoss):
     """Class form of :func:`hinge` (``keras.losses.Hinge``)."""
 
     function = hinge
 
 
-class SquaredHinge(Loss):
+class SquaredHinge(FunctionLoss):
     """Class form of :func:`squared_hinge` (``keras.losses.SquaredHinge``)."""
 
     function = squared_hinge
 
 
-class Perceptron(Loss):
+class Perceptron(FunctionLoss):
     """Class form of :func:`perceptron` (``optax.perceptron_loss`` with ``axis=None``)."""
 
     function = perceptron
 
 
-class SoftMargin(Loss):
+class SoftMargin(FunctionLoss):
     """Class form of :func:`soft_margin` (``torch.nn.SoftMarginLoss`` with ``axis=None``)."""
 
     function = soft_margin
 
 
-class MultilabelSoftMargin(Loss):
+class MultilabelSoftMargin(FunctionLoss):
     """Class form of :func:`multilabel_soft_margin` (``torch.nn.MultiLabelSoftMarginLoss``)."""
 
     function = multilabel_soft_margin
