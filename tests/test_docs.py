@@ -20,6 +20,7 @@ import importlib.util
 import pathlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from conftest import BACKENDS
@@ -112,12 +113,17 @@ def test_blocks_parser() -> None:
     assert frameworks("import jax, jax.numpy as jnp, optax\nfrom torch import nn\nimport numpy") == {"jax", "optax", "torch"}
 
 
-def _hook() -> object:
-    spec = importlib.util.spec_from_file_location("docs_families_hook", DOCS / "hooks" / "families.py")
+def _hook(name: str = "families") -> Any:
+    spec = importlib.util.spec_from_file_location(f"docs_{name}_hook", DOCS / "hooks" / f"{name}.py")
     assert spec and spec.loader
     hook = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(hook)
     return hook
+
+
+def _page_of(module: Any) -> str:
+    """The generated page of a family module: ``losses/<name without its underscore>.md``."""
+    return f"losses/{module.__name__.rsplit('.', 1)[1].lstrip('_')}.md"
 
 
 def _section(nav: list, title: str) -> list:
@@ -132,10 +138,10 @@ def test_family_nav_follows_the_registry(tmp_path: pathlib.Path) -> None:
     (tmp_path / "index.md").write_text("# Home\n")
     (tmp_path / "tutorial.md").write_text("# A tutorial\n")
     nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"]
-    config = _hook().on_config({"docs_dir": str(tmp_path), "nav": nav})  # type: ignore[attr-defined]
+    config = _hook().on_config({"docs_dir": str(tmp_path), "nav": nav})
     pages = [v for entry in _section(config["nav"], "Losses") for v in entry.values()]
     assert pages[0] == "losses/index.md"
-    assert pages[1:] == [f"losses/{m.__name__.rsplit('.', 1)[1]}.md" for m in FAMILIES]
+    assert pages[1:] == [_page_of(m) for m in FAMILIES]
     guides = _section(config["nav"], "Guides")
     assert "tutorial.md" in guides and "index.md" not in guides
 
@@ -154,10 +160,95 @@ def test_family_pages_render_their_module(tmp_path: pathlib.Path) -> None:
     errors, _ = config.validate()
     assert not errors, errors
     config.plugins._current_plugin = None  # set by mkdocs while it runs the hooks
-    files = _hook().on_files(Files([]), config)  # type: ignore[attr-defined]
+    files = _hook().on_files(Files([]), config)
     for module in FAMILIES:
-        f = files.get_file_from_path(f"losses/{module.__name__.rsplit('.', 1)[1]}.md")
+        f = files.get_file_from_path(_page_of(module))
         assert f is not None and f"::: {module.__name__}" in f.content_string
+
+
+def _rows(markdown: str) -> dict[str, list[str]]:
+    """The generated table of losses: each row's cells, by the function names of its first cell."""
+    rows = {}
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|(?=(?:[^`]*`[^`]*`)*[^`]*$)", line.strip())[1:-1]]
+        for name in re.findall(r"`(\w+)(?:\([^`]*\))?` / `\w+`", cells[0] if cells else ""):
+            rows[name] = cells
+    return rows
+
+
+def test_losses_table_options_come_from_the_signatures() -> None:
+    """The column "options (defaults)" of losses/index.md is each function's signature, every loss has a row."""
+    import inspect
+
+    from unilosses.registry import FAMILIES
+
+    out = _hook().options_table((DOCS / "losses" / "index.md").read_text(), FAMILIES)
+    assert "| function / class | options (defaults) | notes | checked against |" in out
+    rows = _rows(out)
+    common = {"sample_weight", "element_weight", "reduction", "normalizer"}
+    for module in FAMILIES:
+        for name in module.__all__:
+            fn = getattr(module, name)
+            if isinstance(fn, type):
+                continue
+            params = inspect.signature(fn).parameters.values()
+            want = ", ".join(f"{p.name}={p.default!r}" for p in params if p.kind is p.KEYWORD_ONLY and p.name not in common)
+            assert name in rows, f"no row for {name}"
+            assert f"`{want}`" in rows[name][1], (name, rows[name][1])
+    # what had drifted by hand: the cross-entropy rows lacked from_log_probs, where, z_loss, softcap
+    for option in ("from_log_probs=False", "where=None", "z_loss=0.0", "softcap=None"):
+        assert option in rows["categorical_crossentropy"][1]
+    # a call form with other inputs than (y_true, y_pred) comes from the signature too
+    assert "`ctc(labels, logits, label_lengths=None, logit_lengths=None)` / `CTC`" in out
+
+
+def test_losses_table_fails_on_a_missing_or_unknown_loss() -> None:
+    """A public loss without a row, a row naming no loss, or a class that is not the function's, fails."""
+    from unilosses.registry import FAMILIES
+
+    hook = _hook()
+    text = (DOCS / "losses" / "index.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| `huber` / `Huber` |"))
+    with pytest.raises(ValueError, match=r"no row for the public losses huber, Huber"):
+        hook.options_table(text.replace(row + "\n", ""), FAMILIES)
+    with pytest.raises(ValueError, match=r"`no_such_loss` is not a public loss function"):
+        hook.options_table(text.replace(row, row + "\n| `no_such_loss` / `NoSuchLoss` | | |"), FAMILIES)
+    with pytest.raises(ValueError, match=r"`Hinge` is not the class form of `huber`"):
+        hook.options_table(text.replace("| `huber` / `Huber` |", "| `huber` / `Hinge` |"), FAMILIES)
+    with pytest.raises(ValueError, match=r"no table with the header"):
+        hook.options_table("# The losses\n", FAMILIES)
+
+
+def test_common_parameters_are_injected_where_missing() -> None:
+    """The griffe extension documents sample_weight, element_weight, reduction and normalizer from one text."""
+    pytest.importorskip("griffe")
+    hook = _hook("public_signature")
+    doc = (
+        "A loss.\n\nParameters\n----------\ny_true : array\n    Targets.\naxis, sample_weight, reduction\n"
+        "    See :func:`mse`.\nnormalizer : float\n    Its own text.\n\nNotes\n-----\nA note.\n"
+    )
+    out = hook.with_common_parameters(doc)
+    common = hook.COMMON
+    params = out[out.index("Parameters") : out.index("Returns")]
+    assert "y_true : array\n    Targets.\naxis\n    See :func:`mse`.\n" in params  # the pointer stays for axis
+    for name in ("sample_weight", "element_weight", "reduction"):
+        kind, text = common[name]
+        assert f"{name} : {kind}\n    {text}\n" in params
+    assert "normalizer : float\n    Its own text." in params and common["normalizer"][1] not in params
+    assert params.index("element_weight") < params.index("reduction :")  # in the signature's order
+    assert hook.RETURNS[1] in out and out.index("Returns") < out.index("Notes")  # a Returns section when none
+    # an entry of common names that only points elsewhere goes; its type and its remark stay
+    pointer = "S.\n\nParameters\n----------\nsample_weight, reduction : see :func:`hinge`; weights are per list.\n"
+    out = hook.with_common_parameters(pointer, ("sample_weight", "reduction"))
+    assert "hinge" not in out
+    assert f"sample_weight : array, optional\n    {common['sample_weight'][1]} Weights are per list.\n" in out
+    assert f"reduction : str or Reduction\n    {common['reduction'][1]}\n" in out and "normalizer" not in out
+    typed = "S.\n\nParameters\n----------\nsample_weight : array, shape (N,), optional\n\nReturns\n-------\narray\n"
+    out = hook.with_common_parameters(typed, ("sample_weight",))
+    assert out.count("Returns") == 1
+    assert f"sample_weight : array, shape (N,), optional\n    {common['sample_weight'][1]}\n" in out
+    # an unchanged docstring, once documented
+    assert hook.with_common_parameters(out, ("sample_weight",)) == out
 
 
 def test_readme_keeps_ci_command_and_links() -> None:
