@@ -25,7 +25,10 @@ ROOT = pathlib.Path(ul.__file__).parent
 LEVELS: dict[int, tuple[str, ...]] = {
     0: ("unilosses.rules",),
     1: ("unilosses.backends",),
-    2: ("unilosses.reduction", "unilosses.shapes", "unilosses.smoothing", "unilosses.logits"),
+    2: (
+        "unilosses.reduction", "unilosses.shapes", "unilosses.smoothing", "unilosses.logits",
+        "unilosses.validity", "unilosses.targets",
+    ),
     3: ("unilosses.spec", "unilosses.decorator", "unilosses.base"),
     4: ("unilosses.losses",),
     5: ("unilosses", "unilosses.authoring", "unilosses.registry", "unilosses.labels"),

@@ -19,19 +19,16 @@ from unilosses.logits import (
     masked_log,
     with_z_loss,
 )
-from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
-from unilosses.reduction import PerSample
 from unilosses.rules import is_zero
 from unilosses.shapes import (
     check_broadcasts,
-    check_class_weight,
-    class_axis,
-    count_classes,
     float_targets,
     mean_over,
     sparse_targets,
 )
-from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
+from unilosses.smoothing import smooth_binary, sparse_smoothed
+from unilosses.targets import soft_targets
+from unilosses.validity import both, nan_where, probabilities, targets_01
 
 __all__ = [
     "BinaryCrossentropy",
@@ -194,31 +191,20 @@ def categorical_crossentropy(
     >>> float(ul.categorical_crossentropy(y, p, reduction="mean"))
     1.3783888522474517
     """
-    axis = class_axis(axis, y_pred.ndim)
-    num_classes = count_classes(y_pred, axis)
-    y = float_targets(be, y_true, y_pred)
-    ok = targets_nonnegative(be, y)
+    t = soft_targets(be, y_true, y_pred, axis, label_smoothing, where, class_weight)
     logits = from_logits or from_log_probs
     y_pred = logit_transforms(be, y_pred, from_logits, softcap, z_loss, where)
-    inc = None if where is None else included(be, where, y_pred, axis)
-    if inc is not None:
-        y, y_pred = inc.targets(be, y), inc.predictions(be, y_pred, not logits)
-    q = smooth_categorical(y, label_smoothing, num_classes if inc is None else inc.count)
-    if inc is not None:
-        q = inc.targets(be, q)
-    log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon, from_log_probs)
+    if t.inc is not None:
+        y_pred = t.inc.predictions(be, y_pred, not logits)
+    log_p = categorical_log_probs(be, y_pred, t.axis, from_logits, epsilon, from_log_probs)
+    ok = t.ok
     if logits:  # masked (-inf) classes with no target mass: 0 log 0 = 0
-        log_p = masked_log(be, log_p, q == 0.0)
+        log_p = masked_log(be, log_p, t.q == 0.0)
     else:
         ok = both(be, ok, probabilities(be, y_pred))
-    terms = nan_where(be, ok, q * log_p)
-    valid = None if inc is None else inc.any
-    if class_weight is None:
-        values = with_z_loss(be, -be.xp.sum(terms, axis=axis), y_pred, axis, z_loss)
-        return values if valid is None else PerSample(values, valid=valid)
-    check_class_weight(class_weight, num_classes)
-    values = with_z_loss(be, -be.classdot(terms, class_weight, axis), y_pred, axis, z_loss)
-    return PerSample(values, weight=be.classdot(y, class_weight, axis), valid=valid)
+    terms = nan_where(be, ok, t.q * log_p)
+    values = with_z_loss(be, -t.class_sum(be, terms, class_weight), y_pred, t.axis, z_loss)
+    return t.per_sample(be, values, class_weight)
 
 
 @loss(arrays=("class_weight", "where"), check=check_logit_options)

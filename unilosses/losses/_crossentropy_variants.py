@@ -15,18 +15,13 @@ from typing import Any
 
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
-from unilosses.logits import categorical_log_probs, included, masked_log
-from unilosses.losses._validity import nan_where, probabilities, targets_nonnegative
-from unilosses.reduction import PerSample
+from unilosses.logits import categorical_log_probs, masked_log
 from unilosses.rules import in_range
 from unilosses.shapes import (
-    check_class_weight,
-    class_axis,
-    count_classes,
-    float_targets,
     sparse_targets,
 )
-from unilosses.smoothing import smooth_categorical
+from unilosses.targets import soft_targets
+from unilosses.validity import nan_where, probabilities
 
 __all__ = [
     "CategoricalGeneralizedCrossEntropy",
@@ -50,27 +45,6 @@ def _poly1_terms(be: Any, y_pred: Any, axis: int, from_logits: bool, epsilon: An
     ok = None if from_logits else probabilities(be, y_pred)
     log_p = categorical_log_probs(be, y_pred, axis, from_logits, _CLIP)
     return nan_where(be, ok, log_p + epsilon * be.xp.expm1(log_p))
-
-
-def _dense(
-    be: Any, y_true: Any, y_pred: Any, terms: Any, axis: int, label_smoothing: Any, class_weight: Any, inc: Any = None
-) -> Any:
-    """``-sum_c w_c q_c terms_c`` for target distributions ``y_true`` along ``axis`` (0 where
-    ``q_c = 0`` and a logit of -inf: ``0 log 0 = 0``); ``inc``: the classes optax's ``where`` keeps."""
-    y = float_targets(be, y_true, y_pred)
-    ok = targets_nonnegative(be, y)
-    if inc is not None:
-        y = inc.targets(be, y)
-    q = smooth_categorical(y, label_smoothing, count_classes(y_pred, axis) if inc is None else inc.count)
-    if inc is not None:
-        q = inc.targets(be, q)
-    terms = nan_where(be, ok, q * masked_log(be, terms, q == 0.0))
-    valid = None if inc is None else inc.any
-    if class_weight is None:
-        values = -be.xp.sum(terms, axis=axis)
-        return values if valid is None else PerSample(values, valid=valid)
-    check_class_weight(class_weight, y_pred.shape[axis])
-    return PerSample(-be.classdot(terms, class_weight, axis), weight=be.classdot(y, class_weight, axis), valid=valid)
 
 
 @loss(arrays=("class_weight", "where"), rules=_POLY_RULES)
@@ -142,11 +116,11 @@ def poly1_cross_entropy(
     >>> ul.poly1_cross_entropy(y, z, from_logits=True, epsilon=1.0).round(6)
     array([0.742365])
     """
-    axis = class_axis(axis, y_pred.ndim)
-    inc = None if where is None else included(be, where, y_pred, axis)
-    scores = y_pred if inc is None else inc.predictions(be, y_pred, not from_logits)
-    terms = _poly1_terms(be, scores, axis, from_logits, epsilon)
-    return _dense(be, y_true, y_pred, terms, axis, label_smoothing, class_weight, inc)
+    t = soft_targets(be, y_true, y_pred, axis, label_smoothing, where, class_weight)
+    scores = y_pred if t.inc is None else t.inc.predictions(be, y_pred, not from_logits)
+    terms = _poly1_terms(be, scores, t.axis, from_logits, epsilon)
+    terms = nan_where(be, t.ok, t.q * masked_log(be, terms, t.q == 0.0))  # 0 log 0 = 0 for masked classes
+    return t.per_sample(be, -t.class_sum(be, terms, class_weight), class_weight)
 
 
 @loss(arrays=("class_weight",), rules=_POLY_RULES)

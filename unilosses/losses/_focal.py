@@ -13,18 +13,15 @@ from typing import Any
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
 from unilosses.logits import binary_log_probs, categorical_log_probs, check_input_kind, masked_log
-from unilosses.losses._validity import both, nan_where, probabilities, targets_01, targets_nonnegative
-from unilosses.reduction import PerSample
 from unilosses.rules import is_zero
 from unilosses.shapes import (
-    check_class_weight,
-    class_axis,
-    count_classes,
     float_targets,
     mean_over,
     sparse_targets,
 )
-from unilosses.smoothing import smooth_binary, smooth_categorical, sparse_smoothed
+from unilosses.smoothing import smooth_binary, sparse_smoothed
+from unilosses.targets import soft_targets
+from unilosses.validity import both, nan_where, probabilities, targets_01
 
 __all__ = [
     "BinaryFocalCrossentropy",
@@ -219,22 +216,15 @@ def categorical_focal_crossentropy(
     >>> ul.categorical_focal_crossentropy(y, p).round(4).tolist()  # Keras: [0.0003, 0.6759]
     [0.0003, 0.6759]
     """
-    axis = class_axis(axis, y_pred.ndim)
-    num_classes = count_classes(y_pred, axis)
-    y = float_targets(be, y_true, y_pred)
-    ok = targets_nonnegative(be, y)
-    q = smooth_categorical(y, label_smoothing, num_classes)
-    log_p = categorical_log_probs(be, y_pred, axis, from_logits, epsilon, from_log_probs)
+    t = soft_targets(be, y_true, y_pred, axis, label_smoothing, class_weight=class_weight)
+    log_p = categorical_log_probs(be, y_pred, t.axis, from_logits, epsilon, from_log_probs)
+    ok = t.ok
     if from_logits or from_log_probs:  # masked (-inf) classes with no target mass: 0 log 0 = 0
-        log_p = masked_log(be, log_p, q == 0.0)
+        log_p = masked_log(be, log_p, t.q == 0.0)
     else:
         ok = both(be, ok, probabilities(be, y_pred))
     terms = nan_where(be, ok, _focal_terms(be, log_p, gamma, alpha))
-    if class_weight is None:
-        return be.xp.sum(q * terms, axis=axis)
-    check_class_weight(class_weight, num_classes)
-    values = be.classdot(q * terms, class_weight, axis)
-    return PerSample(values, weight=be.classdot(y, class_weight, axis))
+    return t.per_sample(be, t.class_sum(be, t.q * terms, class_weight), class_weight)
 
 
 @loss(arrays=("class_weight",), check=check_input_kind)
