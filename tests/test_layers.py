@@ -27,7 +27,7 @@ LEVELS: dict[int, tuple[str, ...]] = {
     1: ("unilosses.backends",),
     2: (
         "unilosses.reduction", "unilosses.shapes", "unilosses.smoothing", "unilosses.logits",
-        "unilosses.validity", "unilosses.targets",
+        "unilosses.validity", "unilosses.targets", "unilosses.dims",
     ),
     3: ("unilosses.spec", "unilosses.decorator", "unilosses.base"),
     4: ("unilosses.losses",),

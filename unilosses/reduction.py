@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from unilosses.backends import backend_for
+from unilosses.dims import broadcasts
 
 __all__ = ["LossStats", "PerSample", "Reduction", "REDUCTIONS", "canonical_reduction", "reduce"]
 
@@ -159,10 +160,7 @@ def align_weight(be: Any, sample_weight: Any, shape: Any, name: str = "sample_we
     if len(sw_shape) == nd + 1 and sw_shape[-1] == 1:
         sample_weight = be.xp.squeeze(sample_weight, axis=-1)
         sw_shape = sw_shape[:-1]
-    ok = len(sw_shape) <= nd and all(
-        a is None or b is None or a == 1 or a == b for a, b in zip(sw_shape, tuple(shape))
-    )
-    if not ok:
+    if not broadcasts(sw_shape, tuple(shape), leading=True):
         raise ValueError(
             f"{name}: expected a shape that broadcasts to the per-sample loss "
             f"shape {tuple(shape)}, got {sw_shape} (a lower-rank weight is aligned on the leading axes)"
@@ -175,10 +173,7 @@ def align_weight(be: Any, sample_weight: Any, shape: Any, name: str = "sample_we
 def _check_trailing(name: str, w: Any, shape: tuple[Any, ...]) -> None:
     """``w`` broadcasts NumPy-style to ``shape`` without enlarging it, else a ValueError naming it."""
     ws = tuple(w.shape)
-    ok = len(ws) <= len(shape) and all(
-        a is None or b is None or a == 1 or a == b for a, b in zip(ws[::-1], shape[::-1])
-    )
-    if not ok:
+    if not broadcasts(ws, shape):
         raise ValueError(
             f"{name}: expected a shape that broadcasts (on the trailing axes, as torch's weight) to the "
             f"per-sample loss shape {shape}, got {ws}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
+from unilosses.dims import broadcasts, same_shape, shape_of
 from unilosses.reduction import PerSample
 
 __all__ = [
@@ -21,10 +22,6 @@ __all__ = [
     "sparse_labels",
     "sparse_targets",
 ]
-
-
-def _shape(x: Any) -> tuple[Any, ...]:
-    return tuple(x.shape)
 
 
 def relu(be: Any, x: Any) -> Any:
@@ -45,30 +42,26 @@ def class_axis(axis: int, ndim: int, name: str = "axis") -> int:
 def count_classes(y_pred: Any, axis: int) -> Any:
     """The (static) size K of the class axis ``axis``; K = 0 is a ValueError (no class
     a label could name, and ``e / K`` in label smoothing)."""
-    k = _shape(y_pred)[axis]
+    k = shape_of(y_pred)[axis]
     if k == 0:
         raise ValueError(
-            f"y_pred: expected at least one class along the class axis {axis}, got shape {_shape(y_pred)}"
+            f"y_pred: expected at least one class along the class axis {axis}, got shape {shape_of(y_pred)}"
         )
     return k
-
-
-def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    return a == b or len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
 
 def float_targets(be: Any, y_true: Any, y_pred: Any) -> Any:
     """y_true as y_pred's dtype and shape (a trailing size-1 axis may differ, as in Keras; a
     scalar target applies to every element)."""
     xp = be.xp
-    ts, ps = _shape(y_true), _shape(y_pred)
+    ts, ps = shape_of(y_true), shape_of(y_pred)
     if not ts:
         pass
     elif len(ts) == len(ps) + 1 and ts[-1] == 1:
         y_true = xp.squeeze(y_true, axis=-1)
     elif len(ps) == len(ts) + 1 and ps[-1] == 1:
         y_true = xp.expand_dims(y_true, axis=-1)
-    if ts and not _same(_shape(y_true), ps):
+    if ts and not same_shape(shape_of(y_true), ps):
         raise ValueError(f"y_true: expected the shape of y_pred {ps}, got {ts}")
     if y_true.dtype != y_pred.dtype:
         y_true = xp.astype(y_true, y_pred.dtype)
@@ -86,15 +79,15 @@ def mean_over(be: Any, values: Any, axis: Any) -> Any:
 def sparse_labels(be: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
     """Integer labels of y_pred's shape without ``axis`` (a size-1 ``axis`` is squeezed)."""
     xp = be.xp
-    ps = _shape(y_pred)
+    ps = shape_of(y_pred)
     count_classes(y_pred, axis)
     expected = ps[:axis] + ps[axis + 1 :]
-    ts = _shape(y_true)
+    ts = shape_of(y_true)
     if len(ts) == len(ps) and ts[axis] == 1:
         y_true = xp.squeeze(y_true, axis=axis)
-    if not _same(_shape(y_true), expected):
+    if not same_shape(shape_of(y_true), expected):
         hint = ""
-        if len(ps) >= 3 and axis != 1 and _same(_shape(y_true), ps[:1] + ps[2:]):
+        if len(ps) >= 3 and axis != 1 and same_shape(shape_of(y_true), ps[:1] + ps[2:]):
             hint = "; for torch's (N, C, ...) layout pass axis=1"
         raise ValueError(
             f"y_true: expected integer labels of shape {expected} for y_pred of shape {ps} "
@@ -129,17 +122,14 @@ def check_broadcasts(name: str, x: Any, shape: tuple[Any, ...], like: str = "y_p
     """``x`` (an array option such as ``pos_weight``) must broadcast to ``shape``, the
     shape of the input called ``like``: a ValueError naming both, not a framework's
     broadcasting error (torch's RuntimeError, TensorFlow's InvalidArgumentError)."""
-    xs = _shape(x)
-    ok = len(xs) <= len(shape) and all(
-        a is None or b is None or a == 1 or a == b for a, b in zip(xs[::-1], tuple(shape)[::-1])
-    )
-    if not ok:
+    xs = shape_of(x)
+    if not broadcasts(xs, tuple(shape)):
         raise ValueError(f"{name}: expected a shape that broadcasts to {like}'s shape {tuple(shape)}, got {xs}")
 
 
 def check_class_weight(class_weight: Any, num_classes: Any, name: str = "class_weight") -> None:
     """class_weight must be 1-D with one entry per class."""
-    shape = _shape(class_weight)
+    shape = shape_of(class_weight)
     if len(shape) != 1 or (num_classes is not None and shape[0] is not None and shape[0] != num_classes):
         raise ValueError(
             f"{name}: expected a 1-D array with one weight per class ({num_classes}), got shape {shape}"

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from unilosses.backends import backend_for
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
+from unilosses.dims import shape_of
 from unilosses.rules import in_range
 from unilosses.shapes import check_broadcasts, float_targets, mean_over
 from unilosses.shapes import relu as _relu
@@ -35,10 +36,6 @@ __all__ = [
 
 
 # ------------------------------------------------------------------ helpers
-def _shape(x: Any) -> tuple[Any, ...]:
-    return tuple(x.shape)
-
-
 def _distance(be: Any, x1: Any, x2: Any, p: float, eps: float) -> Any:
     """torch's ``pairwise_distance``: ``||x1 - x2 + eps||_p`` over the last axis."""
     xp = be.xp
@@ -54,7 +51,7 @@ def _distance(be: Any, x1: Any, x2: Any, p: float, eps: float) -> Any:
 
 
 def _embeddings(name: str, x: Any) -> tuple[Any, ...]:
-    shape = _shape(x)
+    shape = shape_of(x)
     if len(shape) < 1:
         raise ValueError(f"{name}: expected embeddings of shape (..., D), got shape {shape}")
     return shape
@@ -276,10 +273,10 @@ def triplet_margin_with_distance(
             raise TypeError(
                 f"distance_function: expected arrays of {be.name}, like its inputs, got {type(d).__name__}"
             )
-    if len({_shape(d) for d in ds}) != 1:
+    if len({shape_of(d) for d in ds}) != 1:
         raise ValueError(
             f"distance_function: expected one distance per sample, of one shape for every pair; "
-            f"got shapes {[_shape(d) for d in ds]}"
+            f"got shapes {[shape_of(d) for d in ds]}"
         )
     if swap:
         d_neg = be.xp.minimum(d_neg, ds[2])

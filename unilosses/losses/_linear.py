@@ -16,6 +16,7 @@ from typing import Any
 from unilosses.backends.linear_generic import LinearOptions
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
+from unilosses.dims import shape_of
 from unilosses.reduction import align_weight
 from unilosses.rules import in_range
 from unilosses.shapes import SparseTargets, check_class_weight, check_labels
@@ -33,10 +34,6 @@ def _chunk_size(name: str, value: Any) -> Any:
     return int(value)
 
 
-def _shape(x: Any) -> tuple[Any, ...]:
-    return tuple(x.shape)
-
-
 def _static(shape: tuple[Any, ...]) -> tuple[Any, ...]:
     """A shape for ``reshape``: an unknown size (TensorFlow's None) as -1."""
     return tuple(-1 if a is None else a for a in shape)
@@ -45,7 +42,7 @@ def _static(shape: tuple[Any, ...]) -> tuple[Any, ...]:
 def _check_shapes(be: Any, y_true: Any, hidden: Any, weight: Any, bias: Any) -> tuple[Any, Any]:
     """(labels of hidden's leading shape in the index dtype, number of classes V)."""
     xp = be.xp
-    hs, ws = _shape(hidden), _shape(weight)
+    hs, ws = shape_of(hidden), shape_of(weight)
     if len(hs) < 1:
         raise ValueError("hidden: expected shape (..., D), got a 0-d array")
     if len(ws) != 2 or (ws[1] is not None and hs[-1] is not None and ws[1] != hs[-1]):
@@ -55,13 +52,13 @@ def _check_shapes(be: Any, y_true: Any, hidden: Any, weight: Any, bias: Any) -> 
     if weight.dtype != hidden.dtype:
         raise TypeError(f"weight: expected hidden's dtype {hidden.dtype}, got {weight.dtype}")
     if bias is not None:
-        if len(_shape(bias)) != 1 or (bias.shape[0] is not None and ws[0] is not None and bias.shape[0] != ws[0]):
-            raise ValueError(f"bias: expected shape ({ws[0]},), one value per class, got {_shape(bias)}")
+        if len(shape_of(bias)) != 1 or (bias.shape[0] is not None and ws[0] is not None and bias.shape[0] != ws[0]):
+            raise ValueError(f"bias: expected shape ({ws[0]},), one value per class, got {shape_of(bias)}")
         be.compute_dtype(bias.dtype, "bias")  # a TypeError unless floating
-    ts, expected = _shape(y_true), hs[:-1]
+    ts, expected = shape_of(y_true), hs[:-1]
     if len(ts) == len(expected) + 1 and ts[-1] == 1:
         y_true = xp.reshape(y_true, _static(expected))
-        ts = _shape(y_true)
+        ts = shape_of(y_true)
     if len(ts) != len(expected) or any(a is not None and b is not None and a != b for a, b in zip(ts, expected)):
         raise ValueError(
             f"y_true: expected integer labels of hidden's shape {hs} without its last axis "
@@ -90,11 +87,11 @@ def _token_weight(be: Any, sample_weight: Any, valid: Any, in_range: Any, labels
     xp = be.xp
     tw = xp.ones_like(labels, dtype=dtype)
     if sample_weight is not None:
-        tw = tw * align_weight(be, sample_weight, _shape(labels))
+        tw = tw * align_weight(be, sample_weight, shape_of(labels))
     for mask in (valid, in_range):
         if mask is not None:
             tw = xp.where(mask, tw, xp.zeros_like(tw))
-    shape = _shape(labels)
+    shape = shape_of(labels)
     return _flat(be, tw, (math.prod(shape) if None not in shape else -1,))
 
 
@@ -202,7 +199,7 @@ def linear_cross_entropy(
         check_class_weight(class_weight, n_classes)
         w_y = be.lookup(class_weight, safe)
     hint = None if reduction == "none" or element_weight is not None else _token_weight(be, sample_weight, valid, in_range, safe, dtype)
-    shape = _shape(safe)
+    shape = shape_of(safe)
     n_tokens = math.prod(shape) if None not in shape else -1
     values = be.linear_cross_entropy(
         _flat(be, hidden, (n_tokens, hidden.shape[-1])),

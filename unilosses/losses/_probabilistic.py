@@ -11,6 +11,7 @@ from typing import Any
 
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
+from unilosses.dims import dim_equal
 from unilosses.logits import included, masked_log
 from unilosses.reduction import PerSample
 from unilosses.shapes import class_axis, float_targets, mean_over
@@ -172,20 +173,16 @@ def poisson(
     return mean_over(be, values, axis)
 
 
-def _same(a: Any, b: Any) -> bool:
-    return a is None or b is None or a == b
-
-
 def _shape_var(be: Any, var: Any, y_pred: Any) -> Any:
     """``var`` shaped to broadcast against ``y_pred`` as torch's gaussian_nll_loss allows."""
     vs, ps = tuple(var.shape), tuple(y_pred.shape)
     if len(vs) == 0:
         return var
     if len(vs) == len(ps):
-        mismatched = [(v, p) for v, p in zip(vs, ps) if not _same(v, p)]
+        mismatched = [(v, p) for v, p in zip(vs, ps) if not dim_equal(v, p)]
         if not mismatched or (len(mismatched) == 1 and mismatched[0][0] == 1):
             return var
-    elif len(vs) == len(ps) - 1 and all(_same(v, p) for v, p in zip(vs, ps[:-1])):
+    elif len(vs) == len(ps) - 1 and all(dim_equal(v, p) for v, p in zip(vs, ps[:-1])):
         return be.xp.expand_dims(var, axis=-1)  # one variance per vector (homoscedastic)
     raise ValueError(
         f"var: expected a scalar, y_pred's shape {ps}, that shape without its last axis, "

@@ -11,6 +11,7 @@ from typing import Any
 
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
+from unilosses.dims import shape_of
 from unilosses.reduction import PerSample
 from unilosses.shapes import check_broadcasts, class_axis, float_targets
 from unilosses.shapes import relu as _relu
@@ -21,10 +22,6 @@ __all__ = [
     "margin_ranking",
     "ranking_softmax",
 ]
-
-
-def _shape(x: Any) -> tuple[Any, ...]:
-    return tuple(x.shape)
 
 
 def _as(be: Any, x: Any, like: Any) -> Any:
@@ -64,7 +61,7 @@ def margin_ranking(be: Any, x1: Any, x2: Any, target: Any, *, margin: float = 0.
     >>> ul.margin_ranking(np.array([1.0, 1.0]), np.array([0.5, 0.5]), np.array([1, -1]), margin=0.1).tolist()
     [0.0, 0.6]
     """
-    shape = _shape(x1)
+    shape = shape_of(x1)
     check_broadcasts("x2", x2, shape, "x1")
     check_broadcasts("target", target, shape, "x1")
     return _relu(be, -_as(be, target, x1) * (x1 - x2) + margin)
@@ -131,7 +128,7 @@ def ranking_softmax(
     """
     xp = be.xp
     axis = class_axis(axis, y_pred.ndim)
-    shape = _shape(y_pred)
+    shape = shape_of(y_pred)
     if shape[axis] == 0:
         raise ValueError(f"y_pred: expected at least one item along the list axis {axis}, got shape {shape}")
     y = float_targets(be, y_true, y_pred)

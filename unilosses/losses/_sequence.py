@@ -39,6 +39,7 @@ from typing import Any
 from unilosses.backends.ctc import ctc_feasible
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
+from unilosses.dims import shape_of
 from unilosses.logits import categorical_log_probs
 
 __all__ = ["CTC", "ctc"]
@@ -51,12 +52,8 @@ def _blank(name: str, value: Any) -> int:
     return int(value)
 
 
-def _shape(x: Any) -> tuple[Any, ...]:
-    return tuple(x.shape)
-
-
 def _lengths(be: Any, x: Any, n: Any, name: str, idx: Any) -> Any:
-    shape = _shape(x)
+    shape = shape_of(x)
     if len(shape) != 1 or (n is not None and shape[0] is not None and shape[0] != n):
         raise ValueError(f"{name}: expected one length per sequence, shape ({n},), got shape {shape}")
     return x if x.dtype == idx else be.xp.astype(x, idx)
@@ -173,7 +170,7 @@ def ctc(
     [inf]
     """
     xp = be.xp
-    shape = _shape(logits)
+    shape = shape_of(logits)
     if len(shape) != 3:
         layout = "(T, N, C) with time_major=True" if time_major else "(N, T, C)"
         raise ValueError(f"logits: expected shape {layout}, got shape {shape}")
@@ -181,7 +178,7 @@ def ctc(
     if not -C <= blank < C:
         raise ValueError(f"blank: expected a class index in [{-C}, {C - 1}] for logits with {C} classes, got {blank}")
     b = blank % C
-    ls = _shape(labels)
+    ls = shape_of(labels)
     if len(ls) != 2 or (N is not None and ls[0] is not None and ls[0] != N):
         raise ValueError(f"labels: expected padded labels of shape (N, S) with N = {N} for logits of shape {shape}, got shape {ls}")
     S = ls[1]
