@@ -126,7 +126,7 @@ def z_loss_term(lse: Any, z_loss: Any) -> Any:
 def with_z_loss(be: Any, values: Any, logits: Any, axis: int, z_loss: Any) -> Any:
     """Per-sample ``values`` plus :func:`z_loss_term` of ``logits`` along ``axis`` (nothing
     is computed for a Python ``z_loss`` of 0)."""
-    if isinstance(z_loss, (int, float)) and z_loss == 0:
+    if is_zero(z_loss):
         return values
     return values + z_loss_term(be.logsumexp(logits, axis), z_loss)
 
@@ -138,14 +138,14 @@ def check_logit_options(
     probabilities or log-probabilities they are a ValueError."""
     check_input_kind(from_logits=from_logits, from_log_probs=from_log_probs)
     if not from_logits:
-        for name, value, default in (("z_loss", z_loss, 0.0), ("softcap", softcap, None)):
-            if value is not default and not (isinstance(value, (int, float)) and value == default):
+        for name, unset in (("z_loss", is_zero(z_loss)), ("softcap", softcap is None)):
+            if not unset:
                 raise ValueError(f"{name}: acts on logits; expected from_logits=True, got from_logits=False")
 
 
 def logit_transforms(be: Any, y_pred: Any, from_logits: bool, softcap: Any, z_loss: Any, where: Any) -> Any:
     """``y_pred`` soft-capped when it holds logits; ``z_loss`` with ``where`` is a ValueError
     (the z-loss of a sample with no class left is not defined yet)."""
-    if where is not None and not (isinstance(z_loss, (int, float)) and z_loss == 0):
+    if where is not None and not is_zero(z_loss):
         raise ValueError("z_loss: not supported together with where= (pass one of them)")
     return softcap_logits(be, y_pred, softcap) if from_logits else y_pred

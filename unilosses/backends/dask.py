@@ -1,4 +1,4 @@
-"""Dask: the generic backend over array-api-compat's Dask namespace, with three replacements.
+"""Dask: the generic backend over array-api-compat's Dask namespace, with four replacements.
 
 - ``clip``: array-api-compat's broadcasts a scalar bound to the full shape of
   ``x`` as one array in a single chunk, then rechunks it to ``x``'s chunks:

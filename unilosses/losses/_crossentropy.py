@@ -59,7 +59,7 @@ def binary_crossentropy(
         loss = -mean_axis( pos_weight * y * log(p) + (1 - y) * log(1 - p) )
 
     ``label_smoothing=e`` uses ``y * (1 - e) + 0.5 * e``. With ``from_logits=True``
-    ``log p = z - softplus(z)`` and ``log(1 - p) = -softplus(z)`` (exact for large
+    ``log p = -softplus(-z)`` and ``log(1 - p) = -softplus(z)`` (exact for large
     ``|z|``); otherwise ``p`` is clipped into ``[epsilon, 1 - epsilon]``.
 
     Parameters

@@ -73,7 +73,7 @@ def binary_focal_crossentropy(
         loss = mean_axis( a_t * (1 - p_t)^gamma * bce )
 
     ``label_smoothing=e`` uses ``y * (1 - e) + 0.5 * e``. With ``from_logits=True``
-    ``log p = z - softplus(z)`` and ``log(1 - p) = -softplus(z)`` (exact for large
+    ``log p = -softplus(-z)`` and ``log(1 - p) = -softplus(z)`` (exact for large
     ``|z|``: a confidently wrong logit of 30 costs 30 times its focal factor) and the
     focal factor uses ``p = sigmoid(z)``; otherwise ``p`` is clipped into
     ``[epsilon, 1 - epsilon]`` for the logarithms, while the focal factor uses ``p``
