@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from unilosses.rules import is_zero
+
 __all__ = [
     "Included", "binary_log_probs", "categorical_log_probs", "check_input_kind", "check_logit_options", "included",
     "logit_transforms", "masked_log", "softcap_logits", "with_z_loss", "z_loss_term",
