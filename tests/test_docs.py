@@ -219,36 +219,45 @@ def test_losses_table_fails_on_a_missing_or_unknown_loss() -> None:
         hook.options_table("# The losses\n", FAMILIES)
 
 
+def _flat(text: str) -> str:
+    """``text`` with each run of whitespace as one space (the common text is wrapped)."""
+    return " ".join(text.split())
+
+
 def test_common_parameters_are_injected_where_missing() -> None:
-    """The griffe extension documents sample_weight, element_weight, reduction and normalizer from one text."""
-    pytest.importorskip("griffe")
-    hook = _hook("public_signature")
+    """sample_weight, element_weight, reduction and normalizer are documented from one text
+    (unilosses.docstrings): in each loss function's __doc__, and by the griffe extension on the pages."""
+    import unilosses as ul
+    from unilosses.docstrings import COMMON, RETURNS, with_common_parameters
+
     doc = (
         "A loss.\n\nParameters\n----------\ny_true : array\n    Targets.\naxis, sample_weight, reduction\n"
         "    See :func:`mse`.\nnormalizer : float\n    Its own text.\n\nNotes\n-----\nA note.\n"
     )
-    out = hook.with_common_parameters(doc)
-    common = hook.COMMON
+    out = with_common_parameters(doc)
     params = out[out.index("Parameters") : out.index("Returns")]
     assert "y_true : array\n    Targets.\naxis\n    See :func:`mse`.\n" in params  # the pointer stays for axis
     for name in ("sample_weight", "element_weight", "reduction"):
-        kind, text = common[name]
-        assert f"{name} : {kind}\n    {text}\n" in params
-    assert "normalizer : float\n    Its own text." in params and common["normalizer"][1] not in params
+        kind, text = COMMON[name]
+        assert f"\n{name} : {kind}\n    " in params and _flat(f"{name} : {kind} {text}") in _flat(params)
+    assert "normalizer : float\n    Its own text." in params and _flat(COMMON["normalizer"][1]) not in _flat(params)
     assert params.index("element_weight") < params.index("reduction :")  # in the signature's order
-    assert hook.RETURNS[1] in out and out.index("Returns") < out.index("Notes")  # a Returns section when none
+    assert _flat(RETURNS[1]) in _flat(out) and out.index("Returns") < out.index("Notes")  # a Returns section when none
     # an entry of common names that only points elsewhere goes; its type and its remark stay
     pointer = "S.\n\nParameters\n----------\nsample_weight, reduction : see :func:`hinge`; weights are per list.\n"
-    out = hook.with_common_parameters(pointer, ("sample_weight", "reduction"))
+    out = with_common_parameters(pointer, ("sample_weight", "reduction"))
     assert "hinge" not in out
-    assert f"sample_weight : array, optional\n    {common['sample_weight'][1]} Weights are per list.\n" in out
-    assert f"reduction : str or Reduction\n    {common['reduction'][1]}\n" in out and "normalizer" not in out
+    assert _flat(f"sample_weight : array, optional {COMMON['sample_weight'][1]} Weights are per list.") in _flat(out)
+    assert _flat(f"reduction : str or Reduction {COMMON['reduction'][1]}") in _flat(out) and "normalizer" not in out
     typed = "S.\n\nParameters\n----------\nsample_weight : array, shape (N,), optional\n\nReturns\n-------\narray\n"
-    out = hook.with_common_parameters(typed, ("sample_weight",))
+    out = with_common_parameters(typed, ("sample_weight",))
     assert out.count("Returns") == 1
-    assert f"sample_weight : array, shape (N,), optional\n    {common['sample_weight'][1]}\n" in out
+    assert _flat(f"sample_weight : array, shape (N,), optional {COMMON['sample_weight'][1]}") in _flat(out)
     # an unchanged docstring, once documented
-    assert hook.with_common_parameters(out, ("sample_weight",)) == out
+    assert with_common_parameters(out, ("sample_weight",)) == out
+    # help() shows the common text too, and the rendered pages (the griffe extension) the same
+    assert _flat(COMMON["sample_weight"][1]) in _flat(ul.hinge.__doc__)
+    assert "sample_weight, reduction : see" not in ul.hinge.__doc__
 
 
 def test_readme_keeps_ci_command_and_links() -> None:

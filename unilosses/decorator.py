@@ -26,6 +26,7 @@ import functools
 import inspect
 from typing import Any, Callable
 
+from unilosses.docstrings import COMMON, with_common_parameters
 from unilosses.reduction import canonical_reduction
 from unilosses.spec import PAIR, Spec
 
@@ -110,7 +111,10 @@ def loss(
 
 
 def _finish(public: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
-    public.__signature__ = _public_signature(spec)  # type: ignore[attr-defined]
+    signature = _public_signature(spec)
+    public.__signature__ = signature  # type: ignore[attr-defined]
+    names = tuple(n for n in COMMON if n in signature.parameters)
+    public.__doc__ = with_common_parameters(inspect.cleandoc(public.__doc__ or ""), names)
     not_for_autograph(public)
     del public.__wrapped__  # type: ignore[attr-defined]  # help() shows the public signature, not the spec's
     public.spec = spec  # type: ignore[attr-defined]

@@ -83,8 +83,6 @@ def ntxent(be: Any, y_true: Any, y_pred: Any, *, temperature: float = 0.07) -> A
     temperature : float > 0
     sample_weight : array, shape (N,), optional
         Weights per anchor.
-    reduction : str
-        See :class:`unilosses.Reduction`; ``"none"`` by default.
 
     Returns
     -------
@@ -153,8 +151,6 @@ def circle(
     remove_diagonal : bool
         Leave each sample out of its own positives.
     sample_weight : array, shape (N,), optional
-    reduction : str
-        See :class:`unilosses.Reduction`; ``"none"`` by default.
 
     Returns
     -------

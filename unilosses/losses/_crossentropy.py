@@ -79,9 +79,6 @@ def binary_crossentropy(
         per-element weights apply before the reduction.
     epsilon : float in (0, 0.5)
         Clipping of probabilities.
-    sample_weight : array broadcastable to the per-sample loss, optional
-    reduction : str
-        See :class:`unilosses.Reduction`; ``"none"`` by default.
 
     Returns
     -------
@@ -169,7 +166,6 @@ def categorical_crossentropy(
         not with ``where``).
     softcap : float > 0, optional
         Gemma's soft cap: logits become ``softcap * tanh(z / softcap)`` first (logits only).
-    sample_weight, reduction : see :func:`binary_crossentropy`.
 
     Returns
     -------
@@ -259,7 +255,6 @@ def sparse_categorical_crossentropy(
     epsilon : float in (0, 0.5)
     z_loss, softcap : see :func:`categorical_crossentropy` (logits only); as in
         :func:`unilosses.linear_cross_entropy`.
-    sample_weight, reduction : see :func:`binary_crossentropy`.
 
     Returns
     -------

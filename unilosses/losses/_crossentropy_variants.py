@@ -95,9 +95,6 @@ def poly1_cross_entropy(
         optax gives it ``epsilon``).
     axis : int
         The class axis (``1`` for torch's NCHW layout).
-    sample_weight : array broadcastable to the per-sample loss, optional
-    reduction : str
-        See :class:`unilosses.Reduction`; ``"none"`` by default.
 
     Returns
     -------
@@ -158,7 +155,6 @@ def sparse_poly1_cross_entropy(
         Positions with this label give 0 and leave every denominator.
     axis : int
         The class axis.
-    sample_weight, reduction : see :func:`poly1_cross_entropy`.
 
     Returns
     -------

@@ -97,7 +97,6 @@ def hinge_embedding(be: Any, y_true: Any, y_pred: Any, *, margin: float = 1.0, a
     axis : int or None
         Axis averaged over (the Keras convention for element-wise losses); ``None``
         returns per-element values.
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------
@@ -158,7 +157,6 @@ def triplet_margin(
         The distance swap of Balntas et al. (2016).
     eps : float > 0
         Added to the differences, as torch does.
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------
@@ -228,7 +226,6 @@ def triplet_margin_with_distance(
         Any finite number (torch requires > 0).
     swap : bool
         The distance swap of Balntas et al. (2016).
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------
@@ -304,7 +301,6 @@ def cosine_embedding(be: Any, x1: Any, x2: Any, target: Any, *, margin: float = 
         1 or -1.
     margin : float
         torch suggests values in [-1, 1].
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------

@@ -98,9 +98,6 @@ def binary_focal_crossentropy(
         Axis averaged over (Keras); ``None`` returns per-element values.
     epsilon : float in (0, 0.5)
         Clipping of probabilities.
-    sample_weight : array broadcastable to the per-sample loss, optional
-    reduction : str
-        See :class:`unilosses.Reduction`; ``"none"`` by default.
 
     Returns
     -------
@@ -193,7 +190,6 @@ def categorical_focal_crossentropy(
     axis : int
         The class axis (``1`` for torch's NCHW layout).
     epsilon : float in (0, 0.5)
-    sample_weight, reduction : see :func:`binary_focal_crossentropy`.
 
     Returns
     -------
@@ -273,7 +269,6 @@ def sparse_categorical_focal_crossentropy(
     axis : int
         The class axis (``1`` for torch's NCHW layout).
     epsilon : float in (0, 0.5)
-    sample_weight, reduction : see :func:`binary_focal_crossentropy`.
 
     Returns
     -------

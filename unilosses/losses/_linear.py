@@ -165,7 +165,6 @@ def linear_cross_entropy(
     chunk_size : int, optional
         Tokens per chunk; by default as many as keep 2^23 logits (32 MiB in float32) per
         chunk, so memory does not grow with V beyond the gradient of ``weight``.
-    sample_weight, reduction : see :func:`binary_crossentropy`.
 
     Returns
     -------

@@ -70,9 +70,6 @@ def hinge(be: Any, y_true: Any, y_pred: Any, *, axis: Any = -1) -> Any:
         Scores (decision function values). Decides the backend.
     axis : int or None
         Axis averaged over (Keras); ``None`` returns per-element values.
-    sample_weight : array broadcastable to the per-sample loss, optional
-    reduction : str
-        See :class:`unilosses.Reduction`; ``"none"`` by default.
 
     Returns
     -------
@@ -116,7 +113,6 @@ def squared_hinge(be: Any, y_true: Any, y_pred: Any, *, axis: Any = -1) -> Any:
         Scores. Decides the backend.
     axis : int or None
         Axis averaged over; ``None`` returns per-element values.
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------
@@ -156,7 +152,6 @@ def perceptron(be: Any, y_true: Any, y_pred: Any, *, axis: Any = -1) -> Any:
         Scores. Decides the backend.
     axis : int or None
         Axis averaged over; ``None`` returns per-element values.
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------
@@ -197,7 +192,6 @@ def soft_margin(be: Any, y_true: Any, y_pred: Any, *, axis: Any = -1) -> Any:
         Scores. Decides the backend.
     axis : int or None
         Axis averaged over; ``None`` returns per-element values.
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------
@@ -243,7 +237,6 @@ def multilabel_soft_margin(
         torch's ``weight``.
     axis : int
         The class axis.
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------

@@ -69,7 +69,6 @@ def categorical_hinge(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1) -> A
         Class scores.
     axis : int
         The class axis.
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------
@@ -130,7 +129,6 @@ def multiclass_hinge(
         ``"sum_over_batch_size"`` here).
     axis : int
         The class axis.
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------
@@ -185,7 +183,6 @@ def crammer_singer_hinge(be: Any, y_true: Any, y_pred: Any, *, margin: float = 1
         Any finite number; 0 gives :func:`multiclass_perceptron`.
     axis : int
         The class axis.
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------
@@ -235,7 +232,6 @@ def multiclass_perceptron(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1) 
         Class scores. Decides the backend.
     axis : int
         The class axis.
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------
@@ -285,7 +281,6 @@ def multilabel_margin(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1) -> A
         Class scores. Decides the backend.
     axis : int
         The class axis (of both inputs).
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------

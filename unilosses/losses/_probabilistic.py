@@ -62,7 +62,6 @@ def kl_divergence(
     axis : int or None
         The distribution axis, summed over; ``None`` returns the per-element
         terms so that per-element weights apply before the reduction.
-    sample_weight, reduction : see :func:`unilosses.binary_crossentropy`.
 
     Returns
     -------
@@ -136,8 +135,6 @@ def poisson(
         is 1e-8). Not used with ``log_input=True``.
     axis : int or None
         Axis averaged over (Keras); ``None`` returns per-element values.
-    sample_weight, reduction
-        See :func:`kl_divergence`.
 
     Returns
     -------
@@ -225,8 +222,6 @@ def gaussian_nll(
     axis : int or None
         Axis averaged over; ``None`` returns per-element values (torch's
         ``reduction="none"``).
-    sample_weight, reduction
-        See :func:`kl_divergence`.
 
     Returns
     -------
@@ -321,8 +316,6 @@ def generalized_kl_divergence(
         an excluded element's term is 0).
     axis : int or None
         The axis summed over; ``None`` returns per-element terms.
-    sample_weight, reduction
-        See :func:`kl_divergence`.
 
     Returns
     -------

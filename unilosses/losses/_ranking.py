@@ -44,7 +44,6 @@ def margin_ranking(be: Any, x1: Any, x2: Any, target: Any, *, margin: float = 0.
     target : array, broadcastable to x1's shape
         1 or -1.
     margin : float
-    sample_weight, reduction : see :func:`hinge`.
 
     Returns
     -------

@@ -69,9 +69,6 @@ def mean_squared_error(be: Any, y_true: Any, y_pred: Any, *, axis: Any = -1) -> 
     axis : int or None
         Axis averaged over (Keras); ``None`` returns per-element values so that
         per-element weights apply before the reduction.
-    sample_weight : array broadcastable to the per-sample loss, optional
-    reduction : str
-        See :class:`unilosses.Reduction`; ``"none"`` by default.
 
     Returns
     -------
@@ -354,8 +351,6 @@ def cosine_similarity(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1, epsi
         The vector axis (removed from the output).
     epsilon : float in (0, 0.5)
         Floor of the norms: Keras' ``backend.epsilon()`` (1e-7) by default.
-    sample_weight, reduction
-        See :func:`mean_squared_error`.
 
     Returns
     -------

@@ -228,8 +228,6 @@ def dice(
         Leave class 0 out of the mean over classes (optax); needs ``class_axis``.
     sample_weight : array broadcastable to the per-sample loss, optional
         A scalar for the whole-batch default.
-    reduction : str
-        See :class:`unilosses.Reduction`; ``"none"`` by default.
 
     Returns
     -------
@@ -310,8 +308,6 @@ def tversky(
         Weight of ``sum((1 - y_true) * p)``: the predicted mass outside the targets.
     axis, per_sample, class_axis, from_logits, smooth, class_weight, ignore_background
         See :func:`dice`.
-    sample_weight, reduction
-        See :func:`dice`.
 
     Returns
     -------
@@ -382,8 +378,6 @@ def multiclass_generalized_dice(
     ignore_background : bool
         Leave class 0 out of the mean over classes (its weight is still part of
         the rescaling, as in optax).
-    sample_weight, reduction
-        See :func:`dice`.
 
     Returns
     -------

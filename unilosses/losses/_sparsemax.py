@@ -58,9 +58,6 @@ def sparsemax(be: Any, y_true: Any, y_pred: Any, *, label_smoothing: float = 0.0
         Squeezes targets towards 0.5.
     axis : int or None
         Axis averaged over (Keras' convention); ``None`` returns per-element values.
-    sample_weight : array broadcastable to the per-sample loss, optional
-    reduction : str
-        See :class:`unilosses.Reduction`; ``"none"`` by default.
 
     Returns
     -------
@@ -142,7 +139,6 @@ def multiclass_sparsemax(
         Positions with this label give 0 and leave every denominator.
     axis : int
         The class axis (``1`` for torch's NCHW layout).
-    sample_weight, reduction : see :func:`sparsemax`.
 
     Returns
     -------
