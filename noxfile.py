@@ -151,7 +151,8 @@ def doctests(session: nox.Session) -> None:
     _install(session, "-e", ".[test]")
     session.run(
         "pytest", "--doctest-modules", "-p", "no:unilosses.testing",
-        "unilosses/losses", "unilosses/reduction.py", "unilosses/loss.py", "unilosses/authoring.py",
+        "unilosses/losses", "unilosses/reduction.py", "unilosses/decorator.py", "unilosses/authoring.py",
+        "unilosses/labels.py",
         "unilosses/kit/__init__.py",
         "-o", "testpaths=", *session.posargs,
     )
