@@ -14,7 +14,7 @@ from conftest import selected
 
 import unilosses as ul
 from unilosses.conformance import all_cases
-from unilosses.options import is_array_value
+from unilosses.rules import is_array_value
 from unilosses.testing import assert_close, to_numpy
 
 

@@ -26,8 +26,7 @@ import numpy as np
 import pytest
 
 import unilosses as ul
-from unilosses.conformance import Case, all_cases
-from unilosses.conformance.gradients import (
+from unilosses.check.gradients import (
     FD_REFERENCES,
     GRAD_REDUCTIONS,
     autodiff,
@@ -40,11 +39,13 @@ from unilosses.conformance.gradients import (
     pred_positions,
     sample_weight,
 )
+from unilosses.conformance import Case, all_cases
+from unilosses.testing import AUTODIFF as AUTODIFF_FRAMEWORKS
 from unilosses.testing import available_backends
 
 CASES = all_cases()
 IDS = [c.id for c in CASES]
-AUTODIFF = [b for b in available_backends() if b in ("jax", "torch", "tensorflow")]
+AUTODIFF = [b for b in available_backends() if b in AUTODIFF_FRAMEWORKS]
 #: reductions checked against finite differences (the others divide the same total by a constant)
 FD_REDUCTIONS = ("none", "mean_with_sample_weight")
 
@@ -68,7 +69,7 @@ def check_finite_differences(
     """``grads`` equal finite differences of ``value`` (in float64) at ``arrays``.
 
     Entries on kinks are skipped; at most half of them may be, so the check
-    cannot pass vacuously (see :func:`unilosses.conformance.gradients.compare`).
+    cannot pass vacuously (see :func:`unilosses.check.gradients.compare`).
     """
     numeric = numeric_gradient(value, arrays, positions, *([perturb] if perturb else []))
     _, ok, msg = compare(grads, numeric, rtol=rtol, atol=atol)

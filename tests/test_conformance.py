@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 import unilosses as ul
-from unilosses.conformance import all_cases, reference_unavailable
+from unilosses.conformance import all_cases, reference_installed, reference_unavailable
 from unilosses.testing import assert_close
 
 CASES = all_cases()
-_PKG = {"keras": "keras", "torch": "torch", "tensorflow": "tensorflow", "optax": "optax", "jax": "jax"}
 
 
 def _refs():
@@ -20,7 +17,7 @@ def _refs():
     nox sessions install one framework; the tests-all session installs every one)."""
     for case in CASES:
         for fw in case.references:
-            if importlib.util.find_spec(_PKG[fw]) is not None:
+            if reference_installed(fw):
                 yield pytest.param(case, fw, id=f"{case.id}-{fw}")
 
 

@@ -25,12 +25,14 @@ from typing import Any
 import pytest
 from conftest import BACKENDS
 
+from unilosses.conformance import REFERENCE_PACKAGES
+
 pytestmark = pytest.mark.multi
 
 ROOT = pathlib.Path(__file__).parents[1]
 DOCS = ROOT / "docs"
-#: module a page imports -> the backend it needs
-FRAMEWORKS = {"torch": "torch", "jax": "jax", "optax": "jax", "tensorflow": "tensorflow", "keras": "tensorflow", "dask": "dask"}
+#: module a page imports -> the backend it needs (the references' frameworks, and Dask)
+FRAMEWORKS = {**{name: r.framework for name, r in REFERENCE_PACKAGES.items() if name != "reference"}, "dask": "dask"}
 _FENCE = re.compile(r"^```(\S*)")
 _DIRECTIVE = re.compile(r"<!--\s*docs-test:\s*(setup|skip)\b(.*?)-->", re.DOTALL)
 _IMPORT = re.compile(r"^\s*(?:import|from)\s+([\w., ]+)", re.MULTILINE)

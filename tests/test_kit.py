@@ -20,7 +20,7 @@ from unilosses.testing import LossCase, check_loss
 
 
 def _sq(be: Any, y_true: Any, y_pred: Any) -> Any:
-    return (y_pred - ul.float_targets(be, y_true, y_pred)) ** 2
+    return (y_pred - ul.authoring.float_targets(be, y_true, y_pred)) ** 2
 
 
 @ul.loss()
@@ -28,24 +28,24 @@ def branchy(be, y_true, y_pred, *, axis=-1):
     d = _sq(be, y_true, y_pred)
     if be.xp.sum(d) > 1.0:  # a Python branch on array values
         d = d / 2
-    return ul.mean_over(be, d, axis)
+    return ul.authoring.mean_over(be, d, axis)
 
 
 @ul.loss()
 def wrong_dtype(be, y_true, y_pred, *, axis=-1):
-    return be.xp.astype(ul.mean_over(be, _sq(be, y_true, y_pred), axis), be.xp.float64)
+    return be.xp.astype(ul.authoring.mean_over(be, _sq(be, y_true, y_pred), axis), be.xp.float64)
 
 
 @ul.loss()
 def to_host(be, y_true, y_pred, *, axis=-1):
     d = np.asarray(y_pred) - np.asarray(y_true)  # computed on the host, then moved back
-    return ul.mean_over(be, be.xp.asarray(d**2), axis)
+    return ul.authoring.mean_over(be, be.xp.asarray(d**2), axis)
 
 
 @ul.loss()
 def mutates(be, y_true, y_pred, *, axis=-1):
     y_pred[..., 0] = 0.5
-    return ul.mean_over(be, _sq(be, y_true, y_pred), axis)
+    return ul.authoring.mean_over(be, _sq(be, y_true, y_pred), axis)
 
 
 _CUSTOM: dict[str, Any] = {}
@@ -90,7 +90,7 @@ def _square(be: Any, x: Any) -> Any:
 
 @ul.loss()
 def bad_gradient(be, y_true, y_pred, *, axis=-1):
-    return ul.mean_over(be, _square(be, y_pred - ul.float_targets(be, y_true, y_pred)), axis)
+    return ul.authoring.mean_over(be, _square(be, y_pred - ul.authoring.float_targets(be, y_true, y_pred)), axis)
 
 
 #: fault -> (the backends where it shows, what the message says there)

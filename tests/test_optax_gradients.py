@@ -15,8 +15,8 @@ import pytest
 from conftest import selected
 
 import unilosses as ul
+from unilosses.check.gradients import draw, pred_positions
 from unilosses.conformance import all_cases, ref_inputs
-from unilosses.conformance.gradients import draw, pred_positions
 
 pytestmark = selected("jax")  # unilosses on JAX against optax: the JAX session
 

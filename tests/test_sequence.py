@@ -16,7 +16,7 @@ import pytest
 from conftest import selected
 
 import unilosses as ul
-from unilosses.testing import assert_close, to_numpy
+from unilosses.testing import AUTODIFF, assert_close, to_numpy
 
 #: backends that read labels and lengths on the host (a ValueError), the others give NaN
 RAISES = ("numpy", "torch", "tensorflow")
@@ -24,7 +24,7 @@ N, T, C, S = 5, 9, 6, 4
 
 
 #: one parameter per framework, each run in that framework's session only
-FRAMEWORKS = [pytest.param(f, marks=selected(f)) for f in ("jax", "torch", "tensorflow")]
+FRAMEWORKS = [pytest.param(f, marks=selected(f)) for f in AUTODIFF]
 
 
 def _data(seed: int = 0, t: int = T, n: int = N) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ from unilosses.bench.cases import CASES
 from unilosses.bench.memory import MEMORY_ID
 from unilosses.bench.plot import plot
 from unilosses.bench.report import environment, format_table
-from unilosses.bench.timing import _CLOCKS, run
+from unilosses.bench.timing import CLOCKS, run
 
 __all__ = ["main"]
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", help="comma-separated case ids or frameworks: "
                         + ", ".join([c.id for c in CASES] + [MEMORY_ID]))
     parser.add_argument("--repeats", type=int, help="timings per function (best of)")
-    parser.add_argument("--clock", choices=sorted(_CLOCKS), default="wall",
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall time (default) or the process's CPU time (steadier on a busy machine)")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory row (subprocesses)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a ratio is outside its goal")

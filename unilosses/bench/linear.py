@@ -7,7 +7,8 @@ backward (gradients w.r.t. ``h`` and ``W``) and give the mean over tokens.
 
 - :func:`torch_case`, :func:`jax_case`, :func:`tf_case`: builders of timed cases
   (:data:`unilosses.bench.cases.CASES` lists them);
-- :func:`child`: one memory measurement in a fresh process (:mod:`unilosses.bench.memory`);
+- :func:`child`: one memory measurement in a fresh process (:mod:`unilosses.bench.peak`;
+  the rows: :mod:`unilosses.bench.memory`);
 - :func:`memory_curve`: peak memory against the vocabulary size, both paths (``bench --plot``).
 
 Frameworks are imported inside the functions.
@@ -135,11 +136,11 @@ def child(variant: str, n: int, d: int, v: int) -> None:
 
     Warms up (imports, kernels; JAX compiles at full size) on the same code, then measures
     one call on freshly built inputs: the peak resident memory minus what was resident
-    before the call (:func:`unilosses.bench.memory.peak_extra`).
+    before the call (:func:`unilosses.bench.peak.peak_extra`).
     """
     import json
 
-    from unilosses.bench.memory import peak_extra, single_thread_child
+    from unilosses.bench.peak import peak_extra, single_thread_child
 
     framework, path = variant.rsplit("-", 1)
     single_thread_child(framework)
@@ -158,7 +159,7 @@ def memory_curve(frameworks: tuple[str, ...] = ("torch",), vocabs: tuple[int, ..
                  tokens: int = CURVE_TOKENS, d: int = SHAPE[1]) -> dict[str, Any]:
     """Peak extra memory (bytes) against the vocabulary size, unilosses and the unfused path,
     each point in a fresh process, one at a time."""
-    from unilosses.bench.memory import run_child
+    from unilosses.bench.peak import run_child
 
     out: dict[str, Any] = {"vocabs": list(vocabs), "tokens": tokens, "hidden": d}
     for fw in frameworks:

@@ -17,7 +17,7 @@ from unilosses.bench import cases as _cases
 from unilosses.bench.cases import CASES, Case
 from unilosses.bench.memory import MEMORY_CASES, MEMORY_ID, memory_row, memory_rows
 
-__all__ = ["current_clock", "run", "single_thread", "time_case", "use_clock"]
+__all__ = ["CLOCKS", "current_clock", "run", "single_thread", "time_case", "use_clock"]
 
 _XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 # ------------------------------------------------------------------ set-up
@@ -82,15 +82,16 @@ def _wanted(cases: Any) -> set[str] | None:
 
 
 # ------------------------------------------------------------------ timing
-_CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+#: the clocks a benchmark can time with, by name (``bench --clock``)
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 _clock = time.perf_counter
 
 
 def use_clock(clock: str) -> None:
     global _clock
-    if clock not in _CLOCKS:
+    if clock not in CLOCKS:
         raise ValueError(f"clock: expected 'wall' or 'cpu', got {clock!r}")
-    _clock = _CLOCKS[clock]
+    _clock = CLOCKS[clock]
 
 
 def current_clock() -> Callable[[], float]:

@@ -7,6 +7,7 @@ import json
 import os
 from typing import Any
 
+from unilosses.arrays import AUTODIFF, available_backends
 from unilosses.check.progress import Progress
 from unilosses.check.report import format_report
 from unilosses.check.run import can_fork, run_checks, usable_cores
@@ -56,11 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("XLA_FLAGS", CHEAP_XLA)
     if args.module:  # your own losses: unilosses.kit builds the cases, run_checks and format_report do the rest
-        from unilosses.kit import main_module
+        from unilosses.kit import main_module  # the kit sits above check's engine, below this command line
 
         return main_module(args)
-    from unilosses.testing import available_backends
-
     cases = select_cases(args.loss, args.quick)
     if not cases:
         parser.error(f"--loss: no conformance case for {', '.join(args.loss)}")
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = args.jobs if args.jobs is not None else min(usable_cores(), 4)
     workers = max(1, min(jobs, len(cases))) if can_fork() else 1
     progress = Progress(len(cases), enabled=not args.no_progress)
-    grads = [] if args.no_gradients else [b for b in backends if b in ("jax", "torch", "tensorflow")]
+    grads = [] if args.no_gradients else [b for b in backends if b in AUTODIFF]
     progress.say(
         f"unilosses check: {len(cases)} case{'s' if len(cases) != 1 else ''} on {', '.join(backends)}"
         + (f"; gradients on {', '.join(grads)}" if grads else "")

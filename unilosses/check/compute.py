@@ -26,14 +26,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from unilosses.conformance import Case, reference_unavailable
-from unilosses.conformance import gradients as G
+from unilosses.arrays import AUTODIFF, ArrayBackend, to_numpy
+from unilosses.check import gradients as G
+from unilosses.conformance import REFERENCE_PACKAGES, Case, reference_unavailable
 
 #: float32 autodiff against float64 finite differences: relative, and absolute per unit of the largest entry
 GRAD_RTOL, GRAD_ATOL = 1e-4, 1e-5
-#: reference framework -> the framework a worker imports to call it
-#: ("reference": a user's own, on NumPy arrays, see unilosses.kit: it imports what it needs itself)
-_REF_IMPORTS = {"torch": "torch", "keras": "tensorflow", "tensorflow": "tensorflow", "optax": "jax", "jax": "jax", "reference": "numpy"}
 
 
 def diff(actual: Any, expected: Any, rtol: float, atol: float) -> tuple[float, bool]:
@@ -63,7 +61,7 @@ class Setup:
         self.refs = [fw for fw in case.references if refs_available.get(fw)]
         self.reductions = tuple(ul.REDUCTIONS)
         self.arrays = tuple(case.inputs(np.random.default_rng(0)))
-        self.grad_backends = [b for b in backends if b in G.AUTODIFF_FRAMEWORKS] if gradients else []
+        self.grad_backends = [b for b in backends if b in AUTODIFF] if gradients else []
         self.positions = G.float_positions(case, self.arrays) if self.grad_backends else []
         #: the float64 reference whose gradient is compared (torch, tf.nn or Keras), if any
         self.native = next((fw for fw in G.FD_REFERENCES if fw in self.refs), None) if self.positions else None
@@ -81,16 +79,15 @@ class Setup:
         if part == "numpy":
             return set()
         if part == "references":
-            return {_REF_IMPORTS.get(fw, fw) for fw in self.refs} - {"numpy"}
+            # the framework a worker imports to call each reference (see REFERENCE_PACKAGES)
+            return {REFERENCE_PACKAGES[fw].framework if fw in REFERENCE_PACKAGES else fw for fw in self.refs} - {"numpy"}
         return {part}
 
 
 # --------------------------------------------------------------- values
 def _outputs(name: str, case: Case, arrays: tuple[Any, ...], reductions: tuple[str, ...]) -> dict[str, Any]:
     """The case's loss on backend ``name``, every reduction, as NumPy."""
-    from unilosses.testing import ArrayBackend, to_numpy
-
-    fn = G._loss(case)
+    fn = case.resolve()
     be = ArrayBackend(name)
     args, kw = case.call_args(tuple(be.asarray(a) for a in arrays))
     outs = {r: fn(*args, **kw, reduction=r) for r in reductions}
@@ -183,9 +180,7 @@ def _jax_all(s: Setup, autodiff: bool) -> tuple[dict[str, Any], Any]:
     import jax
     import jax.numpy as jnp
 
-    from unilosses.testing import to_numpy
-
-    case, fn = s.case, G._loss(s.case)
+    case, fn = s.case, s.case.resolve()
     xs = tuple(jnp.asarray(a) for a in s.arrays)
     pred = G.pred_positions(case, s.arrays)
     weight = jnp.asarray(np.asarray(G.sample_weight(case, s.arrays), dtype=np.float32)) if autodiff else None

@@ -20,24 +20,19 @@ than Linux) the cases run in this process.
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import os
 import sys
 import time
 from typing import Any
 
+from unilosses.arrays import AUTODIFF, available_backends
 from unilosses.check.compute import Setup, assemble, run_part
 from unilosses.check.progress import Progress
-from unilosses.conformance import Case
+from unilosses.conformance import REFERENCE_PACKAGES, Case, reference_installed
 
-_REF_PACKAGES = {
-    "keras": "keras", "torch": "torch", "tensorflow": "tensorflow", "optax": "optax", "jax": "jax",
-    "reference": "numpy",  # a user's own reference on NumPy arrays (unilosses.kit)
-}
 _VERSION_PACKAGES = (
     "numpy", "array-api-compat", "array-api-strict", "jax", "torch", "tensorflow", "tensorflow-cpu", "keras", "optax", "dask",
 )
-_FRAMEWORKS = ("jax", "torch", "tensorflow")
 #: the framework whose parts stay on one worker: the costly import
 _HEAVY = "tensorflow"
 #: pending TensorFlow parts beyond which another idle worker imports it too and helps
@@ -65,7 +60,8 @@ def usable_cores() -> int:
 
 def can_fork() -> bool:
     """Whether worker processes can be forked safely from this process."""
-    return sys.platform.startswith("linux") and not any(fw in sys.modules for fw in _FRAMEWORKS)
+    # JAX, torch and TensorFlow start thread pools on import: a fork of them may hang
+    return sys.platform.startswith("linux") and not any(fw in sys.modules for fw in AUTODIFF)
 
 
 def run_checks(
@@ -82,11 +78,10 @@ def run_checks(
     :func:`can_fork`); ``progress`` shows what is done as it happens.
     """
     from unilosses.conformance import all_cases
-    from unilosses.testing import available_backends
 
     backends = backends or available_backends()
     cases = cases if cases is not None else all_cases()
-    refs_available = {fw: importlib.util.find_spec(pkg) is not None for fw, pkg in _REF_PACKAGES.items()}
+    refs_available = {fw: reference_installed(fw) for fw in REFERENCE_PACKAGES}
     progress = progress or Progress(len(cases), enabled=False)
     t0, cpu0, children0 = time.perf_counter(), time.process_time(), _children_cpu()
     setups = [Setup(case, backends, refs_available, gradients) for case in cases]

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any, Callable
+import importlib.util
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 __all__ = [
-    "Case", "FAMILIES", "all_cases", "optax_reference", "ref_inputs", "ref_output", "torch_inputs_loss", "torch_loss",
+    "FAMILIES", "REFERENCE_PACKAGES", "Case", "ReferencePackage", "all_cases", "optax_reference", "ref_inputs",
+    "ref_output", "reference_installed", "torch_inputs_loss", "torch_loss",
 ]
 
 #: family modules holding CASES
@@ -43,6 +45,32 @@ FAMILIES = (
     "segmentation",
     "sequence",
 )
+
+
+class ReferencePackage(NamedTuple):
+    """What a reference (a key of :attr:`Case.references`) needs."""
+
+    #: the package that must be installed for the reference to run
+    package: str
+    #: the array framework a process imports to call it (Keras: TensorFlow, its backend in ``check``)
+    framework: str
+
+
+#: each reference's name -> its package and framework; ``"reference"``: a user's own, on NumPy
+#: arrays (:mod:`unilosses.kit`), which imports what it needs itself
+REFERENCE_PACKAGES: dict[str, ReferencePackage] = {
+    "torch": ReferencePackage("torch", "torch"),
+    "keras": ReferencePackage("keras", "tensorflow"),
+    "tensorflow": ReferencePackage("tensorflow", "tensorflow"),
+    "optax": ReferencePackage("optax", "jax"),
+    "jax": ReferencePackage("jax", "jax"),
+    "reference": ReferencePackage("numpy", "numpy"),
+}
+
+
+def reference_installed(name: str) -> bool:
+    """Whether the package of the reference ``name`` (see :data:`REFERENCE_PACKAGES`) is installed."""
+    return importlib.util.find_spec(REFERENCE_PACKAGES[name].package) is not None
 
 
 class ReferenceUnavailableError(Exception):

@@ -15,7 +15,8 @@ installed backend, and reports, per backend:
   float32.
 
 The report is ``python -m unilosses check``'s (the values and gradients come from
-its :func:`unilosses.check.run_checks`); ``python -m unilosses check --module
+its :func:`unilosses.check.run_checks`: the kit builds on check's engine, :mod:`unilosses.check.run`
+and :mod:`unilosses.check.report`, and check's command line, :mod:`unilosses.check.cli`, on the kit); ``python -m unilosses check --module
 mypkg.losses`` checks the :class:`LossCase` list ``CASES`` of a module. Use it from
 pytest with :func:`check_loss` (it raises ``AssertionError`` listing each problem
 with its backend) or :func:`conformance_test` (one test per backend).
@@ -60,8 +61,7 @@ class CheckReport:
         return out
 
     def __str__(self) -> str:
-        from unilosses.check import format_report
-        from unilosses.check.report import WIDTH
+        from unilosses.check.report import WIDTH, format_report
 
         probes = "\n".join(textwrap.wrap(_PROBES, WIDTH))
         return format_report(self.report).replace("\nVersions: ", "\n" + probes + "\nVersions: ", 1)
@@ -114,7 +114,7 @@ def check_cases(
     ``jobs`` and ``progress`` are :func:`unilosses.check.run_checks`' (worker processes, where
     the parent has imported no framework; the progress display).
     """
-    from unilosses.check import run_checks
+    from unilosses.check.run import run_checks
 
     cases = list(cases)
     conf = _unique_ids([to_case(lc, i, reference) for i, lc in enumerate(cases)])
@@ -189,7 +189,7 @@ def check_loss(
     >>> from unilosses.testing import check_loss
     >>> @ul.loss()
     ... def squared(be, y_true, y_pred, *, axis=-1):
-    ...     return ul.mean_over(be, (y_pred - ul.float_targets(be, y_true, y_pred)) ** 2, axis)
+    ...     return ul.authoring.mean_over(be, (y_pred - ul.authoring.float_targets(be, y_true, y_pred)) ** 2, axis)
     >>> rng = np.random.default_rng(0)
     >>> y, p = rng.normal(size=(2, 4, 3)).astype("float32")
     >>> check_loss(squared, [(y, p)], backends=["numpy"]).ok
@@ -216,7 +216,7 @@ def conformance_test(
     """
     import pytest
 
-    from unilosses.testing import available_backends
+    from unilosses.arrays import available_backends
 
     @pytest.mark.parametrize("unilosses_backend", available_backends())
     def test(unilosses_backend: str) -> None:

@@ -67,7 +67,7 @@ class LossCase:
 
 def _loss_class(loss: Any) -> Any:
     """The :class:`unilosses.Loss` class of a Loss subclass or object, else None."""
-    from unilosses.loss import Loss
+    from unilosses import Loss
 
     if isinstance(loss, type) and issubclass(loss, Loss):
         return loss
@@ -75,9 +75,11 @@ def _loss_class(loss: Any) -> Any:
 
 
 def _spec(loss: Any) -> Any:
+    from unilosses import FunctionLoss
+
     cls = _loss_class(loss)
     if cls is not None:
-        return None if cls._call_style else cls.function.spec
+        return cls.function.spec if issubclass(cls, FunctionLoss) else None
     return getattr(loss, "spec", None)
 
 
@@ -107,18 +109,17 @@ def decides(loss: Any) -> str:
 def _follow_input_dtype(obj: Any) -> Any:
     """A Keras-style loss object computing in its inputs' dtype (float64 for finite
     differences), not in Keras' floatx: the kit checks the math, not the conversion."""
-    if obj._call_style:
-        from unilosses.subclassing import follow_input_dtype
-
-        follow_input_dtype(obj)
+    obj.follow_input_dtype()
     return obj
 
 
 def as_function(loss: Any) -> Callable[..., Any]:
     """``loss`` as ``fn(*inputs, sample_weight=None, reduction="none", **options)``."""
-    if callable(loss) and hasattr(loss, "spec"):
+    from unilosses.authoring import is_loss_function
+
+    if is_loss_function(loss):
         return loss  # type: ignore[no-any-return]
-    from unilosses.loss import Loss
+    from unilosses import Loss
     from unilosses.reduction import canonical_reduction
 
     if isinstance(loss, type) and issubclass(loss, Loss):

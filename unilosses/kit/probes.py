@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from unilosses.arrays import AUTODIFF, ArrayBackend, device_of, to_numpy
+from unilosses.backends import backend_for, framework_name
 from unilosses.conformance import Case
 
 __all__ = ["explain", "probe"]
@@ -101,15 +103,12 @@ def _name(dtype: Any) -> str:
 
 
 def _result(out: Any, lead: Any, dtype: Any, shape: tuple[int, ...], what: str) -> list[str]:
-    from unilosses.backends import framework_name
-    from unilosses.testing import _device
-
     want, got = framework_name(lead), framework_name(out)
     if got != want:
         return [f"{what}: returns {type(out).__module__}.{type(out).__name__}, not an array of {want}"]
     problems = []
-    if _device(out) != _device(lead):
-        problems.append(f"{what}: the result is on {_device(out)}, the inputs on {_device(lead)}")
+    if device_of(out) != device_of(lead):
+        problems.append(f"{what}: the result is on {device_of(out)}, the inputs on {device_of(lead)}")
     if dtype is not None and out.dtype != dtype:
         problems.append(f"{what}: returns {_name(out.dtype)} for {_name(lead.dtype)} inputs (expected {_name(dtype)})")
     if tuple(out.shape) != shape:
@@ -118,8 +117,6 @@ def _result(out: Any, lead: Any, dtype: Any, shape: tuple[int, ...], what: str) 
 
 
 def _compute_dtype(lead: Any) -> Any:
-    from unilosses.backends import backend_for
-
     try:
         return backend_for(lead).compute_dtype(lead.dtype)
     except TypeError:  # an integer deciding input: no dtype rule to hold it to
@@ -128,8 +125,6 @@ def _compute_dtype(lead: Any) -> Any:
 
 def _differ(a: Any, b: Any, case: Case) -> float | None:
     """The largest difference of two results, or None when they agree to the case's tolerance."""
-    from unilosses.testing import to_numpy
-
     x, y = np.asarray(to_numpy(a), np.float64), np.asarray(to_numpy(b), np.float64)
     if x.shape != y.shape:
         return float("inf")
@@ -146,8 +141,6 @@ FAILS = "fails: "
 def _eager(fn: Callable[..., Any], case: Case, name: str, a32: tuple[np.ndarray, ...], lead: int,
            shapes: tuple[tuple[int, ...], ...]) -> tuple[list[str], Any]:
     """Result type / device / dtype / shape, inputs untouched, nothing computed (Dask)."""
-    from unilosses.testing import ArrayBackend, to_numpy
-
     xs = tuple(ArrayBackend(name).asarray(a) for a in a32)
     before = [to_numpy(x).copy() for x in xs]
     versions = [getattr(x, "_version", None) for x in xs]
@@ -174,8 +167,6 @@ def _eager(fn: Callable[..., Any], case: Case, name: str, a32: tuple[np.ndarray,
 
 def _traced(fn: Callable[..., Any], case: Case, name: str, a32: tuple[np.ndarray, ...], eager: Any) -> list[str]:
     """Under the framework's tracer: it must trace, and give the eager values."""
-    from unilosses.testing import ArrayBackend
-
     xs = tuple(ArrayBackend(name).asarray(a) for a in a32)
 
     def run(*xs: Any) -> tuple[Any, ...]:
@@ -230,7 +221,7 @@ def _meta(fn: Callable[..., Any], case: Case, a32: tuple[np.ndarray, ...], lead:
 def _halves(name: str) -> tuple[str, ...]:
     import importlib.util
 
-    if name in ("jax", "torch", "tensorflow"):
+    if name in AUTODIFF:
         return ("float16", "bfloat16")
     if name == "numpy":
         return ("float16", "bfloat16") if importlib.util.find_spec("ml_dtypes") else ("float16",)
@@ -239,8 +230,6 @@ def _halves(name: str) -> tuple[str, ...]:
 
 def _sixteen(fn: Callable[..., Any], case: Case, name: str, a32: tuple[np.ndarray, ...]) -> list[str]:
     """16-bit inputs: computed in float32, equal to the same values given in float32."""
-    from unilosses.testing import ArrayBackend, to_numpy
-
     ab = ArrayBackend(name)
     problems = []
     for half in _halves(name):
@@ -264,8 +253,6 @@ def _sixteen(fn: Callable[..., Any], case: Case, name: str, a32: tuple[np.ndarra
 def probe(case: Case, name: str, lead: int) -> list[str]:
     """The problems of ``case``'s loss on the backend ``name``; ``lead``: the position of
     the input that decides the framework, device and dtype."""
-    from unilosses.testing import to_numpy
-
     fn = case.resolve()
     a32 = tuple(_float32(np.asarray(a)) for a in case.inputs(np.random.default_rng(0)))
     try:

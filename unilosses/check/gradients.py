@@ -1,7 +1,7 @@
 """Gradients of the conformance cases: framework autodiff and finite differences.
 
-Shared by ``python -m unilosses check`` (the gradient columns) and
-``tests/test_autodiff.py``:
+Shared by ``python -m unilosses check`` (the gradient columns, :mod:`unilosses.check.compute`)
+and ``tests/test_autodiff.py``:
 
 - :func:`autodiff` differentiates ``sum`` of a case's loss under several
   reductions (with sample weights) by torch autograd, ``jax.grad`` or
@@ -24,10 +24,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from unilosses.arrays import AUTODIFF
 from unilosses.conformance import Case
 
 __all__ = [
-    "AUTODIFF_FRAMEWORKS",
     "FD_REFERENCES",
     "GRAD_REDUCTIONS",
     "autodiff",
@@ -46,8 +46,6 @@ __all__ = [
     "sample_weight",
 ]
 
-#: backends with automatic differentiation
-AUTODIFF_FRAMEWORKS = ("jax", "torch", "tensorflow")
 #: the reductions differentiated together ("none" is summed), all with sample weights:
 #: the sum's gradient is finite iff each reduction's is
 GRAD_REDUCTIONS = ("none", "sum_over_batch_size", "mean_with_sample_weight", "sum_by_nonzero_weights")
@@ -61,10 +59,6 @@ def draw(case: Case, seed: int = 0) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(a) for a in case.inputs(np.random.default_rng(seed)))
 
 
-def _loss(case: Case) -> Callable[..., Any]:
-    return case.resolve()
-
-
 def _n_positional(case: Case, arrays: Sequence[Any]) -> int:
     return len(arrays) - len(case.array_options)
 
@@ -76,7 +70,7 @@ def float_positions(case: Case, arrays: Sequence[Any]) -> list[int]:
 
 def pred_positions(case: Case, arrays: Sequence[Any]) -> list[int]:
     """``y_pred``'s position, or every float input for losses without a ``y_pred``."""
-    names = list(inspect.signature(_loss(case)).parameters)
+    names = list(inspect.signature(case.resolve()).parameters)
     floats = float_positions(case, arrays)
     if "y_pred" in names and names.index("y_pred") in floats:
         return [names.index("y_pred")]
@@ -86,7 +80,7 @@ def pred_positions(case: Case, arrays: Sequence[Any]) -> list[int]:
 def sample_weight(case: Case, arrays: Sequence[Any], seed: int = 7) -> np.ndarray:
     """Random non-negative float64 weights of the per-sample shape, the first one zero."""
     args, kw = case.call_args(tuple(arrays))
-    shape = np.shape(_loss(case)(*args, **kw))
+    shape = np.shape(case.resolve()(*args, **kw))
     w = np.random.default_rng(seed).uniform(0.2, 2.0, shape)
     if w.size > 1:
         w.flat[0] = 0.0
@@ -109,7 +103,7 @@ def combined(xp_sum: Callable[[Any], Any], fn: Callable[..., Any], args: Any, kw
 
 def numpy_value(case: Case, reductions: Sequence[str], sw: Any) -> Callable[[list[Any]], float]:
     """``arrays -> combined(...)`` on the NumPy backend (for finite differences in float64)."""
-    fn = _loss(case)
+    fn = case.resolve()
 
     def value(arrays: list[Any]) -> float:
         args, kw = case.call_args(tuple(arrays))
@@ -127,7 +121,7 @@ def _torch(case: Case, arrays: Sequence[Any], positions: list[int], dtype: str, 
         ts[i].requires_grad_(True)
     args, kw = case.call_args(tuple(ts))
     weight = None if sw is None else torch.as_tensor(np.asarray(sw, dtype=dtype))
-    total = combined(torch.sum, _loss(case), args, kw, reductions, weight)
+    total = combined(torch.sum, case.resolve(), args, kw, reductions, weight)
     gs = torch.autograd.grad(total, [ts[i] for i in positions], allow_unused=True)
     return [np.zeros(np.shape(arrays[i])) if g is None else g.double().numpy() for i, g in zip(positions, gs)]
 
@@ -144,7 +138,7 @@ def _jax(case: Case, arrays: Sequence[Any], positions: list[int], dtype: str, re
         for i, x in zip(positions, xs):
             full[i] = x
         args, kw = case.call_args(tuple(full))
-        return combined(jnp.sum, _loss(case), args, kw, reductions, weight)
+        return combined(jnp.sum, case.resolve(), args, kw, reductions, weight)
 
     gs = jax.grad(total, argnums=tuple(range(len(positions))))(*(base[i] for i in positions))
     return list(gs)
@@ -159,11 +153,12 @@ def _tensorflow(case: Case, arrays: Sequence[Any], positions: list[int], dtype: 
         for i in positions:
             tape.watch(ts[i])
         args, kw = case.call_args(tuple(ts))
-        total = combined(tf.reduce_sum, _loss(case), args, kw, reductions, weight)
+        total = combined(tf.reduce_sum, case.resolve(), args, kw, reductions, weight)
     gs = tape.gradient(total, [ts[i] for i in positions], unconnected_gradients=tf.UnconnectedGradients.ZERO)
     return [g.numpy() for g in gs]
 
 
+#: one function per framework of :data:`unilosses.arrays.AUTODIFF`
 _AUTODIFF = {"torch": _torch, "jax": _jax, "tensorflow": _tensorflow}
 
 
@@ -181,8 +176,8 @@ def autodiff(
     The inputs are NumPy arrays, converted to ``framework`` (floats as ``dtype``);
     ``sw`` (sample weights) likewise, or None.
     """
-    if framework not in _AUTODIFF:
-        raise ValueError(f"framework must be one of {sorted(_AUTODIFF)}, got {framework!r}")
+    if framework not in AUTODIFF:
+        raise ValueError(f"framework must be one of {sorted(AUTODIFF)}, got {framework!r}")
     grads = _AUTODIFF[framework](case, arrays, positions, dtype, reductions, sw)
     return [np.asarray(g, dtype=np.float64) for g in grads]
 
