@@ -5,10 +5,11 @@
 without ever holding the ``(N, V)`` logits: the tokens are taken ``n`` at a time
 (:func:`tokens_per_chunk`), and :func:`chunk_terms` turns one ``(n, V)`` block of logits
 into the per-token values, their logsumexp and, when asked, the gradient of each
-token's value with respect to its logits. Every backend calls :func:`chunk_terms`
-(torch, JAX and TensorFlow inside their custom gradients, the generic path in
-:func:`linear_values`); they differ only in how they loop and where they keep the
-gradients.
+token's value with respect to its logits. JAX (inside its custom gradients) and the
+generic path (:func:`linear_values`) call :func:`chunk_terms`; torch and TensorFlow run
+the same math through their fused kernels (``linear_torch._terms``, ``linear_tf._terms``),
+with the per-token terms below taken from here. The backends differ only in those kernel
+calls, in how they loop and in where they keep the gradients.
 
 With ``z = softcap(u)``, ``lse = logsumexp(z)``, ``p = softmax(z)``, class weights
 ``w`` (1 without), ``W = sum_c w_c``, smoothing ``e`` and z-loss ``k``, a token
@@ -17,16 +18,45 @@ with label ``y`` has::
     value = (1 - e) w_y (lse - z_y) + (e / V) sum_c w_c (lse - z_c) + k lse^2
     d value / d z_c = ((1 - e) w_y + e W / V + 2 k lse) p_c - (1 - e) w_y [c = y] - (e / V) w_c
 
-and ``d z / d u = 1 - tanh(u / cap)^2`` with a soft cap.
+and ``d z / d u = 1 - tanh(u / cap)^2`` with a soft cap. These per-token terms are held
+here once, as functions of plain operator arithmetic that every backend's chunk kernel
+calls: :func:`token_values` (the value from ``lse - z_y``, ``lse`` and the uniform term),
+:func:`label_coefficient` (``(1 - e) w_y``, the one-hot's), :func:`softmax_coefficient`
+(``p``'s, built on the label's or alone as the shift ``e W / V + 2 k lse`` that a kernel
+giving ``p - onehot`` adds back on the label), :func:`uniform_gradient` (``(e / V) w``),
+:func:`soft_cap` and :func:`soft_cap_slope` (with the smoothing term in :func:`finish_gradient`).
+
+The sweep: the contract of every backend's ``_sweep``
+------------------------------------------------------
+
+``_sweep(h, w, b, labels, cw, o, a=None, lse=None)`` in ``linear_torch``, ``linear_jax``
+and ``linear_tf`` is one pass over the chunks of tokens (:func:`tokens_per_chunk`), each
+chunk's terms from the shared functions above. Its inputs: ``h`` (N, D) and ``w`` (V, D)
+of one dtype, ``b`` (V,) or None, ``labels`` (N,) valid class indices (ignored tokens
+replaced by any class: the caller zeroes their weight), ``cw`` (V,) class weights or None (a
+constant), ``o`` the :class:`LinearOptions`, and:
+
+- ``a`` (N,) or None: the weight of each token's value in the gradient asked for. None:
+  values and logsumexp only. In the forward pass of a reduced loss it is the token weights
+  (the cotangent is ``c * a``, ``c`` known only in the backward pass); in the backward pass
+  of per-token values it is the cotangent itself.
+- ``lse`` (N,) or None: the logsumexp of an earlier pass over the same inputs (a backward
+  pass that recomputes the logits). Given, the values are not computed.
+
+It returns a :class:`SweepResult` ``(values, lse, dh_unit, dW, db)``, each in the compute
+dtype (float32 for 16-bit inputs) or None.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
+
+from unilosses.rules import is_zero
 
 __all__ = [
-    "CHUNK_ELEMENTS", "DW_BLOCK_ELEMENTS", "LinearOptions", "chunk_terms", "dw_block_rows", "linear_values",
-    "tokens_per_chunk",
+    "CHUNK_ELEMENTS", "DW_BLOCK_ELEMENTS", "LinearOptions", "SweepResult", "chunk_terms", "dw_block_rows",
+    "finish_gradient", "label_coefficient", "linear_values", "shared_parts", "soft_cap", "soft_cap_slope",
+    "softmax_coefficient", "token_values", "tokens_per_chunk", "uniform_gradient",
 ]
 
 #: logits per chunk when ``chunk_size`` is not given: 2^23 float32 values (32 MiB) per
@@ -43,8 +73,93 @@ class LinearOptions(NamedTuple):
     chunk_size: Any = None  #: tokens per chunk; None: :data:`CHUNK_ELEMENTS` // V
 
 
-def _zero(x: Any) -> bool:
-    return isinstance(x, (int, float)) and x == 0
+class SweepResult(NamedTuple):
+    """What a backend's ``_sweep`` returns (the contract: the module doc), for ``N`` tokens,
+    ``V`` classes and hidden size ``D``; ``G_i = d value_i / d u_i`` is token ``i``'s gradient
+    with respect to its logits (the chunk's ``G`` of :func:`chunk_terms`)."""
+
+    values: Any  #: (N,) each token's value, unweighted; None when ``lse`` was given
+    lse: Any  #: (N,) each token's logsumexp of its (soft-capped) logits: the one given, if given
+    #: (N, D) ``G_i W``: token i's gradient w.r.t. its hidden state, not scaled by ``a_i``; None without ``a``
+    dh_unit: Any
+    dw: Any  #: (V, D) ``sum_i a_i G_i^T h_i``; None without ``a``
+    db: Any  #: (V,) ``sum_i a_i G_i``; None without ``a`` or without a bias
+
+
+def token_values(nll: Any, lse: Any, label_weight: Any, o: LinearOptions, uniform: Callable[[], Any]) -> Any:
+    """Per-token values ``(1 - e) w_y nll + e uniform + k lse^2`` (the module doc) from
+    ``nll = lse - z_y`` and ``lse`` (n,), ``label_weight`` ``w_y`` (n,) or None (1), and
+    ``uniform()`` the smoothing term ``(1 / V) sum_c w_c (lse - z_c)``, called only with
+    label smoothing."""
+    e, k = o.label_smoothing, o.z_loss
+    values = nll if label_weight is None else label_weight * nll
+    if not is_zero(e):
+        values = (1.0 - e) * values + e * uniform()
+    if not is_zero(k):
+        values = values + k * (lse * lse)
+    return values
+
+
+def label_coefficient(label_weight: Any, o: LinearOptions) -> Any:
+    """``(1 - e) w_y``: the coefficient of the one-hot in ``d value / d z`` (subtracted),
+    a Python float without class weights, else (n,)."""
+    e = o.label_smoothing
+    return 1.0 - e if label_weight is None else (1.0 - e) * label_weight
+
+
+def softmax_coefficient(
+    lse: Any, weight_sum: Any, n_classes: Any, o: LinearOptions, label: Any = None
+) -> Any:
+    """The coefficient of the softmax ``p`` in ``d value / d z``,
+    ``(1 - e) w_y + e W / V + 2 k lse``, with ``label`` the first term
+    (:func:`label_coefficient`), added in that order. Without ``label``: the shift
+    ``e W / V + 2 k lse`` alone, by which ``p``'s coefficient exceeds the one-hot's
+    (0.0 with neither smoothing nor z-loss)."""
+    e, k = o.label_smoothing, o.z_loss
+    coef = label
+    if not is_zero(e):
+        coef = _plus(coef, e * weight_sum / n_classes)
+    if not is_zero(k):
+        coef = _plus(coef, 2.0 * k * lse)
+    return 0.0 if coef is None else coef
+
+
+def _plus(x: Any, y: Any) -> Any:
+    return y if x is None else x + y
+
+
+def uniform_gradient(class_weight: Any, n_classes: Any, o: LinearOptions) -> Any:
+    """``(e / V) w``: the smoothing's part of ``d value / d z`` (subtracted from every class),
+    (V,) with class weights (as given: the caller shapes it), a Python float without; None
+    without label smoothing."""
+    e = o.label_smoothing
+    if is_zero(e):
+        return None
+    return (e / n_classes) * (1.0 if class_weight is None else class_weight)
+
+
+def finish_gradient(g: Any, t: Any, class_weight: Any, n_classes: Any, o: LinearOptions) -> Any:
+    """``(g - (e / V) w) * (1 - t^2)``, out of place: a chunk's ``d value / d z`` (n, V)
+    without its smoothing term made ``d value / d u``; each factor only where its option is
+    on (:func:`uniform_gradient`; ``t`` from :func:`soft_cap`, None without a soft cap)."""
+    smooth = uniform_gradient(class_weight, n_classes, o)
+    if smooth is not None:
+        g = g - smooth
+    if t is not None:
+        g = g * soft_cap_slope(t)
+    return g
+
+
+def soft_cap(tanh: Any, u: Any, cap: Any) -> tuple[Any, Any]:
+    """``(z, t)``: the soft-capped logits ``z = cap * t`` with ``t = tanh(u / cap)``, ``tanh``
+    the framework's. ``t`` is kept for :func:`soft_cap_slope`."""
+    t = tanh(u / cap)
+    return cap * t, t
+
+
+def soft_cap_slope(t: Any) -> Any:
+    """``d z / d u = 1 - t^2`` from :func:`soft_cap`'s ``t``."""
+    return 1.0 - t * t
 
 
 #: values of ``dW`` updated by one matrix product where a backend updates it a block of rows at a
@@ -90,11 +205,11 @@ def chunk_terms(
     earlier forward pass) only ``G`` is computed and ``values`` is None. ``label_weight``:
     ``class_weight[labels]`` if the caller has it (else taken here).
     """
-    e, k, cap = o.label_smoothing, o.z_loss, o.softcap
+    cap = o.softcap
     n_classes = u.shape[-1]
+    t = None
     if cap is not None:
-        t = xp.tanh(u / cap)
-        z = cap * t
+        z, t = soft_cap(xp.tanh, u, cap)
     else:
         z = u
     onehot = classes == xp.expand_dims(labels, axis=1)
@@ -111,33 +226,25 @@ def chunk_terms(
         log_s = xp.log(s)[:, 0]
         lse = m[:, 0] + log_s
         nll = log_s - xp.sum(xp.where(onehot, zm, xp.zeros_like(zm)), axis=1)  # lse - z_y
-        values = nll if w_y is None else w_y * nll
-        if not _zero(e):
+
+        def uniform() -> Any:
             if class_weight is None:
-                uniform = log_s - xp.mean(zm, axis=1)
-            else:
-                uniform = (weight_sum * log_s - xp.sum(zm * class_weight, axis=1)) / n_classes
-            values = (1.0 - e) * values + e * uniform
-        if not _zero(k):
-            values = values + k * (lse * lse)
+                return log_s - xp.mean(zm, axis=1)
+            return (weight_sum * log_s - xp.sum(zm * class_weight, axis=1)) / n_classes
+
+        values = token_values(nll, lse, w_y, o, uniform)
         if not grad:
             return values, lse, None
         p = ez / s
     else:
         p = xp.exp(z - xp.expand_dims(lse, axis=1))
-    coef = 1.0 - e if w_y is None else (1.0 - e) * w_y
-    if not _zero(e):
-        coef = coef + e * weight_sum / n_classes
-    if not _zero(k):
-        coef = coef + 2.0 * k * lse
+    hit = label_coefficient(w_y, o)
+    coef = softmax_coefficient(lse, weight_sum, n_classes, o, label=hit)
     g = (coef * p) if isinstance(coef, float) else xp.expand_dims(coef, axis=1) * p
-    hit = (1.0 - e) if w_y is None else xp.expand_dims((1.0 - e) * w_y, axis=1)
+    if not isinstance(hit, float):
+        hit = xp.expand_dims(hit, axis=1)
     g = g - xp.where(onehot, hit, xp.zeros_like(g))
-    if not _zero(e):
-        g = g - (e / n_classes) * (1.0 if class_weight is None else xp.expand_dims(class_weight, axis=0))
-    if cap is not None:
-        g = g * (1.0 - t * t)
-    return values, lse, g
+    return values, lse, finish_gradient(g, t, class_weight, n_classes, o)
 
 
 def shared_parts(xp: Any, weight: Any, labels: Any, class_weight: Any, device: Any) -> tuple[Any, Any]:

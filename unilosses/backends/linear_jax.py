@@ -3,7 +3,9 @@
 A Python loop would be unrolled under ``jit`` and XLA could schedule every chunk's
 logits at once; ``lax.scan`` is one XLA while loop, so one chunk's temporaries exist
 at a time. The full chunks go through the scan, an uneven last chunk through the same
-body once more. Two custom gradients, chosen by what the caller promises
+body once more; the pass (``_sweep``) keeps the contract stated in
+:mod:`unilosses.backends.linear_generic`, whose :func:`~unilosses.backends.linear_generic.chunk_terms`
+is each chunk's math. Two custom gradients, chosen by what the caller promises
 (:meth:`unilosses.backends.generic.Backend.linear_cross_entropy`), as on torch
 (:mod:`unilosses.backends.linear_torch`): the gradients computed with the values for
 a reduced loss (three matrix products per chunk), or the logsumexp kept and the
@@ -32,6 +34,7 @@ import jax.numpy as jnp
 
 from unilosses.backends.linear_generic import (
     LinearOptions,
+    SweepResult,
     chunk_terms,
     dw_block_rows,
     shared_parts,
@@ -45,8 +48,13 @@ def _f32(dtype: Any) -> Any:
     return jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
 
 
-def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None) -> Any:
-    """``(values, lse, dh_unit, dW, db)`` as :func:`unilosses.backends.linear_torch._sweep`."""
+def _sweep(
+    h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None
+) -> SweepResult:
+    """One pass over the chunks, as the contract in :mod:`unilosses.backends.linear_generic`
+    states (:class:`~unilosses.backends.linear_generic.SweepResult`): each chunk's math is
+    :func:`~unilosses.backends.linear_generic.chunk_terms`; here only the products
+    (``dh = G W``, ``dW`` by :func:`_add_outer`) and the scan."""
     f32 = _f32(h.dtype)
     n_tokens, n_classes = h.shape[0], w.shape[0]
     classes, weight_sum = shared_parts(jnp, w, labels, cw, None)
@@ -100,7 +108,7 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
     values, lse_out, dh = (
         None if p[0] is None else p[0] if len(parts) == 1 else jnp.concatenate(p) for p in zip(*parts)
     )
-    return values, lse_out, dh, carry[0], carry[1]
+    return SweepResult(values, lse_out, dh, carry[0], carry[1])
 
 
 def _add_outer(acc: Any, g: Any, ah: Any, sharded: dict[str, Any]) -> Any:

@@ -3,7 +3,10 @@
 One ``tf.while_loop`` (``parallel_iterations=1``: one chunk's temporaries at a time)
 serves eager execution (where it runs as a Python loop), ``tf.function`` and XLA.
 The token count may be unknown until run time; per-chunk values go to a
-``TensorArray``. The two custom gradients are those of :mod:`unilosses.backends.linear_torch`:
+``TensorArray``. The pass (``_sweep``) keeps the contract stated in
+:mod:`unilosses.backends.linear_generic`, and each chunk's per-token terms are that
+module's; only the kernel calls are TensorFlow's (:func:`_terms`).
+The two custom gradients are those of :mod:`unilosses.backends.linear_torch`:
 gradients computed with the values for a reduced loss, logits recomputed in the
 backward pass for per-token values.
 
@@ -22,7 +25,17 @@ from typing import Any
 import tensorflow as tf
 from tensorflow.python.eager import record
 
-from unilosses.backends.linear_generic import LinearOptions, dw_block_rows, tokens_per_chunk
+from unilosses.backends.linear_generic import (
+    LinearOptions,
+    SweepResult,
+    dw_block_rows,
+    finish_gradient,
+    label_coefficient,
+    soft_cap,
+    softmax_coefficient,
+    token_values,
+    tokens_per_chunk,
+)
 
 __all__ = ["linear_cross_entropy"]
 
@@ -40,33 +53,30 @@ def _terms(u: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, grad: boo
 
         G = coef * B + (e W / V + 2 k lse) onehot - (e / V) w,   coef = (1 - e) w_y + e W / V + 2 k lse
 
-    (``B`` alone without options). With ``lse`` given (backward) the kernel runs again for ``B``."""
-    e, k, cap = o.label_smoothing, o.z_loss, o.softcap
+    (``B`` alone without options). With ``lse`` given (backward) the kernel runs again for ``B``.
+    ``coef``, the shift ``e W / V + 2 k lse``, the values and the soft cap are ``linear_generic``'s
+    (:func:`~unilosses.backends.linear_generic.softmax_coefficient`, ``label_coefficient``,
+    ``token_values``, ``soft_cap``, ``finish_gradient``)."""
+    cap = o.softcap
     n_classes = u.shape[-1] if u.shape[-1] is not None else tf.shape(u)[-1]
     t = None
     if cap is not None:
-        t = tf.tanh(u / cap)
-        u = cap * t
+        u, t = soft_cap(tf.tanh, u, cap)
     nll, b = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=u, labels=y)
     w_y = None if cw is None else tf.gather(cw, y)
     values = None
     if lse is None:
         lse = nll + tf.gather(u, y, batch_dims=1)
-        values = nll if w_y is None else w_y * nll
-        if not _zero(e):
+
+        def uniform() -> Any:
             mean = tf.reduce_mean(u, axis=1) if cw is None else tf.linalg.matvec(u, cw) / n_classes
-            values = (1.0 - e) * values + e * ((weight_sum / n_classes) * lse - mean)
-        if not _zero(k):
-            values = values + k * (lse * lse)
+            return (weight_sum / n_classes) * lse - mean
+
+        values = token_values(nll, lse, w_y, o, uniform)
         if not grad:
             return values, lse, None
-    coef: Any = 1.0 - e if w_y is None else (1.0 - e) * w_y
-    extra: Any = 0.0
-    if not _zero(e):
-        extra = e * weight_sum / n_classes
-    if not _zero(k):
-        extra = extra + 2.0 * k * lse
-    coef = coef + extra
+    extra = softmax_coefficient(lse, weight_sum, n_classes, o)  # p's coefficient less the one-hot's
+    coef = label_coefficient(w_y, o) + extra
     if not isinstance(coef, float):
         b = (coef + tf.zeros_like(lse))[:, None] * b
     elif coef != 1.0:
@@ -74,19 +84,15 @@ def _terms(u: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, grad: boo
     if not isinstance(extra, float) or extra != 0.0:
         rows = tf.range(tf.shape(y, out_type=y.dtype)[0], dtype=y.dtype)
         b = tf.tensor_scatter_nd_add(b, tf.stack([rows, y], axis=1), extra + tf.zeros_like(lse))
-    if not _zero(e):
-        b = b - (e / n_classes) * (1.0 if cw is None else cw)
-    if t is not None:
-        b = b * (1.0 - t * t)
-    return values, lse, b
+    return values, lse, finish_gradient(b, t, cw, n_classes, o)
 
 
-def _zero(x: Any) -> bool:
-    return isinstance(x, (int, float)) and x == 0
-
-
-def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None) -> Any:
-    """``(values, lse, dh_unit, dW, db)`` as :func:`unilosses.backends.linear_torch._sweep`.
+def _sweep(
+    h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None
+) -> SweepResult:
+    """One pass over the chunks, as the contract in :mod:`unilosses.backends.linear_generic`
+    states (:class:`~unilosses.backends.linear_generic.SweepResult`): each chunk through
+    :func:`_terms`, ``dW`` updated by :func:`_add_outer_in_place` eagerly.
 
     With a static token count (always under XLA) the full chunks go through the loop with
     a static size and an uneven last chunk through the same body once more; with an
@@ -163,7 +169,9 @@ def _sweep(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: An
     if not parts:
         parts.append((empty, empty, tf.zeros((0, d), f32) if grad else None))
     values, lse_out, dh = (None if p[0] is None else p[0] if len(p) == 1 else tf.concat(p, 0) for p in zip(*parts))
-    return values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None
+    return SweepResult(
+        values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None
+    )
 
 
 def _add_outer_in_place(dw: Any, g: Any, ah: Any) -> Any:

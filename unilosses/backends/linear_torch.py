@@ -14,9 +14,11 @@ Two functions, chosen by what the caller promises about the gradient
 
 Without gradients (``torch.no_grad``, or no input requiring one) only the values are
 computed. 16-bit ``hidden`` / ``weight`` multiply in their dtype; logits, their
-gradient and ``dW`` / ``db`` accumulate in float32. The chunk math is
+gradient and ``dW`` / ``db`` accumulate in float32. ``_sweep`` is the pass whose contract
+:mod:`unilosses.backends.linear_generic` states. The chunk math is
 :func:`unilosses.backends.linear_generic.chunk_terms` written with torch's fused kernels
-and in-place updates (:func:`_terms`; ``tests/test_linear.py`` pins the two together).
+and in-place updates (:func:`_terms`; ``tests/test_linear.py`` pins the two together), its
+per-token terms taken from ``linear_generic``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ from typing import Any
 
 import torch
 
-from unilosses.backends.linear_generic import LinearOptions, tokens_per_chunk
+from unilosses.backends.linear_generic import (
+    LinearOptions,
+    SweepResult,
+    label_coefficient,
+    softmax_coefficient,
+    token_values,
+    tokens_per_chunk,
+    uniform_gradient,
+)
 
 __all__ = ["linear_cross_entropy"]
 
@@ -38,8 +48,11 @@ def _terms(
     fused kernels, in place where it can: ``log_softmax``, picks by ``gather``, the label's
     ``-1`` by ``scatter_add_`` (never a one-hot), so the (n, V) block is traversed about five
     times. Every (n, V) block is written into ``bufs`` (at most three: logits, log-probabilities,
-    the soft cap's ``tanh``)."""
-    e, k, cap = o.label_smoothing, o.z_loss, o.softcap
+    the soft cap's ``tanh``). The per-token values and coefficients are ``linear_generic``'s
+    (:func:`~unilosses.backends.linear_generic.token_values`, ``label_coefficient``,
+    ``softmax_coefficient``, ``uniform_gradient``); the soft cap and its slope are
+    ``soft_cap`` and ``soft_cap_slope`` done in place."""
+    cap = o.softcap
     n_classes = wt.shape[1]
     rows = hc.shape[0]
     u = bufs.block(0, rows)
@@ -48,7 +61,7 @@ def _terms(
     else:
         u.copy_(hc @ wt if b is None else torch.addmm(b, hc, wt))
     t = None
-    if cap is not None:
+    if cap is not None:  # soft_cap, in place
         t = torch.div(u, cap, out=bufs.block(2, rows)).tanh_()
         u = torch.mul(t, cap, out=u)
     yi = y[:, None]
@@ -59,38 +72,31 @@ def _terms(
         lse = u.gather(1, yi)[:, 0] - lp.gather(1, yi)[:, 0]
         del u
         nll = -lp.gather(1, yi)[:, 0]
-        values = nll if w_y is None else w_y * nll
-        if not _zero(e):
-            uniform = -(lp.mean(1) if cw is None else (lp @ cw) / n_classes)
-            values = (1.0 - e) * values + e * uniform
-        if not _zero(k):
-            values = values + k * (lse * lse)
+
+        def uniform() -> Any:
+            return -(lp.mean(1) if cw is None else (lp @ cw) / n_classes)
+
+        values = token_values(nll, lse, w_y, o, uniform)
         if not grad:
             return values, lse, None
         g = lp.exp_()
     else:
         g = u.sub_(lse[:, None]).exp_()
         del u
-    coef: Any = 1.0 - e if w_y is None else (1.0 - e) * w_y
-    if not _zero(e):
-        coef = coef + e * weight_sum / n_classes
-    if not _zero(k):
-        coef = coef + 2.0 * k * lse
+    label = label_coefficient(w_y, o)
+    coef = softmax_coefficient(lse, weight_sum, n_classes, o, label=label)
     if not isinstance(coef, float):
         g.mul_(coef[:, None])
     elif coef != 1.0:
         g.mul_(coef)
-    hit = -(1.0 - e) * (torch.ones_like(lse) if w_y is None else w_y)
+    hit = -label * torch.ones_like(lse) if w_y is None else -label
     g.scatter_add_(1, yi, hit[:, None].to(g.dtype))
-    if not _zero(e):
-        g.sub_((e / n_classes) * (1.0 if cw is None else cw))
-    if t is not None:
+    smooth = uniform_gradient(cw, n_classes, o)
+    if smooth is not None:
+        g.sub_(smooth)
+    if t is not None:  # soft_cap_slope, in place
         g.mul_(t.mul_(t).neg_().add_(1.0))
     return values, lse, g
-
-
-def _zero(x: Any) -> bool:
-    return isinstance(x, (int, float)) and x == 0
 
 
 class _Blocks:
@@ -113,13 +119,10 @@ class _Blocks:
 
 def _sweep(
     h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None
-) -> tuple[Any, Any, Any, Any, Any]:
-    """One pass over the chunks: ``(values, lse, dh_unit, dW, db)``.
-
-    ``a`` (N,) None: values and lse only. Otherwise also ``dh_unit`` (each token's gradient
-    w.r.t. its hidden state, unweighted), ``dW = sum_i a_i G_i^T h_i`` and ``db = sum_i a_i G_i``
-    (float32 for 16-bit inputs). With ``lse`` given (backward), values are not computed.
-    """
+) -> SweepResult:
+    """One pass over the chunks, as the contract in :mod:`unilosses.backends.linear_generic`
+    states (:class:`~unilosses.backends.linear_generic.SweepResult`): each chunk through
+    :func:`_terms`, then ``dh = G W`` and ``dW += G^T (a h)`` with ``out=`` / in-place products."""
     f32 = torch.float32 if h.dtype in (torch.float16, torch.bfloat16) else h.dtype
     n_tokens, n_classes = h.shape[0], w.shape[0]
     weight_sum = n_classes if cw is None else cw.sum()
@@ -152,7 +155,7 @@ def _sweep(
         if db is not None:
             db += a[start:stop].to(f32) @ g
         del g, gm
-    return values, lse_out, dh, dw, db
+    return SweepResult(values, lse_out, dh, dw, db)
 
 
 def _cast(x: Any, like: Any) -> Any:
