@@ -54,12 +54,12 @@ import inspect
 import re
 import sys
 import types
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from unilosses.backends import BY_TYPE, convert, resolve
-from unilosses.decorator import not_for_autograph
+from unilosses.decorator import LossFunction, not_for_autograph
 from unilosses.reduction import align_weight, canonical_reduction, reduce
 from unilosses.spec import PAIR, Spec
 
@@ -266,7 +266,7 @@ class FunctionLoss(Loss):
     name, then the sample weight. Computes in the inputs' dtype (16-bit in float32).
     """
 
-    function: ClassVar[Callable[..., Any]]
+    function: ClassVar[LossFunction]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

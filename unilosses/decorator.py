@@ -24,13 +24,22 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, cast
 
 from unilosses.docstrings import COMMON, with_common_parameters
 from unilosses.reduction import canonical_reduction
 from unilosses.spec import PAIR, Spec
 
-__all__ = ["loss", "not_for_autograph"]
+__all__ = ["LossFunction", "loss", "not_for_autograph"]
+
+class LossFunction(Protocol):
+    """A public loss function (what :func:`loss` returns): callable, with its :class:`Spec`."""
+
+    spec: Spec
+    __name__: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
 
 _COMMON = (("sample_weight", None), ("element_weight", None), ("reduction", "none"), ("normalizer", None))
 
@@ -57,7 +66,7 @@ def loss(
     rules: dict[str, Callable[[str, Any], Any]] | None = None,
     integers: tuple[str, ...] = (),
     cast: bool = True,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+) -> Callable[[Callable[..., Any]], LossFunction]:
     """Turn a spec function into the public loss function (see the module doc).
 
     ``check(**static_options)`` runs after the per-option rules (for rules that
@@ -84,7 +93,7 @@ def loss(
     cast to float32 first; sample weights and array options still are).
     """
 
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(fn: Callable[..., Any]) -> LossFunction:
         spec = Spec(fn, arrays, inputs, decides, check, rules, integers, cast)
         if spec.inputs != PAIR:
             return _public_inputs(fn, spec)
@@ -110,7 +119,7 @@ def loss(
     return wrap
 
 
-def _finish(public: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
+def _finish(public: Callable[..., Any], spec: Spec) -> LossFunction:
     signature = _public_signature(spec)
     public.__signature__ = signature  # type: ignore[attr-defined]
     names = tuple(n for n in COMMON if n in signature.parameters)
@@ -118,10 +127,10 @@ def _finish(public: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
     not_for_autograph(public)
     del public.__wrapped__  # type: ignore[attr-defined]  # help() shows the public signature, not the spec's
     public.spec = spec  # type: ignore[attr-defined]
-    return public
+    return cast(LossFunction, public)
 
 
-def _public_inputs(fn: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
+def _public_inputs(fn: Callable[..., Any], spec: Spec) -> LossFunction:
     """The public function of a spec with other inputs than (y_true, y_pred)."""
 
     @functools.wraps(fn)

@@ -196,7 +196,7 @@ class Loss(_CoreConfig, keras.losses.Loss):
         The loss's options; array options (``class_weight``...) may be lists.
     """
 
-    unilosses_class: ClassVar[type[unilosses.Loss]]
+    unilosses_class: ClassVar[type[unilosses.FunctionLoss]]
     function: ClassVar[Callable[..., Any]]
 
     def __init__(
@@ -325,7 +325,7 @@ def _signature(core: type[unilosses.Loss]) -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def _adapter(core: type[unilosses.Loss], module: str = __name__) -> type[Loss]:
+def _adapter(core: type[unilosses.FunctionLoss], module: str = __name__) -> type[Loss]:
     """The Keras class of the unilosses Loss class ``core`` (registered for the built-ins)."""
     name = core.__name__
     fn = core.function
@@ -436,7 +436,7 @@ def _build() -> list[str]:
     for module in unilosses.FAMILIES:
         for name in module.__all__:
             obj = getattr(module, name)
-            if isinstance(obj, type) and issubclass(obj, unilosses.Loss):
+            if isinstance(obj, type) and issubclass(obj, unilosses.FunctionLoss):
                 globals()[name] = keras.saving.register_keras_serializable(package="unilosses")(_adapter(obj))
                 names.append(name)
                 # the unilosses class too (as "unilosses.core>Name"), for models compiled with its objects

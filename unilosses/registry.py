@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from unilosses.base import Loss, is_loss_function
+from unilosses.base import FunctionLoss, Loss, is_loss_function
 from unilosses.losses import (
     _contrastive,
     _crossentropy,
@@ -76,14 +76,14 @@ def _table() -> dict[str, Any]:
 _TABLE = _table()
 
 
-def loss_classes() -> dict[str, type[Loss]]:
-    """Every :class:`Loss` class of :data:`FAMILIES`, by name, in family order (what the
-    Keras and torch adapters wrap)."""
+def loss_classes() -> dict[str, type[FunctionLoss]]:
+    """Every loss class of :data:`FAMILIES` (each a :class:`FunctionLoss`), by name, in family
+    order (what the Keras and torch adapters wrap)."""
     return {
         name: obj
         for module in FAMILIES
         for name in module.__all__
-        if isinstance(obj := getattr(module, name), type) and issubclass(obj, Loss)
+        if isinstance(obj := getattr(module, name), type) and issubclass(obj, FunctionLoss)
     }
 
 

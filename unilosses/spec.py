@@ -217,7 +217,7 @@ class Spec:
         static = {o: v for o, v in zip(self.static, key) if v is not DYNAMIC}
         dynamic = tuple(o for o, v in zip(self.static, key) if v is DYNAMIC)
         names = self.arrays + dynamic
-        bounds = [(i, self._rule(o).bounds) for i, o in enumerate(names) if o in dynamic]
+        bounds = [(i, getattr(self._rule(o), "bounds")) for i, o in enumerate(names) if o in dynamic]  # noqa: B009
         hints = tuple(c for c in CONTEXT[1:] if c in self.context)
         lead = self._lead
         numpy1 = be.name == "numpy" and NUMPY_1
@@ -320,7 +320,7 @@ class Spec:
             raise TypeError(f"{name}: expected an array of integers, got dtype {x.dtype}")
         return x
 
-    def _check_dynamic(self, be: Any, arrays: dict[str, Any], values: list[Any]) -> None:
+    def _check_dynamic(self, be: Any, arrays: dict[str, Any], values: tuple[Any, ...]) -> None:
         """Range checks of array-valued numeric options, on the host (concrete backends only)."""
         for name, v in zip(list(arrays)[len(self.arrays) :], values):
             self._rule(name)(name, be.host_float(v))

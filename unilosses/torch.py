@@ -83,7 +83,7 @@ class Loss(torch.nn.Module):
         The loss's options. Array options (``class_weight``...) become buffers.
     """
 
-    unilosses_class: ClassVar[type[unilosses.Loss]]
+    unilosses_class: ClassVar[type[unilosses.FunctionLoss]]
     function: ClassVar[Callable[..., Any]]
 
     def __init__(self, *, reduction: Any = "sum_over_batch_size", **options: Any) -> None:
@@ -186,7 +186,7 @@ def _forward_signature(names: tuple[str, ...], optional: frozenset[str] = frozen
     return inspect.Signature(params)
 
 
-def _adapter(core: type[unilosses.Loss]) -> type[Loss]:
+def _adapter(core: type[unilosses.FunctionLoss]) -> type[Loss]:
     """The ``torch.nn.Module`` class of the unilosses Loss class ``core``."""
     name = core.__name__
     fn = core.function
