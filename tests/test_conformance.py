@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -25,7 +27,7 @@ def _refs():
 def test_matches_framework(case, framework, backend):
     """unilosses on each backend equals the framework's own loss on the same inputs (per-sample
     values, or the case's reduction where the framework gives only a reduced value)."""
-    arrays = case.inputs(np.random.default_rng(abs(hash(case.id)) % 2**32))
+    arrays = case.inputs(np.random.default_rng(zlib.crc32(case.id.encode())))  # the same inputs in every process
     try:
         expected = case.references[framework](*arrays)
     except Exception as err:  # an older release (the oldest sessions) may predate the loss or an option
