@@ -61,6 +61,23 @@ def test_mixing_frameworks_is_a_type_error():
         ul.binary_crossentropy(np.ones((2, 2)), np.full((2, 2), 0.5), sample_weight=torch.ones(2))
 
 
+@selected("torch")
+def test_a_tensor_subclass_of_another_package_is_torch():
+    """An array type is routed by class: a torch.Tensor subclass defined elsewhere gets torch's
+    backend (its kernels, its eager checks) and mixes with plain torch labels."""
+    import torch
+
+    my_tensor = type("MyTensor", (torch.Tensor,), {"__module__": "mylib.tensors"})
+    z = torch.randn(6, 4, dtype=torch.float64).as_subclass(my_tensor)
+    y = torch.tensor([0, 3, 1, 2, 2, 0])
+    assert type(z) is my_tensor and ul.backend_for(z).name == "torch"
+    out = ul.sparse_categorical_crossentropy(y, z, from_logits=True, reduction="mean")
+    expected = torch.nn.functional.cross_entropy(z.as_subclass(torch.Tensor), y)
+    np.testing.assert_allclose(float(out), float(expected), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"y_true: labels must lie in \[0, 3\]"):  # torch's eager check
+        ul.sparse_categorical_crossentropy(torch.tensor([0, 9, 1, 2, 2, 0]), z, from_logits=True)
+
+
 def test_python_lists_are_numpy():
     out = ul.binary_crossentropy([[1.0, 0.0]], [[0.9, 0.2]])
     assert isinstance(out, np.ndarray)

@@ -25,9 +25,22 @@ _BY_NAME: dict[str, Backend] = {}
 HOST_TYPES = (int, float, bool, list, tuple, np.ndarray, np.generic)
 
 
+#: the frameworks whose array types a subclass defined elsewhere inherits from (a torch.Tensor
+#: subclass of another package is a torch array: torch's kernels and checks apply to it)
+_FRAMEWORKS = frozenset({"numpy", "torch", "jax", "jaxlib", "tensorflow", "dask", "keras", "cupy", "array_api_strict"})
+
+
 def framework_name(obj: Any) -> str:
-    """The framework an object belongs to, from its type's module (no imports)."""
-    root = type(obj).__module__.partition(".")[0]
+    """The framework an object belongs to, from its class's module, or from the first class
+    of a known framework it derives from (no imports: only the classes' module names are read)."""
+    tp = type(obj)
+    root = tp.__module__.partition(".")[0]
+    if root not in _FRAMEWORKS:
+        for base in tp.__mro__[1:-1]:  # the last is object
+            base_root = base.__module__.partition(".")[0]
+            if base_root in _FRAMEWORKS:
+                root = base_root
+                break
     if root == "jaxlib":
         return "jax"
     if root in ("builtins",) and isinstance(obj, (int, float, bool, list, tuple)):
