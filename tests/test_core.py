@@ -179,6 +179,28 @@ def test_class_validates_once_in_constructor():
         ul.BinaryCrossentropy(gamma=2.0)
 
 
+def test_reduction_and_options_are_validated_when_set(backend, rng):
+    """A reduction or an option set after construction is validated as the constructor's are;
+    options read as attributes (Keras' objects have them); tf.keras' AUTO means sum_over_batch_size."""
+    y = backend.asarray((rng.random((4, 3)) > 0.5).astype(np.float32))
+    p = backend.asarray(rng.uniform(0.05, 0.95, (4, 3)).astype(np.float32))
+    mse = ul.MeanSquaredError()
+    with pytest.raises(ValueError, match="reduction: expected one of"):
+        mse.reduction = "Bar"
+    for auto in ("auto", ul.Reduction.AUTO):
+        mse.reduction = auto
+        assert mse.reduction == "sum_over_batch_size"
+    focal = ul.BinaryFocalCrossentropy(gamma=3.0)
+    assert focal.gamma == 3.0 and focal.alpha == 0.25 and focal.options["gamma"] == 3.0
+    focal.gamma = 1.0
+    assert_close(focal(y, p), to_numpy(ul.binary_focal_crossentropy(y, p, gamma=1.0, reduction="mean")), rtol=1e-6)
+    with pytest.raises(ValueError, match="gamma: expected a value in"):
+        focal.gamma = -1.0
+    assert focal.gamma == 1.0 and focal.get_config()["gamma"] == 1.0  # a refused value changes nothing
+    with pytest.raises(AttributeError, match="no attribute 'gama'"):
+        focal.gama  # noqa: B018
+
+
 def test_get_serialize_deserialize():
     assert ul.get("bce") is ul.binary_crossentropy
     assert ul.get("sparse_categorical_crossentropy") is ul.sparse_categorical_crossentropy

@@ -186,6 +186,9 @@ def test_config_round_trip_and_errors() -> None:
     assert Huber().name == "huber" and loss.dtype == "float16" and Huber().dtype == "float32"
     with pytest.raises(AttributeError):
         loss.dtype = "float32"
+    with pytest.raises(ValueError, match="reduction: expected one of"):  # validated when set too
+        loss.reduction = "Bar"
+    assert loss.reduction == "sum"
     with pytest.raises(ValueError, match="Invalid value for argument `reduction`.*reduction: expected"):
         Huber(reduction="abc")
     with pytest.raises(ValueError, match="dtype: expected a floating dtype"):

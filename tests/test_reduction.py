@@ -329,7 +329,9 @@ def test_normalizer_divides_the_sum(backend, sparse_inputs):
 
 
 def test_reduction_names():
-    assert ul.Reduction.AUTO == "auto" and ul.Reduction.SUM_OVER_BATCH_SIZE == "sum_over_batch_size"
+    assert ul.Reduction.SUM_OVER_BATCH_SIZE == "sum_over_batch_size"
+    # tf.keras' AUTO and Keras' MEAN mean sum_over_batch_size, and compare equal to it
+    assert ul.Reduction.AUTO is ul.Reduction.SUM_OVER_BATCH_SIZE and ul.Reduction.MEAN == "sum_over_batch_size"
     from unilosses.reduction import canonical_reduction
 
     assert canonical_reduction("auto") == canonical_reduction("mean") == "sum_over_batch_size"

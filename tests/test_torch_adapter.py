@@ -24,6 +24,16 @@ CLASS_OF = {cls.function.__name__: cls for cls in CLASSES.values()}
 CASES = [c for c in all_cases() if c.loss in CLASS_OF]
 
 
+def test_gaussian_nll_module_takes_torch_order() -> None:
+    """GaussianNLLLoss(input, target, var), as torch's module takes them."""
+    g = torch.Generator().manual_seed(0)
+    mu, y = torch.randn(5, 3, generator=g), torch.randn(5, 3, generator=g)
+    var = torch.rand(5, 3, generator=g) + 0.1
+    expected = torch.nn.GaussianNLLLoss()(mu, y, var)
+    assert torch.allclose(ut.GaussianNLL(axis=None)(mu, y, var), expected, rtol=1e-6)
+    assert torch.allclose(ut.GaussianNLL(axis=None)(mu, y, var=var), expected, rtol=1e-6)
+
+
 def test_every_loss_class_has_a_module() -> None:
     assert set(CLASSES) <= set(ut.__all__)
     for name, core in CLASSES.items():
@@ -34,6 +44,8 @@ def test_every_loss_class_has_a_module() -> None:
         expected = ["input", "target"] if inputs == PAIR else list(inputs)
         if inputs == ("y_true", "hidden", "weight", "bias"):  # the LM head: Liger's order, target after the tensors
             expected = ["hidden", "weight", "target", "bias"]
+        if inputs == ("y_true", "y_pred", "var"):  # torch's GaussianNLLLoss(input, target, var)
+            expected = ["input", "target", "var"]
         assert list(inspect.signature(cls.forward).parameters)[1:] == [*expected, "sample_weight"]
         assert "reduction" in inspect.signature(cls).parameters
 
@@ -46,8 +58,8 @@ def test_module_matches_the_loss_class(case, rng) -> None:
     inputs, options = case.call_args(arrays)
     inputs = tuple(torch.as_tensor(np.asarray(a)) for a in inputs)
     options = {k: torch.as_tensor(np.asarray(v)) if k in core_cls.function.spec.arrays else v for k, v in options.items()}
-    if core_cls.function.spec.inputs == PAIR:
-        torch_order = (inputs[1], inputs[0])
+    if core_cls.function.spec.inputs[:2] == PAIR:  # (input, target, ...): torch's GaussianNLLLoss
+        torch_order = (inputs[1], inputs[0], *inputs[2:])
     elif core_cls.function.spec.inputs[0] == "y_true":  # (hidden, weight, target[, bias])
         torch_order = (*inputs[1:3], inputs[0], *inputs[3:])
     else:

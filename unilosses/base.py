@@ -220,6 +220,15 @@ class Loss:
         self._dtype_arg = dtype
         self._set_dtype(_dtype_name(dtype))
 
+    @property
+    def reduction(self) -> str:
+        """The reduction's canonical name; validated when set (a ValueError listing the valid ones)."""
+        return self._reduction
+
+    @reduction.setter
+    def reduction(self, value: Any) -> None:
+        self._reduction = canonical_reduction(value)
+
     def _set_dtype(self, name: str) -> None:
         self._dtype_name = name
         self._dtype = None if name == INPUT else name
@@ -299,8 +308,24 @@ class FunctionLoss(Loss):
 
     @property
     def options(self) -> types.MappingProxyType[str, Any]:
-        """The validated options, by name (read-only; array options as given)."""
+        """The validated options, by name (read-only; array options as given). Each is also an
+        attribute (``loss.gamma``), as on Keras' objects; setting one validates it."""
         return self._options
+
+    def __getattr__(self, name: str) -> Any:
+        options = self.__dict__.get("_options")
+        if options is not None and name in options:
+            return options[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        options = self.__dict__.get("_options")
+        if options is None or name not in options:
+            object.__setattr__(self, name, value)
+            return
+        given = {**options, name: value}
+        self._key, self._arrays = self._spec.validate(given)  # a ValueError / TypeError naming the option
+        self._options = types.MappingProxyType({**dict(zip(self._spec.static, self._key)), **self._arrays})
 
     @property
     def dtype(self) -> Any:

@@ -32,16 +32,17 @@ class PerSample(NamedTuple):
 class Reduction(str, enum.Enum):
     """Reduction names; tf.keras' and tf.compat.v1's names port word for word.
 
-    ``MEAN`` is Keras' alias of ``SUM_OVER_BATCH_SIZE``. tf.compat.v1's
-    ``MEAN`` (value ``"weighted_mean"``) is ``MEAN_WITH_SAMPLE_WEIGHT`` here and is
-    also accepted as the string ``"weighted_mean"``.
+    ``AUTO`` (tf.keras) and ``MEAN`` (Keras' alias) are ``SUM_OVER_BATCH_SIZE`` itself: they
+    compare equal to it and mean what it means. tf.compat.v1's ``MEAN`` (value
+    ``"weighted_mean"``) is ``MEAN_WITH_SAMPLE_WEIGHT`` here and is also accepted as the string
+    ``"weighted_mean"``.
     """
 
     NONE = "none"
     SUM = "sum"
     SUM_OVER_BATCH_SIZE = "sum_over_batch_size"
-    AUTO = "auto"
-    MEAN = "mean"
+    AUTO = "sum_over_batch_size"
+    MEAN = "sum_over_batch_size"
     MEAN_WITH_SAMPLE_WEIGHT = "mean_with_sample_weight"
     WEIGHTED_MEAN = "weighted_mean"
     SUM_BY_NONZERO_WEIGHTS = "sum_by_nonzero_weights"

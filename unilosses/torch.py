@@ -12,10 +12,12 @@ Loss class, under the same name (from the ``Loss`` classes each family module of
     loss = criterion(logits, labels, sample_weight=sw)
 
 - ``forward(input, target, sample_weight=None)``: torch's order (the unilosses
-  function takes ``(y_true, y_pred)``). Losses with other inputs keep them in the
-  function's order, which is torch's: ``forward(x1, x2, target)``,
+  function takes ``(y_true, y_pred)``), then any other input:
+  ``GaussianNLL.forward(input, target, var)``. Losses with other inputs keep them in
+  the function's order, which is torch's: ``forward(x1, x2, target)``,
   ``forward(anchor, positive, negative)``; a function whose first input is ``y_true``
-  takes it as ``target`` after its other required inputs, optional ones last:
+  and that has no ``y_pred`` takes it as ``target`` after its other required inputs,
+  optional ones last:
   ``LinearCrossEntropy.forward(hidden, weight, target, bias=None)`` (Liger-Kernel's
   fused linear cross-entropy takes ``(weight, hidden, target, bias)``).
 - Options are those of the unilosses function, with its defaults and checks
@@ -127,12 +129,10 @@ class Loss(torch.nn.Module):
                 f"{type(self).__name__}.forward: expected {count} inputs "
                 f"({', '.join(self._forward_names())}), got {len(inputs)}"
             )
-        if spec.inputs != _PAIR:
-            inputs = (*inputs, *(None,) * (n - len(inputs)))
-            if spec.inputs[0] == "y_true":  # (..., target, optional...) -> (y_true, ...)
-                k = required - 1
-                inputs = (inputs[k], *inputs[:k], *inputs[k + 1 :])
-            return self.function(*inputs, sample_weight=sample_weight, reduction=self.reduction, **self._options())
+        if spec.inputs != _PAIR:  # by name: forward's order is torch's, the function's is its own
+            to_spec = _spec_names(spec)
+            named = {to_spec.get(f, f): x for f, x in zip(self._forward_names(), inputs)}
+            return self.function(**named, sample_weight=sample_weight, reduction=self.reduction, **self._options())
         try:
             return self.function(
                 inputs[1], inputs[0], sample_weight=sample_weight, reduction=self.reduction, **self._options()
@@ -157,11 +157,19 @@ class Loss(torch.nn.Module):
         return ", ".join(parts)
 
 
+def _spec_names(spec: Any) -> dict[str, str]:
+    """forward's names (:func:`_input_names`) that differ from the function's: ``input`` and
+    ``target`` for ``y_pred`` and ``y_true``."""
+    return {"input": "y_pred", "target": "y_true"} if "y_true" in spec.inputs else {}
+
+
 def _input_names(spec: Any) -> tuple[str, ...]:
-    """forward's input names: ``(input, target)`` for ``(y_true, y_pred)``; ``y_true`` as
-    ``target`` after the other required inputs otherwise; optional inputs last."""
-    if spec.inputs == _PAIR:
-        return ("input", "target")
+    """forward's input names: ``(input, target)`` for ``(y_true, y_pred)``, then the other
+    inputs (torch's ``GaussianNLLLoss(input, target, var)``); without ``y_pred``, ``y_true`` as
+    ``target`` after the other required inputs (Liger's ``(hidden, weight, target)``); optional
+    inputs last."""
+    if "y_pred" in spec.inputs:
+        return ("input", "target", *(n for n in spec.inputs if n not in _PAIR))
     if spec.inputs[0] != "y_true":
         return tuple(spec.inputs)
     required = [n for n in spec.inputs[1:] if n not in spec.optional]
