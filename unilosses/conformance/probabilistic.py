@@ -79,7 +79,7 @@ def _gaussian_3d(rng: np.random.Generator) -> tuple[Any, ...]:
 
 def _gaussian_scalar(rng: np.random.Generator) -> tuple[Any, ...]:
     y, mu, _ = _gaussian((B, D))(rng)
-    return y, mu, np.asarray(0.7, dtype=np.float32)
+    return y, mu, np.asarray(1.7, dtype=np.float32)  # a variance, not in [0, 1]: the extremes test sets probabilities to 0 and 1
 
 
 # -------------------------------------------------------------- references
