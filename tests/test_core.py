@@ -201,6 +201,20 @@ def test_reduction_and_options_are_validated_when_set(backend, rng):
         focal.gama  # noqa: B018
 
 
+@selected("tensorflow")
+def test_default_names_are_keras():
+    """A loss object's default name is its Keras twin's (Huber's is "huber_loss"); the others
+    are named after their function."""
+    keras = pytest.importorskip("keras")
+    twins = {n: getattr(keras.losses, n) for n in ul.loss_classes() if hasattr(keras.losses, n)}
+    assert len(twins) >= 20
+    for name, twin in twins.items():
+        assert getattr(ul, name)().name == twin().name, name
+    assert ul.NTXent().name == "ntxent" and ul.KLDivergence(name="kl").name == "kl"
+    with pytest.raises(ValueError, match="Could not interpret loss identifier"):  # Keras raises a ValueError too
+        keras.losses.get(0)
+
+
 def test_get_serialize_deserialize():
     assert ul.get("bce") is ul.binary_crossentropy
     assert ul.get("sparse_categorical_crossentropy") is ul.sparse_categorical_crossentropy

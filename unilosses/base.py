@@ -276,6 +276,9 @@ class FunctionLoss(Loss):
     """
 
     function: ClassVar[LossFunction]
+    #: the name an object gets when the constructor is given none: the function's name
+    #: (Keras' default names), unless a class sets its own (Keras' ``Huber``: ``"huber_loss"``)
+    default_name: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -300,7 +303,7 @@ class FunctionLoss(Loss):
         spec = type(self).function.spec  # type: ignore[attr-defined]
         self._spec: Spec = spec
         self.reduction = canonical_reduction(reduction)
-        self.name = name if name is not None else _snake(type(self).__name__)
+        self.name = name if name is not None else (type(self).default_name or type(self).function.__name__)
         self._key, self._arrays = spec.validate(options)
         self._options = types.MappingProxyType({**dict(zip(spec.static, self._key)), **self._arrays})
 

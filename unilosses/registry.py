@@ -125,7 +125,8 @@ def get(identifier: Any) -> Any:
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             raise ValueError(f"identifier: unknown loss {identifier!r}{hint}")
         return obj() if isinstance(obj, type) else obj
-    raise TypeError(f"identifier: expected a name, a config dict or a callable, got {identifier!r}")
+    # a ValueError, as Keras' losses.get raises for an identifier it cannot interpret
+    raise ValueError(f"identifier: expected a name, a config dict or a callable, got {identifier!r}")
 
 
 def serialize(obj: Any) -> Any:

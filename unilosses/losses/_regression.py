@@ -414,6 +414,7 @@ class Huber(FunctionLoss):
     """Class form of :func:`huber` (``keras.losses.Huber``, ``torch.nn.HuberLoss`` with ``axis=None``)."""
 
     function = huber
+    default_name = "huber_loss"  # Keras' name
 
 
 class SmoothL1(FunctionLoss):
