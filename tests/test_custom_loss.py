@@ -101,6 +101,31 @@ def test_16_bit_normalizer_and_python_inputs(backend, rng) -> None:
     assert_close(total, np.float32(_reference(y, p).sum() / 4), rtol=1e-5)
 
 
+def test_16_bit_targets_follow_the_compute_dtype(backend, rng) -> None:
+    """A spec that subtracts y_true from y_pred (no float_targets) works on 16-bit inputs of
+    every backend: floating y_true is converted to the compute dtype with y_pred, as Keras
+    converts y_true to y_pred's dtype; integer labels keep theirs."""
+
+    @ul.loss()
+    def log1p_error(be, y_true, y_pred, *, scale=1.0, axis=-1):
+        xp = be.xp
+        assert y_true.dtype == y_pred.dtype or be.is_integer(y_true.dtype)
+        return xp.mean(xp.log1p(scale * xp.abs(y_pred - y_true)), axis=axis)
+
+    y, p = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    expected = np.mean(np.log1p(np.abs(p.astype(np.float16).astype(np.float64) - y.astype(np.float16))), axis=-1)
+    for dtype in ("float16", "bfloat16"):
+        if backend.name in ("array_api_strict", "dask") or (dtype == "bfloat16" and backend.name == "numpy"):
+            continue  # no such dtype there (NumPy's bfloat16 is ml_dtypes', a separate test)
+        half = dtype == "float16"
+        out = log1p_error(backend.asarray(y, dtype), backend.asarray(p, dtype))
+        assert str(to_numpy(out).dtype) == "float32"
+        assert_close(out, expected.astype(np.float32), rtol=1e-6 if half else 2e-2, atol=0 if half else 2e-2)
+    z = backend.asarray(p)
+    labels = ul.sparse_categorical_crossentropy(backend.asarray(rng.integers(0, 3, 4)), z, from_logits=True)
+    assert to_numpy(labels).dtype == to_numpy(z).dtype
+
+
 @selected("numpy")
 def test_options_validated_once_with_named_errors() -> None:
     spec = focal_tversky.spec

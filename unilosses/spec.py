@@ -263,8 +263,9 @@ class Spec:
 
         The input named :attr:`decides` (``y_pred``) picks the backend and the compute
         dtype; the other inputs (Python / NumPy values, or arrays of that framework)
-        are moved to it: ``y_true`` as it is (labels stay integers), the inputs of other
-        specs cast to the compute dtype, except :attr:`integers`, which must hold integers.
+        are moved to it: floating ``y_true`` in the compute dtype (integer labels as they
+        are), the inputs of other specs in the compute dtype, except :attr:`integers`, which
+        must hold integers.
         A kernel registered with :meth:`specialise` for the backend answers first where it
         applies (on the first call as on later ones).
         """
@@ -286,7 +287,10 @@ class Spec:
         if lead.dtype != dtype and self.cast:
             lead = be.xp.astype(lead, dtype)
         if len(inputs) == 2 and li == 1 and self.inputs == PAIR:
-            xs: tuple[Any, ...] = (convert(be, inputs[0], lead, "y_true"), lead)
+            y_true = convert(be, inputs[0], lead, "y_true")
+            if self.cast and y_true.dtype != dtype and be.is_floating(y_true.dtype):
+                y_true = be.xp.astype(y_true, dtype)  # float targets in the compute dtype (labels stay integers)
+            xs: tuple[Any, ...] = (y_true, lead)
         else:
             cast = dtype if self.cast else None
             xs = tuple(

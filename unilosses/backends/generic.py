@@ -100,6 +100,7 @@ class Backend:
         self.name = name
         self.xp = xp
         self._compute_dtype: dict[Any, Any] = {}
+        self._floating: dict[Any, bool] = {}
         self.has_take_along_axis = hasattr(xp, "take_along_axis")
         self.index_dtype = xp.int64
 
@@ -121,6 +122,13 @@ class Backend:
 
     def is_integer(self, dtype: Any) -> bool:
         return self.xp.isdtype(dtype, "integral")
+
+    def is_floating(self, dtype: Any) -> bool:
+        """Whether ``dtype`` is a real floating dtype (cached per dtype: the call path asks)."""
+        out = self._floating.get(dtype)
+        if out is None:
+            out = self._floating.setdefault(dtype, bool(self.xp.isdtype(dtype, "real floating")))
+        return out
 
     # ------------------------------------------------------------ conversion
     def device(self, x: Any) -> Any:
