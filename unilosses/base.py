@@ -151,7 +151,7 @@ def _apply(loss: Any, y_true: Any, y_pred: Any, sample_weight: Any = None) -> An
         valid = masks[0] if len(masks) == 1 else xp.logical_and(masks[0], masks[1])
         valid = align_weight(be, valid, values.shape, "mask")
         if not xp.isdtype(valid.dtype, "bool"):
-            valid = valid != 0
+            valid = xp.not_equal(valid, 0)
         if tuple(valid.shape) != tuple(values.shape):
             valid = xp.broadcast_to(valid, values.shape)
     if sample_weight is not None:

@@ -43,7 +43,7 @@ def masked_log(be: Any, log_p: Any, absent: Any) -> Any:
     multiplied by the target it gives ``0 * log 0 = 0``, with a zero gradient. Elsewhere
     ``log_p`` is kept, so the derivative in the target stays ``log_p``."""
     xp = be.xp
-    return xp.where(xp.logical_and(absent, log_p == -float("inf")), 0.0, log_p)
+    return xp.where(xp.logical_and(absent, xp.equal(log_p, -float("inf"))), 0.0, log_p)
 
 
 def categorical_log_probs(
@@ -101,11 +101,11 @@ def included(be: Any, where: Any, y_pred: Any, axis: int) -> Included:
     from unilosses.shapes import check_broadcasts
 
     xp = be.xp
-    mask = where != 0
+    mask = xp.not_equal(where, 0)
     if mask.ndim == y_pred.ndim - 1:
         mask = xp.expand_dims(mask, axis=axis)
     check_broadcasts("where", mask, tuple(y_pred.shape))
-    mask = xp.logical_and(mask, xp.ones_like(y_pred) == 1.0)  # broadcast to y_pred's shape
+    mask = xp.logical_and(mask, xp.equal(xp.ones_like(y_pred), 1.0))  # broadcast to y_pred's shape
     count = xp.sum(xp.astype(mask, y_pred.dtype), axis=axis, keepdims=True)
     return Included(mask, xp.any(mask, axis=axis), xp.clip(count, min=1.0))
 

@@ -129,7 +129,7 @@ class LossStats(NamedTuple):
 
 def _divide_no_nan(xp: Any, num: Any, den: Any) -> Any:
     """num / den, 0 where den == 0, with finite gradients."""
-    zero = den == 0
+    zero = xp.equal(den, 0)
     return xp.where(zero, 0.0, num / xp.where(zero, 1.0, den))
 
 

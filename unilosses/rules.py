@@ -106,7 +106,7 @@ def in_range(
 def in_bounds(xp: Any, value: Any, bounds: tuple[float, float, bool, bool]) -> Any:
     """The boolean 0-d array ``lo <= value <= hi`` (strict at open bounds) for an array ``value``."""
     lo, hi, lo_open, hi_open = bounds
-    ok = value == value  # False for NaN
+    ok = xp.equal(value, value)  # False for NaN
     if math.isfinite(lo):
         ok = xp.logical_and(ok, value > lo if lo_open else value >= lo)
     if math.isfinite(hi):

@@ -107,7 +107,7 @@ def _float_labels(be: Any, y_true: Any) -> Any:
     probability or a one-hot passed to a sparse loss). ValueError where values are
     concrete; elsewhere the label becomes -2**30, out of range, so the sample is NaN."""
     xp = be.xp
-    whole = xp.floor(y_true) == y_true
+    whole = xp.equal(xp.floor(y_true), y_true)
     if be.concrete(y_true):
         if be.any_true(xp.logical_not(whole)):
             raise ValueError(
@@ -145,7 +145,7 @@ def check_labels(be: Any, labels: Any, num_classes: int, ignore_index: Any, y_pr
     :func:`nan_out_of_range` to the per-sample values).
     """
     xp = be.xp
-    valid = None if ignore_index is None else labels != ignore_index
+    valid = None if ignore_index is None else xp.not_equal(labels, ignore_index)
     if be.concrete(y_pred):
         if not be.labels_in_range(labels, num_classes, ignore_index):
             raise ValueError(

@@ -42,7 +42,7 @@ def _gather_classes(be: Any, y: Any, index: Any) -> Any:
         return xp.take_along_axis(y, xp.broadcast_to(xp.expand_dims(index, axis=0), (T, N, W)), axis=2)
     # Dask has no take_along_axis: contract the class axis with a one-hot (N, C, W)
     classes = xp.reshape(xp.arange(C, dtype=index.dtype, device=be.device(y)), (1, C, 1))
-    onehot = xp.astype(classes == xp.expand_dims(index, axis=1), y.dtype)
+    onehot = xp.astype(xp.equal(classes, xp.expand_dims(index, axis=1)), y.dtype)
     return xp.permute_dims(xp.matmul(xp.permute_dims(y, (1, 0, 2)), onehot), (1, 0, 2))
 
 
@@ -77,14 +77,14 @@ def ctc_forward(be: Any, log_probs: Any, labels: Any, label_lengths: Any, logit_
     ext = xp.concat([ext, blanks[:, :1] if S else xp.full((N, 1), blank, dtype=labels.dtype, device=device)], axis=1)
     emit = _gather_classes(be, log_probs, ext)  # (T, N, W)
     # the skip s-2 -> s: into a label that differs from the label before it
-    skip = xp.logical_and(ext[:, 2:] != blank, ext[:, 2:] != ext[:, :-2])
+    skip = xp.logical_and(xp.not_equal(ext[:, 2:], blank), xp.not_equal(ext[:, 2:], ext[:, :-2]))
     no = xp.zeros((N, 2), dtype=xp.bool, device=device)
     skip = xp.concat([no, skip], axis=1)[:, :W]
     skip_pen = xp.where(skip, xp.zeros((N, W), dtype=dtype, device=device), xp.full((N, W), NEG, dtype=dtype, device=device))
     active = xp.expand_dims(xp.arange(T, dtype=logit_lengths.dtype, device=device), axis=1) < logit_lengths
     active = xp.expand_dims(active, axis=2)  # (T, N, 1)
     state = xp.reshape(xp.arange(W, device=device), (1, W))
-    alpha0 = xp.where(state == 0, xp.zeros((N, W), dtype=dtype, device=device), xp.full((N, W), NEG, dtype=dtype, device=device))
+    alpha0 = xp.where(xp.equal(state, 0), xp.zeros((N, W), dtype=dtype, device=device), xp.full((N, W), NEG, dtype=dtype, device=device))
     pad = xp.full((N, 2), NEG, dtype=dtype, device=device)
 
     def step(alpha: Any, x: Any) -> Any:
@@ -113,6 +113,6 @@ def ctc_feasible(be: Any, labels: Any, label_lengths: Any, logit_lengths: Any) -
     if S < 2:
         return label_lengths <= logit_lengths
     pos = xp.arange(1, S, dtype=label_lengths.dtype, device=be.device(labels))
-    repeat = xp.logical_and(labels[:, 1:] == labels[:, :-1], pos < xp.expand_dims(label_lengths, axis=1))
+    repeat = xp.logical_and(xp.equal(labels[:, 1:], labels[:, :-1]), pos < xp.expand_dims(label_lengths, axis=1))
     repeats = xp.sum(xp.astype(repeat, label_lengths.dtype), axis=1)
     return label_lengths + repeats <= logit_lengths

@@ -201,7 +201,7 @@ class Backend:
         shape = [1] * x.ndim
         shape[axis] = n
         classes = xp.reshape(xp.arange(n, dtype=index.dtype, device=self.device(x)), tuple(shape))
-        return xp.sum(xp.where(classes == idx, x, xp.zeros_like(x)), axis=axis)
+        return xp.sum(xp.where(xp.equal(classes, idx), x, xp.zeros_like(x)), axis=axis)
 
     def lookup(self, table: Any, index: Any) -> Any:
         """``table[index]`` for a 1-D ``table`` (class weights...) and an integer array
@@ -234,7 +234,7 @@ class Backend:
     def count_nonzero(self, x: Any, dtype: Any) -> Any:
         """The number of non-zero elements of ``x``, as a 0-d array of ``dtype``."""
         xp = self.xp
-        return xp.sum(xp.astype(x != 0, dtype))
+        return xp.sum(xp.astype(xp.not_equal(x, 0), dtype))
 
     def host_range(self, x: Any) -> tuple[float, float] | None:
         """Host ``(min, max)`` of ``x``, None when it is empty; only called when
@@ -260,7 +260,7 @@ class Backend:
         xp = self.xp
         bad = xp.logical_or(labels < 0, labels >= num_classes)
         if ignore_index is not None:
-            bad = xp.logical_and(bad, labels != ignore_index)
+            bad = xp.logical_and(bad, xp.not_equal(labels, ignore_index))
         return not self.any_true(bad)
 
     def stop_gradient(self, x: Any) -> Any:

@@ -212,7 +212,7 @@ def chunk_terms(
         z, t = soft_cap(xp.tanh, u, cap)
     else:
         z = u
-    onehot = classes == xp.expand_dims(labels, axis=1)
+    onehot = xp.equal(classes, xp.expand_dims(labels, axis=1))
     w_y = label_weight
     if w_y is None and class_weight is not None:
         w_y = xp.take(class_weight, labels, axis=0)

@@ -204,7 +204,7 @@ def _unwatched(*xs: Any) -> Any:
 def _safe_c(g: Any, tw: Any) -> Any:
     """c with ``g = c * tw`` (a reduced loss), 0 for an empty / all-ignored batch."""
     norm = tf.tensordot(tw, tw, 1)
-    return tf.tensordot(g, tw, 1) / tf.where(norm == 0, tf.ones_like(norm), norm)
+    return tf.tensordot(g, tw, 1) / tf.where(tf.equal(norm, 0.0), tf.ones_like(norm), norm)
 
 
 def _grad_in_forward(labels: Any, cw: Any, tw: Any, o: LinearOptions, has_bias: bool) -> Any:

@@ -157,7 +157,7 @@ class TensorFlowBackend(Backend):
             labels = tf.where(labels > blank, labels - 1, labels)
         else:
             log_probs_last = log_probs
-        empty = label_lengths == 0
+        empty = tf.equal(label_lengths, 0)
         if labels.shape[1] == 0:  # room for the one label of empty sequences
             labels = tf.zeros((N, 1), labels.dtype)
         keep = tf.sequence_mask(tf.where(empty, tf.ones_like(label_lengths), label_lengths), labels.shape[1])

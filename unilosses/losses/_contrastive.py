@@ -38,9 +38,9 @@ def _labels(be: Any, y_true: Any, y_pred: Any) -> Any:
 def _pairs(be: Any, labels: Any) -> tuple[Any, Any]:
     """(same label, not the same sample), both (N, N) boolean."""
     xp = be.xp
-    same = xp.expand_dims(labels, axis=1) == xp.expand_dims(labels, axis=0)
+    same = xp.equal(xp.expand_dims(labels, axis=1), xp.expand_dims(labels, axis=0))
     i = xp.arange(labels.shape[0], device=be.device(labels))
-    other = xp.expand_dims(i, axis=1) != xp.expand_dims(i, axis=0)
+    other = xp.not_equal(xp.expand_dims(i, axis=1), xp.expand_dims(i, axis=0))
     return same, other
 
 
@@ -54,7 +54,7 @@ def _masked_logsumexp(be: Any, x: Any, mask: Any) -> Any:
 def _empty(be: Any, y_pred: Any, weight: bool) -> PerSample:
     """The per-sample result of an empty batch (no pairs to reduce over)."""
     values = be.xp.sum(y_pred, axis=1)
-    return PerSample(values, weight=values if weight else None, valid=values != values)
+    return PerSample(values, weight=values if weight else None, valid=be.xp.not_equal(values, values))
 
 
 # ------------------------------------------------------------------- losses

@@ -105,7 +105,7 @@ def binary_crossentropy(
     y = smooth_binary(t, label_smoothing)
     log_p, log_1mp = binary_log_probs(be, y_pred, from_logits, epsilon)
     if from_logits:  # logits of +-inf: 0 * log 0 = 0 for the outcome with no target mass
-        log_p, log_1mp = masked_log(be, log_p, y == 0.0), masked_log(be, log_1mp, y == 1.0)
+        log_p, log_1mp = masked_log(be, log_p, be.xp.equal(y, 0.0)), masked_log(be, log_1mp, be.xp.equal(y, 1.0))
     if pos_weight is not None:
         check_broadcasts("pos_weight", pos_weight, tuple(y_pred.shape))
     pos = y * log_p if pos_weight is None else pos_weight * y * log_p
@@ -195,7 +195,7 @@ def categorical_crossentropy(
     log_p = categorical_log_probs(be, y_pred, t.axis, from_logits, epsilon, from_log_probs)
     ok = t.ok
     if logits:  # masked (-inf) classes with no target mass: 0 log 0 = 0
-        log_p = masked_log(be, log_p, t.q == 0.0)
+        log_p = masked_log(be, log_p, be.xp.equal(t.q, 0.0))
     else:
         ok = both(be, ok, probabilities(be, y_pred))
     terms = nan_where(be, ok, t.q * log_p)
@@ -311,7 +311,7 @@ def _sparse_where(
     values = sparse_smoothed(
         be, log_p, -be.gather(log_p, t.safe, t.axis), label_smoothing, t.axis, class_weight, t.weight, count
     )
-    label_in = be.gather(xp.astype(inc.mask, y_pred.dtype), t.safe, t.axis) == 1.0
+    label_in = xp.equal(be.gather(xp.astype(inc.mask, y_pred.dtype), t.safe, t.axis), 1.0)
     if ok is not None:
         label_in = xp.logical_and(label_in, xp.all(ok, axis=t.axis))
     values = nan_where(be, xp.logical_or(label_in, xp.logical_not(inc.any)), values)

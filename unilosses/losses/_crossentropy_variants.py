@@ -116,7 +116,7 @@ def poly1_cross_entropy(
     t = soft_targets(be, y_true, y_pred, axis, label_smoothing, where, class_weight)
     scores = y_pred if t.inc is None else t.inc.predictions(be, y_pred, not from_logits)
     terms = _poly1_terms(be, scores, t.axis, from_logits, epsilon)
-    terms = nan_where(be, t.ok, t.q * masked_log(be, terms, t.q == 0.0))  # 0 log 0 = 0 for masked classes
+    terms = nan_where(be, t.ok, t.q * masked_log(be, terms, be.xp.equal(t.q, 0.0)))  # 0 log 0 = 0 for masked classes
     return t.per_sample(be, -t.class_sum(be, terms, class_weight), class_weight)
 
 
@@ -243,7 +243,7 @@ def categorical_generalized_cross_entropy(
         terms = xp.expm1(q * be.log_softmax(y_pred, t.axis)) / q
     else:  # p^q - 1: p = 0 gives -1 with a zero (not NaN) gradient; p outside [0, 1] is refused (or NaN)
         ok = probabilities(be, y_pred)  # first: a ValueError before any log of a negative value
-        zero = y_pred == 0
+        zero = xp.equal(y_pred, 0)
         log_p = xp.log(xp.where(zero, 1.0, y_pred))
         terms = nan_where(be, ok, xp.where(zero, -1.0, xp.expm1(q * log_p)) / q)
     values = be.sparse_cross_entropy(terms, t.safe, t.axis, label_smoothing, class_weight)

@@ -119,7 +119,7 @@ def hinge_embedding(be: Any, y_true: Any, y_pred: Any, *, margin: float = 1.0, a
     xp = be.xp
     y = float_targets(be, y_true, y_pred)
     zero = xp.zeros_like(y_pred)
-    values = xp.where(y != 1.0, _relu(be, margin - y_pred), zero) + xp.where(y != -1.0, y_pred, zero)
+    values = xp.where(xp.not_equal(y, 1.0), _relu(be, margin - y_pred), zero) + xp.where(xp.not_equal(y, -1.0), y_pred, zero)
     return mean_over(be, values, axis)
 
 
@@ -327,7 +327,7 @@ def cosine_embedding(be: Any, x1: Any, x2: Any, target: Any, *, margin: float = 
     sq2 = xp.sum(x2 * x2, axis=-1) + 1e-12
     cos = dot / xp.sqrt(sq1 * sq2)
     zero = xp.zeros_like(cos)
-    return xp.where(target == 1, 1.0 - cos, zero) + xp.where(target == -1, _relu(be, cos - margin), zero)
+    return xp.where(xp.equal(target, 1), 1.0 - cos, zero) + xp.where(xp.equal(target, -1), _relu(be, cos - margin), zero)
 
 
 # ------------------------------------------------------------------ classes

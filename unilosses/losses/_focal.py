@@ -129,7 +129,7 @@ def binary_focal_crossentropy(
     y = smooth_binary(t, label_smoothing)
     log_p, log_1mp = binary_log_probs(be, y_pred, from_logits, epsilon)
     if from_logits:  # logits of +-inf: 0 * log 0 = 0 for the outcome with no target mass
-        log_p, log_1mp = masked_log(be, log_p, y == 0.0), masked_log(be, log_1mp, y == 1.0)
+        log_p, log_1mp = masked_log(be, log_p, be.xp.equal(y, 0.0)), masked_log(be, log_1mp, be.xp.equal(y, 1.0))
     values = -(y * log_p + (1.0 - y) * log_1mp)
     if not is_zero(gamma):
         if from_logits:
@@ -216,7 +216,7 @@ def categorical_focal_crossentropy(
     log_p = categorical_log_probs(be, y_pred, t.axis, from_logits, epsilon, from_log_probs)
     ok = t.ok
     if from_logits or from_log_probs:  # masked (-inf) classes with no target mass: 0 log 0 = 0
-        log_p = masked_log(be, log_p, t.q == 0.0)
+        log_p = masked_log(be, log_p, be.xp.equal(t.q, 0.0))
     else:
         ok = both(be, ok, probabilities(be, y_pred))
     terms = nan_where(be, ok, _focal_terms(be, log_p, gamma, alpha))

@@ -46,7 +46,7 @@ def _hinge_labels(be: Any, y: Any) -> Any:
     traces under ``jax.jit``, ``tf.function`` and ``torch.compile``.
     """
     xp = be.xp
-    binary = xp.all(xp.logical_or(y == 0.0, y == 1.0))
+    binary = xp.all(xp.logical_or(xp.equal(y, 0.0), xp.equal(y, 1.0)))
     return xp.where(binary, 2.0 * y - 1.0, y)
 
 

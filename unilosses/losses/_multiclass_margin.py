@@ -208,7 +208,7 @@ def crammer_singer_hinge(be: Any, y_true: Any, y_pred: Any, *, margin: float = 1
     xp = be.xp
     t = sparse_targets(be, y_true, y_pred, axis)
     s_y = be.gather(y_pred, t.safe, t.axis)
-    own = _class_index(be, y_pred, t.axis) == xp.expand_dims(t.safe, axis=t.axis)
+    own = xp.equal(_class_index(be, y_pred, t.axis), xp.expand_dims(t.safe, axis=t.axis))
     best = xp.max(xp.where(own, y_pred, y_pred + margin), axis=t.axis)
     return t.per_sample(be, best - s_y)
 
@@ -333,7 +333,7 @@ def multilabel_margin(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1) -> A
     upto = xp.expand_dims(pos, axis=1) >= xp.expand_dims(pos, axis=0)
     ended = xp.any(xp.logical_and(xp.expand_dims(labels < 0, axis=-2), upto), axis=-1)
     active = xp.logical_not(ended)  # (..., C) by position
-    match = xp.logical_and(xp.expand_dims(labels, axis=-1) == pos, xp.expand_dims(active, axis=-1))  # [j, i]
+    match = xp.logical_and(xp.equal(xp.expand_dims(labels, axis=-1), pos), xp.expand_dims(active, axis=-1))  # [j, i]
     is_target = xp.any(match, axis=-2)  # (..., C) by class
     scores = xp.expand_dims(y_pred, axis=-2)  # [., i]
     s_target = xp.sum(xp.where(match, scores, xp.zeros_like(scores)), axis=-1)  # [j]

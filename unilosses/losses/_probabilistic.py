@@ -90,7 +90,7 @@ def kl_divergence(
         y = xp.exp(t)
     else:
         y = t if from_log_probs else xp.clip(t, _EPSILON, 1.0)
-    absent = y == 0.0
+    absent = xp.equal(y, 0.0)
     log_y = t if log_target else xp.log(xp.where(absent, 1.0, y))
     log_p = y_pred if from_log_probs else xp.log(xp.clip(y_pred, _EPSILON, 1.0))
     terms = y * (masked_log(be, log_y, absent) - masked_log(be, log_p, absent))
@@ -159,7 +159,7 @@ def poisson(
     xp = be.xp
     y = float_targets(be, y_true, y_pred)
     if log_input:  # a rate of 0 (log-rate -inf) with a count of 0 costs 0
-        values = xp.exp(y_pred) - y * masked_log(be, y_pred, y == 0.0)
+        values = xp.exp(y_pred) - y * masked_log(be, y_pred, xp.equal(y, 0.0))
     else:
         values = y_pred - y * xp.log(y_pred + epsilon)
     if full:

@@ -137,7 +137,7 @@ def ranking_softmax(
     if where is None:
         return -xp.sum(y * be.log_softmax(y_pred, axis), axis=axis)
     check_broadcasts("where", where, shape)
-    keep = xp.broadcast_to(where != 0, shape)  # array options come in y_pred's dtype
+    keep = xp.broadcast_to(xp.not_equal(where, 0), shape)  # array options come in y_pred's dtype
     zero = xp.zeros_like(y_pred)
     log_p = be.log_softmax(xp.where(keep, y_pred, xp.finfo(y_pred.dtype).min), axis)
     log_p = xp.where(keep, log_p, zero)

@@ -129,7 +129,7 @@ class _Overlap:
         if isinstance(smooth, (int, float)):
             return _EPSILON if smooth == 0 else 0.0
         xp = self._xp
-        return xp.astype(smooth == 0, self.p.dtype) * _EPSILON
+        return xp.astype(xp.equal(smooth, 0), self.p.dtype) * _EPSILON
 
     def dice(self, smooth: Any) -> Any:
         """``1 - (2 I + 2 s) / (Y + P + 2 s)`` per kept position (``+ 1e-7`` where ``s = 0``)."""

@@ -187,7 +187,7 @@ def ctc(
         labels = xp.astype(labels, idx)
     device = be.device(logits)
     if label_lengths is None:
-        label_lengths = xp.sum(xp.astype(labels != b, idx), axis=1)
+        label_lengths = xp.sum(xp.astype(xp.not_equal(labels, b), idx), axis=1)
     else:
         label_lengths = _lengths(be, label_lengths, N, "label_lengths", idx)
     if logit_lengths is None:
@@ -199,7 +199,7 @@ def ctc(
     if not time_major:
         log_probs = xp.permute_dims(log_probs, (1, 0, 2))
     within = xp.arange(S, dtype=idx, device=device) < xp.expand_dims(label_lengths, axis=1)
-    bad_label = xp.logical_and(within, xp.logical_or(xp.logical_or(labels < 0, labels >= C), labels == b))
+    bad_label = xp.logical_and(within, xp.logical_or(xp.logical_or(labels < 0, labels >= C), xp.equal(labels, b)))
     bad = None
     if be.concrete(logits):
         _raise_invalid(be, bad_label, label_lengths, logit_lengths, (S, T, C), b)
