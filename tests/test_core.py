@@ -78,6 +78,20 @@ def test_a_tensor_subclass_of_another_package_is_torch():
         ul.sparse_categorical_crossentropy(torch.tensor([0, 9, 1, 2, 2, 0]), z, from_logits=True)
 
 
+@selected("tensorflow")
+def test_ragged_tensors_are_refused_with_what_to_pass():
+    import tensorflow as tf
+
+    ragged = tf.ragged.constant([[0.2, 0.7], [0.5]])
+    dense = tf.constant([[0.2, 0.7], [0.5, 0.5]])
+    with pytest.raises(TypeError, match=r"y_pred: got a tf.RaggedTensor; pass a dense tensor: x.to_tensor\(\)"):
+        ul.mean_squared_error(dense, ragged)
+    with pytest.raises(TypeError, match="y_true: got a tf.RaggedTensor"):
+        ul.mean_squared_error(ragged, dense)
+    with pytest.raises(TypeError, match="y_true: got a tf.RaggedTensor"):
+        ul.MeanSquaredError()(ragged, dense)
+
+
 def test_python_lists_are_numpy():
     out = ul.binary_crossentropy([[1.0, 0.0]], [[0.9, 0.2]])
     assert isinstance(out, np.ndarray)

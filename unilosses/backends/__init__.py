@@ -142,9 +142,20 @@ def resolve(x: Any, name: str = "y_pred") -> tuple[Any, Backend]:
             return x, BY_TYPE.get(np.ndarray) or _lookup(x)
         value = _variable_value(x)
         if value is None:
+            _refuse_ragged(x, name)
             return x, _lookup(x)
         x = value(x)
     return x, _lookup(x)
+
+
+def _refuse_ragged(x: Any, name: str) -> None:
+    """A TypeError for a ``tf.RaggedTensor``: its rows have no common shape to compute over
+    (no ``ndim``), and padding it silently would change every mean."""
+    if type(x).__name__ == "RaggedTensor" and framework_name(x) == "tensorflow":
+        raise TypeError(
+            f"{name}: got a tf.RaggedTensor; pass a dense tensor: x.to_tensor() with sample_weight=0 "
+            "(or ignore_index) at the padding, or call the loss on each row"
+        )
 
 
 def backend_for(y_pred: Any) -> Backend:
