@@ -116,6 +116,53 @@ def test_circle_gradient_vs_keras_autodiff():
         np.testing.assert_allclose(grads[0], grads[1], rtol=1e-9, atol=1e-9)
 
 
+def _pml_circle(labels, e, gamma, margin):
+    """pytorch-metric-learning's CircleLoss per anchor, written out in torch (float64): cosine
+    similarities, its detached adaptive weights ``relu(op - s.detach())``, softplus of the two
+    logsumexps. Returns (losses, gradient of their sum w.r.t. the embeddings)."""
+    import torch
+
+    x = torch.tensor(e, dtype=torch.float64, requires_grad=True)
+    s = x @ x.T
+    lab = torch.as_tensor(labels)
+    same = lab[:, None] == lab[None, :]
+    pos, neg = same & ~torch.eye(len(labels), dtype=torch.bool), ~same
+    op, on, delta_p, delta_n = 1 + margin, -margin, 1 - margin, margin
+    logit_p = -gamma * torch.relu(op - s.detach()) * (s - delta_p)
+    logit_n = gamma * torch.relu(s.detach() - on) * (s - delta_n)
+    lse_p = torch.logsumexp(logit_p.masked_fill(~pos, float("-inf")), dim=1)
+    lse_n = torch.logsumexp(logit_n.masked_fill(~neg, float("-inf")), dim=1)
+    losses = torch.nn.functional.softplus(lse_p + lse_n)
+    losses.sum().backward()
+    return losses.detach().numpy(), x.grad.numpy()
+
+
+@pytest.mark.multi
+@pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow"])
+def test_circle_detach_weights_gives_pml_gradient(framework):
+    """detach_weights=True: pml's CircleLoss values and gradients (torch's autograd of its formula),
+    on each autodiff backend; without it, the values agree and the gradients differ (Keras')."""
+    if framework not in available_backends() or "torch" not in available_backends():
+        pytest.skip(f"{framework} and torch are needed (tests-all)")
+    from unilosses.check.gradients import autodiff
+    from unilosses.conformance import Case
+
+    rng = np.random.default_rng(11)
+    e = rng.standard_normal((8, 3))
+    e /= np.linalg.norm(e, axis=1, keepdims=True)  # unit embeddings: pml normalises, Circle expects them
+    labels = np.array([0, 0, 1, 1, 2, 2, 0, 1])
+    values, grad = _pml_circle(labels, e, gamma=4.0, margin=0.25)
+    for detach in (True, False):
+        options = {"gamma": 4.0, "margin": 0.25, "detach_weights": detach}
+        assert_close(ul.circle(labels, e, **options), values, rtol=1e-10)
+        case = Case("circle-pml", "circle", lambda r: (labels, e), options)
+        (g,) = autodiff(framework, case, (labels, e), [1], ("sum",), np.ones(8), dtype="float64")
+        if detach:
+            np.testing.assert_allclose(g, grad, rtol=1e-5 if framework == "jax" else 1e-10, atol=1e-6)
+        else:
+            assert not np.allclose(g, grad, rtol=1e-3)
+
+
 @pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow"])
 @pytest.mark.parametrize("name", ["ntxent", "circle"])
 def test_no_pair_at_all_is_zero_with_finite_gradients(framework, name):

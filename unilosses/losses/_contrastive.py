@@ -120,9 +120,10 @@ def ntxent(be: Any, y_true: Any, y_pred: Any, *, temperature: float = 0.07) -> A
     return PerSample(values, weight=n_pos, valid=n_pos > 0)
 
 
-@loss(rules={"remove_diagonal": flag})
+@loss(rules={"remove_diagonal": flag, "detach_weights": flag})
 def circle(
-    be: Any, y_true: Any, y_pred: Any, *, gamma: float = 80.0, margin: float = 0.4, remove_diagonal: bool = True
+    be: Any, y_true: Any, y_pred: Any, *, gamma: float = 80.0, margin: float = 0.4, remove_diagonal: bool = True,
+    detach_weights: bool = False,
 ) -> Any:
     """Circle loss (Sun et al., 2020): each similarity weighted by how far it is from its optimum.
 
@@ -150,6 +151,10 @@ def circle(
         similarity.
     remove_diagonal : bool
         Leave each sample out of its own positives.
+    detach_weights : bool
+        Hold the adaptive weights ``max(0, m + d)`` and ``max(0, 1 + m - d)`` constant for
+        autodiff, as pytorch-metric-learning's ``CircleLoss`` (``relu(op - s.detach())``) and the
+        paper do: the same values, the gradient of pml (up to 2x smaller than Keras').
     sample_weight : array, shape (N,), optional
 
     Returns
@@ -159,7 +164,9 @@ def circle(
     Notes
     -----
     ``keras.losses.circle(y_true, y_pred, gamma=gamma, margin=margin,
-    remove_diagonal=remove_diagonal)`` per sample. ``keras.losses.Circle()`` marks
+    remove_diagonal=remove_diagonal)`` per sample, values and gradients;
+    ``pytorch_metric_learning.losses.CircleLoss(m=margin, gamma=gamma)`` gives the same
+    values, and its gradients with ``detach_weights=True``. ``keras.losses.Circle()`` marks
     the samples whose loss is 0 (those without a positive or a negative) as masked,
     so its ``"sum_over_batch_size"`` divides by the others: the same here, as those
     samples leave the count (Keras would also drop a sample whose loss underflows to
@@ -180,8 +187,11 @@ def circle(
     same, other = _pairs(be, labels)
     pos = xp.logical_and(same, other) if remove_diagonal else same
     neg = xp.logical_not(same)
-    lp = -gamma * relu(be, margin + d) * (margin - d)
-    ln = gamma * relu(be, 1.0 + margin - d) * (1.0 - margin - d)
+    alpha_p, alpha_n = relu(be, margin + d), relu(be, 1.0 + margin - d)  # the adaptive weights
+    if detach_weights:
+        alpha_p, alpha_n = be.stop_gradient(alpha_p), be.stop_gradient(alpha_n)
+    lp = -gamma * alpha_p * (margin - d)
+    ln = gamma * alpha_n * (1.0 - margin - d)
     valid = xp.logical_and(xp.any(pos, axis=1), xp.any(neg, axis=1))
     total = _masked_logsumexp(be, lp, pos) + _masked_logsumexp(be, ln, neg)
     return PerSample(be.softplus(xp.where(valid, total, xp.zeros_like(total))), valid=valid)
