@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -217,6 +218,24 @@ def test_cli_json_and_exit_status(monkeypatch, capsys):
     assert err.splitlines()[0].startswith("unilosses check: 1 case on numpy") and err.splitlines()[-1].startswith("check: 1/1 cases")
     assert check.main(["--backends", "numpy", "--jobs", "1", "--no-progress"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.multi
+@pytest.mark.parametrize("keras_backend", ["jax", "torch", "numpy"])
+def test_check_does_not_depend_on_the_users_keras_backend(keras_backend):
+    """KERAS_BACKEND=jax / torch / numpy in the user's shell: Keras' references still run on its
+    TensorFlow backend (float64), so the gradients against Keras pass (they failed by 1e-2 in float32)."""
+    needed = ("jax", "tensorflow", "torch")
+    if not set(needed) <= set(available_backends()) or importlib.util.find_spec("keras") is None:
+        pytest.skip("needs jax, torch, tensorflow and keras (tests-all)")
+    env = {**os.environ, "KERAS_BACKEND": keras_backend}
+    r = subprocess.run(
+        [sys.executable, "-m", "unilosses", "check", "--loss", "binary_crossentropy", "--backends", "numpy,jax"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert " 0 failed" in r.stdout
+    assert f"Keras references on TensorFlow (float64), not KERAS_BACKEND={keras_backend}" in r.stderr
 
 
 def test_parent_imports_no_framework():

@@ -22,6 +22,21 @@ from unilosses.check.run import can_fork, run_checks, usable_cores
 CHEAP_XLA = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true --xla_cpu_multi_thread_eigen=false"
 
 
+def keras_on_tensorflow() -> str:
+    """Make the check's processes run Keras' references on its TensorFlow backend, where they are
+    exact in float64 (on JAX without x64 and on torch Keras computes in float32, and its finite
+    differences would be wrong by 1e-2), whatever the user's ``KERAS_BACKEND``; without TensorFlow,
+    Keras' values are still compared and its gradients are not (:mod:`unilosses.check.compute`).
+    Returns a note for the progress line when the user's setting is overridden or not exact."""
+    import importlib.util
+
+    wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if importlib.util.find_spec("tensorflow") is not None:
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+        return "" if wanted == "tensorflow" else f"Keras references on TensorFlow (float64), not KERAS_BACKEND={wanted}"
+    return "" if wanted == "tensorflow" else f"Keras references on {wanted}: values only (no float64 gradients there)"
+
+
 def select_cases(losses: list[str] | None = None, quick: bool = False) -> list[Any]:
     """The conformance cases, only those of ``losses`` if given; with ``quick``, the first case of each loss."""
     from unilosses.conformance import all_cases, first_case_per_loss
@@ -54,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    keras_note = keras_on_tensorflow()
     os.environ.setdefault("XLA_FLAGS", CHEAP_XLA)
     if args.module:  # your own losses: unilosses.kit builds the cases, run_checks and format_report do the rest
         from unilosses.kit import main_module  # the kit sits above check's engine, below this command line
@@ -72,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         f"unilosses check: {len(cases)} case{'s' if len(cases) != 1 else ''} on {', '.join(backends)}"
         + (f"; gradients on {', '.join(grads)}" if grads else "")
         + (f"; {workers} worker processes" if workers > 1 else "; in this process")
+        + (f"; {keras_note}" if keras_note else "")
     )
     report = run_checks(backends, cases, gradients=not args.no_gradients, jobs=jobs, progress=progress)
     if args.json:

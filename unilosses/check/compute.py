@@ -22,6 +22,7 @@ processes can share it out without every worker importing every framework
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -63,8 +64,10 @@ class Setup:
         self.arrays = tuple(case.inputs(np.random.default_rng(0)))
         self.grad_backends = [b for b in backends if b in AUTODIFF] if gradients else []
         self.positions = G.float_positions(case, self.arrays) if self.grad_backends else []
-        #: the float64 reference whose gradient is compared (torch, tf.nn or Keras), if any
-        self.native = next((fw for fw in G.FD_REFERENCES if fw in self.refs), None) if self.positions else None
+        #: the float64 reference whose gradient is compared (torch, tf.nn or Keras), if any; Keras only
+        #: on its TensorFlow backend, the one where it computes float64 (check's command line sets it)
+        exact = [fw for fw in G.FD_REFERENCES if fw in self.refs and (fw != "keras" or _keras_exact())]
+        self.native = exact[0] if exact and self.positions else None
 
     @property
     def gradients(self) -> bool:
@@ -125,6 +128,11 @@ def _numpy_part(s: Setup) -> dict[str, Any]:
         sw = G.sample_weight(s.case, s.arrays)
         out["numeric"] = G.numeric_gradient(G.numpy_value(s.case, G.GRAD_REDUCTIONS, sw), a64, s.positions)
     return out
+
+
+def _keras_exact() -> bool:
+    """Whether Keras runs (or will run) on its TensorFlow backend in this process, exact in float64."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
 
 
 def _references_part(s: Setup) -> dict[str, Any]:
