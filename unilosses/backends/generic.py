@@ -124,10 +124,16 @@ class Backend:
         return self.xp.isdtype(dtype, "integral")
 
     def is_floating(self, dtype: Any) -> bool:
-        """Whether ``dtype`` is a real floating dtype (cached per dtype: the call path asks)."""
+        """Whether ``dtype`` is a real floating dtype, one :meth:`compute_dtype` takes (NumPy's
+        ml_dtypes bfloat16 too); cached per dtype: the call path asks."""
         out = self._floating.get(dtype)
         if out is None:
-            out = self._floating.setdefault(dtype, bool(self.xp.isdtype(dtype, "real floating")))
+            try:
+                self.compute_dtype(dtype)
+                out = True
+            except TypeError:
+                out = False
+            out = self._floating.setdefault(dtype, out)
         return out
 
     # ------------------------------------------------------------ conversion
