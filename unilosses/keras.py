@@ -56,9 +56,12 @@ Keras-style ``call()``) or ``wrap(my_loss)`` (a function made with
     model.compile(loss=FocalTversky(alpha=0.7))
     model.save("m.keras"); keras.saving.load_model("m.keras")   # with your module imported
 
-Plain unilosses functions and :class:`unilosses.Loss` objects can be passed to
-``model.compile(loss=...)`` as well (Keras wraps them); importing this module
-also registers the functions and the unilosses Loss classes (the latter as
+Plain unilosses functions can be passed to ``model.compile(loss=...)`` as well:
+they return per-sample values, which Keras weights, masks and reduces (Keras wraps
+them). A :class:`unilosses.Loss` object reduces by itself, so Keras would weight its
+reduced value again (wrong numbers with ``sample_weight``, ``class_weight`` or
+masks): put this module's class in ``compile`` instead. Importing this module also
+registers the functions and the unilosses Loss classes (the latter as
 ``"unilosses.core>Name"``), so a model compiled with them saves and loads.
 """
 
