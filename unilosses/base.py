@@ -213,7 +213,7 @@ class Loss:
                 "options to its __init__)"
             )
         try:
-            self.reduction = canonical_reduction(reduction)
+            self.reduction = reduction  # the property validates it
         except ValueError as e:  # Keras' wording first (its tests match it), then ours
             raise ValueError(f"Invalid value for argument `reduction`. {e}") from None
         self.name = name if name is not None else _snake(type(self).__name__)
@@ -302,7 +302,7 @@ class FunctionLoss(Loss):
     def __init__(self, *, reduction: Any = "sum_over_batch_size", name: str | None = None, **options: Any) -> None:
         spec = type(self).function.spec  # type: ignore[attr-defined]
         self._spec: Spec = spec
-        self.reduction = canonical_reduction(reduction)
+        self.reduction = reduction  # the property validates it
         self.name = name if name is not None else (type(self).default_name or type(self).function.__name__)
         self._key, self._arrays = spec.validate(options)
         self._options = types.MappingProxyType({**dict(zip(spec.static, self._key)), **self._arrays})
