@@ -99,7 +99,8 @@ def tests_all(session: nox.Session) -> None:
     against torch's, Keras', optax's and tf.nn's own losses (every other backend is held to NumPy
     in its own session), then the tests marked ``multi`` (arrays of several frameworks) and ``slow``
     (distributed engines, Keras training) on every backend."""
-    _install(session, "-e", ".[all,test,docs]")
+    # tf-keras (Keras 2): its training loops (tests/test_keras_training.py) and its own loss tests (peers)
+    _install(session, "-e", ".[all,test,docs]", "tf-keras")
     session.run(
         *PYTEST, "-m", "not slow and not multi", *session.posargs,
         env={"UNILOSSES_BACKENDS": "numpy", **ENV},
@@ -116,7 +117,7 @@ def tests_all(session: nox.Session) -> None:
 def peers(session: nox.Session) -> None:
     """Keras' and optax's own loss tests (from their wheels, the newest releases) against unilosses,
     through the translation shim in peers/; fails on any failure not listed in peers/expected.py."""
-    _install(session, "-e", ".[all,test]")
+    _install(session, "-e", ".[all,test]", "tf-keras")
     _peers(session)
 
 

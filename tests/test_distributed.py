@@ -156,6 +156,9 @@ def test_jax_shard_map_psum_of_stats(jax_results, expected):
                         ("bce/weighted_mean_of_means", "bce/mean_with_sample_weight")):
         assert abs(r[local] - expected[glob]) > 1e-3 * abs(expected[glob]), local
     np.testing.assert_allclose(r["grad"], jax_results["single"]["grad"], rtol=RTOL, atol=ATOL)
+    # per-device means: the gradient jnp.mean gives, 4x the global mean's (4 equal shards of 10 rows)
+    np.testing.assert_allclose(r["replica/unilosses/object mean"], r["replica/jnp/mean"], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(r["replica/jnp/mean"], 4 * np.asarray(r["replica/single mean"]), rtol=1e-5)
     np.testing.assert_allclose(r["model/sum_over_batch_size"], jax_results["single"]["model/sum_over_batch_size"],
                                rtol=RTOL, atol=ATOL)
 
@@ -186,6 +189,9 @@ def test_torch_gloo_all_reduce_and_ddp(tmp_path, expected):
     _check(r, expected)
     assert r["shard_rows"] == list(dd.SHARDS_2)
     np.testing.assert_allclose(r["ddp_grad"], r["single_grad"], rtol=RTOL, atol=ATOL)
+    # per-rank means and sums under DDP: the same gradients as torch's own loss
+    for red in ("mean", "sum"):
+        np.testing.assert_allclose(r[f"replica/unilosses/object {red}"], r[f"replica/torch/{red}"], rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.slow
@@ -206,3 +212,11 @@ def test_tf_mirrored_strategy_reduce(tmp_path, expected):
     assert r["replica_rows"] == list(dd.SHARDS_2)
     assert r["devices"][0].endswith("CPU:0") and r["devices"][1].endswith("CPU:1")
     np.testing.assert_allclose(r["mirrored_grad"], r["single_grad"], rtol=RTOL, atol=ATOL)
+    # a mean under the strategy is each replica's mean / 2, as Keras 3's objects give (not 2x the gradients)
+    for name in ("object mean", "function mean"):
+        np.testing.assert_allclose(r[f"replica/unilosses/{name}"], r["replica/keras/mean"], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(r["replica/unilosses/object sum"], r["replica/keras/sum"], rtol=RTOL, atol=ATOL)
+    d = dd.inputs()
+    x, y = d["x"][:, :3], d["targets"][:, :1]
+    halves = [float(np.mean((x[lo:hi].sum(1, keepdims=True) - y[lo:hi]) ** 2)) / 2 for lo, hi in dd.bounds(dd.SHARDS_2)]
+    np.testing.assert_allclose(r["replica/keras/mean"][0], sum(halves), rtol=1e-5)

@@ -29,7 +29,7 @@ LEVELS: dict[int, tuple[str, ...]] = {
         "unilosses.reduction", "unilosses.shapes", "unilosses.smoothing", "unilosses.logits",
         "unilosses.validity", "unilosses.targets", "unilosses.dims",
     ),
-    3: ("unilosses.spec", "unilosses.decorator", "unilosses.base", "unilosses.docstrings"),
+    3: ("unilosses.spec", "unilosses.decorator", "unilosses.base", "unilosses.docstrings", "unilosses.wrapper_call"),
     4: ("unilosses.losses",),
     5: ("unilosses", "unilosses.authoring", "unilosses.registry", "unilosses.labels"),
     6: ("unilosses.keras", "unilosses.torch"),

@@ -40,11 +40,10 @@ Keras' does:
 Differences from ``keras.losses.Loss``, each deliberate: the result is an array
 of y_pred's framework (Keras returns a tensor of its backend); a sample weight
 of lower rank than the values is aligned on the leading axes (Keras broadcasts
-it against the trailing ones unless the ranks differ by one trailing 1); no
-division by the number of replicas under ``tf.distribute`` (use
-``unilosses.keras.wrap`` inside Keras training, where Keras does it); ``y_true``
+it against the trailing ones unless the ranks differ by one trailing 1); ``y_true``
 and ``y_pred`` are single arrays, not nested structures; the constructor takes
-keyword arguments only.
+keyword arguments only. As in Keras 3, a mean under ``tf.distribute`` is each
+replica's mean divided by the number of replicas (:func:`unilosses.reduction.per_replica`).
 """
 
 from __future__ import annotations
@@ -60,8 +59,9 @@ import numpy as np
 
 from unilosses.backends import BY_TYPE, convert, resolve
 from unilosses.decorator import LossFunction, not_for_autograph
-from unilosses.reduction import align_weight, canonical_reduction, reduce
+from unilosses.reduction import PER_SAMPLE, align_weight, canonical_reduction, per_replica, reduce
 from unilosses.spec import PAIR, Spec
+from unilosses.wrapper_call import KERAS_REDUCTIONS, keras_wrapper, set_mask
 
 __all__ = ["INPUT", "FunctionLoss", "Loss", "is_loss_function", "keras_mask"]
 
@@ -131,16 +131,21 @@ def _compute_dtype(loss: Any, be: Any, dtype: Any) -> Any:
     return out
 
 
-def _apply(loss: Any, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-    """``Loss.__call__``: Keras' steps (see :class:`Loss`)."""
-    in_mask = keras_mask(y_pred)
+def _converted(loss: Any, y_true: Any, y_pred: Any) -> tuple[Any, Any, Any, Any]:
+    """``(be, dtype, y_true, y_pred)``: the inputs in the loss's dtype, in y_pred's framework."""
     be = BY_TYPE.get(type(y_pred))
     if be is None:  # Python / NumPy values, variables: as the function losses take them
         y_pred, be = resolve(y_pred)
     dtype = _compute_dtype(loss, be, y_pred.dtype)
     if y_pred.dtype != dtype:
         y_pred = be.xp.astype(y_pred, dtype)
-    y_true = convert(be, y_true, y_pred, "y_true", dtype)
+    return be, dtype, convert(be, y_true, y_pred, "y_true", dtype), y_pred
+
+
+def _apply(loss: Any, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+    """``Loss.__call__``: Keras' steps (see :class:`Loss`)."""
+    in_mask = keras_mask(y_pred)
+    be, dtype, y_true, y_pred = _converted(loss, y_true, y_pred)
     values = loss.call(y_true, y_pred)
     out_mask = keras_mask(values)
     values = convert(be, values, y_pred, f"{type(loss).__name__}.call's result", dtype)
@@ -156,7 +161,44 @@ def _apply(loss: Any, y_true: Any, y_pred: Any, sample_weight: Any = None) -> An
             valid = xp.broadcast_to(valid, values.shape)
     if sample_weight is not None:
         sample_weight = convert(be, sample_weight, y_pred, "sample_weight", dtype)
-    return reduce(be, values, sample_weight, loss.reduction, valid=valid)
+    out = reduce(be, values, sample_weight, loss.reduction, valid=valid)
+    return per_replica(be, out, loss.reduction) if be.replicated else out
+
+
+def _for_keras_wrapper(loss: Any, caller: tuple[Any, str], y_true: Any, y_pred: Any) -> Any:
+    """The per-sample values Keras' ``LossFunctionWrapper`` expects from the object it wraps
+    (``model.compile(loss=obj)``), with the object's reduction handed to the wrapper; see
+    :mod:`unilosses.wrapper_call`."""
+    wrapper, flavour = caller
+    reduction = loss.reduction
+    cls = type(loss).__name__
+    use = (
+        f"put unilosses.keras.{cls}(...) in compile instead (import unilosses.keras; its classes are "
+        "Keras losses that weight and reduce as unilosses does)"
+    )
+    if reduction not in KERAS_REDUCTIONS[flavour]:
+        raise TypeError(
+            f"{cls}(reduction={reduction!r}) in model.compile: Keras wraps a plain callable and reduces "
+            f"its per-sample values with its own reductions ({', '.join(KERAS_REDUCTIONS[flavour])}); {use}"
+        )
+    if isinstance(loss, FunctionLoss):
+        spec = loss._spec
+        if spec.inputs != PAIR:
+            raise TypeError(f"{cls} in model.compile: Keras passes (y_true, y_pred), {cls} takes "
+                            f"({', '.join(spec.inputs)}); {use}")
+        out = spec.call(loss._key, loss._arrays, (y_true, y_pred), None, PER_SAMPLE, None)
+        if out.weight is not None and reduction == "mean_with_sample_weight":
+            raise TypeError(
+                f"{cls}(reduction='mean_with_sample_weight') with class weights in model.compile: Keras' "
+                f"wrapper would divide by the sample weights without the class weights; {use}"
+            )
+        values = out.values if out.valid is None else set_mask(out.values, out.valid, flavour)
+    else:
+        _, _, y_true, y_pred = _converted(loss, y_true, y_pred)
+        values = loss.call(y_true, y_pred)  # a Keras mask it attaches is the wrapper's to apply
+    if canonical_reduction(wrapper.reduction) != reduction:
+        wrapper.reduction = reduction  # Keras reads it after call(): the object's reduction applies
+    return values
 
 
 def _snake(name: str) -> str:
@@ -193,7 +235,9 @@ class Loss:
     ``reduction`` and ``dtype`` (keyword arguments), and ``__call__(y_true, y_pred,
     sample_weight=None)`` converts the inputs, applies Keras masks, sample weights and
     the reduction as Keras does (see the module doc). A loss backed by a loss function
-    subclasses :class:`FunctionLoss` instead.
+    subclasses :class:`FunctionLoss` instead. In ``model.compile(loss=obj)``, where Keras
+    wraps the object and weights its result itself, the object returns per-sample values
+    and hands its reduction to Keras' wrapper (:mod:`unilosses.wrapper_call`).
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -240,6 +284,8 @@ class Loss:
         self._set_dtype(INPUT)
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        if sample_weight is None and (caller := keras_wrapper(self)) is not None:
+            return _for_keras_wrapper(self, caller, y_true, y_pred)
         return _apply(self, y_true, y_pred, sample_weight)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
@@ -339,6 +385,8 @@ class FunctionLoss(Loss):
         """A function loss always computes in its inputs' dtype."""
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        if sample_weight is None and (caller := keras_wrapper(self)) is not None:
+            return _for_keras_wrapper(self, caller, y_true, y_pred)
         return self._spec.call(self._key, self._arrays, (y_true, y_pred), sample_weight, self.reduction, None)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
@@ -374,6 +422,8 @@ def _call_inputs(self: FunctionLoss, *inputs: Any, sample_weight: Any = None, **
     """``__call__`` of a FunctionLoss whose function takes other inputs than (y_true, y_pred):
     the inputs in order (by name too), then Keras' positional ``sample_weight``."""
     spec = self._spec
+    if sample_weight is None and len(inputs) == 2 and (caller := keras_wrapper(self)) is not None:
+        return _for_keras_wrapper(self, caller, *inputs)
     if sample_weight is None and len(inputs) == len(spec.inputs) + 1:
         *rest, sample_weight = inputs
         inputs = tuple(rest)
@@ -386,3 +436,6 @@ def _call_inputs(self: FunctionLoss, *inputs: Any, sample_weight: Any = None, **
 not_for_autograph(Loss.__call__)
 not_for_autograph(FunctionLoss.__call__)
 not_for_autograph(_call_inputs)
+# AutoGraph converts a callable object through its class' __call__ unless the object itself is
+# marked (tf-keras' LossFunctionWrapper passes the object to tf_convert): instances inherit this
+not_for_autograph(Loss)

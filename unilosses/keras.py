@@ -20,8 +20,8 @@ Division of labour with Keras
 Keras' side: ``y_pred`` is converted to the loss's ``dtype`` (``keras.backend.floatx()``
 by default; floating / boolean ``y_true`` too, integer labels stay integers), a
 Keras mask on ``y_pred`` is merged into the sample weights exactly as
-``keras.losses.Loss`` does, and a mean is divided by the number of replicas under
-``tf.distribute``. unilosses' side: the loss and its reduction. The reduction is
+``keras.losses.Loss`` does. unilosses' side: the loss and its reduction (under
+``tf.distribute``, a mean divided by the number of replicas, as Keras divides). The reduction is
 unilosses' own because Keras' cannot see what a loss knows per sample: with
 ``class_weight``, ``"mean_with_sample_weight"`` divides by the sum of the
 samples' class weights (torch's ``"mean"``), and labels equal to
@@ -58,9 +58,10 @@ Keras-style ``call()``) or ``wrap(my_loss)`` (a function made with
 
 Plain unilosses functions can be passed to ``model.compile(loss=...)`` as well:
 they return per-sample values, which Keras weights, masks and reduces (Keras wraps
-them). A :class:`unilosses.Loss` object reduces by itself, so Keras would weight its
-reduced value again (wrong numbers with ``sample_weight``, ``class_weight`` or
-masks): put this module's class in ``compile`` instead. Importing this module also
+them). So can :class:`unilosses.Loss` objects: called by Keras' wrapper, they return
+per-sample values and hand their reduction to it (:mod:`unilosses.wrapper_call`), or
+raise a TypeError naming this module's class where Keras cannot apply their reduction;
+this module's classes also save into ``.keras`` files. Importing this module also
 registers the functions and the unilosses Loss classes (the latter as
 ``"unilosses.core>Name"``), so a model compiled with them saves and loads.
 """
@@ -91,7 +92,6 @@ _KERAS_REDUCTIONS = ("sum", "sum_over_batch_size", "mean", "mean_with_sample_wei
 #: input names that come from Keras' ``y_true`` for losses with other inputs
 _TARGET_NAMES = ("target", "y_true", "labels")
 _PAIR = ("y_true", "y_pred")
-_MEANS = ("sum_over_batch_size", "mean_with_sample_weight", "sum_by_nonzero_weights")
 
 
 def _is_float(x: Any) -> bool:
@@ -144,16 +144,6 @@ def _mask_weight(mask: Any, sample_weight: Any, reduction: str, dtype: str) -> A
     while len(weight.shape) < len(sample_weight.shape) and sample_weight.shape[-1] == 1:
         sample_weight = keras.ops.squeeze(sample_weight, -1)
     return sample_weight * weight
-
-
-def _scale_for_replicas(value: Any) -> Any:
-    """A mean divided by the number of replicas under ``tf.distribute`` (Keras does this)."""
-    if keras.backend.backend() != "tensorflow":
-        return value
-    import tensorflow as tf
-
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return value if replicas == 1 else value * (1.0 / replicas)
 
 
 class _CoreConfig:
@@ -302,13 +292,13 @@ class Loss(_CoreConfig, keras.losses.Loss):
             y_true, y_pred = self._convert(y_true, y_pred)
             if mask is not None:
                 sample_weight = _mask_weight(mask, sample_weight, self.reduction, self.dtype)
-            out = self.function(
+            # under tf.distribute the function divides a mean by the number of replicas, as Keras does
+            return self.function(
                 *self._inputs(y_true, y_pred),
                 sample_weight=sample_weight,
                 reduction=self.reduction,
                 **self._options,
             )
-            return _scale_for_replicas(out) if self.reduction in _MEANS else out
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         """Per-sample values (``reduction="none"``), as ``keras.losses.Loss.call``."""

@@ -17,7 +17,10 @@ import numpy as np
 from unilosses.backends import backend_for
 from unilosses.dims import broadcasts
 
-__all__ = ["LossStats", "PerSample", "Reduction", "REDUCTIONS", "canonical_reduction", "reduce"]
+__all__ = [
+    "MEANS", "PER_SAMPLE", "LossStats", "PerSample", "Reduction", "REDUCTIONS", "canonical_reduction", "per_replica",
+    "reduce",
+]
 
 
 class PerSample(NamedTuple):
@@ -64,6 +67,9 @@ REDUCTIONS = (
     "batchmean",
     "stats",
 )
+
+#: not a reduction users select: :func:`reduce` returns the :class:`PerSample` values
+PER_SAMPLE = "per_sample"
 
 _ALIASES = {r: r for r in REDUCTIONS}
 _ALIASES.update(
@@ -197,9 +203,12 @@ def reduce(
     ``sample_weight`` is aligned on the leading (sample) axes (:func:`align_weight`);
     ``element_weight`` broadcasts NumPy-style, on the trailing axes, like torch's
     per-element ``weight``. Both count as the samples' weights in the weighted means.
+    ``reduction=PER_SAMPLE`` (internal, no user's reduction) returns the weighted values
+    with their class weights and validity, as :class:`PerSample`, for a caller that
+    reduces them itself (Keras' wrapper of a plain callable).
     """
     out = _reduce(be, values, sample_weight, reduction, weight, valid, normalizer, element_weight)
-    if NUMPY_1 and be.name == "numpy" and reduction != "none":
+    if NUMPY_1 and be.name == "numpy" and reduction not in ("none", PER_SAMPLE):
         return _numpy1_dtype(out, values.dtype)
     return out
 
@@ -231,6 +240,8 @@ def _reduce(
         values = values * sample_weight
     if reduction == "none":
         return values
+    if reduction == PER_SAMPLE:
+        return PerSample(values, weight, valid)
     if reduction == "sum_over_batch_size" and valid is None:
         n = _static_size(values.shape)
         if n:  # a static, non-zero count: sum / count is the mean
@@ -270,6 +281,25 @@ def _reduce(
         count = xp.asarray(float(count), dtype=dtype, device=be.device(values))
     weight_sum = count if eff is None else xp.sum(eff)
     return LossStats(total, count, weight_sum)
+
+
+#: the reductions that are means: under ``tf.distribute`` each replica's mean is divided by the
+#: number of replicas (see :func:`per_replica`)
+MEANS = ("sum_over_batch_size", "mean_with_sample_weight", "sum_by_nonzero_weights", "batchmean")
+
+
+def per_replica(be: Any, out: Any, reduction: str) -> Any:
+    """A reduced loss as one replica's share: a mean divided by the number of replicas under
+    ``tf.distribute``, as Keras 3 divides its losses' means, so that the gradients the
+    strategy sums over replicas are the global mean's (equal shards; ``reduction="stats"``
+    gives the exact global mean of uneven ones). ``"sum"``, ``"none"`` and ``"stats"`` are
+    left as they are: their parts add up across replicas. Runs at each call (or trace),
+    outside compiled code, so a cached program never keeps another strategy's count."""
+    if be.replicated and reduction in MEANS:
+        n = be.replicas()
+        if n > 1:
+            return out * (1.0 / n)
+    return out
 
 
 def _mean(xp: Any, total: Any, den: Any) -> Any:

@@ -21,7 +21,7 @@ import inspect
 from typing import Any, Callable, NamedTuple
 
 from unilosses.backends import BY_TYPE, convert, resolve
-from unilosses.reduction import NUMPY_1, PerSample, reduce
+from unilosses.reduction import NUMPY_1, PerSample, per_replica, reduce
 from unilosses.rules import DYNAMIC, in_bounds, is_array_value, rule_for, types
 
 __all__ = ["CONTEXT", "PAIR", "CoreArgs", "Spec"]
@@ -279,7 +279,7 @@ class Spec:
             if fast is not None:
                 out = fast(inputs if inputs[li] is lead else (*inputs[:li], lead, *inputs[li + 1 :]), arrays)
                 if out is not NotImplemented:
-                    return out
+                    return per_replica(be, out, reduction) if be.replicated else out
         try:
             dtype = be.compute_dtype(lead.dtype, lead_name)
         except TypeError as e:
@@ -313,7 +313,8 @@ class Spec:
             )
             if len(arrays) != len(self.arrays) and be.concrete(lead):
                 self._check_dynamic(be, arrays, arr[len(self.arrays) :])
-        return self.core(be, key, reduction)(CoreArgs(xs, sample_weight, element_weight, normalizer, arr))
+        out = self.core(be, key, reduction)(CoreArgs(xs, sample_weight, element_weight, normalizer, arr))
+        return per_replica(be, out, reduction) if be.replicated else out
 
     def _convert_input(self, be: Any, x: Any, lead: Any, name: str, dtype: Any) -> Any:
         """An input other than the deciding one, in ``be``: floats in ``dtype`` (None: as they are), integer inputs as they are."""

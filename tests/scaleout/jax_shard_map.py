@@ -74,7 +74,26 @@ def shard_map_results() -> dict[str, Any]:
     value, grad = jax.jit(
         jax.shard_map(device_step, mesh=mesh, in_specs=(P(), rows, rows, rows, P()), out_specs=(P(), P()))
     )(data["w"], pad["x"], args[0], pad["sample_weight"], data["class_weight"])
+    # per-device means, as jnp.mean gives them: the gradient of the replicated w sums over the
+    # devices, so a mean reduction gives 4x the global mean's gradient (equal shards): divide by
+    # the axis size, or use the stats recipe above (unilosses scales only under tf.distribute)
+    def mean_step(loss_fn: Any) -> Any:
+        def step(w: Any, x: Any, y: Any) -> Any:
+            return jax.grad(lambda w: loss_fn(y, x @ w))(w)
+
+        return jax.jit(jax.shard_map(step, mesh=mesh, in_specs=(P(), rows, rows), out_specs=P()))(
+            jnp.ones((3, 1)), data["x"][:, :3], data["targets"][:, :1]
+        )
+
+    replica = {
+        "replica/jnp/mean": mean_step(lambda y, p: jnp.mean((p - y) ** 2)),
+        "replica/unilosses/object mean": mean_step(ul.MeanSquaredError()),
+        "replica/single mean": jax.grad(
+            lambda w: jnp.mean((data["x"][:, :3] @ w - data["targets"][:, :1]) ** 2)
+        )(jnp.ones((3, 1))),
+    }
     return {
+        **replica,
         "grad": grad,
         "model/sum_over_batch_size": value,
         "sparse/sum": s.total,

@@ -83,8 +83,50 @@ with tf.GradientTape() as tape:  # the single-process reference gradient
     )
 single_grad = tape.gradient(loss, w)
 
+# Per-replica means, as Keras 3's objects give them: a mean divided by the number of replicas, so
+# that the summed gradients are those of the mean over the replicas' means. unilosses' objects and
+# functions (mean reductions) against keras.losses' objects in the same step; "sum" is not scaled.
+import keras  # noqa: E402
+
+y_reg = tf.constant(data["targets"][:, :1])
+x_reg = tf.constant(data["x"][:, :3])
+with strategy.scope():
+    w_reg = tf.Variable(np.ones((3, 1), np.float32))
+
+
+def per_replica_step(loss_fn: Any) -> Any:
+    @tf.function
+    def step(xs: Any, ys: Any) -> Any:
+        def replica_fn(xs: Any, ys: Any) -> Any:
+            with tf.GradientTape() as tape:
+                loss = loss_fn(ys, tf.matmul(xs, w_reg))
+            return loss, tape.gradient(loss, w_reg)
+
+        out = strategy.run(replica_fn, args=(xs, ys))
+        return tf.nest.map_structure(lambda v: strategy.reduce(SUM, v, axis=None), out)
+
+    parts = {"x": x_reg.numpy(), "y": y_reg.numpy()}
+    xs, ys = (
+        strategy.experimental_distribute_values_from_function(
+            lambda ctx, k=k: tf.constant(parts[k][slice(*dd.bounds(dd.SHARDS_2)[ctx.replica_id_in_sync_group])])
+        )
+        for k in ("x", "y")
+    )
+    loss, grad = step(xs, ys)
+    return np.concatenate([np.ravel(loss), np.ravel(grad)])
+
+
+replica_means = {
+    "keras/mean": per_replica_step(keras.losses.MeanSquaredError()),
+    "unilosses/object mean": per_replica_step(ul.MeanSquaredError()),
+    "unilosses/function mean": per_replica_step(lambda y, p: ul.mean_squared_error(y, p, reduction="mean")),
+    "keras/sum": per_replica_step(keras.losses.MeanSquaredError(reduction="sum")),
+    "unilosses/object sum": per_replica_step(ul.MeanSquaredError(reduction="sum")),
+}
+
 dd.write_results(
     {
+        **{f"replica/{k}": v for k, v in replica_means.items()},
         "sparse/sum": s.total,
         "sparse/sum_over_batch_size": s.total / s.count,
         "sparse/mean_with_sample_weight": s.total / s.weight_sum,

@@ -83,7 +83,25 @@ def worker(rank: int, init: str, out: str, wrapper: str) -> None:
         grad = grad.full_tensor()
     results[f"{wrapper}_grad"] = grad.T
 
-    # 3. the single-process reference, on rank 0 only
+    # 3. per-rank means under DDP, as torch's own loss gives them: DDP averages the gradients over
+    # ranks, so a mean reduction needs no scaling (unilosses divides by the replicas only under
+    # tf.distribute, whose strategies sum them); "sum" sums per rank likewise
+    if wrapper == "ddp":
+        x, y = local["x"][:, :3], local["targets"][:, :1]
+        for name, loss_fn in (
+            ("torch/mean", torch.nn.MSELoss()),
+            ("unilosses/object mean", ul.MeanSquaredError()),
+            ("torch/sum", torch.nn.MSELoss(reduction="sum")),
+            ("unilosses/object sum", ul.MeanSquaredError(reduction="sum")),
+        ):
+            lin = torch.nn.Linear(3, 1, bias=False)
+            with torch.no_grad():
+                lin.weight.fill_(1.0)
+            ddp = torch.nn.parallel.DistributedDataParallel(lin)
+            loss_fn(ddp(x), y).backward()
+            results[f"replica/{name}"] = lin.weight.grad.ravel()
+
+    # 4. the single-process reference, on rank 0 only
     if rank == 0:
         ref = torch.nn.Linear(dd.F, dd.K, bias=False)
         with torch.no_grad():

@@ -95,6 +95,9 @@ class Backend:
 
     #: True when values can be checked on the host without a device sync.
     eager_checks = False
+    #: True where a framework runs one loss call per replica and sums the gradients
+    #: (``tf.distribute``): see :meth:`replicas`
+    replicated = False
 
     def __init__(self, name: str, xp: Any) -> None:
         self.name = name
@@ -119,6 +122,11 @@ class Backend:
             out = self.xp.float32 if self.xp.finfo(dtype).bits < 32 else dtype
             self._compute_dtype[dtype] = out
         return out
+
+    def replicas(self) -> int:
+        """The number of replicas a call runs on at once, each on its part of the batch, whose
+        gradients the framework sums (1 outside ``tf.distribute``)."""
+        return 1
 
     def is_integer(self, dtype: Any) -> bool:
         return self.xp.isdtype(dtype, "integral")

@@ -46,6 +46,12 @@ class TensorFlowBackend(Backend):
         skip_autograph()
         self._axes: dict[int, Any] = {}
 
+    replicated = True
+
+    def replicas(self) -> int:
+        """The replicas of the current ``tf.distribute`` strategy (Keras 3 asks the same)."""
+        return int(tf.distribute.get_strategy().num_replicas_in_sync)
+
     def device(self, x: Any) -> Any:
         return None  # TF places ops next to their inputs
 
