@@ -176,6 +176,32 @@ def test_multilabel_margin_vs_torch_module_value_and_grad(rng, ours, theirs):
     torch.testing.assert_close(g_ours, g_theirs, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize(("targets", "scores", "expected"), [
+    ([3, 0, -1, 1], [0.1, 0.2, 0.4, 0.8], 0.85),  # one unbatched sample (C,): a 0-d result
+    (0, 0.3, 0.0),  # 0-d: one class, a target, nothing to beat (torch: 0)
+    (-1, 0.3, 0.0),  # 0-d: no target (torch: 0)
+])
+def test_multilabel_margin_unbatched_as_torch(backend, targets, scores, expected):
+    """torch's unbatched forms: a (C,) sample and a 0-d score give a 0-d loss (torch's values)."""
+    s = backend.asarray(np.array(scores, np.float32))
+    out = ul.multilabel_margin(backend.asarray(np.array(targets)), s)
+    assert tuple(out.shape) == ()
+    assert_close(out, np.array(expected, np.float32), rtol=1e-6, atol=1e-7, like=s)
+    assert_close(ul.MultilabelMargin(reduction="sum")(backend.asarray(np.array(targets)), s),
+                 np.array(expected, np.float32), rtol=1e-6, atol=1e-7, like=s)
+
+
+@selected("torch")
+def test_multilabel_margin_unbatched_vs_torch(rng):
+    """Values and gradients of the (C,) and 0-d forms against torch's own kernel."""
+    torch = pytest.importorskip("torch")
+    for y, s in ((torch.tensor([2, 0, -1, 3, 1]), torch.tensor(rng.standard_normal(5), requires_grad=True)),
+                 (torch.tensor(0), torch.tensor(0.7, dtype=torch.float64, requires_grad=True))):
+        ours, theirs = ul.multilabel_margin(y, s), torch.nn.functional.multilabel_margin_loss(s, y, reduction="none")
+        torch.testing.assert_close(ours, theirs.to(ours.dtype), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(torch.autograd.grad(ours, s)[0], torch.autograd.grad(theirs, s)[0])
+
+
 @pytest.mark.parametrize("label", [4, -2, 7])
 @pytest.mark.parametrize("where", [0, 3])  # in the list, or after its end: torch checks every entry
 def test_multilabel_margin_out_of_range_label(backend, label, where):

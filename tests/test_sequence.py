@@ -234,8 +234,8 @@ def test_bad_shapes_and_options():
         ul.ctc(y, z[0], ll, tl, time_major=True)
     with pytest.raises(ValueError, match=r"labels: expected padded labels of shape \(N, S\) with N = 5"):
         ul.ctc(y[:3], z, ll, tl)
-    with pytest.raises(ValueError, match=r"labels: expected padded labels"):
-        ul.ctc(y.ravel(), z, ll, tl)
+    with pytest.raises(ValueError, match=r"label_lengths: expected non-negative lengths that add up to the 20"):
+        ul.ctc(y.ravel(), z, ll, tl)  # read as torch's concatenated targets: the lengths do not add up
     with pytest.raises(ValueError, match=r"label_lengths: expected one length per sequence, shape \(5,\)"):
         ul.ctc(y, z, ll[:2], tl)
     with pytest.raises(ValueError, match=r"logit_lengths: expected one length per sequence"):
@@ -380,3 +380,66 @@ def test_time_major_equals_torch_and_tf_nn(backend):
 
         ref = tf.nn.ctc_loss(labels, zt, d["label_lengths"], d["logit_lengths"], logits_time_major=True, blank_index=-1)
         assert_close(out, ref.numpy(), rtol=2e-5, atol=1e-5, like=xs[1])
+
+
+# ------------------------------------------------- torch's concatenated targets
+def _concatenated(d: dict[str, np.ndarray]) -> np.ndarray:
+    return np.concatenate([row[:n] for row, n in zip(d["labels"], d["label_lengths"])])
+
+
+def test_concatenated_targets_equal_padded(backend):
+    """torch's 1-D targets (sum(target_lengths),): the padded labels' values, and torch's own."""
+    d = _data(21)
+    flat = _concatenated(d)
+    padded, like = _call(backend, d, reduction="none")
+    out = ul.ctc(backend.asarray(flat), *(backend.asarray(d[k]) for k in ("z", "label_lengths", "logit_lengths")))
+    assert_close(out, to_numpy(padded), rtol=1e-6, atol=1e-6, like=like)
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        lp = torch.from_numpy(d["z"]).double().log_softmax(-1).permute(1, 0, 2)
+        expected = torch.nn.functional.ctc_loss(
+            lp, torch.from_numpy(flat), torch.from_numpy(d["logit_lengths"]), torch.from_numpy(d["label_lengths"]),
+            reduction="none",
+        ).numpy()
+        assert_close(out, expected.astype(np.float32), rtol=2e-5, atol=1e-5, like=like)
+
+
+def test_concatenated_targets_need_lengths_that_add_up(backend):
+    d = _data(22)
+    flat, z = backend.asarray(_concatenated(d)), backend.asarray(d["z"])
+    with pytest.raises(ValueError, match="label_lengths: required with 1-D labels"):
+        ul.ctc(flat, z)
+    if backend.name in RAISES:
+        wrong = d["label_lengths"].copy()
+        wrong[0] += 1
+        with pytest.raises(ValueError, match="add up to the 10 concatenated labels, got lengths adding up to 11"):
+            ul.ctc(flat, z, backend.asarray(wrong))
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_concatenated_targets_compile(framework):
+    """Under jax.jit, tf.function and torch.compile (padded to the total length inside): eager's
+    values; lengths that do not add up give NaN."""
+    d = _data(23)
+    flat, z, ll, tl = _concatenated(d), d["z"], d["label_lengths"], d["logit_lengths"]
+    expected = to_numpy(ul.ctc(flat, z, ll, tl))
+    wrong = ll.copy()
+    wrong[0] += 1
+    if framework == "jax":
+        import jax
+
+        f = jax.jit(lambda *a: ul.ctc(*a))
+        run = lambda lengths: np.asarray(f(flat, z, lengths, tl))  # noqa: E731
+    elif framework == "tensorflow":
+        import tensorflow as tf
+
+        f = tf.function(lambda *a: ul.ctc(*a))
+        run = lambda lengths: f(*(tf.constant(v) for v in (flat, z, lengths, tl))).numpy()  # noqa: E731
+    else:
+        import torch
+
+        f = torch.compile(lambda *a: ul.ctc(*a), fullgraph=True, backend="aot_eager")
+        run = lambda lengths: f(*(torch.from_numpy(v) for v in (flat, z, lengths, tl))).numpy()  # noqa: E731
+    np.testing.assert_allclose(run(ll), expected, rtol=2e-5, atol=1e-5)
+    assert np.isnan(run(wrong)).all()

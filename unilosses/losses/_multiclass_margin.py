@@ -278,7 +278,7 @@ def multilabel_margin(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1) -> A
         Target classes in [0, C), each sample's list ended by -1 (every entry must
         lie in [-1, C), as torch requires).
     y_pred : array, shape (..., C, ...)
-        Class scores. Decides the backend.
+        Class scores (a 0-d score: one sample of one class, as torch takes it). Decides the backend.
     axis : int
         The class axis (of both inputs).
 
@@ -305,6 +305,9 @@ def multilabel_margin(be: Any, y_true: Any, y_pred: Any, *, axis: int = -1) -> A
     [0.0]
     """
     xp = be.xp
+    if y_pred.ndim == 0 and axis in (-1, 0):  # torch: a 0-d score is one sample of one class
+        y_pred = xp.reshape(y_pred, (1,))
+        y_true = xp.reshape(y_true, (1,)) if tuple(y_true.shape) == () else y_true
     axis = class_axis(axis, y_pred.ndim)
     k = count_classes(y_pred, axis)
     ps, ts = tuple(y_pred.shape), tuple(y_true.shape)

@@ -14,8 +14,8 @@ arrays; every result per sample unless said):
 framework call                                            unilosses call
 ========================================================  =====================================================
 ``F.ctc_loss(log_softmax(z), y, Tn, L, blank=b,           ``ctc(y, z, L, Tn, blank=b, time_major=True,
-reduction="none", zero_infinity=zi)``, z (T, N, C),       zero_infinity=zi)``; torch's 1-D concatenated targets:
-y (N, S)                                                  pad them to (N, S) first
+reduction="none", zero_infinity=zi)``, z (T, N, C),       zero_infinity=zi)``; y padded (N, S) or torch's 1-D
+y (N, S) or (sum(L),)                                     concatenated targets (sum(L),)
 ``F.ctc_loss(...)`` (``reduction="mean"``)                ``..., divide_by_label_length=True, reduction="mean"``
 ``F.ctc_loss(..., reduction="sum")``                      ``..., reduction="sum"``
 ``tf.nn.ctc_loss(y, z, L, Tn, blank_index=b)``            ``ctc(y, z, L, Tn, blank=b, time_major=True)``
@@ -57,6 +57,45 @@ def _lengths(be: Any, x: Any, n: Any, name: str, idx: Any) -> Any:
     if len(shape) != 1 or (n is not None and shape[0] is not None and shape[0] != n):
         raise ValueError(f"{name}: expected one length per sequence, shape ({n},), got shape {shape}")
     return x if x.dtype == idx else be.xp.astype(x, idx)
+
+
+def _unconcatenated(be: Any, labels: Any, label_lengths: Any, n: Any, idx: Any) -> tuple[Any, Any, Any]:
+    """torch's concatenated targets, shape ``(sum(label_lengths),)``, as padded ``(N, S)`` labels:
+    ``(labels, label_lengths, mismatch)``. S is the longest label where the lengths can be read on
+    the host (:meth:`Backend.concrete`), else the total length (a static shape: compilable, and the
+    recursion then runs over that width). ``mismatch`` (traced inputs only, else None): the lengths
+    do not add up to the labels' length, which gives NaN."""
+    xp = be.xp
+    if label_lengths is None:
+        raise ValueError(
+            "label_lengths: required with 1-D labels (torch's concatenated targets of shape "
+            "(sum(target_lengths),)); or pass labels padded to shape (N, S)"
+        )
+    total = shape_of(labels)[0]
+    lengths = _lengths(be, label_lengths, n, "label_lengths", idx)
+    if labels.dtype != idx:
+        labels = xp.astype(labels, idx)
+    device = be.device(labels)
+    width, mismatch = total, None
+    if be.concrete(labels, lengths) and total is not None:
+        rng = be.host_range(lengths)
+        low, high = rng if rng is not None else (0, 0)
+        given = be.host_float(xp.sum(lengths)) if rng is not None else 0
+        if low < 0 or given != total:
+            raise ValueError(
+                f"label_lengths: expected non-negative lengths that add up to the {total} concatenated labels, "
+                f"got lengths adding up to {given:g}" + (" with a negative one" if low < 0 else "")
+            )
+        width = int(high)
+    else:
+        mismatch = xp.not_equal(xp.sum(lengths), xp.sum(xp.ones_like(labels)))
+    if not width:
+        return xp.zeros((lengths.shape[0], 0), dtype=idx, device=device), lengths, mismatch
+    starts = be.cumulative_sum(lengths, 0) - lengths
+    index = xp.expand_dims(starts, axis=1) + xp.expand_dims(xp.arange(width, dtype=idx, device=device), axis=0)
+    index = xp.clip(index, min=0, max=labels.shape[0] - 1)  # past a label's end: read anything, masked later
+    padded = xp.reshape(xp.take(labels, xp.reshape(index, (-1,)), axis=0), (lengths.shape[0], width))
+    return padded, lengths, mismatch
 
 
 def _raise_invalid(be: Any, bad_label: Any, label_lengths: Any, logit_lengths: Any, shape: tuple[int, ...], blank: int) -> None:
@@ -112,10 +151,13 @@ def ctc(
 
     Parameters
     ----------
-    labels : integer array, shape (N, S)
+    labels : integer array, shape (N, S), or (sum(label_lengths),)
         Class indices, padded: entries at or after ``label_lengths[n]`` may hold
         anything. Within the lengths every label must lie in [0, C) and differ
-        from the blank.
+        from the blank. 1-D: torch's concatenated targets (``label_lengths``
+        required), padded inside to the longest label where the lengths can be
+        read without a device synchronisation, else to their total length
+        (compilable; pad them yourself under a compiler for speed).
     logits : array, shape (N, T, C), or (T, N, C) with ``time_major=True``
         Unnormalised scores (log-probabilities are valid logits: torch's input);
         probabilities with ``from_logits=False``. Decides the backend and dtype
@@ -157,8 +199,7 @@ def ctc(
     -----
     Matches ``torch.nn.functional.ctc_loss``, ``tf.nn.ctc_loss``,
     ``optax.ctc_loss`` and ``keras.losses.CTC`` under the mapping in
-    :mod:`unilosses.losses.sequence`. torch's 1-D concatenated targets are not
-    accepted: pad them to (N, S).
+    :mod:`unilosses.losses.sequence`, torch's 1-D concatenated targets included.
 
     Examples
     --------
@@ -178,11 +219,14 @@ def ctc(
     if not -C <= blank < C:
         raise ValueError(f"blank: expected a class index in [{-C}, {C - 1}] for logits with {C} classes, got {blank}")
     b = blank % C
+    idx = be.index_dtype
+    mismatch = None
+    if len(shape_of(labels)) == 1:  # torch's concatenated targets
+        labels, label_lengths, mismatch = _unconcatenated(be, labels, label_lengths, N, idx)
     ls = shape_of(labels)
     if len(ls) != 2 or (N is not None and ls[0] is not None and ls[0] != N):
         raise ValueError(f"labels: expected padded labels of shape (N, S) with N = {N} for logits of shape {shape}, got shape {ls}")
     S = ls[1]
-    idx = be.index_dtype
     if labels.dtype != idx:
         labels = xp.astype(labels, idx)
     device = be.device(logits)
@@ -222,6 +266,8 @@ def ctc(
         out = out / xp.astype(xp.clip(label_lengths, min=1), out.dtype)
     if bad is not None:
         out = xp.where(bad, float("nan"), out)
+    if mismatch is not None:
+        out = xp.where(mismatch, float("nan"), out)
     return out
 
 
