@@ -15,6 +15,7 @@ without spending time on the framework's own loss.
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import os
 import sys
@@ -127,25 +128,83 @@ def call(
 
     fn = lookup(unilosses, names, "unilosses.")
     _check_options(fn, fn.__name__, options, required)
+    return _by_value(fn, fn.__name__, by_value, inputs, options)
+
+
+def _by_value(fn: Callable[..., Any], name: str, by_value: Iterable[str], inputs: tuple[Any, ...], options: dict[str, Any]) -> Any:
+    """``fn(*inputs, **options)``; an error naming one of ``by_value`` is :class:`Untranslatable`."""
     try:
         return fn(*inputs, **options)
     except (TypeError, ValueError) as e:
         for option in by_value:
-            if str(e).startswith(f"{option}:"):
-                raise Untranslatable(f"{fn.__name__} has no {option}={options[option]!r} ({e})") from e
+            if option in options and str(e).startswith(f"{option}:"):
+                raise Untranslatable(f"{name} has no {option}={options[option]!r} ({e})") from e
         raise
 
 
-def make(names: str | Iterable[str], **options: Any) -> Any:
-    """An instance of the ``unilosses.keras`` class named by the first of ``names`` that exists.
+def _class(names: str | Iterable[str], namespace: str) -> Any:
+    return lookup(importlib.import_module(namespace), names, f"{namespace}.")
 
-    An option its constructor does not take is :class:`Untranslatable`.
+
+def make(
+    names: str | Iterable[str], /, namespace: str = "unilosses.keras", by_value: Iterable[str] = (), **options: Any
+) -> Any:
+    """An instance of the class of ``namespace`` (``unilosses.keras``: Keras' registered twins;
+    ``unilosses``: the framework-neutral objects) named by the first of ``names`` that exists.
+
+    An option its constructor does not take is :class:`Untranslatable`, and so is a value
+    of an option in ``by_value`` that it refuses, as in :func:`call`.
     """
-    import unilosses.keras
-
-    cls = lookup(unilosses.keras, names, "unilosses.keras.")
+    cls = _class(names, namespace)
     _check_options(cls, cls.__name__, options, ())
-    return cls(**options)
+    return _by_value(cls, cls.__name__, by_value, (), options)
+
+
+# ------------------------------------------------------------ translations
+def renamed(arguments: dict[str, Any], rename: dict[str, str]) -> dict[str, Any]:
+    """``arguments`` with the framework's option names replaced by unilosses' (the README's table)."""
+    return {rename.get(k, k): v for k, v in arguments.items()}
+
+
+def class_translation(
+    real: type,
+    what: str,
+    names: str | Iterable[str],
+    rename: dict[str, str],
+    namespace: str = "unilosses.keras",
+    by_value: Iterable[str] = (),
+) -> Callable[..., Any]:
+    """The framework's loss class ``real``: the class of ``namespace`` named by ``names``, built with
+    the arguments ``real`` would have got, renamed (and ``X.from_config(config)`` likewise)."""
+    signature = inspect.signature(real)
+
+    @translation(real, what)
+    def construct(*args: Any, **kwargs: Any) -> Any:
+        arguments = renamed(signature.bind(*args, **kwargs).arguments, rename)
+        return make(names, namespace, by_value, **arguments)
+
+    @translation(real.from_config, f"{what}.from_config")  # type: ignore[attr-defined]
+    def from_config(config: dict[str, Any]) -> Any:
+        return _class(names, namespace).from_config(renamed(config, rename))
+
+    construct.from_config = from_config  # type: ignore[attr-defined]
+    return construct
+
+
+def function_translation(
+    real: Callable[..., Any], what: str, names: str | Iterable[str], rename: dict[str, str]
+) -> Callable[..., Any]:
+    """The framework's loss function ``real(y_true, y_pred, ...)``: the unilosses function named by
+    ``names``, its options renamed."""
+    signature = inspect.signature(real)
+
+    @translation(real, what)
+    def apply(*args: Any, **kwargs: Any) -> Any:
+        arguments = dict(signature.bind(*args, **kwargs).arguments)
+        y_true, y_pred = arguments.pop("y_true"), arguments.pop("y_pred")
+        return call(names, y_true, y_pred, **renamed(arguments, rename))
+
+    return apply
 
 
 # ----------------------------------------------------------------- fallbacks
@@ -188,3 +247,28 @@ def translation(real: Callable[..., Any], what: str) -> Callable[[Callable[..., 
         return shim
 
     return wrap
+
+
+def call_overridable(base: Any) -> bool:
+    """Whether ``base`` takes Keras-style subclasses that only override ``call(y_true, y_pred)``."""
+    try:
+
+        class Probe(base):  # type: ignore[misc, valid-type]
+            def call(self, y_true: Any, y_pred: Any) -> Any:
+                return y_true - y_pred
+
+        Probe()
+    except Exception:
+        return False
+    return True
+
+
+def loss_base(real: type, what: str) -> type:
+    """The base class for a test's own loss subclasses (``class MyLoss(losses.Loss)``):
+    ``unilosses.Loss`` where it takes a ``call`` override, else the framework's ``real``,
+    recorded as a fallback."""
+    import unilosses
+
+    if call_overridable(unilosses.Loss):
+        return unilosses.Loss
+    return framework_base(real, what)

@@ -21,7 +21,6 @@ is reported as missing (:mod:`peers.fallback`).
 
 from __future__ import annotations
 
-import inspect
 import types
 from typing import Any
 
@@ -30,7 +29,7 @@ import keras.src.losses as _keras_module
 from keras.src.losses import loss as _keras_loss
 from keras.src.losses import losses as _keras_losses
 
-from peers.fallback import call, framework, framework_base, make, translation
+from peers.fallback import class_translation, framework, function_translation, loss_base
 
 #: Keras option name -> unilosses option name (the README's mapping table)
 RENAME = {"ignore_class": "ignore_index"}
@@ -40,32 +39,14 @@ NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _renamed(arguments: dict[str, Any]) -> dict[str, Any]:
-    return {RENAME.get(k, k): v for k, v in arguments.items()}
-
-
 def _class(name: str, real: type) -> Any:
     """``losses.<name>``: the unilosses.keras class with the arguments Keras' got, renamed."""
-    signature = inspect.signature(real)
-
-    @translation(real, f"keras.losses.{name}")
-    def construct(*args: Any, **kwargs: Any) -> Any:
-        return make(NAMES.get(name, name), **_renamed(signature.bind(*args, **kwargs).arguments))
-
-    return construct
+    return class_translation(real, f"keras.losses.{name}", NAMES.get(name, name), RENAME)
 
 
 def _function(name: str, real: Any) -> Any:
     """``losses.<name>(y_true, y_pred, ...)``: the unilosses function, options renamed."""
-    signature = inspect.signature(real)
-
-    @translation(real, f"keras.losses.{name}")
-    def apply(*args: Any, **kwargs: Any) -> Any:
-        arguments = dict(signature.bind(*args, **kwargs).arguments)
-        y_true, y_pred = arguments.pop("y_true"), arguments.pop("y_pred")
-        return call(NAMES.get(name, name), y_true, y_pred, **_renamed(arguments))
-
-    return apply
+    return function_translation(real, f"keras.losses.{name}", NAMES.get(name, name), RENAME)
 
 
 class _Losses(types.ModuleType):
@@ -101,31 +82,9 @@ class _LossesModule(types.ModuleType):
         return obj
 
 
-def call_overridable(base: Any) -> bool:
-    """Whether ``base`` takes Keras-style subclasses that only override ``call(y_true, y_pred)``."""
-    try:
-
-        class Probe(base):  # type: ignore[misc, valid-type]
-            def call(self, y_true: Any, y_pred: Any) -> Any:
-                return y_true - y_pred
-
-        Probe()
-    except Exception:
-        return False
-    return True
-
-
-def _loss_base() -> type:
-    import unilosses
-
-    if call_overridable(unilosses.Loss):
-        return unilosses.Loss
-    return framework_base(_keras_loss.Loss, "keras.losses.Loss: unilosses.Loss takes no call() override")
-
-
 losses = _Losses("losses")
 losses_module = _LossesModule("losses_module")
-Loss = _loss_base()
+Loss = loss_base(_keras_loss.Loss, "keras.losses.Loss: unilosses.Loss takes no call() override")
 squeeze_or_expand_to_same_rank = framework(
     _keras_loss.squeeze_or_expand_to_same_rank,
     "keras.losses.loss.squeeze_or_expand_to_same_rank: a Keras utility unilosses does not offer",

@@ -1,4 +1,4 @@
-"""``python -m peers``: run Keras' and optax's own loss tests against unilosses, compare with the list.
+"""``python -m peers``: run Keras', optax's and tf-keras' own loss tests against unilosses, compare with the list.
 
 One pytest process per suite and Keras backend (``KERAS_BACKEND`` is fixed per
 process), ``--jobs`` of them at a time. Each test ends as one of:
@@ -62,7 +62,8 @@ def _run_pytest(suite: Suite, backend: str | None, directory: Path, mode: str, e
     cmd = [
         sys.executable, "-m", "pytest", "-p", "peers.plugin", f"--peers-report={report}",
         "-c", str(directory / "pytest.ini"), "--rootdir", str(directory),
-        "-p", "no:cacheprovider", "-q", "-rN", "--tb=line", suite.name, *extra,
+        "-p", "no:cacheprovider", "-q", "-rN", "--tb=line", suite.name,
+        *(f"--deselect={prefix}" for prefix in suite.deselect), *extra,
     ]
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -119,15 +120,17 @@ def readme_problems(expected: dict[str, Any], readme: Path) -> list[str]:
     end = text.find("\n## ", m.start()) if m else -1
     section = text[m.start() : end if end >= 0 else len(text)] if m else ""
     return [
-        f"{nodeid}: README's Known disagreements does not name {entry.readme!r}"
+        f"{nodeid}: README's Known disagreements does not name {phrase!r}"
         for nodeid, entry in expected.items()
-        if entry.kind == "deliberate" and (not entry.readme or entry.readme not in section)
+        if entry.kind == "deliberate"
+        for phrase in entry.phrases() or ("",)
+        if not phrase or phrase not in section
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m peers", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--suites", default="keras,optax", help="comma-separated: keras, optax")
+    parser.add_argument("--suites", default=",".join(SUITES), help=f"comma-separated: {', '.join(SUITES)}")
     parser.add_argument("--backends", default=None, help="Keras backends (default: jax,torch,tensorflow,numpy)")
     parser.add_argument("--jobs", type=int, default=2, help="pytest processes at a time (default 2)")
     parser.add_argument(
@@ -166,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.backends and suite.backends != (None,):
             backends = tuple(b.strip() for b in args.backends.split(","))
         jobs += [(suite, b) for b in backends]
-    # the longest first: optax (JAX compiles) and Keras on JAX
-    jobs.sort(key=lambda j: (j[0].name != "optax", j[1] != "jax"))
+    # the longest first: optax (JAX compiles), Keras on JAX, then tf-keras (its output-loss fits)
+    jobs.sort(key=lambda j: (j[0].name != "optax", j[1] != "jax", j[0].name != "tf_keras"))
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

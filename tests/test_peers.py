@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:  # peers/ is repository tooling, not part of the i
 from peers import expected as expected_module  # noqa: E402
 from peers import fallback  # noqa: E402
 from peers.run import Run, classify, readme_problems, verdict  # noqa: E402
-from peers.suites import KERAS, OPTAX, changed_lines, rewrite  # noqa: E402
+from peers.suites import KERAS, OPTAX, SUITES, TF_KERAS, bound_names, changed_lines, rewrite  # noqa: E402
 
 # ------------------------------------------------------------ fallback record
 _PLUGIN_TESTS = '''
@@ -264,13 +264,37 @@ def test_deliberate_differences_are_named_in_the_readme(tmp_path: Path) -> None:
 @selected("numpy")
 def test_expected_entries_are_well_formed() -> None:
     for nodeid, entry in expected_module.EXPECTED.items():
-        assert nodeid.split("/")[0] in ("keras", "optax") and "::" in nodeid, nodeid
+        assert nodeid.split("/")[0] in SUITES and "::" in nodeid, nodeid
         assert entry.kind in ("deliberate", "defect") and entry.reason, nodeid
         if entry.kind == "defect" and entry.item is None:
             assert "repro:" in entry.reason, f"{nodeid}: a new defect needs its one-line reproduction"
         if entry.item is not None:
             assert 1 <= entry.item <= 9, nodeid
         assert entry.backends is None or set(entry.backends) <= set(KERAS.backends), nodeid
+
+
+#: docs/peers.md's row labels: (suite, Keras backend)
+_ROWS = {
+    "Keras, JAX": ("keras", "jax"), "Keras, torch": ("keras", "torch"), "Keras, TensorFlow": ("keras", "tensorflow"),
+    "Keras, NumPy": ("keras", "numpy"), "optax": ("optax", None), "tf-keras": ("tf_keras", None),
+}
+
+
+@selected("numpy")
+def test_the_docs_table_counts_what_the_list_holds() -> None:
+    """docs/peers.md's table: a row per suite run, its listed columns what peers/expected.py holds
+    for it (the passed / missing columns come from a run: ``python -m peers``), its total their sum."""
+    rows = {}
+    for line in (ROOT / "docs" / "peers.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] in _ROWS:
+            rows[cells[0]] = [int(c) for c in cells[1:]]
+    assert set(rows) == set(_ROWS)
+    for label, (suite, backend) in _ROWS.items():
+        passed, deliberate, defect, missing, skipped, total = rows[label]
+        listed = [e.kind for k, e in expected_module.EXPECTED.items() if k.startswith(f"{suite}/") and e.applies(backend)]
+        assert (deliberate, defect) == (listed.count("deliberate"), listed.count("defect")), label
+        assert passed + deliberate + defect + missing + skipped == total, label
 
 
 # ----------------------------------------------------------------- rewrite
@@ -296,9 +320,53 @@ def test_rewrite_changes_only_the_imports_of_the_framework_losses() -> None:
         rewrite("from optax.losses._classification import softmax_cross_entropy\n", OPTAX)
 
 
+@selected("numpy")
+def test_tf_keras_rewrite_points_imports_at_the_shim_or_the_wheel() -> None:
+    """tf-keras' tests import the repository's modules; the wheel has them under tf_keras.src
+    (its pip_build.py), and the two loss modules come from the shim: the same names bound."""
+    text = (
+        "from tf_keras import backend\n"
+        "from tf_keras import losses\n"
+        "from tf_keras.testing_infra import test_combinations\n"
+        "from tf_keras.utils import losses_utils\n"
+        "        self.assertEqual(losses.get('mse'), 1)  # from tf_keras import losses\n"
+    )
+    assert changed_lines(text, rewrite(text, TF_KERAS)) == [
+        ("from tf_keras import backend", "from tf_keras.src import backend"),
+        ("from tf_keras import losses", "from peers.tf_keras_shim import losses"),
+        ("from tf_keras.testing_infra import test_combinations", "from tf_keras.src.testing_infra import test_combinations"),
+        ("from tf_keras.utils import losses_utils", "from peers.tf_keras_shim import losses_utils"),
+    ]
+    with pytest.raises(RuntimeError, match="no rewrite rule"):
+        rewrite("import tf_keras\n", TF_KERAS)
+    # what build() compares: an import may change where it reads from, never what it binds
+    assert bound_names("from keras.src import losses as losses_module") == ["losses_module"]
+    assert bound_names("from peers.keras_shim import losses_module") == ["losses_module"]
+    assert bound_names("import tensorflow.compat.v2 as tf") == ["tf"]
+    assert bound_names("x = 1") == [] and bound_names("from x import (") == []
+
+
+@selected("numpy")
+def test_vendored_files_are_the_upstream_bytes() -> None:
+    """peers/vendored/tf_keras/ holds tf-keras' files unchanged: the SHA-256 sums its README records."""
+    import hashlib
+    import re
+
+    folder = ROOT / "peers" / "vendored" / "tf_keras"
+    sums = dict(re.findall(r"^\| `([\w.]+)` \|.*\| `([0-9a-f]{64})` \|$", (folder / "README.md").read_text(), re.MULTILINE))
+    assert set(sums) == {"losses_test.py", "losses_utils_test.py", "metrics_correctness_test.py", "LICENSE"}
+    for name, digest in sums.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest, name
+    assert set(TF_KERAS.files) <= set(sums)
+
+
 @pytest.mark.parametrize(
     "suite",
-    [pytest.param(KERAS, marks=selected("tensorflow")), pytest.param(OPTAX, marks=selected("jax"))],
+    [
+        pytest.param(KERAS, marks=selected("tensorflow")),
+        pytest.param(OPTAX, marks=selected("jax")),
+        pytest.param(TF_KERAS, marks=selected("tensorflow")),
+    ],
     ids=lambda s: s.name,
 )
 def test_rewrite_of_the_installed_test_files(suite, tmp_path: Path) -> None:
@@ -313,8 +381,8 @@ def test_rewrite_of_the_installed_test_files(suite, tmp_path: Path) -> None:
     assert len(copies) == len(sources(suite)) >= 2
     for src, dst in zip(sources(suite), copies):
         changed = changed_lines(src.read_text(), dst.read_text())
-        assert changed, src
-        assert all(new.startswith("from peers.") for _, new in changed)
+        assert any(new.startswith("from peers.") for _, new in changed), src
+        assert all(new.startswith(("from peers.", f"from {suite.package}.src")) for _, new in changed)
         compile(dst.read_text(), str(dst), "exec")
 
 
@@ -369,5 +437,39 @@ def test_keras_shim_renames_options_and_falls_back() -> None:
     # a base class whose subclasses override call() is detected
     import keras
 
-    assert keras_shim.call_overridable(keras.losses.Loss)
-    assert keras_shim.call_overridable(unilosses.Loss) == (keras_shim.Loss is unilosses.Loss)
+    assert fallback.call_overridable(keras.losses.Loss)
+    assert fallback.call_overridable(unilosses.Loss) == (keras_shim.Loss is unilosses.Loss)
+
+
+@selected("tensorflow")
+def test_tf_keras_shim_translates_to_the_neutral_objects_and_falls_back() -> None:
+    pytest.importorskip("tf_keras")
+    if fallback.MODE == "stop":
+        pytest.skip("PEERS_FALLBACK=stop in this process")
+    import numpy as np
+    import tf_keras
+
+    import unilosses
+    from peers import tf_keras_shim
+
+    losses, losses_utils = tf_keras_shim.losses, tf_keras_shim.losses_utils
+    fallback.reset()
+    loss = losses.SparseCategoricalCrossentropy(True, -1, losses_utils.ReductionV2.SUM, "scce")  # tf-keras' order
+    assert type(loss) is unilosses.SparseCategoricalCrossentropy  # the framework-neutral object
+    assert loss.get_config()["ignore_index"] == -1 and loss.name == "scce" and loss.reduction == "sum"
+    again = losses.BinaryFocalCrossentropy.from_config(losses.BinaryFocalCrossentropy(gamma=1.5).get_config())
+    assert type(again) is unilosses.BinaryFocalCrossentropy and again.get_config()["gamma"] == 1.5
+    assert losses_utils.ReductionV2 is unilosses.Reduction
+    # an alias is the function it names, one object per name, which the registry hands back
+    assert losses.mse is losses.mse and losses.get("mse") is losses.mean_squared_error
+    assert losses.deserialize(losses.serialize(losses.mse)) is losses.mean_squared_error
+    y, p = np.array([[0.0, 1.0], [1.0, 1.0]]), np.array([[0.2, 0.6], [0.9, 0.4]])
+    np.testing.assert_allclose(losses.mse(y, p), tf_keras.losses.mse(y, p), rtol=1e-6)
+    assert fallback.used() == []
+    # what unilosses lacks is tf-keras' own, recorded: a per-class alpha list, a wrapper of any function
+    assert losses.CategoricalFocalCrossentropy(alpha=[0.2, 0.8]).alpha == [0.2, 0.8]
+    assert losses.LossFunctionWrapper(losses.mse).fn is losses.mse
+    assert [u.split(":")[0] for u in fallback.used()] == [
+        "tf_keras.losses.CategoricalFocalCrossentropy", "tf_keras.losses.LossFunctionWrapper",
+    ]
+    fallback.reset()
