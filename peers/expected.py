@@ -112,13 +112,10 @@ _TK_INTEGER = deliberate(
     "integer y_pred (tf.constant of ints): the unilosses objects refuse it (TypeError); tf-keras casts it to floats",
     "**Integer predictions**",
 )
-_UNKNOWN_RANK = defect(
-    2,
-    "a v1-graph placeholder of unknown rank is refused with a meaningless message (tf-keras computes it). repro: "
-    "with tf.Graph().as_default(): p = tf.compat.v1.placeholder(tf.float32); ul.categorical_crossentropy(p, p) "
-    "raises ValueError 'axis: expected an axis in [1, -2] for y_pred of rank -1, got -1' (mean_squared_error: "
-    "'Cannot iterate over a shape with unknown rank')",
-    issue=20,
+_UNKNOWN_RANK = deliberate(
+    "a v1-graph placeholder of unknown rank (tf.compat.v1.placeholder(tf.float32)): tf-keras computes it; "
+    "unilosses raises a ValueError naming the input and asking for a shape (None for unknown sizes)",
+    "**Unknown rank**",
 )
 
 TF_KERAS_EXPECTED: dict[str, Failure] = {

@@ -76,3 +76,14 @@ def test_v1_graph_hinge_and_ignored_labels():
     np.testing.assert_allclose(got[0], np.mean(np.maximum(0.0, 1.0 - signed * p)), rtol=1e-6)  # 0.50625
     np.testing.assert_allclose(got[1], np.mean(np.maximum(0.0, 1.0 - signed * p) ** 2), rtol=1e-6)
     assert got[2][1] == 0.0 and np.all(np.isfinite(got[2]))
+
+
+@pytest.mark.parametrize("fn", [ul.categorical_crossentropy, ul.mean_squared_error, ul.sparse_categorical_crossentropy])
+def test_unknown_rank_is_refused_naming_the_input(fn):
+    """A placeholder made without a shape has no rank: a ValueError naming it and asking for a shape."""
+    with tf.Graph().as_default():
+        unknown = tf.compat.v1.placeholder(tf.float32)
+        known = tf.compat.v1.placeholder(tf.float32, shape=(None, 3))
+        for y_true, y_pred, name in ((unknown, unknown, "y_true and y_pred"), (known, unknown, "y_pred")):
+            with pytest.raises(ValueError, match=f"^{name}: its rank is unknown.*shape=\\(None, 3\\)"):
+                fn(y_true, y_pred)

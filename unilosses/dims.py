@@ -9,12 +9,25 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["broadcasts", "dim_equal", "same_shape", "shape_of"]
+__all__ = ["UNKNOWN_RANK", "broadcasts", "dim_equal", "same_shape", "shape_of"]
+
+
+#: the message for a tensor of unknown rank (a tf.compat.v1 placeholder made without a shape)
+UNKNOWN_RANK = (
+    "{name}: its rank is unknown (a tf.compat.v1.placeholder made without a shape?); a loss needs the "
+    "rank of its inputs: give the placeholder a shape, with None for unknown sizes (shape=(None, 3))"
+)
 
 
 def shape_of(x: Any) -> tuple[Any, ...]:
-    """``x.shape`` as a tuple (a TensorShape's unknown dimensions as None)."""
-    return tuple(x.shape)
+    """``x.shape`` as a tuple (a TensorShape's unknown dimensions as None); a ValueError for a
+    tensor of unknown rank."""
+    try:
+        return tuple(x.shape)
+    except ValueError:  # TensorShape(None): "Cannot iterate over a shape with unknown rank"
+        if getattr(x.shape, "rank", 0) is None:
+            raise ValueError(UNKNOWN_RANK.format(name="an input")) from None
+        raise
 
 
 def dim_equal(a: Any, b: Any) -> bool:

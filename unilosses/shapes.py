@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from unilosses.dims import broadcasts, same_shape, shape_of
+from unilosses.dims import UNKNOWN_RANK, broadcasts, same_shape, shape_of
 from unilosses.reduction import PerSample
 
 __all__ = [
@@ -35,6 +35,8 @@ def class_axis(axis: int, ndim: int, name: str = "axis") -> int:
     if not isinstance(axis, int):  # None passes the shared rule of element-wise losses
         raise TypeError(f"{name}: expected an integer axis for this loss, got {axis!r}")
     if not -ndim <= axis < ndim:
+        if ndim is None or ndim < 0:  # TensorFlow's unknown rank
+            raise ValueError(UNKNOWN_RANK.format(name="y_pred"))
         raise ValueError(f"{name}: expected an axis in [{-ndim}, {ndim - 1}] for y_pred of rank {ndim}, got {axis}")
     return axis % ndim
 

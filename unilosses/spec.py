@@ -21,6 +21,7 @@ import inspect
 from typing import Any, Callable, NamedTuple
 
 from unilosses.backends import BY_TYPE, convert, resolve
+from unilosses.dims import UNKNOWN_RANK
 from unilosses.reduction import NUMPY_1, PerSample, per_replica, reduce
 from unilosses.rules import DYNAMIC, in_bounds, is_array_value, rule_for, types
 
@@ -313,7 +314,13 @@ class Spec:
             )
             if len(arrays) != len(self.arrays) and be.concrete(lead):
                 self._check_dynamic(be, arrays, arr[len(self.arrays) :])
-        out = self.core(be, key, reduction)(CoreArgs(xs, sample_weight, element_weight, normalizer, arr))
+        try:
+            out = self.core(be, key, reduction)(CoreArgs(xs, sample_weight, element_weight, normalizer, arr))
+        except ValueError as e:
+            if "its rank is unknown" not in str(e):
+                raise
+            unknown = [n for n, x in zip(self.inputs, xs) if getattr(getattr(x, "shape", None), "rank", 0) is None]
+            raise ValueError(UNKNOWN_RANK.format(name=" and ".join(unknown) or self.decides)) from None
         return per_replica(be, out, reduction) if be.replicated else out
 
     def _convert_input(self, be: Any, x: Any, lead: Any, name: str, dtype: Any) -> Any:
