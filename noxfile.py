@@ -4,7 +4,7 @@ the tests that need several at once and the peers' own loss test suites (Keras',
 built wheel installed with NumPy alone; lint and doctests.
 
     nox                              # every default session (what CI runs)
-    nox -s "tests(torch)"            # one backend, newest releases (.ci/constraints.txt)
+    nox -s "tests(backend='torch')"  # one backend, newest releases (.ci/constraints.txt)
     nox -s "oldest(jax)"             # oldest declared releases (.ci/constraints-oldest.txt)
     nox -s peers                     # only the peers' suites (tests-all runs them too)
     nox -s bench                     # the full benchmark table (not a CI gate)

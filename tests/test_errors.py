@@ -203,6 +203,22 @@ def test_unknown_option_is_named(name):
         fn(*inputs, label_smothing=0.1)
 
 
+def test_option_typo_suggests_the_closest(backend, rng):
+    """A typo in an option lists the valid ones and, as ``ul.get`` does for names, the closest one:
+    the class form and the function form, whatever the arrays' framework."""
+    msg = r"^categorical_focal_crossentropy: unexpected option\(s\) \['gama'\]; valid options: \[.*'gamma'.*\]; did you mean 'gamma'\?$"
+    with pytest.raises(TypeError, match=msg):
+        ul.CategoricalFocalCrossentropy(gama=2)
+    y = np.eye(K, dtype=np.float32)[rng.integers(0, K, B)]
+    p = np.full((B, K), 1 / K, np.float32)
+    with pytest.raises(TypeError, match=msg):
+        ul.categorical_focal_crossentropy(backend.asarray(y), backend.asarray(p), gama=2)
+    with pytest.raises(TypeError, match=r"\['alfa', 'gama', 'zzz'\]; valid options: .*; did you mean 'alpha' for 'alfa', 'gamma' for 'gama'\?$"):
+        ul.categorical_focal_crossentropy(backend.asarray(y), backend.asarray(p), gama=2, alfa=0.5, zzz=1)
+    with pytest.raises(TypeError, match=r"unexpected option\(s\) \['zzz'\]; valid options: \[[^\]]*\]$"):  # nothing close: no hint
+        ul.CategoricalFocalCrossentropy(zzz=1)
+
+
 @pytest.mark.parametrize("name", CLASSES)
 def test_unknown_option_in_constructor(name):
     with pytest.raises(TypeError, match=r"unexpected option\(s\) \['frm_logits'\]"):
@@ -569,7 +585,9 @@ def test_out_of_range_label(backend, rng, smoothing, with_weight):
     fn = ul.sparse_categorical_crossentropy
     yb, zb = backend.asarray(y), backend.asarray(z)
     if backend.name in RAISES:
-        with pytest.raises(ValueError, match=rf"y_true: labels must lie in \[0, {K - 1}\]; got a label outside that range"):
+        # the first offending label, its index, how many more, and the likely fix (1-based labels)
+        msg = rf"^y_true: labels must lie in \[0, {K - 1}\]; got {K} at index 1 \(3 more outside the range\); classes are numbered from 0"
+        with pytest.raises(ValueError, match=msg):
             fn(yb, zb, **kw)
         with pytest.raises(ValueError, match=r"y_true: labels must lie in"):
             ul.SparseCategoricalCrossentropy(**kw)(yb, zb)
@@ -598,7 +616,7 @@ def test_out_of_range_label_with_ignore_index(backend, rng, label):
     out = _np(ul.sparse_categorical_crossentropy(backend.asarray(y), backend.asarray(z), from_logits=True, ignore_index=-100))
     assert out[0] == 0 and np.all(np.isfinite(out))
     y[3] = label
-    msg = rf"y_true: labels must lie in \[0, {K - 1}\] or equal ignore_index=-100"
+    msg = rf"y_true: labels must lie in \[0, {K - 1}\] or equal ignore_index=-100; got {label} at index 3(;|$)"
     if backend.name in RAISES:
         with pytest.raises(ValueError, match=msg):
             ul.sparse_categorical_crossentropy(backend.asarray(y), backend.asarray(z), from_logits=True, ignore_index=-100)
@@ -613,11 +631,52 @@ def test_out_of_range_label_nchw(backend, rng):
     y[1, 2, 3] = K
     z = rng.standard_normal((2, K, 3, 4)).astype(np.float32)
     if backend.name in RAISES:
-        with pytest.raises(ValueError, match=r"y_true: labels must lie in"):
+        with pytest.raises(ValueError, match=rf"y_true: labels must lie in \[0, {K - 1}\]; got {K} at index \(1, 2, 3\)"):
             ul.sparse_categorical_crossentropy(backend.asarray(y), backend.asarray(z), from_logits=True, axis=1)
     else:
         out = _np(ul.sparse_categorical_crossentropy(backend.asarray(y), backend.asarray(z), from_logits=True, axis=1))
         assert np.isnan(out[1, 2, 3]) and np.isfinite(out).sum() == out.size - 1
+
+
+@pytest.mark.parametrize(("label", "ignore_index", "hint"), [
+    (-100, None, "; torch's ignored label -100 needs ignore_index=-100"),
+    (-100, -1, "; torch's ignored label -100 needs ignore_index=-100"),
+    (-1, None, "; to leave out samples labelled -1, pass ignore_index=-1"),
+], ids=["torch-ignored", "torch-ignored-other-ignore-index", "negative"])
+def test_out_of_range_label_names_the_fix(backend, rng, label, ignore_index, hint):
+    """torch's default ignored label (-100) or another negative label without ``ignore_index``:
+    the message names the label, its index and the option that ignores it; NaN where values
+    cannot be read."""
+    y = rng.integers(0, K, B)
+    y[3] = label
+    z = rng.standard_normal((B, K)).astype(np.float32)
+    yb, zb = backend.asarray(y), backend.asarray(z)
+    kw = {"from_logits": True, "ignore_index": ignore_index}
+    if backend.name in RAISES:
+        allowed = rf"\[0, {K - 1}\]" + ("" if ignore_index is None else rf" or equal ignore_index={ignore_index}")
+        msg = rf"^y_true: labels must lie in {allowed}; got {label} at index 3{re.escape(hint)}$"
+        with pytest.raises(ValueError, match=msg):
+            ul.sparse_categorical_crossentropy(yb, zb, **kw)
+        with pytest.raises(ValueError, match=msg):
+            ul.SparseCategoricalCrossentropy(**kw)(yb, zb)
+    else:
+        out = _np(ul.sparse_categorical_crossentropy(yb, zb, **kw))
+        assert np.isnan(out[3]) and np.isfinite(np.delete(out, 3)).all()
+
+
+def test_label_range_message_counts_and_positions():
+    """The message's parts, from the helper the losses share (NumPy: values are read)."""
+    from unilosses.validity import label_range_error
+
+    y = np.array([[0, 5, 1], [-100, 2, 9]])
+    be = ul.backend_for(np.zeros(1, np.float32))
+    assert str(label_range_error(be, y, 3, None)) == "y_true: labels must lie in [0, 2]; got 5 at index (0, 1) (2 more outside the range)"
+    assert str(label_range_error(be, y, 3, -100)) == (
+        "y_true: labels must lie in [0, 2] or equal ignore_index=-100; got 5 at index (0, 1) (1 more outside the range)"
+    )
+    assert str(label_range_error(be, np.array([1, 3]), 3)).endswith(
+        "got 3 at index 1; classes are numbered from 0 (1-based labels? subtract 1; 3 classes take 0..2)"
+    )
 
 
 def _sparse_label_cases():

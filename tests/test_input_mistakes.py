@@ -126,3 +126,70 @@ def test_torch_modules_name_input_and_target(inputs):
         ult.SparseCategoricalCrossentropy(from_logits=True)(torch.tensor(labels), torch.tensor(logits))
     with pytest.raises(ValueError, match=r"^target: expected integer labels of shape"):
         ult.SparseCategoricalCrossentropy(from_logits=True)(torch.tensor(logits), torch.tensor(labels[:3]))
+
+
+STRINGS = r"got an array of strings \(dtype <U\d+\); class names\? map them to integer labels 0\.\.K-1 first"
+
+
+@pytest.mark.parametrize(
+    ("fn", "target"),
+    [
+        (ul.sparse_categorical_crossentropy, "labels"),
+        (ul.categorical_crossentropy, "onehot"),
+        (ul.binary_crossentropy, "binary"),
+    ],
+    ids=lambda v: getattr(v, "__name__", v),
+)
+def test_string_labels_name_y_true(backend, inputs, fn, target):
+    """Class names as strings: a TypeError naming y_true, what it takes and the fix, on every
+    backend (frameworks said ``invalid literal for int()`` or ``can't convert np.ndarray of type
+    numpy.str_``, naming neither); a list of digit strings too (NumPy alone would parse it)."""
+    labels, onehot, logits = inputs
+    y = {"binary": (logits > 0), "onehot": onehot, "labels": labels}[target]
+    names = np.array(["cat", "dog", "eel", "fox"])[labels] if target == "labels" else y.astype(str)
+    z = backend.asarray(logits)
+    msg = rf"^y_true: expected integer class labels or float targets, {STRINGS}"
+    with pytest.raises(TypeError, match=msg):
+        fn(names, z, from_logits=True)
+    with pytest.raises(TypeError, match=msg):
+        fn([str(v) for v in labels] if target == "labels" else names.tolist(), z, from_logits=True)
+    with pytest.raises(TypeError, match=r"^y_true: expected .*got an array of bytes \(dtype \|S\d+\)"):
+        fn(names.astype(bytes), z, from_logits=True)
+
+
+@selected("tensorflow")
+def test_tensorflow_string_labels_name_y_true(inputs):
+    tf = pytest.importorskip("tensorflow")
+    labels, _, logits = inputs
+    names = tf.constant(np.array(["cat", "dog", "eel", "fox"])[labels])
+    with pytest.raises(TypeError, match=r"^y_true: expected integer class labels or float targets, got an array of strings"):
+        ul.sparse_categorical_crossentropy(names, tf.constant(logits), from_logits=True)
+
+
+def test_string_options_arrays_name_the_option(backend, inputs):
+    """Any converted input of strings is named: a sample weight, an array option."""
+    labels, _, logits = inputs
+    z = backend.asarray(logits)
+    with pytest.raises(TypeError, match=r"^sample_weight: expected an array of numbers, got an array of strings"):
+        ul.sparse_categorical_crossentropy(labels, z, from_logits=True, sample_weight=["1"] * B)
+    with pytest.raises(TypeError, match=r"^class_weight: expected an array of numbers, got an array of strings"):
+        ul.sparse_categorical_crossentropy(labels, z, from_logits=True, class_weight=["1"] * K)
+
+
+@selected("torch")
+def test_torch_module_names_the_ignored_label(inputs):
+    """torch's CrossEntropyLoss ignores -100 by default; unilosses' module (Keras' default: none
+    ignored) says which option does it, in torch's names."""
+    torch = pytest.importorskip("torch")
+    import unilosses.torch as ult
+
+    labels, _, logits = inputs
+    target = torch.tensor(labels)
+    target[2] = -100
+    msg = rf"^target: labels must lie in \[0, {K - 1}\]; got -100 at index 2; torch's ignored label -100 needs ignore_index=-100$"
+    with pytest.raises(ValueError, match=msg):
+        ult.SparseCategoricalCrossentropy(from_logits=True, axis=1)(torch.tensor(logits), target)
+    out = ult.SparseCategoricalCrossentropy(from_logits=True, axis=1, ignore_index=-100, reduction="mean_with_sample_weight")(
+        torch.tensor(logits), target
+    )
+    torch.testing.assert_close(out, torch.nn.functional.cross_entropy(torch.tensor(logits), target))

@@ -1,7 +1,8 @@
 """Writing your own loss: the pieces the built-in losses are made of, public.
 
-Everything here is re-exported at the top level (``ul.loss``, ``ul.PerSample``,
-``ul.authoring.mean_over``...). A loss is a *spec function* over a backend ``be`` (see
+The machinery (``loss``, ``Loss``, ``FunctionLoss``, ``PerSample``, ``Backend``,
+``namespace``, ``rules``) is also at the top level (``ul.loss``...); the building blocks
+are only here (``ul.authoring.mean_over``). A loss is a *spec function* over a backend ``be`` (see
 :class:`unilosses.Backend` for what it offers), turned into a public function by
 the same :func:`loss` decorator the catalogue uses::
 

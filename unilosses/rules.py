@@ -36,8 +36,9 @@ imports another unilosses module.
 
 from __future__ import annotations
 
+import difflib
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -217,6 +218,51 @@ def shared(name: str) -> Rule | None:
 def rule_for(name: str, rules: dict[str, Callable[[str, Any], Any]]) -> Callable[[str, Any], Any]:
     """A spec's own rule for an option (``rules``), else the shared rule of its name, else none."""
     return rules.get(name) or _SHARED.get(name) or _any
+
+
+def did_you_mean(word: Any, choices: Iterable[str], n: int = 3) -> str:
+    """``"; did you mean 'x'?"`` naming the closest of ``choices`` to ``word`` (difflib, as
+    ``ul.get`` does for loss names), or ``""`` when none is close."""
+    close = difflib.get_close_matches(str(word), list(choices), n=n)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+def unknown_options(owner: str, unknown: Iterable[str], valid: Iterable[str]) -> TypeError:
+    """The TypeError of options ``owner`` (a loss) does not take: every unknown name, the valid
+    ones, and for each unknown name the closest valid one (a typo such as ``gama``)."""
+    unknown, valid = sorted(unknown), sorted(valid)
+    hints = [did_you_mean(u, valid, n=1) for u in unknown]
+    close = [f"{h[len('; did you mean '):-1]} for {u!r}" for u, h in zip(unknown, hints) if h]
+    hint = ""
+    if len(unknown) == 1 and close:
+        hint = hints[0]
+    elif close:
+        hint = f"; did you mean {', '.join(close)}?"
+    return TypeError(f"{owner}: unexpected option(s) {unknown}; valid options: {valid}{hint}")
+
+
+#: NumPy dtype kinds that hold no numbers: strings, bytes, Python objects, raw records, dates
+_NOT_NUMBERS = {"U": "strings", "S": "bytes", "O": "Python objects", "V": "raw records", "M": "dates", "m": "durations"}
+
+
+def not_numbers(name: str, dtype: Any) -> TypeError | None:
+    """The TypeError of an input ``name`` whose (NumPy or framework) ``dtype`` holds no numbers,
+    or None when it does: a loss takes numbers (labels and targets are numbers too), not class
+    names as strings, which frameworks refuse with messages that name neither the input nor
+    the fix (``invalid literal for int()``, ``can't convert np.ndarray of type numpy.str_``)."""
+    kind = getattr(dtype, "kind", None)
+    what = _NOT_NUMBERS.get(kind) if isinstance(kind, str) else None
+    if kind == "V" and getattr(dtype, "type", None) is not np.void:  # ml_dtypes' bfloat16, float8...: numbers
+        what = None
+    if what is None and str(getattr(dtype, "name", "")) == "string":  # tf.string
+        what = "strings"
+    if what is None:
+        return None
+    expected = "integer class labels or float targets" if name == "y_true" else "an array of numbers"
+    hint = ""
+    if name == "y_true" and what in ("strings", "bytes", "Python objects"):
+        hint = "; class names? map them to integer labels 0..K-1 first (np.unique(y_true, return_inverse=True)[1])"
+    return TypeError(f"{name}: expected {expected}, got an array of {what} (dtype {dtype}){hint}")
 
 
 def types(values: Any) -> tuple[Any, ...]:

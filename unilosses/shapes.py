@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 
 from unilosses.dims import UNKNOWN_RANK, broadcasts, same_shape, shape_of
 from unilosses.reduction import PerSample
+from unilosses.rules import not_numbers
+from unilosses.validity import label_range_error
 
 __all__ = [
     "SparseTargets",
@@ -66,6 +68,9 @@ def float_targets(be: Any, y_true: Any, y_pred: Any) -> Any:
     if ts and not same_shape(shape_of(y_true), ps):
         raise ValueError(f"y_true: expected the shape of y_pred {ps}, got {ts}")
     if y_true.dtype != y_pred.dtype:
+        error = not_numbers("y_true", y_true.dtype)
+        if error is not None:
+            raise error
         y_true = xp.astype(y_true, y_pred.dtype)
     return y_true
 
@@ -100,6 +105,9 @@ def sparse_labels(be: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
             raise TypeError("y_true: expected integer class labels, got booleans")
         if be.xp.isdtype(y_true.dtype, "real floating"):
             return _float_labels(be, y_true)
+        error = not_numbers("y_true", y_true.dtype)
+        if error is not None:
+            raise error
         y_true = xp.astype(y_true, be.index_dtype)
     return y_true
 
@@ -150,11 +158,7 @@ def check_labels(be: Any, labels: Any, num_classes: int, ignore_index: Any, y_pr
     valid = None if ignore_index is None else xp.not_equal(labels, ignore_index)
     if be.concrete(y_pred):
         if not be.labels_in_range(labels, num_classes, ignore_index):
-            raise ValueError(
-                f"y_true: labels must lie in [0, {num_classes - 1}]"
-                + ("" if ignore_index is None else f" or equal ignore_index={ignore_index}")
-                + "; got a label outside that range"
-            )
+            raise label_range_error(be, labels, num_classes, ignore_index)
         if ignore_index is None or 0 <= ignore_index < num_classes:
             return labels, None, valid
         return xp.where(valid, labels, xp.zeros_like(labels)), None, valid

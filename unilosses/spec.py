@@ -23,7 +23,7 @@ from typing import Any, Callable, NamedTuple
 from unilosses.backends import BY_TYPE, convert, resolve
 from unilosses.dims import UNKNOWN_RANK
 from unilosses.reduction import NUMPY_1, PerSample, per_replica, reduce
-from unilosses.rules import DYNAMIC, in_bounds, is_array_value, rule_for, types
+from unilosses.rules import DYNAMIC, in_bounds, is_array_value, rule_for, types, unknown_options
 
 __all__ = ["CONTEXT", "PAIR", "CoreArgs", "Spec"]
 
@@ -137,10 +137,7 @@ class Spec:
     def _check(self, options: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         unknown = set(options) - set(self.options)
         if unknown:
-            raise TypeError(
-                f"{self.name}: unexpected option(s) {sorted(unknown)}; "
-                f"valid options: {sorted(self.options)}"
-            )
+            raise unknown_options(self.name, unknown, self.options)
         arrays = {n: options.get(n) for n in self.arrays}
         raw = tuple(options.get(n, self.options[n]) for n in self.static)
         if self._dynamic_ok and any(n in self._dynamic_ok and is_array_value(v) for n, v in zip(self.static, raw)):

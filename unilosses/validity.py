@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SWAPPED", "both", "check_values", "nan_where", "probabilities", "targets_01", "targets_nonnegative"]
+__all__ = [
+    "SWAPPED",
+    "both",
+    "check_values",
+    "label_range_error",
+    "nan_where",
+    "probabilities",
+    "targets_01",
+    "targets_nonnegative",
+]
 
 #: rounding slack of the range checks (a probability of 1 + 1e-7 is a probability)
 _SLACK = 1e-6
@@ -69,3 +78,49 @@ def targets_01(be: Any, y: Any) -> Any:
 def targets_nonnegative(be: Any, y: Any) -> Any:
     """:func:`check_values` of target distributions: non-negative."""
     return check_values(be, y, "y_true", 0.0, float("inf"), "non-negative target probabilities", SWAPPED)
+
+
+#: the label torch's losses ignore by default (``ignore_index=-100``); Keras has no default
+TORCH_IGNORED = -100
+
+
+def label_range_error(be: Any, labels: Any, num_classes: int, ignore_index: Any = None, name: str = "y_true") -> ValueError:
+    """The ValueError of integer ``labels`` outside ``[0, num_classes)`` (and not ``ignore_index``).
+
+    It names the first offending label and its index in ``labels``, how many there are, and
+    the likely fix: torch's ignored label -100 needs ``ignore_index=-100``; a label equal to
+    ``num_classes`` is often a 1-based label. Only called where values are read on the host
+    (:meth:`Backend.concrete`), after a range check failed.
+    """
+    xp = be.xp
+    flat = xp.reshape(labels, (-1,))
+    bad = xp.logical_or(flat < 0, flat >= num_classes)
+    if ignore_index is not None:
+        bad = xp.logical_and(bad, xp.not_equal(flat, ignore_index))
+    size = int(flat.shape[0])
+    n = int(be.host_float(xp.sum(xp.astype(bad, xp.int32))))
+    position = xp.arange(size, dtype=flat.dtype, device=be.device(flat))
+    first = int(be.host_float(xp.min(xp.where(bad, position, xp.full_like(position, size)))))
+    value = int(be.host_float(flat[first]))
+    where = _unravel(first, tuple(labels.shape))
+    allowed = f"[0, {num_classes - 1}]" + ("" if ignore_index is None else f" or equal ignore_index={ignore_index}")
+    more = f" ({n - 1} more outside the range)" if n > 1 else ""
+    hint = ""
+    if value == TORCH_IGNORED:
+        hint = "; torch's ignored label -100 needs ignore_index=-100"
+    elif value < 0 and ignore_index is None:
+        hint = f"; to leave out samples labelled {value}, pass ignore_index={value}"
+    elif value == num_classes:
+        hint = f"; classes are numbered from 0 (1-based labels? subtract 1; {num_classes} classes take 0..{num_classes - 1})"
+    return ValueError(f"{name}: labels must lie in {allowed}; got {value} at index {where}{more}{hint}")
+
+
+def _unravel(i: int, shape: tuple[int, ...]) -> Any:
+    """The position of flat index ``i`` in an array of ``shape``: an int for a 1-D array, a tuple otherwise."""
+    if len(shape) <= 1:
+        return i
+    out = []
+    for size in reversed(shape):
+        i, r = divmod(i, size)
+        out.append(r)
+    return tuple(reversed(out))

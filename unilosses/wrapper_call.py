@@ -16,7 +16,9 @@ hands its reduction to the wrapper:
   names ``unilosses.keras``, whose classes compute the loss and its reduction in one.
 
 Finding the caller costs a dictionary lookup when Keras is not imported, and a walk of
-a few frames when it is.
+a few frames when it is. Under ``torch.compile`` (which cannot trace frames) it is not
+done: with Keras' torch backend and ``jit_compile=True``, put a ``unilosses.keras`` loss
+in ``compile``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ def keras_wrapper(obj: Any) -> tuple[Any, str] | None:
     ``fn`` is ``obj`` is calling it, else None."""
     modules = sys.modules
     if "keras" not in modules and "tf_keras" not in modules:
+        return None
+    torch = modules.get("torch")
+    if torch is not None and torch.compiler.is_compiling():
+        # TorchDynamo cannot trace frame objects: under torch.compile the object is not looked
+        # up as Keras' callee (Keras' torch backend with jit_compile=True: use unilosses.keras)
         return None
     frame: Any = sys._getframe(2)  # the caller of obj.__call__
     for _ in range(_DEPTH):

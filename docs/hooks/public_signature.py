@@ -7,9 +7,12 @@ function that carries a ``spec`` by those of ``inspect.signature`` on the import
 loss modules import no framework), so that the docs build needs no framework installed; a
 ``Loss`` subclass gets its constructor's options (its ``__signature__``) the same way.
 
-The docstrings are numpydoc with Sphinx roles (``:func:`name```) and reST literal blocks
-(``formula::``); Markdown has neither, so roles become inline code and ``::`` a colon (the indented
-block after it is then a Markdown code block; a line of only ``::`` goes).
+The docstrings are numpydoc with Sphinx roles (``:func:`name```), reST literals in double backticks
+and literal blocks (``formula::``); Markdown has neither roles nor literal blocks, so roles become
+inline code, double backticks single ones, and ``::`` a colon (the indented block after it is then a
+Markdown code block; a line of only ``::`` goes). The type of a parameter or a return value is shown
+verbatim, as code, in the parameter tables: there backticks and roles are dropped (see
+:func:`plain_types`).
 
 The keywords every loss function takes (``sample_weight``, ``element_weight``, ``reduction``,
 ``normalizer``) are documented once, in :mod:`unilosses.docstrings`; ``@loss`` adds that text to
@@ -46,6 +49,10 @@ def _runtime(path: str) -> Any:
 
 
 _ROLE = re.compile(r":(?:func|class|meth|attr|data|mod|obj):`~?([^`]+)`")
+_DOUBLE = re.compile(r"``([^`]+)``")
+_SINGLE = re.compile(r"`([^`]+)`")
+#: numpydoc sections whose unindented lines are ``name : type`` (or a bare type, in Returns)
+_TYPED = {"Parameters", "Other Parameters", "Returns", "Yields", "Receives", "Raises", "Warns", "Attributes"}
 _LITERAL = re.compile(r"(\S)::$", re.MULTILINE)
 _BARE_LITERAL = re.compile(r"^[ \t]*::\n", re.MULTILINE)
 
@@ -63,9 +70,33 @@ def _parameters(obj: Any) -> griffe.Parameters:
     )
 
 
+def plain_types(text: str) -> str:
+    """``text`` (a numpydoc docstring) with no backticks in the types of its typed sections
+    (``where : array of y_pred's shape without `axis``` -> ``... without axis``): the pages show a
+    type verbatim, as code, where markup would read as stray backticks."""
+    lines = text.splitlines()
+    section = None
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.strip() and set(nxt.strip()) == {"-"} and len(nxt.strip()) >= len(line.strip()):
+            section = line.strip()
+            continue
+        if section not in _TYPED or not line.strip() or line[0].isspace() or set(line.strip()) == {"-"}:
+            continue
+        name, sep, kind = line.partition(" : ")
+        if not sep and section in ("Returns", "Yields", "Receives"):
+            name, kind = "", line  # a bare type
+        elif not sep:
+            continue
+        kind = _SINGLE.sub(r"\1", _DOUBLE.sub(r"\1", _ROLE.sub(r"\1", kind)))
+        lines[i] = f"{name}{sep}{kind}"
+    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+
+
 def _markdown(obj: griffe.Object) -> None:
     if obj.docstring is not None:
-        text = _ROLE.sub(r"`\1`", obj.docstring.value)
+        text = _ROLE.sub(r"`\1`", plain_types(obj.docstring.value))
+        text = _DOUBLE.sub(r"`\1`", text)
         obj.docstring.value = _BARE_LITERAL.sub("", _LITERAL.sub(r"\1:", text))
 
 

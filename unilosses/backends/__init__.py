@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from unilosses.backends.generic import Backend
+from unilosses.rules import not_numbers
 
 __all__ = ["BY_TYPE", "HOST_TYPES", "Backend", "backend_for", "convert", "framework_name", "resolve"]
 
@@ -106,7 +107,11 @@ def _host_array(x: Any, name: str) -> np.ndarray:
             f"{name}: masked arrays are not supported (the mask would be ignored); pass the data "
             "with sample_weight=0 (or ignore_index) at the masked positions"
         )
-    return np.asarray(x)
+    a = np.asarray(x)
+    error = not_numbers(name, a.dtype)
+    if error is not None:
+        raise error
+    return a
 
 
 def _variable_value(x: Any) -> Any:
