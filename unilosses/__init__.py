@@ -19,11 +19,22 @@ from unilosses.labels import smooth_labels
 from unilosses.losses._contrastive import *  # noqa: F403 - each family lists its names in __all__
 from unilosses.losses._crossentropy import *  # noqa: F403
 from unilosses.losses._crossentropy_variants import *  # noqa: F403
+from unilosses.losses._distillation import *  # noqa: F403
 from unilosses.losses._embedding import *  # noqa: F403
 from unilosses.losses._focal import *  # noqa: F403
 from unilosses.losses._linear import *  # noqa: F403
 from unilosses.losses._margin import *  # noqa: F403
 from unilosses.losses._multiclass_margin import *  # noqa: F403
+from unilosses.losses._policy import (
+    KL_ESTIMATORS,
+    PolicyLossStats,
+    aggregate_loss,
+    group_advantages,
+    kl_penalty,
+    policy_loss,
+    token_log_probs,
+)
+from unilosses.losses._preference import *  # noqa: F403
 from unilosses.losses._probabilistic import *  # noqa: F403
 from unilosses.losses._probabilistic import convex_kl_divergence
 from unilosses.losses._ranking import *  # noqa: F403
@@ -41,22 +52,29 @@ __all__ = [
     "REDUCTIONS",
     "Backend",
     "FunctionLoss",
+    "KL_ESTIMATORS",
     "Loss",
     "LossStats",
     "PerSample",
+    "PolicyLossStats",
     "Reduction",
+    "aggregate_loss",
     "authoring",
     "backend_for",
     "convex_kl_divergence",
     "deserialize",
     "get",
+    "group_advantages",
+    "kl_penalty",
     "loss",
     "loss_classes",
     "namespace",
+    "policy_loss",
     "register",
     "rules",
     "serialize",
     "smooth_labels",
+    "token_log_probs",
     *(name for family in FAMILIES for name in family.__all__),
 ]
 

@@ -18,8 +18,8 @@ from unilosses.backends import backend_for
 from unilosses.dims import broadcasts
 
 __all__ = [
-    "MEANS", "PER_SAMPLE", "LossStats", "PerSample", "Reduction", "REDUCTIONS", "canonical_reduction", "per_replica",
-    "reduce",
+    "MEANS", "PER_SAMPLE", "TOKEN_AGGREGATIONS", "LossStats", "PerSample", "Reduction", "REDUCTIONS", "aggregate_tokens",
+    "canonical_reduction", "check_aggregation", "per_replica", "reduce",
 ]
 
 
@@ -307,3 +307,71 @@ def _mean(xp: Any, total: Any, den: Any) -> Any:
     if type(den) is int:
         return total / max(den, 1)
     return _divide_no_nan(xp, total, den)
+
+
+#: how a (sequences, tokens) loss matrix becomes one number: verl's ``loss_agg_mode`` values
+TOKEN_AGGREGATIONS = (
+    "token-mean",
+    "token-sum",
+    "seq-mean-token-sum",
+    "seq-mean-token-mean",
+    "seq-mean-token-sum-norm",
+)
+
+
+def check_aggregation(aggregation: Any, name: str = "aggregation") -> str:
+    """``aggregation`` if it is one of :data:`TOKEN_AGGREGATIONS`, else a ValueError naming ``name``."""
+    if not isinstance(aggregation, str) or aggregation not in TOKEN_AGGREGATIONS:
+        raise ValueError(
+            f"{name}: expected one of {', '.join(repr(a) for a in TOKEN_AGGREGATIONS)}, got {aggregation!r}"
+        )
+    return aggregation
+
+
+def aggregate_tokens(xp: Any, values: Any, mask: Any, mode: str, max_tokens: Any = None) -> Any:
+    """One number from per-token ``values`` of shape (..., T), tokens on the last axis.
+
+    ``mask`` (``values``' shape, or None for every token) is 0 / False where a token does not
+    count; a floating mask also weights the tokens it keeps, as verl's ``masked_sum``. Masked
+    positions never reach the result, NaN or infinite ones included. ``mode``:
+
+    - ``"token-mean"``: ``sum(v m) / sum(m)``, every kept token of the batch alike;
+    - ``"token-sum"``: ``sum(v m)``;
+    - ``"seq-mean-token-sum"``: each sequence's ``sum(v m)``, averaged over the sequences with at
+      least one kept token;
+    - ``"seq-mean-token-mean"``: each sequence's ``sum(v m) / sum(m)``, averaged over the same;
+    - ``"seq-mean-token-sum-norm"``: ``sum(v m) / max_tokens`` (Dr. GRPO's constant; ``max_tokens``
+      defaults to T, the padded length, as verl's ``loss_scale_factor``).
+
+    A mean over nothing (every token masked) is 0 with zero gradients, where verl's
+    ``"token-mean"`` gives NaN (0 / 0). verl divides a sequence's token sum by
+    ``count + 1e-8``; here by ``count``, exactly (the two differ by 1e-8 relative).
+    """
+    dtype = values.dtype
+    count: Any = None  # kept tokens per sequence (only the seq-mean modes need it without a mask)
+    if mask is None:
+        kept = values
+        if mode.startswith("seq-mean-token-"):
+            count = xp.sum(xp.ones_like(values), axis=-1)
+    else:
+        keep = xp.not_equal(mask, xp.zeros_like(mask))
+        weight = xp.astype(mask, dtype)
+        kept = xp.where(keep, values, xp.zeros_like(values)) * weight
+        count = xp.sum(weight, axis=-1)
+    if mode == "token-sum":
+        return xp.sum(kept)
+    if mode == "token-mean":
+        if mask is None:
+            return xp.mean(kept)
+        return _divide_no_nan(xp, xp.sum(kept), xp.sum(count))
+    if mode == "seq-mean-token-sum-norm":
+        if max_tokens is None:
+            max_tokens = values.shape[-1]
+        return xp.sum(kept) / max_tokens
+    per_seq = xp.sum(kept, axis=-1)
+    if mode == "seq-mean-token-mean":
+        per_seq = _divide_no_nan(xp, per_seq, count)
+    elif mode != "seq-mean-token-sum":
+        raise ValueError(f"mode: expected one of {TOKEN_AGGREGATIONS}, got {mode!r}")
+    sequences = xp.astype(count > 0, dtype)  # fully masked sequences leave the mean
+    return _divide_no_nan(xp, xp.sum(per_seq * sequences), xp.sum(sequences))

@@ -14,11 +14,13 @@ from unilosses.losses import (
     _contrastive,
     _crossentropy,
     _crossentropy_variants,
+    _distillation,
     _embedding,
     _focal,
     _linear,
     _margin,
     _multiclass_margin,
+    _preference,
     _probabilistic,
     _ranking,
     _regression,
@@ -45,6 +47,8 @@ FAMILIES = (
     _regression,
     _segmentation,
     _sequence,
+    _preference,
+    _distillation,
 )
 
 #: Keras' short names

@@ -1,0 +1,1 @@
+"""Peers' loss code vendored unchanged (each with its license header) and the stubs that import it."""
