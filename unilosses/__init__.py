@@ -24,6 +24,7 @@ from unilosses.losses._embedding import *  # noqa: F403
 from unilosses.losses._focal import *  # noqa: F403
 from unilosses.losses._linear import *  # noqa: F403
 from unilosses.losses._margin import *  # noqa: F403
+from unilosses.losses._metric import *  # noqa: F403
 from unilosses.losses._multiclass_margin import *  # noqa: F403
 from unilosses.losses._policy import (
     KL_ESTIMATORS,

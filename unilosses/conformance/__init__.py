@@ -41,6 +41,7 @@ FAMILIES = (
     "embedding",
     "ranking",
     "contrastive",
+    "metric",
     "regression",
     "segmentation",
     "sequence",
@@ -64,6 +65,7 @@ REFERENCE_PACKAGES: dict[str, ReferencePackage] = {
     "tensorflow": ReferencePackage("tensorflow", "tensorflow"),
     "optax": ReferencePackage("optax", "jax"),
     "jax": ReferencePackage("jax", "jax"),
+    "pml": ReferencePackage("pytorch_metric_learning", "torch"),
     "reference": ReferencePackage("numpy", "numpy"),
 }
 
