@@ -32,7 +32,7 @@ BACKENDS = {
     "array_api_strict": "test,strict",
     "dask": "test,dask",
     "jax": "test,jax,optax",
-    "torch": "test,torch",
+    "torch": "test,torch,pml,monai",
     "tensorflow": "test,tensorflow",
 }
 # The oldest releases: frameworks that install side by side share a session (TensorFlow 2.16 pins
