@@ -87,3 +87,15 @@ def test_unknown_rank_is_refused_naming_the_input(fn):
         for y_true, y_pred, name in ((unknown, unknown, "y_true and y_pred"), (known, unknown, "y_pred")):
             with pytest.raises(ValueError, match=f"^{name}: its rank is unknown.*shape=\\(None, 3\\)"):
                 fn(y_true, y_pred)
+
+
+@pytest.mark.parametrize("fn", [ul.ntxent, ul.circle, ul.supcon, ul.batch_triplet, ul.multi_similarity,
+                                ul.contrastive_margin, ul.beta_margin])
+def test_batch_size_unknown_until_run_time(fn):
+    """Pair losses build their masks from the batch size: traced with a batch size of None (Keras'
+    and tf.data's default), the same values as eagerly."""
+    rng = np.random.default_rng(7)
+    y, e = np.array([0, 0, 1, 1, 2], np.int32), rng.standard_normal((5, 4)).astype(np.float32)
+    sig = [tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, 4), tf.float32)]
+    traced = tf.function(lambda y, e: fn(y, e, reduction="none"), input_signature=sig)
+    np.testing.assert_allclose(traced(y, e).numpy(), np.asarray(fn(y, e, reduction="none")), rtol=1e-5, atol=1e-6)

@@ -12,6 +12,7 @@ from unilosses.validity import label_range_error
 
 __all__ = [
     "SparseTargets",
+    "row_positions",
     "check_broadcasts",
     "check_class_weight",
     "check_labels",
@@ -24,6 +25,17 @@ __all__ = [
     "sparse_labels",
     "sparse_targets",
 ]
+
+
+def row_positions(be: Any, x: Any) -> Any:
+    """``0, 1, ..., N - 1`` along ``x``'s first axis, also where N is known only when the code runs
+    (a ``tf.function`` traced with a batch size of None, where ``arange(None)`` would be empty)."""
+    xp = be.xp
+    n = x.shape[0]
+    if n is not None:
+        return xp.arange(n, dtype=be.index_dtype, device=be.device(x))
+    ones = xp.ones_like(x[(slice(None),) + (0,) * (x.ndim - 1)], dtype=be.index_dtype)
+    return be.cumulative_sum(ones, 0) - 1
 
 
 def relu(be: Any, x: Any) -> Any:

@@ -16,7 +16,7 @@ from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
 from unilosses.reduction import PerSample
 from unilosses.rules import flag, in_range
-from unilosses.shapes import relu
+from unilosses.shapes import relu, row_positions
 
 __all__ = ["Circle", "NTXent", "circle", "ntxent"]
 
@@ -39,7 +39,7 @@ def _pairs(be: Any, labels: Any) -> tuple[Any, Any]:
     """(same label, not the same sample), both (N, N) boolean."""
     xp = be.xp
     same = xp.equal(xp.expand_dims(labels, axis=1), xp.expand_dims(labels, axis=0))
-    i = xp.arange(labels.shape[0], device=be.device(labels))
+    i = row_positions(be, labels)
     other = xp.not_equal(xp.expand_dims(i, axis=1), xp.expand_dims(i, axis=0))
     return same, other
 

@@ -59,7 +59,7 @@ from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
 from unilosses.reduction import PerSample
 from unilosses.rules import flag, in_range, one_of
-from unilosses.shapes import relu
+from unilosses.shapes import relu, row_positions
 
 __all__ = [
     "BatchTriplet",
@@ -172,7 +172,7 @@ def _pair_masks(be: Any, labels: Any, ref_labels: Any, itself: bool) -> tuple[An
     same = xp.equal(xp.expand_dims(labels, axis=1), xp.expand_dims(ref_labels, axis=0))
     neg = xp.logical_not(same)
     if itself:
-        i = xp.arange(labels.shape[0], device=be.device(labels))
+        i = row_positions(be, labels)
         same = xp.logical_and(same, xp.not_equal(xp.expand_dims(i, axis=1), xp.expand_dims(i, axis=0)))
     return same, neg
 
