@@ -35,22 +35,26 @@ def test_quick_run_has_every_row():
             assert r["agree"], f"{r['id']}: unilosses and the native loss disagree"
     table = bench.format_table(rows)
     lines = table.splitlines()
-    assert lines[0].startswith("| case | native reference | unilosses | native | ratio | goal | within goal |")
-    assert len(lines) == 2 + len(rows)
-    for r in rows:
-        assert r["native"] in table
-    for line in lines[2:]:
+    assert lines[0] == "| case | unilosses | native | ratio | goal | within goal |"
+    shown = [r for r in rows if not r.get("missing")]  # a row whose package is missing: named under the table
+    assert len([line for line in lines if line.startswith("| ")]) == 2 + len(shown)
+    flat = " ".join(table.split())
+    for r in shown:
+        assert f"{r['id']}: " in flat and r["native"] in flat
+    for line in lines[2 : 2 + len(shown)]:
         verdict = line.rstrip(" |").rsplit("| ", 1)[-1]
-        assert verdict == "not judged (quick sizes)" or verdict.startswith("skipped: "), line
+        assert verdict == "not judged" or verdict.startswith("skipped: "), line
+    assert max(len(line) for line in lines) <= 100
 
 
 def test_full_size_rows_get_a_verdict():
     """Rows measured at full size say yes / no against their goal."""
     row = bench.cases.blank_row("x", "numpy", "a case", "np.f", 1.5)
     row.update(unilosses=2e-6, native_time=1e-6, ratio=2.0, within_goal=False)
-    assert bench.format_table([row]).splitlines()[-1].endswith("| <= 1.50 | no |")
+    assert bench.format_table([row]).splitlines()[2] == "| x | 2.0 us | 1.0 us | 2.00 | <= 1.50 | no |"
     row.update(ratio=1.2, within_goal=True)
-    assert bench.format_table([row]).splitlines()[-1].endswith("| <= 1.50 | yes |")
+    assert bench.format_table([row]).splitlines()[2].endswith("| <= 1.50 | yes |")
+    assert bench.format_table([row]).splitlines()[4] == "x: a case; native: np.f"
 
 
 def test_check_refuses_quick(capsys):
@@ -67,7 +71,35 @@ def test_skipped_rows_say_why(monkeypatch):
     assert by_id["lce-torch-memory"]["skipped"] == "torch not installed"
     assert by_id["torch-small"]["skipped"] == "torch not installed"
     assert by_id[bench.MEMORY_ID]["skipped"] == "torch not installed"
-    assert "skipped: torch not installed" in bench.format_table(rows)
+    table = bench.format_table(rows)
+    assert "| torch-small |" not in table and "skipped" not in table  # not a row: one line under the table
+    assert table.splitlines()[-1] == f"Not run: torch-small, {bench.MEMORY_ID}, lce-torch-memory (pip install torch)."
+
+
+def test_missing_sklearn_is_one_line_naming_the_package():
+    """scikit-learn is in no extra: its rows are not listed as skipped but named with the package to install."""
+    row = bench.cases.blank_row("numpy-probs", "numpy", "NumPy, CE", "sklearn.metrics.log_loss", 0.5)
+    row.update(skipped="sklearn not installed", missing=["sklearn"])
+    ok = bench.cases.blank_row("torch-small", "torch", "torch eager", "F.cross_entropy", 2.0)
+    ok.update(unilosses=2e-6, native_time=1e-6, ratio=2.0, within_goal=True)
+    lines = bench.format_table([ok, row]).splitlines()
+    assert lines[-1] == "Not run: numpy-probs (pip install scikit-learn)."
+    assert sum(line.startswith("| ") for line in lines) == 3
+
+
+def test_bench_cli_progress_and_typos():
+    """bench shows its progress on stderr as check does; an unknown case is refused at once with a hint."""
+    import subprocess
+    import sys
+
+    run = lambda *a: subprocess.run([sys.executable, "-m", "unilosses", "bench", *a], capture_output=True, text=True, timeout=300)  # noqa: E731
+    r = run("--quick", "--cases", "numpy-small", "--no-memory")
+    assert r.returncode == 0, r.stderr
+    err = r.stderr.splitlines()
+    assert err[0] == "unilosses bench: 1 timed case at --quick sizes, one repeat" and err[-1].startswith("bench: 1/1 cases, ")
+    assert max(len(line) for line in r.stdout.splitlines()) <= 100
+    r = run("--cases", "numpy-smal")
+    assert r.returncode == 2 and "did you mean 'numpy-small'" in r.stderr
 
 
 def test_cases_by_framework_and_unknown_case():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -161,6 +162,11 @@ def test_gradient_columns_pass_and_fail(backend):
     flat = " ".join(text.split())  # the failure lines wrap at WIDTH wherever the numbers' lengths put the break
     assert f"mse-bad-gradient gradient on {backend}: against {REF_KEY}" in flat and "(largest difference 5e-01)" in flat
     assert max(len(line) for line in lines) <= check.report.WIDTH
+    # the default view: one line for the loss, its backend cell failing one of the two cases
+    compact = check.format_compact(report).splitlines()
+    assert compact[0].split() == ["loss", "cases", "numpy", check.report.SHORT[backend], "vs"]
+    assert compact[1].split()[:5] == ["mean_squared_error", "2", compact[1].split()[2], "FAIL", "1"]
+    assert "mse-bad-gradient gradient on" in " ".join(check.format_compact(report).split())
 
 
 def test_value_disagreement_fails():
@@ -365,13 +371,106 @@ def test_report_fits_a_terminal():
     assert lines[3].split("|")[1].split()[-1] == "FAIL" and lines[3].split("|")[-1].strip() == "TKOF/T"
     assert f"{rows[0]['case']} on dask: outside the tolerance (largest difference 2e-01)" in "\n".join(lines)
     assert lines[-1] == f"{9 * len(rows) - 1} passed, 1 failed in 12 s (20 s CPU, 2 processes)"
+    # the default view: at most 100 columns, one line per loss, a cell per backend, the failure listed
+    compact = check.format_compact(report).splitlines()
+    assert max(len(line) for line in compact) <= check.report.WIDTH == 100
+    losses = list(dict.fromkeys(c.loss for c in all_cases()))
+    table = compact[1 : compact.index("")]
+    names = [line.split()[0] for line in table]  # a name too long for the width is cut, ending in ~
+    assert len(names) == len(losses) and all(loss.startswith(n.rstrip("~")) for n, loss in zip(names, losses))
+    first = table[0].split()
+    assert first[-1] == "TKOF/T" and first[-3:-1] == ["FAIL", "1"] and first[2:-3] == ["3e-6"] * 5
+    assert f"{rows[0]['case']} on dask: outside the tolerance (largest difference 2e-01)" in "\n".join(compact)
+    assert compact[-1] == lines[-1]
+
+
+def test_legend_names_only_the_references_used():
+    """The vs legend lists the letters in use; a user's own references (check --module) are named as theirs."""
+    cell = {"max_diff_numpy": 0.0, "max_diff_native": 1e-7, "native": ["torch"], "ok": True}
+    report = {"ok": True, "backends": ["numpy"], "gradients_checked": False, "gradient_backends": [],
+              "rows": [{"case": "c", "loss": "l", "results": {"numpy": cell}, "gradients": {}}], "versions": {}}
+    for view in (check.format_compact, check.format_report):
+        assert "vs: T torch.nn.functional." in view(report) and "keras.losses" not in view(report)
+        own = view(dict(report, own_losses=True))
+        assert "vs: T your torch reference." in own and "torch.nn.functional" not in own
+    # a reference the report has no letter for goes by its initial and its name
+    odd = dict(report, rows=[dict(report["rows"][0], results={"numpy": dict(cell, native=["torch", "zeta"])})])
+    assert "vs: T torch.nn.functional, Z zeta." in check.format_compact(odd) and "| TZ" in check.format_report(odd)
+
+
+def test_not_compared_references_are_listed():
+    cell = {"max_diff_numpy": 0.0, "max_diff_native": None, "native": [], "ok": True}
+    row = {"case": "c", "loss": "l", "results": {"numpy": cell}, "gradients": {},
+           "skipped": {"keras": "keras 3.7's tversky has no axis"}, "not_installed": ["optax"]}
+    report = {"ok": True, "backends": ["numpy"], "gradients_checked": False, "gradient_backends": [], "rows": [row],
+              "versions": {}}
+    text = check.format_compact(report)
+    assert "Not compared:" in text and "c against keras: keras 3.7's tversky has no axis" in text
+    assert "1 case against optax: optax is not installed (pip install optax)" in text
 
 
 def test_cli_help_lists_commands():
     r = _cli("--help")
     assert r.returncode == 0 and "check" in r.stdout and "bench" in r.stdout
+    for flag in ("--quick", "--jobs", "--no-progress", "--full", "--no-cache", "--module", "--backends"):
+        assert flag in r.stdout, flag
     r = _cli("check", "--help")
     assert r.returncode == 0 and "--no-gradients" in r.stdout and "--json" in r.stdout
-    assert "--quick" in r.stdout and "--jobs" in r.stdout
-    r = _cli("check", "--loss", "no_such_loss")
-    assert r.returncode == 2 and "no conformance case for no_such_loss" in r.stderr
+    assert "--quick" in r.stdout and "--jobs" in r.stdout and "--full" in r.stdout and "--no-cache" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (("--backends", "tourch", "--quick"), "--backends: unknown 'tourch' (did you mean 'torch'?)"),
+        (("--loss", "hingee"), "--loss: unknown 'hingee' (did you mean 'hinge'"),
+        (("--module", "no_such_module_here"), "--module no_such_module_here: cannot import it"),
+        (("--jobs", "0"), "--jobs: expected a number of processes >= 1, got 0"),
+    ],
+)
+def test_cli_refuses_typos_at_once(args, says):
+    """A typo is refused before any work (exit 2, a one-line reason, no traceback)."""
+    r = _cli("check", *args)
+    assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.stdout == ""
+    if args[0] == "--module":
+        assert len(r.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("framework", ["numpy", "tensorflow"])
+def test_cli_is_quiet(framework):
+    """A passing report prints its own lines and nothing else: no TensorFlow C++ log lines from the
+    workers, no Python warning (the KL divergence on a negative target entry, from the finite
+    differences, warned once), on stdout or stderr; the default report fits 100 columns. Run in the
+    numpy session and (with TensorFlow, whose workers' C++ lines it checks) in tensorflow's."""
+    if framework not in available_backends():
+        pytest.skip(f"{framework} is not installed or not selected")
+    backends = list(dict.fromkeys(["numpy", framework]))
+    r = _cli("check", "--loss", "kl_divergence", "--backends", ",".join(backends), "--no-progress", "--jobs", "2")
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+    assert r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["loss", "cases", *(check.report.SHORT[b] for b in backends), "vs"]
+    assert lines[1].startswith("kl_divergence ") and lines[2] == ""
+    legend = lines[3 : lines.index(next(x for x in lines if x.startswith("Versions: ")))]
+    assert legend[0].startswith("Each cell: ") and legend[-1].startswith("vs: ")
+    assert re.fullmatch(r"\d+ passed, 0 failed in \d+ s \(\d+ s CPU, 2 processes\)", lines[-1])
+    assert max(len(line) for line in lines) <= 100
+
+
+def test_cli_compilation_cache(tmp_path):
+    """check keeps JAX's compiled programs under UNILOSSES_CACHE_DIR (nothing else); --no-cache and
+    run_checks called from Python leave it alone."""
+    if "jax" not in available_backends():
+        pytest.skip("jax is not installed or not selected")
+    args = [sys.executable, "-m", "unilosses", "check", "--loss", "hinge", "--quick", "--backends", "numpy,jax", "--no-progress"]
+    env = {**os.environ, "UNILOSSES_CACHE_DIR": str(tmp_path / "on")}
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert sorted(p.name for p in (tmp_path / "on").iterdir()) == ["jax"] and any((tmp_path / "on" / "jax").iterdir())
+    env = {**os.environ, "UNILOSSES_CACHE_DIR": str(tmp_path / "off")}
+    r = subprocess.run([*args, "--no-cache"], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0 and not (tmp_path / "off").exists()
+    code = "from unilosses.check import run_checks, select_cases\nrun_checks(['numpy', 'jax'], select_cases(['hinge'], quick=True))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0 and not (tmp_path / "off").exists(), r.stderr

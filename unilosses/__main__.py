@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 USAGE = """usage: python -m unilosses COMMAND [options]
@@ -10,11 +11,14 @@ commands:
   check   run every loss on every installed backend; compare with NumPy and with
           each framework's own loss (torch, Keras, optax, tf.nn), and the
           gradients of JAX, torch and TensorFlow with finite differences; exit 1
-          on any disagreement (options: --backends, --loss, --json, --no-gradients);
-          --module mypkg.losses checks your own losses instead (the
-          unilosses.testing.LossCase list CASES of that module)
-  bench   time unilosses beside each framework's native loss and print the ratios
-          (options: --quick, --plot FILE.png, --json)
+          on any disagreement. Options: --quick (one case per loss), --backends
+          A,B, --loss NAME, --jobs N (worker processes), --full (one row per
+          case), --json, --no-gradients, --no-progress, --no-cache (no JAX
+          compilation cache); --module mypkg.losses checks your own losses
+          instead (the unilosses.testing.LossCase list CASES of that module)
+  bench   time unilosses beside each framework's native loss and print the ratios.
+          Options: --quick, --cases A,B, --repeats N, --clock wall|cpu,
+          --plot FILE.png, --json, --no-memory, --no-progress, --check
 
 `python -m unilosses COMMAND --help` explains a command's options.
 """
@@ -38,5 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _exit(code: int) -> None:
+    """Exit right after the report: once JAX, torch or TensorFlow are loaded in this process (``check
+    --module`` probes them here), the interpreter's shutdown waits on their thread pools for seconds;
+    everything is written and flushed by then, so the process ends at once."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if any(m in sys.modules for m in ("jax", "torch", "tensorflow")):
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

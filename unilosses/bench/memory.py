@@ -115,7 +115,7 @@ def memory_row(quick: bool) -> dict[str, Any]:
     row = _cases.blank_row(MEMORY_ID, "torch", title, MEMORY_NATIVE, MEMORY_GOAL)
     missing = _cases.missing(("torch",))
     if missing:
-        row["skipped"] = "torch not installed"
+        row["skipped"], row["missing"] = "torch not installed", missing
         return row
     if not os.path.exists("/proc/self/status"):
         row["skipped"] = "needs Linux /proc to read peak memory"
@@ -173,6 +173,7 @@ def memory_rows(quick: bool, wanted: Any = None, repeats: int | None = None) -> 
         missing = _cases.missing(case.requires)
         if missing or not os.path.exists("/proc/self/status"):
             row["skipped"] = f"{', '.join(missing)} not installed" if missing else "needs Linux /proc to read peak memory"
+            row["missing"] = missing
             rows.append(row)
             continue
         runs = {v: [run_child(case.module, "child", v, shape) for _ in range(repeats)] for v in case.variants}

@@ -166,7 +166,8 @@ def time_case(case: Case, quick: bool, repeats: int, target: float) -> dict[str,
 
 
 def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
-        target: float = 0.2, with_memory: bool | None = None, clock: str = "wall") -> list[dict[str, Any]]:
+        target: float = 0.2, with_memory: bool | None = None, clock: str = "wall",
+        progress: Any = None) -> list[dict[str, Any]]:
     """Time every case (or ``cases``: ids or framework names); one dict per row.
 
     ``quick``: tiny sizes and one repeat (a smoke test: the ratios mean nothing).
@@ -178,7 +179,9 @@ def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
     time the benchmark waits for a core).
     A row has ``unilosses`` and ``native_time`` (seconds, or bytes for the memory
     row), ``ratio``, ``goal``, ``within_goal`` (None when ``quick``: tiny sizes and
-    one repeat cannot judge a goal), and ``skipped`` (why, or None).
+    one repeat cannot judge a goal), and ``skipped`` (why, or None; ``missing``: the modules not installed).
+    ``progress``: a :class:`unilosses.check.progress.Progress` over the timed cases, told each
+    case as it starts and the memory rows (subprocesses) last.
     """
     use_clock(clock)
     wanted = _wanted(cases)
@@ -190,25 +193,31 @@ def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
     available = {c.framework for c in selected if not _cases.missing(c.requires)}
     restore = single_thread(available)
     try:
-        rows = _run(selected, quick, repeats, target, clock)
+        rows = _run(selected, quick, repeats, target, clock, progress)
     finally:
         restore()
     if with_memory:  # the memory rows named, or those of the frameworks timed
+        if progress is not None:
+            progress.working(0, "memory rows (a subprocess each)")
         mem = None if wanted is None else wanted | {c.framework for c in selected}
         if mem is None or mem & {MEMORY_ID, "torch"}:
             rows.append(memory_row(quick))
         rows += memory_rows(quick, mem)
+    if progress is not None:
+        progress.finish()
     return rows
 
 
-def _run(selected: list[Case], quick: bool, repeats: int, target: float, clock: str) -> list[dict[str, Any]]:
+def _run(selected: list[Case], quick: bool, repeats: int, target: float, clock: str, progress: Any) -> list[dict[str, Any]]:
     rows = []
     for case in selected:
+        if progress is not None:
+            progress.working(0, case.id)
         title = case.title if not quick else f"{case.title} [quick: {' x '.join(map(str, case.quick_shape))}]"
         row = _cases.blank_row(case.id, case.framework, title, case.native, case.goal)
         missing = _cases.missing(case.requires)
         if missing:
-            row["skipped"] = f"{', '.join(missing)} not installed"
+            row["skipped"], row["missing"] = f"{', '.join(missing)} not installed", missing
         else:
             row.update(time_case(case, quick, repeats, 0.0 if quick else target))
             row["clock"] = clock
@@ -217,6 +226,8 @@ def _run(selected: list[Case], quick: bool, repeats: int, target: float, clock: 
             if case.framework in _THREAD_NOTES:
                 row["note"] = _THREAD_NOTES[case.framework]
         rows.append(row)
+        if progress is not None:
+            progress.case_done(0, True)
     return rows
 
 

@@ -14,14 +14,15 @@ alone.
 - :mod:`~unilosses.check.compute`: one case, every backend (what is computed and compared);
 - :mod:`~unilosses.check.run`: every case, in worker processes, with progress;
 - :mod:`~unilosses.check.progress`: the progress display;
-- :mod:`~unilosses.check.report`: the text report;
+- :mod:`~unilosses.check.report`: the text report (one line per loss, or the full table);
+- :mod:`~unilosses.check.cache`: JAX's persistent compilation cache;
 - :mod:`~unilosses.check.cli`: the command line.
 """
 
 from __future__ import annotations
 
 from unilosses.check.cli import main, select_cases
-from unilosses.check.report import format_report
+from unilosses.check.report import format_compact, format_report
 from unilosses.check.run import run_checks
 
-__all__ = ["format_report", "main", "run_checks", "select_cases"]
+__all__ = ["format_compact", "format_report", "main", "run_checks", "select_cases"]

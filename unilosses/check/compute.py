@@ -98,7 +98,8 @@ def _outputs(name: str, case: Case, arrays: tuple[Any, ...], reductions: tuple[s
         import dask
 
         leaves = [(r, i) for r in reductions for i in range(len(outs[r]) if r == "stats" else 1)]
-        values = dask.compute(*[outs[r][i] if r == "stats" else outs[r] for r, i in leaves])
+        # the synchronous scheduler: these graphs are tiny, a thread pool costs more than it saves
+        values = dask.compute(*[outs[r][i] if r == "stats" else outs[r] for r, i in leaves], scheduler="synchronous")
         got = dict(zip(leaves, values))
         return {
             r: type(outs[r])(*(np.asarray(got[r, i]) for i in range(len(outs[r])))) if r == "stats" else np.asarray(got[r, 0])
@@ -137,14 +138,17 @@ def _keras_exact() -> bool:
 
 def _references_part(s: Setup) -> dict[str, Any]:
     natives: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
     for fw in s.refs:
         try:
             natives[fw] = np.asarray(s.case.references[fw](*s.arrays), dtype=np.float64)
         except Exception as exc:  # report, don't crash the whole check
-            if reference_unavailable(exc) is None:
+            why = reference_unavailable(exc)
+            if why is None:
                 natives[fw] = _error(exc)
-            # else the installed release has nothing to compare with (an older one): not compared
-    out: dict[str, Any] = {"natives": natives}
+            else:  # the installed release has nothing to compare with (an older one): not compared
+                skipped[fw] = why
+    out: dict[str, Any] = {"natives": natives, "skipped": skipped}
     if s.native is not None:
         a64 = [G.cast(a, "float64") for a in s.arrays]
         pred = G.pred_positions(s.case, s.arrays)
@@ -188,6 +192,9 @@ def _jax_all(s: Setup, autodiff: bool) -> tuple[dict[str, Any], Any]:
     import jax
     import jax.numpy as jnp
 
+    from unilosses.check.cache import use_jax_cache
+
+    use_jax_cache()
     case, fn = s.case, s.case.resolve()
     xs = tuple(jnp.asarray(a) for a in s.arrays)
     pred = G.pred_positions(case, s.arrays)
@@ -271,6 +278,8 @@ def assemble(s: Setup, parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The case's row of the report from its computed parts (a part that failed as a whole holds ``error``)."""
     row: dict[str, Any] = {"case": s.case.id, "loss": s.case.loss, "results": {}, "gradients": {}}
     numpy_part, refs = parts["numpy"], parts.get("references", {"natives": {}})
+    row["skipped"] = dict(refs.get("skipped", {}))
+    row["not_installed"] = [fw for fw in s.case.references if fw not in s.refs]
     for name in s.backends:
         part = numpy_part if name == "numpy" else parts[name]
         error = part.get("error") or numpy_part.get("error") or refs.get("error")

@@ -17,13 +17,15 @@ class Progress:
 
     ``live``: redraw one line in place (default: when ``stream`` is a terminal);
     otherwise a line every ``every`` seconds and one at :meth:`finish`.
-    ``enabled=False`` shows nothing.
+    ``enabled=False`` shows nothing; ``label`` starts each line (``check``, ``bench``).
     """
 
     def __init__(
-        self, total: int, stream: TextIO | None = None, live: bool | None = None, every: float = 10.0, enabled: bool = True
+        self, total: int, stream: TextIO | None = None, live: bool | None = None, every: float = 10.0, enabled: bool = True,
+        label: str = "check",
     ) -> None:
         self.total = total
+        self.label = label  # the command, at the start of each status line
         self.stream = sys.stderr if stream is None else stream
         isatty = getattr(self.stream, "isatty", None)
         self.live = bool(isatty and isatty()) if live is None else live
@@ -61,7 +63,7 @@ class Progress:
             parts.append(f"{self.failed} failing")
         if self.doing:
             parts.append("on " + ", ".join(self.doing[w] for w in sorted(self.doing, key=str)))
-        return "check: " + ", ".join(parts)
+        return f"{self.label}: " + ", ".join(parts)
 
     def update(self, force: bool = False) -> None:
         """Redraw (live, at most every 0.1 s) or write a line (every ``every`` seconds)."""

@@ -19,13 +19,15 @@ than Linux) the cases run in this process.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from unilosses.arrays import AUTODIFF, available_backends
+from unilosses.check.cache import use_jax_cache
 from unilosses.check.compute import Setup, assemble, run_part
 from unilosses.check.progress import Progress
 from unilosses.conformance import REFERENCE_PACKAGES, Case, reference_installed
@@ -98,6 +100,7 @@ def run_checks(
             for part in s.parts():
                 progress.working(0, f"{s.case.id} [{part}]")
                 start = time.process_time()
+                prepare(s.needs(part))
                 parts[part] = run_part(s, part)
                 cpu[part] = cpu.get(part, 0.0) + time.process_time() - start
             rows.append(assemble(s, parts))
@@ -107,6 +110,7 @@ def run_checks(
     return {
         "ok": all(_row_ok(row) for row in rows), "backends": backends, "gradients_checked": gradients,
         "gradient_backends": grad_backends, "rows": rows, "versions": versions(), "jobs": jobs,
+        "own_losses": any(c.function is not None for c in cases),
         "seconds": round(time.perf_counter() - t0, 2),
         "cpu_seconds": round(time.process_time() - cpu0 + _children_cpu() - children0, 2),
         "cpu_seconds_by_part": {k: round(v, 2) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])},
@@ -123,6 +127,47 @@ def _children_cpu() -> float:
     return t.children_user + t.children_system
 
 
+# -------------------------------------------------------------- imports
+#: the module a framework's parts import first
+_IMPORT = {"dask": "dask.array"}
+
+
+@contextlib.contextmanager
+def quiet_fd2() -> Iterator[None]:
+    """File descriptor 2 sent to /dev/null: the C++ log lines TensorFlow (absl) writes while it loads
+    (``WARNING: All log messages before absl::InitializeLog()...``, ``I0000 ... oneDNN ...``) bypass
+    ``TF_CPP_MIN_LOG_LEVEL`` and Python alike."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def prepare(frameworks: set[str]) -> None:
+    """Import ``frameworks`` (those of a part, :meth:`Setup.needs`) with their load-time C++ logging
+    silenced, and point JAX at its persistent compilation cache (:mod:`unilosses.check.cache`).
+    A framework that fails to import is left to the part, which reports the error."""
+    import importlib
+
+    for fw in sorted(frameworks):
+        name = _IMPORT.get(fw, fw)
+        if name in sys.modules:
+            continue
+        try:
+            with quiet_fd2():
+                importlib.import_module(name)
+        except Exception:
+            continue
+        if fw == "jax":
+            use_jax_cache()
+
+
 # -------------------------------------------------------------- workers
 def _worker(conn: Any, setups: list[Setup]) -> None:
     """Compute the parts the parent sends (case index, part), one at a time, until it sends None."""
@@ -135,6 +180,7 @@ def _worker(conn: Any, setups: list[Setup]) -> None:
             return
         i, part = task
         start = time.process_time()
+        prepare(setups[i].needs(part))
         out = run_part(setups[i], part)
         conn.send((i, part, out, time.process_time() - start))
 

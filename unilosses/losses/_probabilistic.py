@@ -91,9 +91,15 @@ def kl_divergence(
     else:
         y = t if from_log_probs else xp.clip(t, _EPSILON, 1.0)
     absent = xp.equal(y, 0.0)
-    log_y = t if log_target else xp.log(xp.where(absent, 1.0, y))
+    # unclipped targets (from_log_probs) may be negative: their log is NaN, as in torch's kl_div;
+    # it is set as such rather than computed, since NumPy warns on the log of a negative number
+    negative = xp.less(y, 0.0) if from_log_probs and not log_target else None
+    no_log = absent if negative is None else xp.logical_or(absent, negative)
+    log_y = t if log_target else xp.log(xp.where(no_log, 1.0, y))
     log_p = y_pred if from_log_probs else xp.log(xp.clip(y_pred, _EPSILON, 1.0))
     terms = y * (masked_log(be, log_y, absent) - masked_log(be, log_p, absent))
+    if negative is not None:
+        terms = xp.where(negative, math.nan, terms)
     if axis is None:
         return terms
     return xp.sum(terms, axis=class_axis(axis, terms.ndim))
