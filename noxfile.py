@@ -72,6 +72,12 @@ def _install(session: nox.Session, *args: str, constraints: str = NEWEST) -> Non
     session.install("-c", constraints, *args)
 
 
+def _install_tf_keras(session: nox.Session) -> None:
+    """tf-keras (Keras 2) without its dependency on the ``tensorflow`` package: the session's
+    ``tensorflow-cpu`` is the same release (pip would download the other, 600 MB, beside it)."""
+    session.install("-c", NEWEST, "--no-deps", "tf-keras")
+
+
 @nox.session(name="tests")
 @nox.parametrize("backend", list(BACKENDS))
 def tests(session: nox.Session, backend: str) -> None:
@@ -99,8 +105,9 @@ def tests_all(session: nox.Session) -> None:
     against torch's, Keras', optax's and tf.nn's own losses (every other backend is held to NumPy
     in its own session), then the tests marked ``multi`` (arrays of several frameworks) and ``slow``
     (distributed engines, Keras training) on every backend."""
+    _install(session, "-e", ".[all,test,docs]")
     # tf-keras (Keras 2): its training loops (tests/test_keras_training.py) and its own loss tests (peers)
-    _install(session, "-e", ".[all,test,docs]", "tf-keras")
+    _install_tf_keras(session)
     session.run(
         *PYTEST, "-m", "not slow and not multi", *session.posargs,
         env={"UNILOSSES_BACKENDS": "numpy", **ENV},
@@ -117,7 +124,8 @@ def tests_all(session: nox.Session) -> None:
 def peers(session: nox.Session) -> None:
     """Keras' and optax's own loss tests (from their wheels, the newest releases) against unilosses,
     through the translation shim in peers/; fails on any failure not listed in peers/expected.py."""
-    _install(session, "-e", ".[all,test]", "tf-keras")
+    _install(session, "-e", ".[all,test]")
+    _install_tf_keras(session)
     _peers(session)
 
 
