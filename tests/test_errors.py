@@ -129,8 +129,9 @@ def _known_bug(request, backend_name, case_id="*"):
 # =============================================================== options (eager)
 #: option name -> (bad value, exception, regex naming the parameter and the rule)
 BAD_OPTIONS = [
-    ("label_smoothing", 1.5, ValueError, r"label_smoothing: expected a value in \[0(\.0)?, 1(\.0)?\], got 1\.5"),
-    ("label_smoothing", -0.1, ValueError, r"label_smoothing: expected a value in \[0(\.0)?, 1(\.0)?\], got -0\.1"),
+    # [0, 1]; [0, 0.5) for the preference losses' conservative (cDPO) smoothing
+    ("label_smoothing", 1.5, ValueError, r"label_smoothing: expected a value in \[0(\.0)?, (1(\.0)?\]|0\.5\)), got 1\.5"),
+    ("label_smoothing", -0.1, ValueError, r"label_smoothing: expected a value in \[0(\.0)?, (1(\.0)?\]|0\.5\)), got -0\.1"),
     ("label_smoothing", "0.1", TypeError, r"label_smoothing: expected a number"),
     ("label_smoothing", True, TypeError, r"label_smoothing: expected a number"),
     ("label_smoothing", float("nan"), ValueError, r"label_smoothing: expected a number, got nan"),
@@ -139,7 +140,8 @@ BAD_OPTIONS = [
     ("delta", 0.0, ValueError, r"delta: expected a value in \(0(\.0)?, inf\], got 0\.0"),
     ("delta", -1.0, ValueError, r"delta: expected a value in [\[(]0(\.0)?, inf\], got -1\.0"),
     ("beta", 0.0, ValueError, r"beta: expected a value in \(0(\.0)?, inf\], got 0\.0"),
-    ("beta", -2.0, ValueError, r"beta: expected a value in [\[(]0(\.0)?, inf\], got -2\.0"),
+    # (0, inf] or [0, inf]; [0, 1] for the generalized JSD's interpolation weight
+    ("beta", -2.0, ValueError, r"beta: expected a value in [\[(]0(\.0)?, (inf|1(\.0)?)\], got -2\.0"),
     ("epsilon", 0.0, ValueError, r"epsilon: expected a value in \(0(\.0)?, 0\.5\), got 0\.0"),
     ("epsilon", 0.5, ValueError, r"epsilon: expected a value in \(0(\.0)?, 0\.5\), got 0\.5"),
     ("eps", 0.0, ValueError, r"eps: expected a value in \(0(\.0)?, inf\], got 0\.0"),

@@ -31,7 +31,7 @@ e, pi, inf, nan, newaxis = np.e, np.pi, np.inf, np.nan, np.newaxis  # type: igno
 
 # NumPy's own functions already have the standard's semantics for these
 abs, exp, expm1, log, log1p, sqrt, square, sign = np.abs, np.exp, np.expm1, np.log, np.log1p, np.sqrt, np.square, np.sign  # noqa: A001
-sin, cos, tanh, negative, reciprocal = np.sin, np.cos, np.tanh, np.negative, np.reciprocal
+sin, cos, tanh, negative, reciprocal, logaddexp = np.sin, np.cos, np.tanh, np.negative, np.reciprocal, np.logaddexp
 add, subtract, multiply, divide, maximum, minimum = np.add, np.subtract, np.multiply, np.divide, np.maximum, np.minimum
 equal, not_equal, less, less_equal, greater, greater_equal = np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal
 logical_and, logical_or, logical_not, logical_xor = np.logical_and, np.logical_or, np.logical_not, np.logical_xor

@@ -95,9 +95,14 @@ def _scale(name: str, value: Any) -> float:
     return v
 
 
-def _check_distance(distance: str = "lp", normalize: bool = True, **_: Any) -> None:
+def _check_distance(distance: str = "lp", normalize: bool = True, power: float = 1.0, **_: Any) -> None:
     if distance == "cosine" and not normalize:
         raise ValueError("normalize: distance='cosine' normalises the embeddings; use distance='dot' for normalize=False")
+    if distance != "lp" and power != int(power):
+        # a similarity can be negative, and a negative number has no real non-integer power (pml: NaN)
+        raise ValueError(
+            f"power: expected an integer power for distance={distance!r} (similarities may be negative), got {power!r}"
+        )
 
 
 # ------------------------------------------------------------------ helpers
