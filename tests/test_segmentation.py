@@ -1,8 +1,9 @@
-"""Dice, Tversky and optax's generalized Dice beyond the conformance cases: Keras' own
+"""Dice, Tversky and the generalized Dice beyond the conformance cases: Keras' own
 DiceTest / TverskyTest (the default is one value for the whole batch, as Keras), Keras
 class objects with sample weights under every reduction, optax's options (softmax, class
 weights, background, generalized Dice against optax live), the axis convention, config
-round trips and bad options.
+round trips and bad options; MONAI's options (gradients against MONAI's autograd, hand-checked
+values, edge cases: empty foreground, everything masked or ignored).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 from conftest import selected
 
 import unilosses as ul
+from unilosses.conformance import all_cases
 from unilosses.testing import assert_close, to_numpy
 
 N = 5
@@ -221,6 +223,12 @@ def test_generalized_dice_weights_rare_classes(backend, rng):
         ("Dice", {"per_sample": True, "class_axis": -1, "smooth": 1.0, "class_weight": [1.0, 2.0], "ignore_background": True}),
         ("Tversky", {"alpha": 0.1, "beta": 3.0}),
         ("MulticlassGeneralizedDice", {"from_logits": True, "smooth": 0.5}),
+        ("Dice", {"class_axis": -1, "per_sample": True, "per_class": True, "activation": "sigmoid", "squared_pred": True,
+                  "smooth_nr": 0.1, "smooth_dr": 0.2}),
+        ("GeneralizedDice", {"w_type": "simple", "ignore_background": True}),
+        ("DiceCE", {"lambda_ce": 0.5, "activation": "softmax"}),
+        ("DiceFocal", {"gamma": 1.0, "focal_alpha": 0.3}),
+        ("GeneralizedDiceFocal", {"lambda_gdl": 2.0, "w_type": "uniform"}),
     ],
 )
 def test_config_round_trip(cls, options, rng, config_round_trip):
@@ -326,3 +334,282 @@ def test_keras_epsilon_only_without_smooth(backend, rng):
         out = ul.tversky(yb, pb, alpha=0.3, beta=0.7, per_sample=True, smooth=s)
         expected = 1 - (i + float(smooth)) / (i + 0.3 * (s_y - i) + 0.7 * (s_p - i) + float(smooth) + guard)
         assert_close(out, expected.astype(to_numpy(out).dtype), rtol=tol, atol=0.0)
+
+
+# ------------------------------------------------------- MONAI's options
+MONAI_CASES = [c for c in all_cases() if hasattr(c.references.get("monai"), "torch")]
+
+
+@selected("torch")
+@pytest.mark.parametrize("case", MONAI_CASES, ids=[c.id for c in MONAI_CASES])
+def test_gradient_matches_monai_autograd(case):
+    """torch autograd of unilosses == torch autograd of MONAI's loss (live, float64), w.r.t. y_pred."""
+    pytest.importorskip("monai")
+    import torch
+
+    from unilosses.check.gradients import draw
+    from unilosses.conformance import ref_inputs
+
+    arrays = draw(case)
+    ts = ref_inputs("torch", *arrays)
+    grads = []
+    for fn in (case.references["monai"].torch, None):
+        z = ts[1].clone().requires_grad_(True)
+        full = [ts[0], z, *ts[2:]]
+        if fn is None:
+            args, kw = case.call_args(tuple(full))
+            out = getattr(ul, case.loss)(*args, **kw, reduction=case.reduction)
+        else:
+            out = fn(*full)
+        torch.sum(out).backward()
+        grads.append(z.grad.numpy())
+    # MONAI's focal term and Wasserstein weights compute in float32 whatever the input (.float())
+    tol = {"rtol": 1e-5, "atol": 1e-7} if "focal" in case.loss or "wasserstein" in case.loss else {"rtol": 1e-6, "atol": 1e-9}
+    np.testing.assert_allclose(grads[1], grads[0], **tol)
+
+
+def test_monai_smoothing_maps_to_half_smooth_for_dice_and_smooth_for_tversky(backend, rng):
+    """MONAI's smooth_nr = smooth_dr = s is dice(smooth=s/2) (MONAI adds s once, unilosses 2 s) but
+    tversky(smooth=s) (one s on each side in both)."""
+    y, p = (backend.asarray(a) for a in _masks(rng))
+    for s in (0.5, 2.0):
+        kw = {"per_sample": True, "smooth_nr": s, "smooth_dr": s}
+        assert_close(ul.dice(y, p, **kw), to_numpy(ul.dice(y, p, per_sample=True, smooth=s / 2)), rtol=1e-6)
+        assert_close(
+            ul.tversky(y, p, alpha=0.3, beta=0.7, **kw),
+            to_numpy(ul.tversky(y, p, alpha=0.3, beta=0.7, per_sample=True, smooth=s)),
+            rtol=1e-6,
+        )
+
+
+def test_hand_checked_jaccard_squared_and_soft_label(backend):
+    """One sample, one class: y = [1, 0.5, 0], p = [0.5, 0.5, 1]; I = 0.75, Y = 1.5, P = 2,
+    sum(y^2) = 1.25, sum(p^2) = 1.5, sum|p - y| = 1.5 (soft-label I = (1.5 + 2 - 1.5) / 2 = 1)."""
+    y = backend.asarray(np.array([[1.0, 0.5, 0.0]], np.float32))
+    p = backend.asarray(np.array([[0.5, 0.5, 1.0]], np.float32))
+    kw = {"per_sample": True, "smooth_nr": 0.0, "smooth_dr": 0.0}
+    cases = [
+        ({}, 1 - 1.5 / 3.5),
+        ({"jaccard": True}, 1 - 1.5 / (2 * (3.5 - 0.75))),
+        ({"squared_pred": True}, 1 - 1.5 / 2.75),
+        ({"soft_label": True}, 1 - 2.0 / 3.5),
+        ({"soft_label": True, "jaccard": True}, 1 - 2.0 / (2 * 2.5)),
+    ]
+    for opts, expected in cases:
+        assert_close(ul.dice(y, p, **kw, **opts), np.array([expected], np.float32), rtol=1e-6, like=p)
+    # Tversky with soft labels: missed = Y - I = 0.5, extra = P - I = 1
+    out = ul.tversky(y, p, alpha=0.3, beta=0.7, soft_label=True, **kw)
+    assert_close(out, np.array([1 - 1 / (1 + 0.15 + 0.7)], np.float32), rtol=1e-6, like=p)
+
+
+def test_labels_equal_one_hot_and_mask_covering_everything(backend, rng):
+    """sparse=True on labels == the one-hot targets; a mask of ones changes nothing; a mask of zeros
+    leaves 1 - smooth_nr / smooth_dr (every sum 0); ignore_index on every pixel of a sample
+    leaves that sample out (MONAI would count 1 - smooth_nr / smooth_dr in its mean)."""
+    labels = rng.integers(0, 3, (N, 4, 5))
+    y = np.moveaxis(np.eye(3, dtype=np.float32)[labels], -1, 1)
+    z = rng.standard_normal(y.shape).astype(np.float32)
+    lb, yb, zb = backend.asarray(labels), backend.asarray(y), backend.asarray(z)
+    kw = {"class_axis": 1, "per_sample": True, "activation": "softmax", "smooth_nr": 1e-5, "smooth_dr": 2e-5}
+    ref = to_numpy(ul.dice(yb, zb, **kw))
+    assert_close(ul.dice(lb, zb, sparse=True, **kw), ref, rtol=1e-6)
+    assert_close(ul.dice(backend.asarray(labels[:, None]), zb, sparse=True, **kw), ref, rtol=1e-6)
+    ones, zeros = np.ones((N, 1, 4, 5), np.float32), np.zeros((N, 1, 4, 5), np.float32)
+    assert_close(ul.dice(yb, zb, mask=backend.asarray(ones), **kw), ref, rtol=1e-6)
+    assert_close(ul.dice(yb, zb, mask=backend.asarray(zeros), **kw), np.full(N, 0.5, np.float32), rtol=1e-6, like=zb)
+    # a sample with every pixel ignored is itself ignored: 0, and left out of the means
+    every = np.full((N, 4, 5), 255)
+    every[0] = labels[0]
+    eb = backend.asarray(every)
+    first = np.zeros(N, np.float32)
+    first[0] = to_numpy(ref)[0]
+    for fn in (ul.dice, ul.tversky):
+        assert_close(fn(eb, zb, sparse=True, ignore_index=255, **kw), first, rtol=1e-6, like=zb)
+        assert_close(fn(eb, zb, sparse=True, ignore_index=255, **kw, reduction="mean"), np.float32(first[0]), rtol=1e-6, like=zb)
+
+
+def test_per_class_and_its_mean(backend, rng):
+    """per_class=True keeps one value per class (last axis), weighted; their mean is the default."""
+    y, z = _onehot(rng)
+    yb, zb = backend.asarray(y), backend.asarray(z)
+    kw = {"class_axis": -1, "per_sample": True, "from_logits": True, "class_weight": [0.5, 1.0, 2.0]}
+    per_class = to_numpy(ul.dice(yb, zb, per_class=True, **kw))
+    assert per_class.shape == (N, 3)
+    assert_close(ul.dice(yb, zb, **kw), per_class.mean(-1), rtol=1e-6)
+    # NCHW: the class axis still comes last
+    yc, zc = (backend.asarray(np.ascontiguousarray(np.moveaxis(a, -1, 1))) for a in (y, z))
+    out = ul.tversky(yc, zc, per_class=True, class_axis=1, per_sample=True, from_logits=True, class_weight=[0.5, 1.0, 2.0])
+    assert_close(out, to_numpy(ul.tversky(yb, zb, per_class=True, **kw)), rtol=1e-6)
+    # background out: K - 1 weights (MONAI) or K weights (optax) give the same
+    a = ul.dice(yb, zb, per_class=True, ignore_background=True, **{**kw, "class_weight": [1.0, 2.0]})
+    b = ul.dice(yb, zb, per_class=True, ignore_background=True, **{**kw, "class_weight": [9.0, 1.0, 2.0]})
+    assert to_numpy(a).shape == (N, 2)
+    assert_close(a, to_numpy(b), rtol=1e-6)
+
+
+def test_callable_activation(backend, rng):
+    """activation=<callable> is applied to y_pred (MONAI's other_act), after nothing else."""
+    y, p = _onehot(rng)[0], rng.uniform(0, 1, (N, 4, 3, 3)).astype(np.float32)
+    yb, pb = backend.asarray(y), backend.asarray(p)
+    out = ul.dice(yb, pb, class_axis=-1, per_sample=True, activation=lambda t: 0.5 * t + 0.25)
+    assert_close(out, ul.dice(y, 0.5 * p + 0.25, class_axis=-1, per_sample=True), rtol=1e-6, like=pb)
+
+
+def test_generalized_dice_empty_foreground_is_zero(backend):
+    """MONAI's convention: a sample without any target class present (here background left out,
+    none of the foreground) has every weight 0, so 1 - smooth_nr / smooth_dr = 0; optax's
+    multiclass_generalized_dice gives its own per-class value there."""
+    labels = np.zeros((2, 6), np.int64)
+    labels[1, :3] = 1
+    z = np.zeros((2, 3, 6), np.float32)
+    lb, zb = backend.asarray(labels), backend.asarray(z)
+    out = ul.generalized_dice(lb, zb, class_axis=1, sparse=True, activation="softmax", ignore_background=True)
+    assert to_numpy(out)[0] == 0.0
+    # the present class: I = 3 / 3, Y = 3, P = 6 / 3; the absent class 2 takes class 1's weight 1/9
+    w = 1 / 9
+    expected = 1 - (2 * w * 1 + 1e-5) / (w * (3 + 2) + w * (0 + 2) + 1e-5)
+    assert_close(out, np.array([0.0, expected], np.float32), rtol=1e-6, like=zb)
+
+
+def test_generalized_dice_gradient_is_finite_on_empty_classes(rng):
+    """Infinite weights of absent classes are replaced before any division: finite gradients,
+    w.r.t. soft targets too."""
+    torch = pytest.importorskip("torch")
+    y = torch.zeros((2, 3, 5), dtype=torch.float64)
+    y[1, 0] = 1.0
+    y.requires_grad_(True)
+    z = torch.as_tensor(rng.standard_normal((2, 3, 5))).requires_grad_(True)
+    for w_type in ("square", "simple", "uniform"):
+        out = ul.generalized_dice(y, z, class_axis=1, from_logits=True, w_type=w_type)
+        y.grad = z.grad = None
+        out.sum().backward()
+        assert torch.isfinite(y.grad).all() and torch.isfinite(z.grad).all()
+
+
+@pytest.mark.parametrize(
+    ("fn", "options", "exc", "match"),
+    [
+        (ul.dice, {"per_class": True}, ValueError, r"per_class: needs the class axis"),
+        (ul.dice, {"sparse": True}, ValueError, r"sparse: needs the class axis"),
+        (ul.tversky, {"ignore_index": 3}, ValueError, r"ignore_index: needs the class axis"),
+        (ul.dice, {"activation": "softmax"}, ValueError, r"activation: 'softmax' needs the class axis"),
+        (ul.dice, {"activation": "relu"}, ValueError, r"activation: expected None, 'sigmoid', 'softmax' or a callable"),
+        (ul.dice, {"activation": "sigmoid", "from_logits": True}, ValueError, r"activation: from_logits=True already"),
+        (ul.dice, {"smooth_nr": 1e-5}, ValueError, r"smooth_nr, smooth_dr: give both"),
+        (ul.dice, {"smooth_nr": 1e-5, "smooth_dr": 1e-5, "smooth": 1.0}, ValueError, r"smooth: replaced by smooth_nr"),
+        (ul.tversky, {"smooth_nr": -1.0, "smooth_dr": 1.0}, ValueError, r"smooth_nr: expected a value in"),
+        (ul.dice, {"jaccard": 1}, TypeError, r"jaccard: expected True or False"),
+        (ul.dice, {"class_axis": -1, "mask": np.ones((2, 4))}, ValueError, r"mask: expected a shape that broadcasts"),
+        (ul.generalized_dice, {"w_type": "cube"}, ValueError, r"w_type: expected one of 'square', 'simple', 'uniform'"),
+        (ul.dice, {"class_axis": -1, "activation": "softmax", "axis": 1}, ValueError, r"activation: 'softmax' over a class axis of size 1"),
+    ],
+)
+def test_bad_monai_options(fn, options, exc, match, rng):
+    y = (rng.uniform(size=(N, 4, 3, 1)) < 0.4).astype(np.float32)
+    p = rng.uniform(0.01, 0.99, y.shape).astype(np.float32)
+    with pytest.raises(exc, match=match):
+        fn(y, p, **options)
+
+
+def test_sparse_labels_out_of_range(rng):
+    labels = rng.integers(0, 3, (2, 4))
+    labels[0, 0] = 5
+    with pytest.raises(ValueError, match=r"y_true: labels must lie in \[0, 2\]"):
+        ul.dice(labels, rng.standard_normal((2, 3, 4)), class_axis=1, sparse=True)
+
+
+@selected("torch")
+def test_whole_batch_per_class_matches_monai(rng):
+    """MONAI's batch=True with reduction="none" (one value per class for the batch) is
+    per_sample=False, per_class=True (Dice with squared_pred and jaccard; Tversky with soft labels)."""
+    monai = pytest.importorskip("monai.losses")
+    import torch
+
+    y = np.moveaxis(np.eye(3)[rng.integers(0, 3, (N, 4, 5))], -1, 1)
+    z = rng.standard_normal(y.shape) * 2
+    yt, zt = torch.as_tensor(y), torch.as_tensor(z)
+    kw = {"class_axis": 1, "per_class": True, "smooth_nr": 1e-5, "smooth_dr": 1e-5}
+    ref = monai.DiceLoss(sigmoid=True, squared_pred=True, jaccard=True, batch=True, reduction="none")(zt, yt)
+    out = ul.dice(yt, zt, activation="sigmoid", squared_pred=True, jaccard=True, **kw)
+    np.testing.assert_allclose(out.numpy(), ref.reshape(-1).numpy(), rtol=1e-10)
+    p = rng.uniform(size=y.shape)
+    ref = monai.TverskyLoss(alpha=0.3, beta=0.7, soft_label=True, batch=True, reduction="none")(torch.as_tensor(p), yt * 0.8)
+    out = ul.tversky(yt * 0.8, torch.as_tensor(p), alpha=0.7, beta=0.3, soft_label=True, **kw)
+    np.testing.assert_allclose(out.numpy(), ref.reshape(-1).numpy(), rtol=1e-10)
+
+
+@selected("jax")
+def test_out_of_range_label_under_jit_is_nan(rng):
+    """Labels that cannot be read (jax.jit): an out-of-range label makes its sample NaN, not a
+    silently empty class; an ignored one does not."""
+    import jax
+
+    labels = rng.integers(0, 3, (3, 1, 6))
+    labels[1, 0, 2] = 5
+    labels[2, 0, 3] = 255
+    z = rng.standard_normal((3, 3, 6)).astype(np.float32)
+    out = np.asarray(jax.jit(lambda y, z: ul.dice(y, z, class_axis=1, per_sample=True, sparse=True, ignore_index=255))(labels, z))
+    assert np.isnan(out[1]) and np.all(np.isfinite(out[[0, 2]]))
+
+
+def test_dice_ce_terms(backend, rng):
+    """dice_ce is lambda_dice * dice + lambda_ce * the per-sample mean of the cross-entropy of the
+    logits (the Dice term's activation does not reach the cross-entropy)."""
+    labels = rng.integers(0, 3, (N, 1, 4, 5))
+    z = (rng.standard_normal((N, 3, 4, 5)) * 2).astype(np.float32)
+    lb, zb = backend.asarray(labels), backend.asarray(z)
+    kw = {"class_axis": 1, "sparse": True, "activation": "softmax"}
+    d = to_numpy(ul.dice(lb, zb, per_sample=True, smooth_nr=1e-5, smooth_dr=1e-5, **kw))
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    ce = -np.take_along_axis(logp, labels, axis=1).mean(axis=(1, 2, 3))
+    out = ul.dice_ce(lb, zb, lambda_dice=0.25, lambda_ce=3.0, **kw)
+    assert_close(out, (0.25 * d + 3.0 * ce).astype(np.float32), rtol=1e-5, atol=1e-6, like=zb)
+    assert_close(ul.dice_ce(lb, zb, lambda_ce=0.0, **kw), d, rtol=1e-6, like=zb)
+
+
+def test_generalized_dice_ignored_sample_is_left_out(backend, rng):
+    """A sample whose every pixel is ignored: 0, out of the mean; the whole-batch value is the
+    value of the other samples alone."""
+    labels = rng.integers(0, 3, (3, 1, 4, 5))
+    labels[2] = 9
+    z = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)
+    lb, zb = backend.asarray(labels), backend.asarray(z)
+    kw = {"class_axis": 1, "sparse": True, "activation": "softmax"}
+    out = to_numpy(ul.generalized_dice(lb, zb, ignore_index=9, **kw))
+    clean = ul.generalized_dice(labels[:2], z[:2], **kw)
+    assert_close(out, np.append(clean, 0).astype(np.float32), rtol=1e-6, atol=1e-7)
+    assert_close(ul.generalized_dice(lb, zb, ignore_index=9, **kw, reduction="mean"), np.float32(clean.mean()), rtol=1e-6, like=zb)
+    whole = ul.generalized_dice(labels[:2], z[:2], per_sample=False, **kw)
+    assert_close(ul.generalized_dice(lb, zb, ignore_index=9, per_sample=False, **kw), whole, rtol=1e-6, like=zb)
+
+
+def test_bad_combined_and_wasserstein_options(rng):
+    labels = rng.integers(0, 3, (2, 1, 4))
+    z = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    kw = {"class_axis": 1, "sparse": True}
+    with pytest.raises(ValueError, match=r"dist_matrix: expected a \(3, 3\) array for 3 classes, got shape \(2, 2\)"):
+        ul.generalized_wasserstein_dice(labels, z, dist_matrix=np.ones((2, 2)), **kw)
+    with pytest.raises(ValueError, match=r"weighting_mode: expected one of 'default', 'GDL'"):
+        ul.generalized_wasserstein_dice(labels, z, dist_matrix=np.ones((3, 3)), weighting_mode="gdl", **kw)
+    with pytest.raises(ValueError, match=r"focal_alpha: expected a value in \[0(\.0)?, 1(\.0)?\]"):
+        ul.dice_focal(labels, z, focal_alpha=1.5, **kw)
+    with pytest.raises(ValueError, match=r"lambda_ce: expected a value in \[0(\.0)?, inf\]"):
+        ul.dice_ce(labels, z, lambda_ce=-1.0, **kw)
+    with pytest.raises(ValueError, match=r"class_weight: expected a 1-D array with one weight per class \(3\)"):
+        ul.dice_focal(labels, z, class_weight=np.ones(4), **kw)
+
+
+def test_wasserstein_with_a_zero_one_matrix_is_a_plain_overlap(backend, rng):
+    """Hand check: with M = 1 - I (all errors cost 1) and the default weights, W[s] = 1 - p[label]
+    and TP = sum over foreground pixels of p[label]."""
+    labels = rng.integers(0, 3, (2, 1, 6))
+    p = rng.dirichlet(np.ones(3), (2, 6)).transpose(0, 2, 1).astype(np.float32)  # (2, 3, 6) probabilities
+    out = ul.generalized_wasserstein_dice(
+        backend.asarray(labels), backend.asarray(p), dist_matrix=backend.asarray(1 - np.eye(3, dtype=np.float32)),
+        class_axis=1, sparse=True,
+    )
+    pl = np.take_along_axis(p, labels, axis=1)[:, 0]  # (2, 6)
+    fg = labels[:, 0] > 0
+    tp = (fg * pl).sum(1)
+    expected = 1 - (2 * tp + 1e-5) / (2 * tp + (1 - pl).sum(1) + 1e-5)
+    assert_close(out, expected.astype(np.float32), rtol=1e-5, atol=1e-6)

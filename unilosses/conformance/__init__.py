@@ -66,6 +66,7 @@ REFERENCE_PACKAGES: dict[str, ReferencePackage] = {
     "optax": ReferencePackage("optax", "jax"),
     "jax": ReferencePackage("jax", "jax"),
     "pml": ReferencePackage("pytorch_metric_learning", "torch"),
+    "monai": ReferencePackage("monai", "torch"),
     "reference": ReferencePackage("numpy", "numpy"),
 }
 
