@@ -26,16 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
-import os
 import textwrap
-import time
 from typing import Any, Callable, Sequence
 
 from unilosses.kit.cases import LossCase, decides, module_cases, to_case
 from unilosses.kit.probes import FAILS, explain, probe
 
-__all__ = ["CheckReport", "LossCase", "check_cases", "check_loss", "conformance_test", "main_module"]
+__all__ = ["CheckReport", "LossCase", "check_cases", "check_loss", "conformance_test", "module_cases", "to_case"]
 
 
 @dataclasses.dataclass
@@ -223,36 +220,3 @@ def conformance_test(
         check_loss(loss, cases, reference=reference, backends=[unilosses_backend], gradients=gradients)
 
     return test
-
-
-def _cpu() -> float:
-    """CPU seconds of this process and its finished children (the workers)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def main_module(args: Any) -> int:
-    """``python -m unilosses check --module NAME``: the CASES of each module, checked and printed."""
-    cases = [c for name in args.module for c in module_cases(name)]
-    if args.loss:
-        cases = [c for c in cases if to_case(c).loss in args.loss]
-    if args.quick:  # the first case of each loss
-        first: dict[str, LossCase] = {}
-        for c in cases:
-            first.setdefault(to_case(c).loss, c)
-        cases = list(first.values())
-    from unilosses.check.progress import Progress
-    from unilosses.check.run import usable_cores
-
-    backends = [b.strip() for b in args.backends.split(",")] if args.backends else None
-    jobs = args.jobs if args.jobs is not None else min(usable_cores(), 4)
-    progress = Progress(len(cases), enabled=not args.no_progress)
-    t0, cpu0 = time.perf_counter(), _cpu()
-    result = check_cases(
-        cases, backends=backends, gradients=not args.no_gradients, raise_on_failure=False, jobs=jobs, progress=progress
-    )
-    # the probes run in this process after run_checks: the totals count them too
-    result.report["seconds"] = round(time.perf_counter() - t0, 2)
-    result.report["cpu_seconds"] = round(_cpu() - cpu0, 2)
-    print(json.dumps(result.report, indent=1, default=str) if args.json else str(result))
-    return 0 if result.ok else 1
