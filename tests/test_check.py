@@ -453,7 +453,9 @@ def test_cli_is_quiet(framework):
     assert lines[0].split() == ["loss", "cases", *(check.report.SHORT[b] for b in backends), "vs"]
     assert lines[1].startswith("kl_divergence ") and lines[2] == ""
     legend = lines[3 : lines.index(next(x for x in lines if x.startswith("Versions: ")))]
-    assert legend[0].startswith("Each cell: ") and any(x.startswith("vs: ") for x in legend)
+    assert legend[0].startswith("Each cell: ")
+    # the legend names the references that ran (none where no reference package is installed), once
+    assert sum(x.startswith("vs: ") for x in legend) <= 1
     assert re.fullmatch(r"\d+ passed, 0 failed in \d+ s \(\d+ s CPU, 2 processes\)", lines[-1])
     assert max(len(line) for line in lines) <= 100
 

@@ -9,6 +9,7 @@ load), the torch adapter (buffers, ``state_dict``), the conformance kit and
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -273,7 +274,9 @@ def test_check_module_cli() -> None:
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "focal-tversky " in r.stdout and "WeightedHuber-call" in r.stdout and "FocalTversky-class" not in r.stdout
-    assert " 0 failed" in r.stdout and "vs: T your torch reference" in r.stdout
+    assert " 0 failed" in r.stdout
+    # the legend names the references that ran: the module's torch reference, where torch is installed
+    assert ("vs: T your torch reference" in r.stdout) == (importlib.util.find_spec("torch") is not None)
     bad = subprocess.run([sys.executable, "-m", "unilosses", "check", "--module", "json"],
                          capture_output=True, text=True, timeout=120, env=env)
-    assert bad.returncode != 0 and "expected a list CASES" in bad.stderr
+    assert bad.returncode != 0 and "--module json: no list CASES" in bad.stderr
