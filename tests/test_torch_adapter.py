@@ -44,8 +44,8 @@ def test_every_loss_class_has_a_module() -> None:
         expected = ["input", "target"] if inputs == PAIR else list(inputs)
         if inputs == ("y_true", "hidden", "weight", "bias"):  # the LM head: Liger's order, target after the tensors
             expected = ["hidden", "weight", "target", "bias"]
-        if inputs == ("y_true", "y_pred", "var"):  # torch's GaussianNLLLoss(input, target, var)
-            expected = ["input", "target", "var"]
+        if inputs[:2] == PAIR and len(inputs) > 2:  # torch's order first, then the other inputs:
+            expected = ["input", "target", *inputs[2:]]  # GaussianNLLLoss(input, target, var), SupCon's ref_labels, ref_emb
         assert list(inspect.signature(cls.forward).parameters)[1:] == [*expected, "sample_weight"]
         assert "reduction" in inspect.signature(cls).parameters
 
