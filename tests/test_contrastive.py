@@ -206,6 +206,110 @@ def test_shapes(backend, name):
         fn(backend.asarray(np.zeros((4, 2), np.int64)), e)
 
 
+# -------------------------------------------------- pml's distances and reducers
+def _pml_grad(loss, labels, e):
+    """pml's reduced value and its torch autograd w.r.t. the embeddings (float64)."""
+    import torch
+
+    x = torch.tensor(e, dtype=torch.float64, requires_grad=True)
+    out = loss(x, torch.as_tensor(labels))
+    (g,) = torch.autograd.grad(out, [x])
+    return out.item(), g.numpy()
+
+
+#: (unilosses loss, its options, a pml loss object): pml's distances on NT-Xent and Circle
+PML_DISTANCES = [
+    ("ntxent", {"temperature": 0.3, "distance": "lp"}, lambda d, lo, r: lo.NTXentLoss(0.3, distance=d.LpDistance())),
+    ("ntxent", {"temperature": 0.3, "distance": "lp", "p": 3.0, "power": 0.5, "reducer": "per_anchor"},
+     lambda d, lo, r: lo.NTXentLoss(0.3, distance=d.LpDistance(p=3, power=0.5), reducer=r.PerAnchorReducer())),
+    ("ntxent", {"temperature": 0.3, "distance": "dot", "normalize": False, "reducer": "avg_nonzero"},
+     lambda d, lo, r: lo.NTXentLoss(0.3, distance=d.DotProductSimilarity(normalize_embeddings=False),
+                                  reducer=r.AvgNonZeroReducer())),
+    ("ntxent", {"temperature": 0.3, "power": 3.0}, lambda d, lo, r: lo.NTXentLoss(0.3, distance=d.CosineSimilarity(power=3))),
+    ("circle", {"gamma": 8.0, "margin": 0.3, "distance": "cosine", "detach_weights": True},
+     lambda d, lo, r: lo.CircleLoss(m=0.3, gamma=8.0)),
+    ("circle", {"gamma": 8.0, "margin": 0.3, "distance": "dot", "p": 3.0, "detach_weights": True},
+     lambda d, lo, r: lo.CircleLoss(m=0.3, gamma=8.0, distance=d.CosineSimilarity(p=3))),
+]
+PML_IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in o.items())}" for n, o, _ in PML_DISTANCES]
+
+
+def _pml_loss(make):
+    from pytorch_metric_learning import distances, losses, reducers
+
+    return make(distances, losses, reducers)
+
+
+@pytest.mark.parametrize(("name", "options", "make"), PML_DISTANCES, ids=PML_IDS)
+def test_distances_vs_pml(backend, name, options, make):
+    """pml's NTXentLoss / CircleLoss with a distance object == the distance options here (pml's
+    value is reduction="mean_with_sample_weight" for NT-Xent, "sum_over_batch_size" for Circle);
+    raw embeddings (pml normalises them)."""
+    pytest.importorskip("pytorch_metric_learning")
+    rng = np.random.default_rng(21)
+    labels, e = _groups(rng), _embeddings(rng)
+    expected, _ = _pml_grad(_pml_loss(make), labels, e.astype(np.float64))
+    reduction = "sum_over_batch_size" if name == "circle" else "mean_with_sample_weight"
+    out = getattr(ul, name)(backend.asarray(labels), backend.asarray(e), **options, reduction=reduction)
+    assert_close(out, np.float32(expected), rtol=2e-5, atol=1e-6, like=out)
+
+
+@pytest.mark.multi
+@pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow"])
+def test_distance_gradients_vs_pml_autograd(framework):
+    """Gradients w.r.t. the embeddings of each configuration above == pml's torch autograd (float64)."""
+    if framework not in available_backends() or "torch" not in available_backends():
+        pytest.skip(f"{framework} and torch are needed (tests-all)")
+    pytest.importorskip("pytorch_metric_learning")
+    from unilosses.check.gradients import autodiff
+    from unilosses.conformance import Case
+
+    rng = np.random.default_rng(22)
+    labels, e = _groups(rng), _embeddings(rng).astype(np.float64)
+    for name, options, make in PML_DISTANCES:
+        _, expected = _pml_grad(_pml_loss(make), labels, e)
+        reduction = "sum_over_batch_size" if name == "circle" else "mean_with_sample_weight"
+        case = Case("pml", name, lambda r: (labels, e), options)
+        (g,) = autodiff(framework, case, (labels, e), [1], (reduction,), np.ones(B), dtype="float64")
+        tol = {"rtol": 1e-4, "atol": 1e-6} if framework == "jax" else {"rtol": 1e-6, "atol": 1e-9}  # JAX: float32
+        np.testing.assert_allclose(g, expected, **tol, err_msg=f"{name} {options}")
+
+
+def test_default_cosine_is_the_cosine_distance_option(backend, rng):
+    """ntxent's default (optax's normalisation) == pml's cosine path (power 1 written as cosine
+    with p=2 of pml's normalisation, via dot products of the normalised embeddings); circle with
+    distance="cosine" on raw embeddings == the default (Keras') on normalised ones."""
+    labels, e = _groups(rng), _embeddings(rng)
+    unit = e / np.linalg.norm(e, axis=1, keepdims=True)
+    y, eb, ub = backend.asarray(labels), backend.asarray(e), backend.asarray(unit)
+    ref = to_numpy(ul.ntxent(y, eb, temperature=0.2))
+    assert_close(ul.ntxent(y, ub, temperature=0.2, distance="dot", normalize=False), ref, rtol=1e-5, atol=1e-6)
+    assert_close(ul.ntxent(y, eb, temperature=0.2, distance="dot"), ref, rtol=1e-5, atol=1e-6)
+    ref = to_numpy(ul.circle(y, ub, gamma=4.0))
+    assert_close(ul.circle(y, eb, gamma=4.0, distance="cosine"), ref, rtol=1e-5, atol=1e-6)
+    assert_close(ul.circle(y, ub, gamma=4.0, distance="dot", normalize=False), ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("fn", "options", "exc", "match"),
+    [
+        (ul.circle, {"distance": "lp"}, ValueError, r"^distance: expected None \(Keras: the embeddings' dot products\), 'cosine' or 'dot'"),
+        (ul.circle, {"power": 2.0}, ValueError, r"^p, power: apply to distance='cosine' or 'dot'"),
+        (ul.circle, {"distance": "cosine", "normalize": False}, ValueError, r"^normalize: distance='cosine' normalises"),
+        (ul.ntxent, {"distance": "euclid"}, ValueError, r"^distance: expected one of 'lp', 'cosine', 'dot'"),
+        (ul.ntxent, {"distance": "dot", "power": 0.5}, ValueError, r"^power: expected an integer power for distance='dot'"),
+        (ul.ntxent, {"reducer": "sum"}, ValueError, r"^reducer: expected one of 'avg_nonzero', 'mean', 'per_anchor'"),
+        (ul.ntxent, {"p": 0.0}, ValueError, r"^p: expected a value in \(0(\.0)?, inf\)"),
+        (ul.ntxent, {"normalize": 1}, TypeError, r"^normalize: expected True or False"),
+    ],
+)
+def test_bad_distance_options(fn, options, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(np.zeros(4, np.int64), np.ones((4, 3), np.float32), **options)
+    with pytest.raises(exc, match=match):
+        (ul.NTXent if fn is ul.ntxent else ul.Circle)(**options)
+
+
 @pytest.mark.parametrize(
     ("fn", "option", "value", "exc"),
     [
@@ -228,11 +332,13 @@ def test_bad_options_name_the_parameter(fn, option, value, exc):
 
 CLASSES = [
     (ul.NTXent, {"temperature": 0.5}),
+    (ul.NTXent, {"temperature": 0.5, "distance": "lp", "p": 1.0, "power": 2.0, "normalize": False, "reducer": "per_anchor"}),
     (ul.Circle, {"gamma": 32.0, "margin": 0.25, "remove_diagonal": False}),
+    (ul.Circle, {"gamma": 32.0, "distance": "dot", "power": 3.0, "normalize": False, "detach_weights": True}),
 ]
 
 
-@pytest.mark.parametrize(("cls", "options"), CLASSES, ids=[c[0].__name__ for c in CLASSES])
+@pytest.mark.parametrize(("cls", "options"), CLASSES, ids=[f"{c[0].__name__}-{len(c[1])}" for c in CLASSES])
 def test_config_round_trip(cls, options, config_round_trip):
     config_round_trip(cls, options)
 

@@ -135,10 +135,11 @@ BAD_OPTIONS = [
     ("label_smoothing", "0.1", TypeError, r"label_smoothing: expected a number"),
     ("label_smoothing", True, TypeError, r"label_smoothing: expected a number"),
     ("label_smoothing", float("nan"), ValueError, r"label_smoothing: expected a number, got nan"),
-    ("gamma", -1.0, ValueError, r"gamma: expected a value in \[0(\.0)?, inf\], got -1\.0"),
+    # [0, inf]; [0, 1] for the asymmetric unified focal loss's gamma and delta
+    ("gamma", -1.0, ValueError, r"gamma: expected a value in \[0(\.0)?, (inf|1(\.0)?)\], got -1\.0"),
     ("alpha", -0.25, ValueError, r"alpha: expected a value in \[0(\.0)?, .*\], got -0\.25"),
     ("delta", 0.0, ValueError, r"delta: expected a value in \(0(\.0)?, inf\], got 0\.0"),
-    ("delta", -1.0, ValueError, r"delta: expected a value in [\[(]0(\.0)?, inf\], got -1\.0"),
+    ("delta", -1.0, ValueError, r"delta: expected a value in [\[(]0(\.0)?, (inf|1(\.0)?)\], got -1\.0"),
     ("beta", 0.0, ValueError, r"beta: expected a value in \(0(\.0)?, inf\], got 0\.0"),
     # (0, inf] or [0, inf]; [0, 1] for the generalized JSD's interpolation weight
     ("beta", -2.0, ValueError, r"beta: expected a value in [\[(]0(\.0)?, (inf|1(\.0)?)\], got -2\.0"),

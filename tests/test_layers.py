@@ -27,18 +27,18 @@ LEVELS: dict[int, tuple[str, ...]] = {
     1: ("unilosses.backends",),
     2: (
         "unilosses.reduction", "unilosses.shapes", "unilosses.smoothing", "unilosses.logits",
-        "unilosses.validity", "unilosses.targets", "unilosses.dims",
+        "unilosses.validity", "unilosses.targets", "unilosses.dims", "unilosses.pairs",
     ),
     3: ("unilosses.spec", "unilosses.decorator", "unilosses.base", "unilosses.docstrings", "unilosses.wrapper_call"),
     4: ("unilosses.losses",),
     5: ("unilosses", "unilosses.authoring", "unilosses.registry", "unilosses.labels"),
-    6: ("unilosses.keras", "unilosses.torch"),
+    6: ("unilosses.keras", "unilosses.torch", "unilosses.torch_lm_head"),
     7: (
         "unilosses.__main__", "unilosses.arrays", "unilosses.testing", "unilosses.conformance",
         "unilosses.check", "unilosses.kit", "unilosses.bench",
     ),
 }
-#: what the adapters may import: the public API only
+#: what the adapters may import: the public API only (and one another, as the level rule allows)
 PUBLIC = ("unilosses", "unilosses.authoring", "unilosses.rules")
 
 pytestmark = selected("numpy")
@@ -160,7 +160,7 @@ def test_no_private_name_crosses_a_module():
 def test_the_adapters_use_only_the_public_api():
     for adapter in LEVELS[6]:
         used = {t for t, _, _ in GRAPH[adapter]}
-        assert used <= set(PUBLIC), f"{adapter} imports {sorted(used - set(PUBLIC))}"
+        assert used <= set(PUBLIC) | set(LEVELS[6]), f"{adapter} imports {sorted(used - set(PUBLIC) - set(LEVELS[6]))}"
 
 
 @pytest.mark.parametrize("bad", ["upward", "private"])

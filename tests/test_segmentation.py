@@ -229,6 +229,7 @@ def test_generalized_dice_weights_rare_classes(backend, rng):
         ("DiceCE", {"lambda_ce": 0.5, "activation": "softmax"}),
         ("DiceFocal", {"gamma": 1.0, "focal_alpha": 0.3}),
         ("GeneralizedDiceFocal", {"lambda_gdl": 2.0, "w_type": "uniform"}),
+        ("AsymmetricUnifiedFocal", {"weight": 0.2, "delta": 0.6, "gamma": 0.3, "sparse": False}),
     ],
 )
 def test_config_round_trip(cls, options, rng, config_round_trip):
@@ -613,3 +614,130 @@ def test_wasserstein_with_a_zero_one_matrix_is_a_plain_overlap(backend, rng):
     tp = (fg * pl).sum(1)
     expected = 1 - (2 * tp + 1e-5) / (2 * tp + (1 - pl).sum(1) + 1e-5)
     assert_close(out, expected.astype(np.float32), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------ asymmetric unified focal (MONAI)
+def _binary_probs(rng, shape=(N, 4, 5)):
+    """Integer label maps 0 / 1 (N, ...) and background / foreground probabilities (N, 2, ...)."""
+    labels = (rng.uniform(size=shape) < 0.3).astype(np.int64)
+    fg = rng.uniform(0.02, 0.98, (shape[0], 1, *shape[1:])).astype(np.float32)
+    return labels, np.concatenate([1 - fg, fg], axis=1)
+
+
+def test_asymmetric_unified_focal_by_hand(backend):
+    """One sample, one foreground channel: y = [0, 1], p = [0.2, 0.6] (background 1 - p). The
+    focal term is the mean over 2 classes x 2 positions of 0.3 (1 - p0)^0.5 (-y0 log p0) and
+    0.7 (-y1 log p1); TI_0 = (0.8 + e) / (0.8 + 0.7 * 0.2 + 0.3 * 0.4 + e), TI_1 = (0.6 + e) /
+    (0.6 + 0.7 * 0.4 + 0.3 * 0.2 + e)."""
+    y = backend.asarray(np.array([[[0.0], [1.0]]], np.float32))
+    p = backend.asarray(np.array([[[0.2], [0.6]]], np.float32))
+    e = 1e-7
+    focal = (0.3 * np.sqrt(0.2) * -np.log(0.8) + 0.7 * -np.log(0.6)) / 4
+    ti0 = (0.8 + e) / (0.8 + 0.7 * 0.2 + 0.3 * 0.4 + e)
+    ti1 = (0.6 + e) / (0.6 + 0.7 * 0.4 + 0.3 * 0.2 + e)
+    tversky = (1 - ti0 + np.sqrt(1 - ti1)) / 2
+    expected = np.array([0.5 * focal + 0.5 * tversky], np.float32)
+    assert_close(ul.asymmetric_unified_focal(y, p), expected, rtol=1e-6, like=p)
+    # weight 1 and 0: each term alone
+    assert_close(ul.asymmetric_unified_focal(y, p, weight=1.0), np.array([focal], np.float32), rtol=1e-6, like=p)
+    assert_close(ul.asymmetric_unified_focal(y, p, weight=0.0), np.array([tversky], np.float32), rtol=1e-6, like=p)
+
+
+def test_asymmetric_unified_focal_layouts_agree(backend, rng):
+    """Label maps (with or without the size-1 class axis), one-hot targets, one foreground channel,
+    channels last and logits (softmax of two channels, sigmoid of one) give the same values."""
+    labels, p = _binary_probs(rng)
+    y = np.stack([1 - labels, labels], axis=1).astype(np.float32)
+    a = backend.asarray
+    kw = {"class_axis": 1, "weight": 0.4, "delta": 0.6, "gamma": 0.3}
+    ref = to_numpy(ul.asymmetric_unified_focal(a(y), a(p), **kw))
+    assert ref.shape == (N,)
+    assert_close(ul.asymmetric_unified_focal(a(labels), a(p), sparse=True, **kw), ref, rtol=1e-6)
+    assert_close(ul.asymmetric_unified_focal(a(labels[:, None]), a(p), sparse=True, **kw), ref, rtol=1e-6)
+    assert_close(ul.asymmetric_unified_focal(a(y[:, 1:]), a(p[:, 1:]), **kw), ref, rtol=1e-5, atol=1e-7)
+    assert_close(ul.asymmetric_unified_focal(a(labels[:, None]), a(p[:, 1:]), sparse=True, **kw), ref, rtol=1e-5, atol=1e-7)
+    last = {**kw, "class_axis": -1}
+    yl, pl = (np.ascontiguousarray(np.moveaxis(t, 1, -1)) for t in (y, p))
+    assert_close(ul.asymmetric_unified_focal(a(yl), a(pl), **last), ref, rtol=1e-6)
+    z = np.log(p)  # softmax(log p) = p for probabilities summing to 1
+    assert_close(ul.asymmetric_unified_focal(a(y), a(z), from_logits=True, **kw), ref, rtol=1e-5, atol=1e-7)
+    zf = np.log(p[:, 1:]) - np.log(p[:, :1])  # sigmoid(logit) = the foreground probability
+    assert_close(ul.asymmetric_unified_focal(a(y[:, 1:]), a(zf), from_logits=True, **kw), ref, rtol=1e-5, atol=1e-7)
+
+
+@selected("torch")
+def test_asymmetric_unified_focal_monai_reductions_and_clamp(rng):
+    """MONAI's "sum" and "none" return its mean (unilosses' "mean"), including predictions outside
+    the clamp [1e-7, 1 - 1e-7] (exactly 0 and 1: zero gradients there, as torch.clamp's)."""
+    monai = pytest.importorskip("monai.losses")
+    import torch
+
+    labels, p = _binary_probs(rng)
+    p = p.astype(np.float64)
+    p[1, :, 0, :] = np.array([[1.0], [0.0]])  # a row predicted with certainty
+    expected = []
+    for reduction in ("mean", "sum", "none"):
+        ref = monai.AsymmetricUnifiedFocalLoss(to_onehot_y=True, reduction=reduction)
+        expected.append(float(ref(torch.as_tensor(p), torch.as_tensor(labels[:, None]))))
+    np.testing.assert_allclose(expected, expected[0], rtol=1e-12)
+    grads = []
+    for ours in (False, True):
+        t = torch.as_tensor(p).requires_grad_(True)
+        if ours:
+            out = ul.asymmetric_unified_focal(torch.as_tensor(labels), t, class_axis=1, sparse=True, reduction="mean")
+        else:
+            out = monai.AsymmetricUnifiedFocalLoss(to_onehot_y=True)(t, torch.as_tensor(labels[:, None]))
+        out.backward()
+        grads.append((float(out.detach()), t.grad.numpy()))
+    np.testing.assert_allclose(grads[1][0], grads[0][0], rtol=1e-12)
+    np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-9, atol=1e-15)
+    assert np.all(grads[1][1][1, :, 0, :] == 0.0)
+
+
+def test_asymmetric_unified_focal_edges(backend, rng):
+    """A perfect prediction costs almost nothing where the sample has foreground; a sample of
+    background only, predicted perfectly, costs about (1 - weight) / 2 * sqrt(1 - TI_1) with
+    TI_1 = 1e-7 / (0.3 * 1e-7 * S + 1e-7) (S = 20 positions: the clamp leaves 1e-7 of predicted
+    foreground in each, MONAI's definition); a sample's value does not depend on the others."""
+    labels, p = _binary_probs(rng)
+    labels[0] = 0
+    labels[1:, 0, 0] = 1
+    y = np.stack([1 - labels, labels], axis=1).astype(np.float32)
+    a = backend.asarray
+    out = to_numpy(ul.asymmetric_unified_focal(a(y), a(y), class_axis=1))
+    assert np.all(out[1:] >= 0) and np.all(out[1:] < 1e-3)
+    np.testing.assert_allclose(out[0], 0.25 * np.sqrt(1 - 1 / (0.3 * 20 + 1)), rtol=1e-4)
+    full = to_numpy(ul.asymmetric_unified_focal(a(y), a(p), class_axis=1))
+    assert np.all(np.isfinite(full))
+    assert_close(ul.asymmetric_unified_focal(a(y[2:]), a(p[2:]), class_axis=1), full[2:], rtol=1e-6)
+    inputs = (a(y), a(p))
+    ul.asymmetric_unified_focal(*inputs, class_axis=1)
+    np.testing.assert_array_equal(to_numpy(inputs[1]), p)  # inputs are not modified
+
+
+@pytest.mark.parametrize(
+    ("options", "shape", "exc", "match"),
+    [
+        ({"class_axis": 1}, (2, 3, 4), ValueError, r"y_pred: expected 1 or 2 classes along the class axis 1 .*got 3"),
+        ({"class_axis": 0}, (2, 2, 4), ValueError, r"class_axis: expected a class axis other than the batch axis 0"),
+        ({"class_axis": None}, (2, 2, 4), TypeError, r"class_axis: expected an integer axis \(the class axis\), got None"),
+        ({"class_axis": 1, "gamma": 1.5}, (2, 2, 4), ValueError, r"gamma: expected a value in \[0(\.0)?, 1(\.0)?\]"),
+        ({"class_axis": 1, "delta": -0.1}, (2, 2, 4), ValueError, r"delta: expected a value in \[0(\.0)?, 1(\.0)?\]"),
+        ({"class_axis": 1, "weight": 2.0}, (2, 2, 4), ValueError, r"weight: expected a value in \[0(\.0)?, 1(\.0)?\]"),
+        ({"class_axis": 1, "sparse": "yes"}, (2, 2, 4), TypeError, r"sparse: expected True or False"),
+        ({"class_axis": 1, "to_onehot_y": True}, (2, 2, 4), TypeError, r"unexpected option.*to_onehot_y"),
+    ],
+)
+def test_asymmetric_unified_focal_bad_options(options, shape, exc, match, rng):
+    p = rng.uniform(0.1, 0.9, shape).astype(np.float32)
+    with pytest.raises(exc, match=match):
+        ul.asymmetric_unified_focal(np.zeros(shape, np.float32), p, **options)
+
+
+def test_asymmetric_unified_focal_bad_labels(rng):
+    labels, p = _binary_probs(rng)
+    labels[0, 0, 0] = 2
+    with pytest.raises(ValueError, match=r"y_true: labels must lie in \[0, 1\]"):
+        ul.asymmetric_unified_focal(labels, p, class_axis=1, sparse=True)
+    with pytest.raises(ValueError, match=r"y_true: expected the shape of y_pred"):
+        ul.asymmetric_unified_focal(p[:, :1, :3], p, class_axis=1)

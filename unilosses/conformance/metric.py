@@ -11,7 +11,10 @@ reference set, the triplet and margin losses compare each anchor with the refere
 set only (not batch-coupled); the pair losses still decide over the whole batch's labels
 whether there are pairs at all (pml's zero-loss conditions), which the out-of-core test
 of batch-coupled cases does not model: their reference sets are tested in
-tests/test_metric.py.
+tests/test_metric.py. pml's CircleLoss detaches its adaptive weights, so its autograd
+gradient is not the derivative of its value: the circle cases compare values (the same
+with ``detach_weights``) and the true gradient; tests/test_contrastive.py compares
+``detach_weights=True`` with pml's autograd.
 """
 
 from __future__ import annotations
@@ -117,6 +120,12 @@ def _circle(**kw: Any) -> Any:
     from pytorch_metric_learning import losses
 
     return losses.CircleLoss(**kw)
+
+
+def _ntxent(**kw: Any) -> Any:
+    from pytorch_metric_learning import losses
+
+    return losses.NTXentLoss(**kw)
 
 
 def _reducer(name: str) -> Any:
@@ -253,6 +262,75 @@ CASES = [
         {"gamma": 16.0, "margin": 0.25},
         references={"pml": _pml(lambda: _circle(m=0.25, gamma=16.0))},
         reduction="sum_over_batch_size",
+        self_weighted=True,
+        batch_coupled=True,
+    ),
+    Case(
+        "circle-pml-cosine",
+        "circle",
+        _batch,
+        {"gamma": 16.0, "margin": 0.25, "distance": "cosine"},
+        references={"pml": _pml(lambda: _circle(m=0.25, gamma=16.0))},
+        reduction="sum_over_batch_size",
+        self_weighted=True,
+        batch_coupled=True,
+    ),
+    Case(
+        "circle-pml-cosine-power",
+        "circle",
+        _batch,
+        {"gamma": 8.0, "margin": 0.4, "distance": "cosine", "power": 2.0},
+        references={"pml": _pml(lambda: _circle(m=0.4, gamma=8.0, distance=_distance("cosine", power=2)))},
+        reduction="sum_over_batch_size",
+        self_weighted=True,
+        batch_coupled=True,
+    ),
+    Case(
+        "ntxent-pml",
+        "ntxent",
+        _batch,
+        {"temperature": 0.5},
+        references={"pml": _pml(lambda: _ntxent(temperature=0.5))},
+        reduction=MEAN,
+        self_weighted=True,
+        batch_coupled=True,
+    ),
+    Case(
+        "ntxent-pml-lp",
+        "ntxent",
+        _batch,
+        {"temperature": 0.5, "distance": "lp"},
+        references={"pml": _pml(lambda: _ntxent(temperature=0.5, distance=_distance("lp")))},
+        reduction=MEAN,
+        self_weighted=True,
+        batch_coupled=True,
+    ),
+    Case(
+        "ntxent-pml-lp-power-unnormalised-per-anchor",
+        "ntxent",
+        _batch,
+        {"temperature": 2.0, "distance": "lp", "p": 1.0, "power": 2.0, "normalize": False, "reducer": "per_anchor"},
+        references={
+            "pml": _pml(
+                lambda: _ntxent(
+                    temperature=2.0, distance=_distance("lp", p=1, power=2, normalize_embeddings=False),
+                    reducer=_reducer("PerAnchorReducer"),
+                )
+            )
+        },
+        reduction=MEAN,
+        self_weighted=True,
+        batch_coupled=True,
+    ),
+    Case(
+        "ntxent-pml-dot-avg-nonzero",
+        "ntxent",
+        _batch,
+        {"temperature": 0.5, "distance": "dot", "reducer": "avg_nonzero"},
+        references={
+            "pml": _pml(lambda: _ntxent(temperature=0.5, distance=_distance("dot"), reducer=_reducer("AvgNonZeroReducer")))
+        },
+        reduction=MEAN,
         self_weighted=True,
         batch_coupled=True,
     ),

@@ -214,6 +214,26 @@ def _monai_wasserstein(**kw: Any) -> Any:
     return ref
 
 
+def _binary_first(channels: int, labels: bool = False) -> Any:
+    """Binary segmentations channels first, MONAI's layout: probabilities of ``channels`` channels
+    (2: background and foreground, summing to 1; 1: the foreground), and targets (integer label
+    maps (N, 1, ...) with ``labels``, else masks of y_pred's shape); a sample of background only."""
+
+    def inputs(rng: np.random.Generator) -> tuple[Any, ...]:
+        shape = (N, 4, 5)
+        fg = (rng.uniform(0, 1, shape) < 0.3).astype(np.int64)
+        fg[0] = 0
+        p = rng.uniform(0.02, 0.98, (N, 1, *shape[1:]))
+        if channels == 2:
+            p = np.concatenate([1 - p, p], axis=1)
+        if labels:
+            return fg[:, None], p.astype(np.float32)
+        y = fg[:, None].astype(np.float32)
+        return (np.concatenate([1 - y, y], axis=1) if channels == 2 else y), p.astype(np.float32)
+
+    return inputs
+
+
 #: MONAI's default smoothing, given explicitly (unilosses' default is Keras' and optax's)
 _MONAI_SMOOTH = {"smooth_nr": 1e-5, "smooth_dr": 1e-5}
 _MONAI = {"per_sample": True, "class_axis": 1, **_MONAI_SMOOTH}
@@ -503,5 +523,32 @@ CASES = [
         {"class_axis": 1, "from_logits": True, "sparse": True, "weighting_mode": "GDL"},
         references={"monai": _monai_wasserstein(weighting_mode="GDL")},
         array_options={"dist_matrix": 2},
+    ),
+    # ------------------------------------- asymmetric unified focal (MONAI)
+    Case(
+        "asymmetric-unified-focal-labels",
+        "asymmetric_unified_focal",
+        _binary_first(2, labels=True),
+        {"class_axis": 1, "sparse": True, "weight": 0.3, "delta": 0.6, "gamma": 0.4},
+        references={
+            "monai": _monai("AsymmetricUnifiedFocalLoss", reduced=True, to_onehot_y=True, weight=0.3, delta=0.6, gamma=0.4)
+        },
+        reduction="sum_over_batch_size",
+    ),
+    Case(
+        "asymmetric-unified-focal-one-hot",
+        "asymmetric_unified_focal",
+        _binary_first(2),
+        {"class_axis": 1},
+        references={"monai": _monai("AsymmetricUnifiedFocalLoss", reduced=True)},
+        reduction="sum_over_batch_size",
+    ),
+    Case(
+        "asymmetric-unified-focal-foreground-channel",
+        "asymmetric_unified_focal",
+        _binary_first(1),
+        {"class_axis": 1, "delta": 0.8, "gamma": 0.9},
+        references={"monai": _monai("AsymmetricUnifiedFocalLoss", reduced=True, delta=0.8, gamma=0.9)},
+        reduction="sum_over_batch_size",
     ),
 ]

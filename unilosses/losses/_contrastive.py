@@ -5,6 +5,11 @@ shape (N, D): samples with the same label are positives of each other, every
 other sample is a negative. Each sample's value depends on the whole batch (it
 is one anchor against every other sample), so a batch split across devices
 compares each shard's anchors only with that shard's samples.
+
+Both take pytorch-metric-learning's distances (``distance``, ``p``, ``power``,
+``normalize``; see the metric-learning family): ``NTXentLoss(distance=LpDistance())``
+is ``ntxent(..., distance="lp")``, ``CircleLoss(distance=CosineSimilarity(power=2))`` is
+``circle(..., distance="cosine", power=2)``.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from typing import Any
 
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
+from unilosses.pairs import DISTANCE_RULES, REDUCERS, check_distance, pair_distances, pair_terms
 from unilosses.reduction import PerSample
-from unilosses.rules import flag, in_range
+from unilosses.rules import flag, in_range, one_of
 from unilosses.shapes import relu, row_positions
 
 __all__ = ["Circle", "NTXent", "circle", "ntxent"]
@@ -58,8 +64,14 @@ def _empty(be: Any, y_pred: Any, weight: bool) -> PerSample:
 
 
 # ------------------------------------------------------------------- losses
-@loss(rules={"temperature": in_range(0.0, math.inf, lo_open=True)})
-def ntxent(be: Any, y_true: Any, y_pred: Any, *, temperature: float = 0.07) -> Any:
+@loss(
+    rules={"temperature": in_range(0.0, math.inf, lo_open=True), **DISTANCE_RULES, "reducer": one_of(*REDUCERS)},
+    check=check_distance,
+)
+def ntxent(
+    be: Any, y_true: Any, y_pred: Any, *, temperature: float = 0.07, reducer: str = "mean",
+    distance: str = "cosine", p: float = 2.0, power: float = 1.0, normalize: bool = True,
+) -> Any:
     """NT-Xent (InfoNCE): each positive pair against the anchor's negatives, by cosine similarity.
 
     With ``sim_ij = cos(e_i, e_j) / temperature``, ``P(i)`` the other samples with
@@ -81,6 +93,14 @@ def ntxent(be: Any, y_true: Any, y_pred: Any, *, temperature: float = 0.07) -> A
     y_pred : array, shape (N, D)
         Embeddings (normalised here: only their direction counts). Decides the backend.
     temperature : float > 0
+    reducer : {"mean", "avg_nonzero", "per_anchor"}
+        pml's reducer of the pair terms (``MeanReducer``, its default: each anchor weighs
+        ``|P(i)|``; ``AvgNonZeroReducer``: the pairs whose term is > 0; ``PerAnchorReducer()``:
+        each anchor's mean over its pairs, weight 1).
+    distance : {"cosine", "lp", "dot"}
+        pml's distance: ``sim_ij`` is the similarity (``-d_ij`` for ``"lp"``) over ``temperature``.
+    p, power, normalize
+        As :func:`contrastive_margin`.
     sample_weight : array, shape (N,), optional
         Weights per anchor.
 
@@ -91,10 +111,13 @@ def ntxent(be: Any, y_true: Any, y_pred: Any, *, temperature: float = 0.07) -> A
     Notes
     -----
     ``optax.ntxent(y_pred, y_true, temperature)`` is
-    ``reduction="mean_with_sample_weight"``. Norms are clipped below at the
-    compute dtype's machine epsilon (optax). Written as ``softplus(logsumexp_N(i)
-    - sim_ij)`` per pair, with masked entries at ``finfo.min`` (never ``-inf``):
-    finite gradients for anchors without a negative.
+    ``reduction="mean_with_sample_weight"``; so is
+    ``pytorch_metric_learning.losses.NTXentLoss(temperature, distance=D)`` with ``D`` as
+    ``distance`` / ``p`` / ``power`` / ``normalize``. For the default cosine, norms are clipped
+    below at the compute dtype's machine epsilon (optax); the other distances normalise as pml
+    (``max(||e||_p, 1e-12)``). Written as ``softplus(logsumexp_N(i) - sim_ij)`` per pair, with
+    masked entries at ``finfo.min`` (never ``-inf``): finite gradients for anchors without a
+    negative (pml adds the smallest normal number inside its log; not here).
 
     Examples
     --------
@@ -108,22 +131,46 @@ def ntxent(be: Any, y_true: Any, y_pred: Any, *, temperature: float = 0.07) -> A
     labels = _labels(be, y_true, y_pred)
     if y_pred.shape[0] == 0:
         return _empty(be, y_pred, weight=True)
-    sq = xp.sum(y_pred * y_pred, axis=1, keepdims=True)
-    unit = y_pred / xp.sqrt(xp.clip(sq, min=float(xp.finfo(y_pred.dtype).eps)))
-    sim = xp.matmul(unit, xp.permute_dims(unit, (1, 0))) / temperature
+    if distance == "cosine" and power == 1 and p == 2:  # optax's normalisation
+        sq = xp.sum(y_pred * y_pred, axis=1, keepdims=True)
+        unit = y_pred / xp.sqrt(xp.clip(sq, min=float(xp.finfo(y_pred.dtype).eps)))
+        sim = xp.matmul(unit, xp.permute_dims(unit, (1, 0))) / temperature
+    else:
+        mat = pair_distances(be, y_pred, y_pred, distance, p, power, normalize)
+        sim = (-mat if distance == "lp" else mat) / temperature
     same, other = _pairs(be, labels)
     pos = xp.logical_and(same, other)
     lse_neg = _masked_logsumexp(be, sim, xp.logical_not(same))
     pair = be.softplus(xp.expand_dims(lse_neg, axis=1) - sim)
-    values = xp.sum(xp.where(pos, pair, xp.zeros_like(pair)), axis=1)
-    n_pos = xp.sum(xp.astype(pos, y_pred.dtype), axis=1)
-    return PerSample(values, weight=n_pos, valid=n_pos > 0)
+    return pair_terms(be, pair, pos, reducer, 1)
 
 
-@loss(rules={"remove_diagonal": flag, "detach_weights": flag})
+def _similarity(name: str, value: Any) -> Any:
+    """None (Keras' dot products) or a similarity of pml's: circle loss has no distance form."""
+    if value is None or value in ("cosine", "dot"):
+        return value
+    raise ValueError(
+        f"{name}: expected None (Keras: the embeddings' dot products), 'cosine' or 'dot' (pml's similarities; "
+        f"pml's CircleLoss takes CosineSimilarity only), got {value!r}"
+    )
+
+
+def _check_circle(distance: Any = None, p: float = 2.0, power: float = 1.0, **kw: Any) -> None:
+    if distance is None and (p != 2 or power != 1):
+        raise ValueError(
+            f"p, power: apply to distance='cosine' or 'dot'; got p={p!r}, power={power!r} with distance=None "
+            "(Keras' dot products of the embeddings as given)"
+        )
+    check_distance(distance=distance, power=power, **kw)
+
+
+@loss(
+    rules={"remove_diagonal": flag, "detach_weights": flag, **DISTANCE_RULES, "distance": _similarity},
+    check=_check_circle,
+)
 def circle(
     be: Any, y_true: Any, y_pred: Any, *, gamma: float = 80.0, margin: float = 0.4, remove_diagonal: bool = True,
-    detach_weights: bool = False,
+    detach_weights: bool = False, distance: Any = None, p: float = 2.0, power: float = 1.0, normalize: bool = True,
 ) -> Any:
     """Circle loss (Sun et al., 2020): each similarity weighted by how far it is from its optimum.
 
@@ -155,6 +202,13 @@ def circle(
         Hold the adaptive weights ``max(0, m + d)`` and ``max(0, 1 + m - d)`` constant for
         autodiff, as pytorch-metric-learning's ``CircleLoss`` (``relu(op - s.detach())``) and the
         paper do: the same values, the gradient of pml (up to 2x smaller than Keras').
+    distance : None, "cosine" or "dot"
+        None: Keras' ``d_ij = max(0, 1 - e_i . e_j)`` on the embeddings as given. ``"cosine"``
+        / ``"dot"``: pml's ``CosineSimilarity`` / ``DotProductSimilarity`` ``s``, and
+        ``d = 1 - s`` (not clipped, as pml).
+    p, power, normalize
+        With ``"cosine"`` / ``"dot"``, as :func:`contrastive_margin` (``normalize`` for
+        ``"dot"``: ``"cosine"`` always normalises).
     sample_weight : array, shape (N,), optional
 
     Returns
@@ -165,8 +219,10 @@ def circle(
     -----
     ``keras.losses.circle(y_true, y_pred, gamma=gamma, margin=margin,
     remove_diagonal=remove_diagonal)`` per sample, values and gradients;
-    ``pytorch_metric_learning.losses.CircleLoss(m=margin, gamma=gamma)`` gives the same
-    values, and its gradients with ``detach_weights=True``. ``keras.losses.Circle()`` marks
+    ``pytorch_metric_learning.losses.CircleLoss(m=margin, gamma=gamma)(emb, labels)`` is
+    ``circle(labels, emb, margin=margin, gamma=gamma, distance="cosine", detach_weights=True,
+    reduction="sum_over_batch_size")`` (values and gradients; pml's ``AvgNonZeroReducer``
+    leaves out the anchors whose loss is 0, as the count here). ``keras.losses.Circle()`` marks
     the samples whose loss is 0 (those without a positive or a negative) as masked,
     so its ``"sum_over_batch_size"`` divides by the others: the same here, as those
     samples leave the count (Keras would also drop a sample whose loss underflows to
@@ -183,7 +239,10 @@ def circle(
     labels = _labels(be, y_true, y_pred)
     if y_pred.shape[0] == 0:
         return _empty(be, y_pred, weight=False)
-    d = relu(be, 1.0 - xp.matmul(y_pred, xp.permute_dims(y_pred, (1, 0))))
+    if distance is None:
+        d = relu(be, 1.0 - xp.matmul(y_pred, xp.permute_dims(y_pred, (1, 0))))
+    else:
+        d = 1.0 - pair_distances(be, y_pred, y_pred, distance, p, power, normalize)
     same, other = _pairs(be, labels)
     pos = xp.logical_and(same, other) if remove_diagonal else same
     neg = xp.logical_not(same)

@@ -57,6 +57,14 @@ from typing import Any
 
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
+from unilosses.pairs import (
+    DISTANCE_RULES,
+    REDUCERS,
+    check_distance,
+    divide_or_zero,
+    pair_distances,
+    pair_terms,
+)
 from unilosses.reduction import PerSample
 from unilosses.rules import flag, in_range, one_of
 from unilosses.shapes import relu, row_positions
@@ -77,13 +85,6 @@ __all__ = [
 _INPUTS = ("y_true", "y_pred", "ref_labels", "ref_emb")
 _NUMBER = in_range(-math.inf, math.inf, lo_open=True, hi_open=True, arrays=False)
 _POSITIVE = in_range(0.0, math.inf, lo_open=True, hi_open=True, arrays=False)
-_DISTANCE_RULES = {
-    "distance": one_of("lp", "cosine", "dot"),
-    "p": _POSITIVE,
-    "power": _NUMBER,
-    "normalize": flag,
-}
-_REDUCERS = ("avg_nonzero", "mean", "per_anchor")
 _NON_NEGATIVE = in_range(0.0, math.inf, arrays=False)
 
 
@@ -93,16 +94,6 @@ def _scale(name: str, value: Any) -> float:
     if v == 0:
         raise ValueError(f"{name}: expected a value in (0.0, inf], got {value!r}")
     return v
-
-
-def _check_distance(distance: str = "lp", normalize: bool = True, power: float = 1.0, **_: Any) -> None:
-    if distance == "cosine" and not normalize:
-        raise ValueError("normalize: distance='cosine' normalises the embeddings; use distance='dot' for normalize=False")
-    if distance != "lp" and power != int(power):
-        # a similarity can be negative, and a negative number has no real non-integer power (pml: NaN)
-        raise ValueError(
-            f"power: expected an integer power for distance={distance!r} (similarities may be negative), got {power!r}"
-        )
 
 
 # ------------------------------------------------------------------ helpers
@@ -134,38 +125,6 @@ def _flat_labels(be: Any, name: str, y: Any, want: tuple[Any, ...], of: str, sha
     return y
 
 
-def _norm(be: Any, x: Any, p: float, axis: int) -> Any:
-    """The ``p``-norm over ``axis``, with a finite (zero) gradient where it is 0."""
-    xp = be.xp
-    if p == 2:
-        s = xp.sum(x * x, axis=axis)
-    else:
-        s = xp.sum(xp.abs(x) ** p, axis=axis)
-    zero = s == 0  # (NaN stays NaN)
-    r = xp.where(zero, xp.ones_like(s), s)
-    r = xp.sqrt(r) if p == 2 else r ** (1.0 / p)
-    return xp.where(zero, xp.zeros_like(r), r)
-
-
-def _normalise(be: Any, x: Any, p: float) -> Any:
-    """torch's ``F.normalize(x, p, dim=1)``: ``x / max(||x||_p, 1e-12)``."""
-    xp = be.xp
-    n = xp.clip(_norm(be, x, p, 1), min=1e-12)
-    return x / xp.expand_dims(n, axis=1)
-
-
-def _matrix(be: Any, q: Any, r: Any, distance: str, p: float, power: float, normalize: bool) -> Any:
-    """pml's distance matrix (N, M) between queries ``q`` and references ``r``."""
-    xp = be.xp
-    if normalize:
-        q, r = _normalise(be, q, p), _normalise(be, r, p)
-    if distance == "lp":
-        mat = _norm(be, xp.expand_dims(q, axis=1) - xp.expand_dims(r, axis=0), p, 2)
-    else:
-        mat = xp.matmul(q, xp.permute_dims(r, (1, 0)))
-    return mat if power == 1 else mat**power
-
-
 def _margin(distance: str, x: Any, y: Any) -> Any:
     """pml's ``distance.margin(x, y)``: ``x - y`` for distances, ``y - x`` for similarities."""
     return x - y if distance == "lp" else y - x
@@ -191,13 +150,6 @@ def _masked_sum(be: Any, x: Any, mask: Any, axis: Any) -> Any:
     return xp.sum(xp.where(mask, x, xp.zeros_like(x)), axis=axis)
 
 
-def _div(be: Any, num: Any, den: Any) -> Any:
-    """``num / den``, 0 where ``den`` is 0 (finite gradients)."""
-    xp = be.xp
-    zero = xp.equal(den, 0)
-    return xp.where(zero, xp.zeros_like(num), num / xp.where(zero, xp.ones_like(den), den))
-
-
 def _masked_lse(be: Any, x: Any, mask: Any) -> Any:
     """logsumexp over axis 1 of the entries in ``mask``; 0 for a row without one (pml's)."""
     xp = be.xp
@@ -221,23 +173,6 @@ def _element(be: Any, values: Any, reducer: str) -> PerSample:
     return PerSample(values, weight=xp.ones_like(values))
 
 
-def _terms(be: Any, terms: Any, mask: Any, reducer: str, axes: Any) -> PerSample:
-    """Terms (one per pair or triplet of ``mask``) summed per anchor over ``axes`` (None: one term
-    per anchor), weighted by the reducer's count of them."""
-    xp = be.xp
-    dtype = terms.dtype
-
-    def per_anchor(x: Any) -> Any:
-        return x if axes is None else xp.sum(x, axis=axes)
-
-    total = per_anchor(xp.where(mask, terms, xp.zeros_like(terms)))
-    counted = xp.logical_and(mask, terms > 0) if reducer == "avg_nonzero" else mask
-    n = per_anchor(xp.astype(counted, dtype))
-    if reducer == "per_anchor":
-        return PerSample(_div(be, total, n), weight=xp.ones_like(total))
-    return PerSample(total, weight=n, valid=n > 0)
-
-
 def _nan_through(be: Any, out: PerSample, mat: Any) -> PerSample:
     """A NaN in an anchor's row of the distance matrix makes its value NaN, kept by every
     reduction (a NaN embedding of the batch is in every row; one of a reference set too). Adds
@@ -256,14 +191,14 @@ def _empty(be: Any, y_pred: Any) -> PerSample:
 
 
 def _rules(**extra: Any) -> dict[str, Any]:
-    return {**_DISTANCE_RULES, **extra}
+    return {**DISTANCE_RULES, **extra}
 
 
 # ------------------------------------------------------------------- losses
 @loss(
     inputs=_INPUTS, decides="y_pred", integers=("y_true", "ref_labels"),
-    rules=_rules(pos_margin=_NUMBER, neg_margin=_NUMBER, reducer=one_of(*_REDUCERS)),
-    check=_check_distance,
+    rules=_rules(pos_margin=_NUMBER, neg_margin=_NUMBER, reducer=one_of(*REDUCERS)),
+    check=check_distance,
 )
 def contrastive_margin(
     be: Any, y_true: Any, y_pred: Any, ref_labels: Any = None, ref_emb: Any = None, *,
@@ -327,7 +262,7 @@ def contrastive_margin(
     labels, rlabels, ref, itself = _inputs(be, y_true, y_pred, ref_labels, ref_emb)
     if y_pred.shape[0] == 0:
         return _empty(be, y_pred)
-    d = _matrix(be, y_pred, ref, distance, p, power, normalize)
+    d = pair_distances(be, y_pred, ref, distance, p, power, normalize)
     pos, neg = _pair_masks(be, labels, rlabels, itself)
     dtype = d.dtype
     pos_t = relu(be, _margin(distance, d, pos_margin))
@@ -335,14 +270,14 @@ def contrastive_margin(
     ok = _enough_pairs(be, pos, neg, dtype)
     sp, sn = _masked_sum(be, pos_t, pos, 1), _masked_sum(be, neg_t, neg, 1)
     if reducer == "per_anchor":
-        values = _div(be, sp, _count(be, pos, dtype, 1)) + _div(be, sn, _count(be, neg, dtype, 1))
+        values = divide_or_zero(be, sp, _count(be, pos, dtype, 1)) + divide_or_zero(be, sn, _count(be, neg, dtype, 1))
         return _nan_through(be, PerSample(values * ok, weight=xp.ones_like(values)), d)
     if reducer == "avg_nonzero":
         pos, neg = xp.logical_and(pos, pos_t > 0), xp.logical_and(neg, neg_t > 0)
     cp, cn = _count(be, pos, dtype, 1), _count(be, neg, dtype, 1)
     big_p, big_q = xp.sum(cp), xp.sum(cn)
     k = big_p + big_q
-    values = sp * _div(be, k, big_p) + sn * _div(be, k, big_q)
+    values = sp * divide_or_zero(be, k, big_p) + sn * divide_or_zero(be, k, big_q)
     w = (cp + cn) * ok
     return _nan_through(be, PerSample(values * ok, weight=w, valid=w > 0), d)
 
@@ -350,9 +285,9 @@ def contrastive_margin(
 @loss(
     inputs=_INPUTS, decides="y_pred", integers=("y_true", "ref_labels"),
     rules=_rules(
-        margin=_NUMBER, swap=flag, smooth_loss=flag, reducer=one_of(*_REDUCERS), mining=one_of("all", "hard"),
+        margin=_NUMBER, swap=flag, smooth_loss=flag, reducer=one_of(*REDUCERS), mining=one_of("all", "hard"),
     ),
-    check=_check_distance,
+    check=check_distance,
 )
 def batch_triplet(
     be: Any, y_true: Any, y_pred: Any, ref_labels: Any = None, ref_emb: Any = None, *,
@@ -414,7 +349,7 @@ def batch_triplet(
     labels, rlabels, ref, itself = _inputs(be, y_true, y_pred, ref_labels, ref_emb)
     if y_pred.shape[0] == 0:
         return _empty(be, y_pred)
-    d = _matrix(be, y_pred, ref, distance, p, power, normalize)
+    d = pair_distances(be, y_pred, ref, distance, p, power, normalize)
     pos, neg = _pair_masks(be, labels, rlabels, itself)
     if mining == "hard":
         sim = distance != "lp"
@@ -425,22 +360,22 @@ def batch_triplet(
         zero = xp.zeros_like(hard_p)
         v = _margin(distance, xp.where(valid, hard_p, zero), xp.where(valid, hard_n, zero)) + margin
         t = be.softplus(v) if smooth_loss else relu(be, v)
-        return _nan_through(be, _terms(be, t, valid, reducer, None), d)
+        return _nan_through(be, pair_terms(be, t, valid, reducer, None), d)
     d_ap, d_an = xp.expand_dims(d, axis=2), xp.expand_dims(d, axis=1)
     if swap:
-        rr = d if itself else _matrix(be, ref, ref, distance, p, power, normalize)
+        rr = d if itself else pair_distances(be, ref, ref, distance, p, power, normalize)
         d_pn = xp.expand_dims(rr, axis=0)
         d_an = xp.maximum(d_an, d_pn) if distance != "lp" else xp.minimum(d_an, d_pn)
     v = _margin(distance, d_ap, d_an) + margin
     t = be.softplus(v) if smooth_loss else relu(be, v)
     mask = xp.logical_and(xp.expand_dims(pos, axis=2), xp.expand_dims(neg, axis=1))
-    return _nan_through(be, _terms(be, t, mask, reducer, (1, 2)), d)
+    return _nan_through(be, pair_terms(be, t, mask, reducer, (1, 2)), d)
 
 
 @loss(
     inputs=_INPUTS, decides="y_pred", integers=("y_true", "ref_labels"),
-    rules=_rules(alpha=_scale, beta=_scale, base=_NUMBER, reducer=one_of(*_REDUCERS)),
-    check=_check_distance,
+    rules=_rules(alpha=_scale, beta=_scale, base=_NUMBER, reducer=one_of(*REDUCERS)),
+    check=check_distance,
 )
 def multi_similarity(
     be: Any, y_true: Any, y_pred: Any, ref_labels: Any = None, ref_emb: Any = None, *,
@@ -493,7 +428,7 @@ def multi_similarity(
     labels, rlabels, ref, itself = _inputs(be, y_true, y_pred, ref_labels, ref_emb)
     if y_pred.shape[0] == 0:
         return _empty(be, y_pred)
-    s = _matrix(be, y_pred, ref, distance, p, power, normalize)
+    s = pair_distances(be, y_pred, ref, distance, p, power, normalize)
     pos, neg = _pair_masks(be, labels, rlabels, itself)
     lp = _masked_lse(be, alpha * _margin(distance, s, base), pos)
     ln = _masked_lse(be, beta * _margin(distance, base, s), neg)
@@ -505,8 +440,8 @@ def multi_similarity(
 
 @loss(
     inputs=_INPUTS, decides="y_pred", integers=("y_true", "ref_labels"),
-    rules=_rules(temperature=_POSITIVE, reducer=one_of(*_REDUCERS)),
-    check=_check_distance,
+    rules=_rules(temperature=_POSITIVE, reducer=one_of(*REDUCERS)),
+    check=check_distance,
 )
 def supcon(
     be: Any, y_true: Any, y_pred: Any, ref_labels: Any = None, ref_emb: Any = None, *,
@@ -557,7 +492,7 @@ def supcon(
     labels, rlabels, ref, itself = _inputs(be, y_true, y_pred, ref_labels, ref_emb)
     if y_pred.shape[0] == 0:
         return _empty(be, y_pred)
-    s = _matrix(be, y_pred, ref, distance, p, power, normalize)
+    s = pair_distances(be, y_pred, ref, distance, p, power, normalize)
     pos, neg = _pair_masks(be, labels, rlabels, itself)
     z = (s if distance != "lp" else -s) / temperature
     lse = _masked_lse(be, z, xp.logical_or(pos, neg))
@@ -572,7 +507,7 @@ def supcon(
 @loss(
     inputs=_INPUTS, decides="y_pred", integers=("y_true", "ref_labels"),
     rules=_rules(margin=_NUMBER, beta=_NUMBER, reducer=one_of("divisor", "mean")),
-    check=_check_distance,
+    check=check_distance,
 )
 def beta_margin(
     be: Any, y_true: Any, y_pred: Any, ref_labels: Any = None, ref_emb: Any = None, *,
@@ -625,7 +560,7 @@ def beta_margin(
     labels, rlabels, ref, itself = _inputs(be, y_true, y_pred, ref_labels, ref_emb)
     if y_pred.shape[0] == 0:
         return _empty(be, y_pred)
-    d = _matrix(be, y_pred, ref, distance, p, power, normalize)
+    d = pair_distances(be, y_pred, ref, distance, p, power, normalize)
     pos, neg = _pair_masks(be, labels, rlabels, itself)
     dtype = d.dtype
     pos_t = relu(be, _margin(distance, d, beta) + margin)

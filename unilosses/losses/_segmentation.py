@@ -52,6 +52,7 @@ Four mappings are easy to get wrong:
 | ``DiceFocalLoss(lambda_focal=b, gamma=g, alpha=a)`` (its mean) | ``dice_focal(y, z, class_axis=1, lambda_focal=b, gamma=g, focal_alpha=a, reduction="mean")`` |
 | ``GeneralizedDiceFocalLoss(lambda_gdl=a)`` (its mean) | ``generalized_dice_focal(y, z, class_axis=1, lambda_gdl=a, reduction="mean")`` |
 | ``GeneralizedWassersteinDiceLoss(dist_matrix=M)(z, labels)`` | ``generalized_wasserstein_dice(labels, z, dist_matrix=M, class_axis=1, from_logits=True, sparse=True)`` |
+| ``AsymmetricUnifiedFocalLoss(to_onehot_y=True, weight=w, delta=d, gamma=g)(p, labels)`` | ``asymmetric_unified_focal(labels, p, class_axis=1, sparse=True, weight=w, delta=d, gamma=g, reduction="mean")`` |
 
 MONAI's ``reduction="mean"`` is ``reduction="mean"`` here; its ``"sum"`` (over samples
 and classes) is ``per_class=True, reduction="sum"``. Its ``reduction=None`` is refused
@@ -61,7 +62,21 @@ and classes) is ``per_class=True, reduction="sum"``. Its ``reduction=None`` is r
 pixel becomes a background target); ``mask`` here leaves masked pixels out. The
 combined losses give one value per sample, so MONAI's ``"mean"`` ports and its ``"sum"``
 / ``"none"`` (a sum over classes and positions) do not; ``DiceCELoss``'s ``weight`` is not
-ported (torch's weighted mean couples the samples). Not ported: ``AsymmetricUnifiedFocalLoss``.
+ported (torch's weighted mean couples the samples).
+
+MONAI's ``AsymmetricUnifiedFocalLoss`` is binary: class 0 the background, class 1 the
+foreground (one channel: the foreground, its background ``1 - p``). Its docstring asks for
+logits, its code takes probabilities (clamped to ``[1e-7, 1 - 1e-7]``): so does
+:func:`asymmetric_unified_focal` (``from_logits=True`` for logits); its ``delta`` ("the weight
+of the background") weighs the foreground's cross-entropy and the false negatives, as in
+Yeung et al. Deliberate differences: MONAI's ``"sum"`` and ``"none"`` return its mean (both
+terms reduce by their mean first), here one value per sample; more than two channels are
+refused (MONAI reads channels 0 and 1 and ignores the rest); ``gamma`` must lie in [0, 1]
+(above 1 the foreground's Tversky term ``(1 - TI)^(1 - gamma)`` falls as the overlap
+worsens); inputs of any rank >= 2 (MONAI: 4 or 5); ``ignore_index`` is not ported. As in
+MONAI, a sample without foreground costs about ``(1 - weight) / 2 * sqrt(1 - 1 / (0.3 S + 1))``
+(``S`` positions, the defaults) even when predicted perfectly: the clamp leaves ``1e-7`` of
+predicted foreground in each position and the Tversky index of an empty class is small.
 """
 
 from __future__ import annotations
@@ -85,6 +100,7 @@ from unilosses.shapes import (
 from unilosses.shapes import class_axis as axis_index
 
 __all__ = [
+    "AsymmetricUnifiedFocal",
     "Dice",
     "DiceCE",
     "DiceFocal",
@@ -93,6 +109,7 @@ __all__ = [
     "GeneralizedWassersteinDice",
     "MulticlassGeneralizedDice",
     "Tversky",
+    "asymmetric_unified_focal",
     "dice",
     "dice_ce",
     "dice_focal",
@@ -1180,6 +1197,132 @@ def generalized_wasserstein_dice(
     return 1.0 - (2.0 * tp + smooth_nr) / (denom + smooth_dr)
 
 
+#: MONAI's clamp of the probabilities in its unified focal loss, also the smoothing of its Tversky index
+_UNIFIED_EPSILON = 1e-7
+
+
+def _binary_channels(be: Any, x: Any, c: int) -> Any:
+    """``x`` with a size-1 class axis ``c`` as the two channels ``[1 - x, x]`` (MONAI's rule)."""
+    return be.xp.concat([1.0 - x, x], axis=c) if x.shape[c] == 1 else x
+
+
+@loss(
+    rules={
+        "class_axis": _class_axis_required,
+        "sparse": flag,
+        "weight": in_range(0.0, 1.0, arrays=False),
+        "delta": in_range(0.0, 1.0, arrays=False),
+        "gamma": in_range(0.0, 1.0, arrays=False),
+    },
+)
+def asymmetric_unified_focal(
+    be: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    class_axis: int = -1,
+    weight: float = 0.5,
+    delta: float = 0.7,
+    gamma: float = 0.5,
+    from_logits: bool = False,
+    sparse: bool = False,
+) -> Any:
+    """Yeung et al.'s asymmetric unified focal loss (MONAI's ``AsymmetricUnifiedFocalLoss``), binary.
+
+    Class 0 is the background, class 1 the (rare) foreground. Per sample, with ``p`` the
+    probabilities clipped to ``[1e-7, 1 - 1e-7]``, ``S`` the positions and the sums over them::
+
+        focal   = mean_{c, s}( (1 - delta) (1 - p_0)^gamma (-y_0 log p_0),  delta (-y_1 log p_1) )
+        TI_c    = (TP_c + 1e-7) / (TP_c + delta FN_c + (1 - delta) FP_c + 1e-7)
+        tversky = ( (1 - TI_0) + (1 - TI_1)^(1 - gamma) ) / 2
+        loss    = weight * focal + (1 - weight) * tversky
+
+    (``TP_c = sum y_c p_c``, ``FN_c = sum y_c (1 - p_c)``, ``FP_c = sum (1 - y_c) p_c``): the
+    background is suppressed (focal term, weight ``1 - delta``), the foreground enhanced
+    (weight ``delta``, exponent ``1 - gamma < 1``).
+
+    Parameters
+    ----------
+    y_true : array
+        Targets of y_pred's shape (one-hot or soft background and foreground channels, or
+        one foreground channel), or with ``sparse=True`` integer labels 0 / 1 (y_pred's
+        shape without the class axis, or with it of size 1).
+    y_pred : array, shape (N, ..., K, ...), K = 1 or 2
+        Probabilities along ``class_axis``: background and foreground (K = 2) or the
+        foreground alone (K = 1, its background ``1 - p``); logits with ``from_logits``.
+    class_axis : int
+        The class axis (-1: channels last; 1 for MONAI's NCHW).
+    weight : float in [0, 1]
+        The weight of the focal term (MONAI's ``weight``), ``1 - weight`` the Tversky term's.
+    delta : float in [0, 1]
+        The weight of the foreground in the focal term and of the false negatives in the
+        Tversky index (MONAI's ``delta``).
+    gamma : float in [0, 1]
+        The focal exponent of the background, ``1 - gamma`` the foreground's Tversky exponent
+        (MONAI's ``gamma``).
+    from_logits : bool
+        ``y_pred`` holds logits: a softmax along ``class_axis`` (a sigmoid for K = 1). MONAI
+        takes probabilities (``False``).
+    sparse : bool
+        ``y_true`` holds integer labels: one-hot inside (MONAI's ``to_onehot_y``).
+
+    Returns
+    -------
+    array, shape (N,) (``reduction="none"``), else a scalar.
+
+    Notes
+    -----
+    ``monai.losses.AsymmetricUnifiedFocalLoss(to_onehot_y=True, weight=w, delta=d, gamma=g)(p,
+    labels)`` on (N, 2, ...) probabilities is ``asymmetric_unified_focal(labels, p, class_axis=1,
+    sparse=True, weight=w, delta=d, gamma=g, reduction="mean")``; MONAI's ``"sum"`` and
+    ``"none"`` return that same mean (its two terms reduce by their mean first). MONAI's
+    ``ignore_index`` is not ported; more than two classes are refused (MONAI ignores the
+    channels after 1).
+
+    Examples
+    --------
+    >>> import numpy as np, unilosses as ul
+    >>> y = np.array([[[0.0], [1.0]]])                 # (1, 2, 1): one sample, 2 positions, 1 channel
+    >>> p = np.array([[[0.2], [0.6]]])
+    >>> ul.asymmetric_unified_focal(y, p).round(6)
+    array([0.260114])
+    """
+    xp = be.xp
+    ndim = y_pred.ndim
+    c = axis_index(class_axis, ndim, "class_axis")
+    k = count_classes(y_pred, c)
+    if ndim < 2 or c == 0:
+        raise ValueError(
+            f"class_axis: expected a class axis other than the batch axis 0 of y_pred (shape {tuple(y_pred.shape)})"
+        )
+    if k > 2:
+        raise ValueError(
+            f"y_pred: expected 1 or 2 classes along the class axis {c} (a binary segmentation: the foreground, "
+            f"or background and foreground), got {k}"
+        )
+    p = _binary_channels(be, _probabilities(be, y_pred, c, from_logits), c)
+    if sparse:
+        y, _ = _one_hot(be, y_true, p, c, None)
+    else:
+        y = _binary_channels(be, float_targets(be, y_true, y_pred), c)
+    p = xp.clip(p, min=_UNIFIED_EPSILON, max=1.0 - _UNIFIED_EPSILON)
+    first = (slice(None),) * c + (slice(0, 1), ...)
+    # the focal term: the background's cross-entropy suppressed by (1 - p_0)^gamma
+    scale = xp.concat([(1.0 - delta) * (1.0 - p[first]) ** gamma, delta * xp.ones_like(p[first])], axis=c)
+    focal = xp.mean(scale * (-y * xp.log(p)), axis=tuple(range(1, ndim)))
+    # the Tversky term, per sample and class: (N, 2) once the positions are summed
+    spatial = tuple(a for a in range(1, ndim) if a != c)
+
+    def total(x: Any) -> Any:
+        return xp.sum(x, axis=spatial) if spatial else x
+
+    tp, fn, fp = total(y * p), total(y * (1.0 - p)), total((1.0 - y) * p)
+    ti = (tp + _UNIFIED_EPSILON) / (tp + delta * fn + (1.0 - delta) * fp + _UNIFIED_EPSILON)
+    # the clip keeps FN_1 + FP_1 > 0, so 1 - TI_1 > 0: a finite slope of its power
+    tversky = (1.0 - ti[:, 0] + (1.0 - ti[:, 1]) ** (1.0 - gamma)) / 2.0
+    return weight * focal + (1.0 - weight) * tversky
+
+
 class Dice(FunctionLoss):
     """Class form of :func:`dice` (``keras.losses.Dice``)."""
 
@@ -1226,3 +1369,9 @@ class GeneralizedWassersteinDice(FunctionLoss):
     """Class form of :func:`generalized_wasserstein_dice` (``monai.losses.GeneralizedWassersteinDiceLoss``)."""
 
     function = generalized_wasserstein_dice
+
+
+class AsymmetricUnifiedFocal(FunctionLoss):
+    """Class form of :func:`asymmetric_unified_focal` (``monai.losses.AsymmetricUnifiedFocalLoss``)."""
+
+    function = asymmetric_unified_focal

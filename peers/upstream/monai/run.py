@@ -4,7 +4,7 @@
     python -m peers.upstream.monai.run --monai    # the same files against MONAI itself (the baseline)
 
 The vendored files (Project-MONAI/MONAI at d388d1c6, ``tests/losses/test_{dice,masked_dice,
-tversky,generalized_dice,dice_ce,dice_focal,generalized_dice_focal,generalized_wasserstein_dice}_loss.py``;
+tversky,generalized_dice,dice_ce,dice_focal,generalized_dice_focal,generalized_wasserstein_dice,unified_focal}_loss.py``;
 Apache-2.0, LICENSE; they need ``parameterized``) are copied to a temporary folder with two import lines
 rewritten, ``from monai.losses import`` and ``from tests.test_utils import`` -> ``from
 peers.upstream.monai.shim import``, and run by pytest on the CPU. Prints passed / failed /

@@ -170,6 +170,28 @@ class GeneralizedWassersteinDiceLoss(torch.nn.Module):
         return self.loss(target, input)
 
 
+class AsymmetricUnifiedFocalLoss(torch.nn.Module):
+    """Binary, on probabilities (MONAI's code; its docstring says logits). MONAI's ``"sum"`` and
+    ``"none"`` return its mean, which is unilosses' ``"mean"``."""
+
+    def __init__(
+        self, to_onehot_y: bool = False, num_classes: int = 2, weight: float = 0.5, gamma: float = 0.5,
+        delta: float = 0.7, reduction: Any = "mean", ignore_index: Any = None,
+    ) -> None:
+        super().__init__()
+        if num_classes != 2:
+            pytest.skip("missing: num_classes other than 2 (a binary loss)")
+        if ignore_index is not None:
+            pytest.skip("missing: ignore_index of the asymmetric unified focal loss")
+        self.to_onehot_y = to_onehot_y
+        self.options = {"class_axis": 1, "weight": weight, "gamma": gamma, "delta": delta, "reduction": "mean"}
+        ul.AsymmetricUnifiedFocal(**self.options)  # the constructor checks the options
+
+    def forward(self, y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
+        sparse = self.to_onehot_y and y_pred.shape[1] != 1  # MONAI warns and ignores it on one channel
+        return ul.asymmetric_unified_focal(y_true, y_pred, sparse=sparse, **self.options)
+
+
 def __getattr__(name: str) -> Any:
     """MONAI's own class for what this shim does not translate (``FocalLoss``, which the combined
     losses' tests add to a ``DiceLoss``): those tests compare unilosses with MONAI's own parts."""

@@ -157,7 +157,7 @@ class MarginLoss(_Loss):
 
 
 class CircleLoss(_Loss):
-    """``ul.circle`` on the normalised embeddings, pml's gradient (``detach_weights=True``)."""
+    """``ul.circle`` with pml's cosine similarity and gradient (``detach_weights=True``)."""
 
     default_distance = distances.CosineSimilarity
 
@@ -170,27 +170,23 @@ class CircleLoss(_Loss):
             missing("CircleLoss with indices_tuple or ref_emb")
         if self.reducer is not None:
             missing(f"CircleLoss with reducer {type(self.reducer).__name__}")
-        unit = torch.nn.functional.normalize(embeddings, dim=1)
         out = ul.circle(
-            labels, unit, margin=float(self.m), gamma=float(self.gamma), detach_weights=True, reduction="sum_over_batch_size"
+            labels, embeddings, margin=float(self.m), gamma=float(self.gamma), detach_weights=True,
+            reduction="sum_over_batch_size", **_distance(self.distance),
         )
         return out.to(embeddings.dtype)
 
 
 class NTXentLoss(_Loss):
-    """``ul.ntxent`` (cosine similarity only; the mean over positive pairs)."""
+    """``ul.ntxent``: the mean over positive pairs (pml's default reducer, ``MeanReducer``)."""
 
+    function = "ntxent"
     default_distance = distances.CosineSimilarity
 
     def __init__(self, temperature: float = 0.07, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.temperature = temperature
+        super().__init__(temperature=float(temperature), **kw)
 
     def forward(self, embeddings: Any, labels: Any = None, indices_tuple: Any = None, ref_emb: Any = None, ref_labels: Any = None) -> Any:
-        if indices_tuple is not None or ref_emb is not None:
-            missing("NTXentLoss with indices_tuple or ref_emb")
-        if type(self.distance) is not distances.CosineSimilarity:
-            missing(f"NTXentLoss with distance {type(self.distance).__name__}")
-        if self.reducer is not None:
-            missing(f"NTXentLoss with reducer {type(self.reducer).__name__}")
-        return ul.ntxent(labels, embeddings, temperature=float(self.temperature), reduction=MEAN).to(embeddings.dtype)
+        if ref_emb is not None:
+            missing("NTXentLoss with ref_emb")
+        return super().forward(embeddings, labels, indices_tuple)
