@@ -22,7 +22,7 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["lint", "doctests", "docs", "wheel", "tests", "oldest", "tests-all"]
+nox.options.sessions = ["lint", "doctests", "docs", "wheel", "tests", "oldest", "tests-all", "hf"]
 
 NEWEST = ".ci/constraints.txt"
 OLDEST = ".ci/constraints-oldest.txt"
@@ -118,6 +118,14 @@ def tests_all(session: nox.Session) -> None:
                 env={**ENV, "PYTHONPATH": "tests"})
     if not session.posargs:  # the peers' suites need the same install: run here, not in a venv of their own
         _peers(session)
+
+
+@nox.session
+def hf(session: nox.Session) -> None:
+    """``unilosses.torch.fuse_lm_head`` on Hugging Face models (tests/test_hf.py): torch and transformers
+    only (the ``hf`` extra is in no other session), tiny random models, no download."""
+    _install(session, "-e", ".[torch,test,hf]")
+    session.run(*PYTEST, "tests/test_hf.py", *session.posargs, env={"UNILOSSES_BACKENDS": "torch", **ENV})
 
 
 @nox.session

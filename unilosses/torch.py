@@ -50,8 +50,9 @@ import numpy as np
 import torch
 
 import unilosses
+from unilosses.torch_lm_head import fuse_lm_head, unfuse_lm_head
 
-__all__ = ["Loss", "module"]
+__all__ = ["Loss", "fuse_lm_head", "module", "unfuse_lm_head"]
 
 _PAIR = ("y_true", "y_pred")
 
