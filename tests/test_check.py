@@ -122,6 +122,46 @@ def test_directional_derivatives_mark_kinks():
     assert G.compare_directional([np.sign(x)], numeric, masked, rtol=1e-4, atol=1e-5)[1]
 
 
+def test_smooth_directions_cost_and_kinks():
+    """Along directions: 1 + 4 x 3 evaluations whatever the size, no per-entry pass on a smooth
+    function; where a direction crosses a kink, the kinks are found entry by entry and masked."""
+    x = np.random.default_rng(5).standard_normal((40, 25))
+    calls = []
+
+    def cube(a):
+        calls.append(1)
+        return float(np.sum(a[0] ** 3))
+
+    dirs, numeric, kinks = G.smooth_directions(cube, [x], [0])
+    assert len(calls) == 1 + 4 * 3 and kinks == (0, x.size)
+    assert all(float(np.max(np.abs(v[0]))) <= 1.0 for v in dirs)  # no entry moves by more than a step
+    assert G.compare_directional([3 * x**2], numeric, dirs, rtol=1e-4, atol=1e-5)[1]
+    wrong = 3 * x**2
+    wrong.flat[7] += 0.5  # one entry off: shows along the directions at this size
+    assert not G.compare_directional([wrong], numeric, dirs, rtol=1e-4, atol=1e-5, what="gradient")[1]
+    y = np.array([0.0, 2.0, -3.0, 0.5])
+    dirs, numeric, kinks = G.smooth_directions(lambda a: float(np.sum(np.abs(a[0]))), [y], [0])
+    assert kinks == (1, 4) and all(v[0][0] == 0.0 for v in dirs) and all(smooth for _, smooth in numeric)
+    assert G.compare_directional([np.sign(y)], numeric, dirs, rtol=1e-4, atol=1e-5)[1]
+
+
+def test_dask_reductions_first_case_of_each_loss():
+    """With dask_first_only (the command line): every reduction on a loss's first case, 'none' and
+    the case's own reduction on the others; without it (the kit), every reduction everywhere."""
+    from unilosses.check.compute import Setup
+
+    cases = [c for c in all_cases() if c.loss == "binary_crossentropy"][:2]
+    first, other = (Setup(c, ["numpy", "dask"], {}, False, first=f) for c, f in zip(cases, (True, False)))
+    assert first.dask_reductions == tuple(ul.REDUCTIONS)
+    assert other.dask_reductions == tuple(r for r in ul.REDUCTIONS if r in ("none", cases[1].reduction))
+    if "dask" not in available_backends():
+        return
+    report = check.run_checks(["numpy", "dask"], cases, gradients=False, dask_first_only=True)
+    assert report["ok"] and report["dask_first_only"]
+    assert "dask: every reduction on the first case of each loss" in " ".join(check.format_compact(report).split())
+    assert not check.run_checks(["numpy", "dask"], cases, gradients=False)["dask_first_only"]
+
+
 @pytest.mark.parametrize("backend", AUTODIFF or ["none"])
 def test_autodiff_equals_hand_checked_gradient(backend):
     """mean_squared_error: d/dp sum over reductions, by hand (2 (p - y) / D per sample, weighted)."""

@@ -135,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         + (f"; {keras_note}" if keras_note else "")
     )
     with enabled():
-        report = run_checks(backends, cases, gradients=not args.no_gradients, jobs=jobs, progress=progress)
+        report = run_checks(
+            backends, cases, gradients=not args.no_gradients, jobs=jobs, progress=progress, dask_first_only=True
+        )
     if args.json:
         print(json.dumps(report, indent=1, default=str))
     else:

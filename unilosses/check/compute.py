@@ -6,15 +6,21 @@ processes can share it out without every worker importing every framework
 
 - ``"numpy"``: unilosses on NumPy, every reduction (what every backend must
   equal), and the float64 finite differences of unilosses on NumPy (every
-  reduction with sample weights; four evaluations per input entry);
+  reduction with sample weights) along three random directions
+  (:func:`~unilosses.check.gradients.smooth_directions`: four evaluations each,
+  whatever the input size; entry by entry only to find kinks a direction crosses);
 - ``"references"``: the frameworks' own losses on the case's inputs, and the
   finite differences of the first float64 one (torch, tf.nn, Keras) along three
-  random directions (four evaluations each, whatever the input size: these
-  references are slow, eager calls);
+  random directions likewise;
 - one part per other backend: every reduction and, with autodiff, the two
   gradients. JAX computes them in one ``jax.jit`` (one XLA compile per case; a
-  compile per reduction cost 6x); Dask computes every reduction's graph in one
-  ``dask.compute``.
+  compile per reduction cost 6x); Dask computes its reductions' graphs in one
+  ``dask.compute``: every reduction, or, for ``check`` on the catalogue, every
+  reduction on the first case of each loss and the per-sample values and the
+  case's own reduction on the others (building a graph
+  costs Dask ten times what computing it does, and the reductions are one
+  function, :func:`unilosses.reduction.reduce`, whatever the case: the first case
+  checks it on Dask, the others the loss's own code under their options).
 
 :func:`compute_part` returns plain data (NumPy arrays, strings for errors);
 :func:`assemble` compares the parts of a case and returns its row of the report.
@@ -54,13 +60,18 @@ def _error(exc: BaseException) -> str:
 class Setup:
     """What every part of a case agrees on: inputs, reductions, differentiated positions, weights."""
 
-    def __init__(self, case: Case, backends: list[str], refs_available: dict[str, bool], gradients: bool) -> None:
+    def __init__(
+        self, case: Case, backends: list[str], refs_available: dict[str, bool], gradients: bool, *, first: bool = True
+    ) -> None:
         import unilosses as ul
 
         self.case = case
         self.backends = backends
         self.refs = [fw for fw in case.references if refs_available.get(fw)]
         self.reductions = tuple(ul.REDUCTIONS)
+        #: Dask's reductions: every one on the first case of a loss (``first``), else the per-sample
+        #: values and the case's reduction (see the module docstring)
+        self.dask_reductions = self.reductions if first else tuple(r for r in self.reductions if r in ("none", case.reduction))
         self.arrays = tuple(case.inputs(np.random.default_rng(0)))
         self.grad_backends = [b for b in backends if b in AUTODIFF] if gradients else []
         self.positions = G.float_positions(case, self.arrays) if self.grad_backends else []
@@ -127,7 +138,8 @@ def _numpy_part(s: Setup) -> dict[str, Any]:
     if s.gradients:
         a64 = [G.cast(a, "float64") for a in s.arrays]
         sw = G.sample_weight(s.case, s.arrays)
-        out["numeric"] = G.numeric_gradient(G.numpy_value(s.case, G.GRAD_REDUCTIONS, sw), a64, s.positions)
+        dirs, derivatives, kinks = G.smooth_directions(G.numpy_value(s.case, G.GRAD_REDUCTIONS, sw), a64, s.positions)
+        out["numeric"] = {"dirs": dirs, "derivatives": derivatives, "kinks": kinks}
     return out
 
 
@@ -152,11 +164,12 @@ def _references_part(s: Setup) -> dict[str, Any]:
     if s.native is not None:
         a64 = [G.cast(a, "float64") for a in s.arrays]
         pred = G.pred_positions(s.case, s.arrays)
-        # directions avoid the kinks of the unweighted loss (found on unilosses, NumPy: one call per evaluation)
-        unweighted = G.numeric_gradient(G.numpy_value(s.case, ("none",), None), a64, pred)
-        out["dirs"] = G.directions([np.shape(a64[i]) for i in pred], [smooth for _, smooth in unweighted])
         try:
-            out["directional"] = G.directional_derivatives(_native_value(s.case.references[s.native]), a64, pred, out["dirs"])
+            # where a direction crosses a kink, the kinks are found entry by entry on unilosses (NumPy,
+            # the unweighted loss: one call per evaluation), not on the slow reference
+            out["dirs"], out["directional"], _ = G.smooth_directions(
+                _native_value(s.case.references[s.native]), a64, pred, kinks=G.numpy_value(s.case, ("none",), None)
+            )
         except Exception as exc:
             if reference_unavailable(exc) is None:
                 out["directional"] = _error(exc)
@@ -172,7 +185,7 @@ def _backend_part(s: Setup, name: str) -> dict[str, Any]:
             if autodiff:
                 out["grads"] = grads
         else:
-            out["outputs"] = _outputs(name, s.case, s.arrays, s.reductions)
+            out["outputs"] = _outputs(name, s.case, s.arrays, s.dask_reductions if name == "dask" else s.reductions)
     except Exception as exc:
         out["error"] = _error(exc)
     if autodiff and "grads" not in out:
@@ -250,14 +263,20 @@ def _values_cell(s: Setup, out: dict[str, Any], expected: dict[str, Any], native
     return cell
 
 
-def _gradient_cell(s: Setup, grads: Any, numeric: Any, refs: dict[str, Any]) -> dict[str, Any]:
+def _gradient_cell(s: Setup, grads: Any, numeric: dict[str, Any], refs: dict[str, Any]) -> dict[str, Any]:
     got, got_native = grads
     cell: dict[str, Any] = {"ok": False, "max_diff": None, "native": s.native, "max_diff_native": None}
-    # the absolute tolerance is per unit of the largest entry
-    scale = max([1.0] + [float(np.max(np.abs(g), initial=0.0)) for g, _ in numeric])
+    # the absolute tolerance is per unit of the gradient's largest entry (at least 1)
+    scale = max([1.0] + [float(np.max(np.abs(g), initial=0.0)) for g in got if np.all(np.isfinite(g))])
     errors = []
-    cell["max_diff"], ok, msg = G.compare(got, numeric, rtol=GRAD_RTOL, atol=GRAD_ATOL * scale)
+    cell["max_diff"], ok, msg = G.compare_directional(
+        got, numeric["derivatives"], numeric["dirs"], rtol=GRAD_RTOL, atol=GRAD_ATOL * scale, what="gradient"
+    )
     errors += [msg] if msg else []
+    kinks, size = numeric["kinks"]
+    if kinks > size - kinks:  # the directions would miss most of the gradient: no vacuous pass
+        ok = False
+        errors.append(f"{kinks} of {size} entries sit on kinks")
     directional = refs.get("directional")
     if isinstance(directional, str):
         ok = False
@@ -305,9 +324,11 @@ def assemble(s: Setup, parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return row
 
 
-def check_case(case: Case, backends: list[str], refs_available: dict[str, bool], gradients: bool = True) -> dict[str, Any]:
-    """Every part of ``case`` in this process, then its row."""
-    s = Setup(case, backends, refs_available, gradients)
+def check_case(
+    case: Case, backends: list[str], refs_available: dict[str, bool], gradients: bool = True, *, first: bool = True
+) -> dict[str, Any]:
+    """Every part of ``case`` in this process, then its row (``first``: see :class:`Setup`)."""
+    s = Setup(case, backends, refs_available, gradients, first=first)
     return assemble(s, {p: run_part(s, p) for p in s.parts()})
 
 

@@ -11,8 +11,11 @@ and ``tests/test_autodiff.py``:
   corners, clipping bounds, ``|x|``), where no gradient exists and the
   comparison must skip;
 - :func:`directional_derivatives` takes them along a few random directions
-  only (four evaluations each, whatever the input size), for references too slow
-  to differentiate entry by entry; :func:`compare_directional` judges them.
+  only (four evaluations each, whatever the input size), and
+  :func:`smooth_directions` picks directions that cross no kink (the per-entry
+  differences, which find the kinks, only where a direction crosses one);
+  :func:`compare_directional` judges a gradient against them, as torch's
+  ``gradcheck(fast_mode=True)`` does.
 
 Frameworks are imported only inside the functions that need them.
 """
@@ -44,6 +47,7 @@ __all__ = [
     "perturb_numpy",
     "pred_positions",
     "sample_weight",
+    "smooth_directions",
 ]
 
 #: the reductions differentiated together ("none" is summed), all with sample weights:
@@ -233,14 +237,43 @@ def _richardson(f0: float, h: float, fp: float, fm: float, fp2: float, fm2: floa
 
 def directions(shapes: Sequence[tuple[int, ...]], masks: Sequence[np.ndarray] | None = None, seed: int = 3) -> list[list[np.ndarray]]:
     """Three directions through the inputs of ``shapes`` for :func:`directional_derivatives`:
-    positive uniform entries (a gradient off by a constant shows in full), then two standard
-    normal ones (errors that sum to zero show too); 0 where ``masks`` is False (kinks)."""
+    positive uniform entries in [0.5, 1] (a gradient off by a constant shows in full), then two
+    standard normal ones scaled to entries of at most 1 (errors that sum to zero show too); 0
+    where ``masks`` is False (kinks)."""
     rng = np.random.default_rng(seed)
     out = []
     for k in range(3):
         draw = (lambda s: rng.uniform(0.5, 1.0, s)) if k == 0 else (lambda s: rng.standard_normal(s))
-        out.append([draw(s) * (1.0 if masks is None else masks[n]) for n, s in enumerate(shapes)])
+        v = [draw(s) * (1.0 if masks is None else masks[n]) for n, s in enumerate(shapes)]
+        # entries at most 1: no entry moves by more than the step, as entry by entry (an input at
+        # the edge of its domain, a target of 0 in [0, 1], stays within the checks' slack)
+        top = max([0.0] + [float(np.max(np.abs(vi), initial=0.0)) for vi in v])
+        out.append([vi / top for vi in v] if top > 1.0 else v)
     return out
+
+
+def smooth_directions(
+    value: Callable[[list[Any]], float], arrays: list[Any], positions: list[int],
+    kinks: Callable[[list[Any]], float] | None = None,
+) -> tuple[list[list[np.ndarray]], list[tuple[float, bool]], tuple[int, int]]:
+    """:func:`directions` through ``arrays[i]`` (``i`` in ``positions``) that cross no kink of
+    ``value``, with ``value``'s :func:`directional_derivatives` along them, and (entries on a
+    kink, entries): the cost does not grow with the inputs' size unless a kink lies within a step.
+
+    The unmasked directions come first; where one crosses a kink, the per-entry
+    :func:`numeric_gradient` of ``kinks`` (default ``value``; a float64 function whose kinks are
+    ``value``'s, cheaper to evaluate entry by entry) finds the entries on a kink, and the directions
+    are drawn again, 0 there.
+    """
+    shapes = [np.shape(arrays[i]) for i in positions]
+    size = sum(int(np.prod(s)) for s in shapes)
+    dirs = directions(shapes)
+    numeric = directional_derivatives(value, arrays, positions, dirs)
+    if all(smooth for _, smooth in numeric):
+        return dirs, numeric, (0, size)
+    masks = [smooth for _, smooth in numeric_gradient(kinks or value, arrays, positions)]
+    dirs = directions(shapes, masks)
+    return dirs, directional_derivatives(value, arrays, positions, dirs), (sum(int(np.sum(~m)) for m in masks), size)
 
 
 def directional_derivatives(
@@ -264,14 +297,15 @@ def directional_derivatives(
 
 def compare_directional(
     grads: Sequence[np.ndarray], numeric: Sequence[tuple[float, bool]], dirs: Sequence[Sequence[np.ndarray]],
-    *, rtol: float, atol: float,
+    *, rtol: float, atol: float, what: str = "directional derivative",
 ) -> tuple[float, bool, str]:
     """``grads`` projected on each direction against :func:`directional_derivatives`.
 
     Along ``v`` the tolerance is ``atol sum_j |v_j| + rtol |numeric|``: what an
     error of ``atol`` in every entry would give. The difference reported is per
     unit of ``sum_j |v_j|`` (on the first, positive direction, a gradient off by
-    ``c`` everywhere differs by ``c``). Fails when every direction crosses a kink.
+    ``c`` everywhere differs by ``c``), as torch's ``gradcheck(fast_mode=True)`` scales its
+    ``atol``. Fails when every direction crosses a kink. ``what`` names the gradient in the message.
     """
     worst, ok, bad, checked = 0.0, True, [], 0
     for k, (v, (num, smooth)) in enumerate(zip(dirs, numeric)):
@@ -289,7 +323,7 @@ def compare_directional(
             bad.append((k, got, num))
     if not checked:
         return worst, False, "every direction crosses a kink"
-    msg = "" if ok else f"directional derivative != finite differences at (direction, autodiff, numeric): {bad}"
+    msg = "" if ok else f"{what} != finite differences at (direction, autodiff, numeric): {bad}"
     return worst, ok, msg
 
 

@@ -171,9 +171,10 @@ def _vs_legend(report: dict[str, Any]) -> str:
 def _legend(report: dict[str, Any], backends: list[str], grads: list[str], *, full: bool) -> list[str]:
     renamed = [f"{SHORT[b]} = {b}" for b in backends if SHORT.get(b, b) != b]
     grad_text = (
-        "float32 autodiff against float64 finite differences of unilosses on NumPy "
-        "(every reduction, with sample weights, entry by entry) and of the framework's own loss after the / in vs "
-        f"(w.r.t. y_pred, along 3 random directions), to rtol {GRAD_RTOL:g} and atol {GRAD_ATOL:g} x the largest entry; "
+        "float32 autodiff against float64 finite differences along 3 random directions v (v . gradient against "
+        "the central difference along v, as torch's gradcheck fast mode) of unilosses on NumPy (every reduction, "
+        "with sample weights, w.r.t. every float input) and of the framework's own loss after the / in vs "
+        f"(w.r.t. y_pred), to rtol {GRAD_RTOL:g} and atol {GRAD_ATOL:g} x the largest entry x sum |v|; "
         "kinks (hinge corners, |x|) are skipped."
     )
     if full:
@@ -192,6 +193,8 @@ def _legend(report: dict[str, Any], backends: list[str], grads: list[str], *, fu
             + " FAIL n / ERR n: n cases outside the tolerance / that raised (listed below); --full: one row per case."
             + (f" ({', '.join(renamed)})" if renamed else ""),
         ]
+    if report.get("dask_first_only"):
+        text.append("dask: every reduction on the first case of each loss, 'none' and the case's reduction on the others.")
     if not grads and report["gradients_checked"]:
         text.append("Gradients: no backend with autodiff (jax, torch, tensorflow) is installed or selected.")
     text.append(_vs_legend(report))

@@ -73,20 +73,25 @@ def run_checks(
     *,
     jobs: int = 1,
     progress: Progress | None = None,
+    dask_first_only: bool = False,
 ) -> dict[str, Any]:
     """Run every case on every backend; returns a JSON-ready report.
 
     ``jobs > 1`` shares the work out over that many worker processes (where
-    :func:`can_fork`); ``progress`` shows what is done as it happens.
+    :func:`can_fork`); ``progress`` shows what is done as it happens. With
+    ``dask_first_only`` (the command line on the catalogue) Dask computes every reduction
+    on the first case of each loss only, ``"none"`` and the case's reduction on the others
+    (see :mod:`unilosses.check.compute`); else every reduction on every case.
     """
-    from unilosses.conformance import all_cases
+    from unilosses.conformance import all_cases, first_case_per_loss
 
     backends = backends or available_backends()
     cases = cases if cases is not None else all_cases()
     refs_available = {fw: reference_installed(fw) for fw in REFERENCE_PACKAGES}
     progress = progress or Progress(len(cases), enabled=False)
     t0, cpu0, children0 = time.perf_counter(), time.process_time(), _children_cpu()
-    setups = [Setup(case, backends, refs_available, gradients) for case in cases]
+    firsts = {id(c) for c in (first_case_per_loss(cases) if dask_first_only else cases)}
+    setups = [Setup(case, backends, refs_available, gradients, first=id(case) in firsts) for case in cases]
     cpu: dict[str, float] = {}
     by_worker: dict[int, float] = {}
     jobs = max(1, min(jobs, len(cases)))
@@ -111,6 +116,7 @@ def run_checks(
         "ok": all(_row_ok(row) for row in rows), "backends": backends, "gradients_checked": gradients,
         "gradient_backends": grad_backends, "rows": rows, "versions": versions(), "jobs": jobs,
         "own_losses": any(c.function is not None for c in cases),
+        "dask_first_only": dask_first_only and "dask" in backends and len(firsts) < len(cases),
         "seconds": round(time.perf_counter() - t0, 2),
         "cpu_seconds": round(time.process_time() - cpu0 + _children_cpu() - children0, 2),
         "cpu_seconds_by_part": {k: round(v, 2) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])},

@@ -39,7 +39,7 @@ class LossCase:
     inputs : tuple of NumPy arrays (or Python lists), or a function of a ``numpy.random.Generator``
         The positional inputs (``(y_true, y_pred)``...): float32 or float64, integer labels as
         integers. Keep them small (a few dozen entries): gradients are checked by finite
-        differences, entry by entry.
+        differences along three random directions, entry by entry where one crosses a kink.
     options : dict
         Keyword options; NumPy arrays among them (class weights...) are converted to each
         backend like the inputs.
