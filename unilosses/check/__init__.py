@@ -7,7 +7,7 @@ Keras, optax, tf.nn) on the same inputs. On the backends with autodiff (JAX,
 torch, TensorFlow) the gradient, in float32, is compared with float64 finite
 differences along three random directions (as torch's ``gradcheck(fast_mode=True)``)
 of unilosses on NumPy (every reduction, with sample weights) and of the
-framework's own loss (torch, tf.nn or Keras, whichever is installed first). Prints a table case x backend with the largest difference and
+framework's own loss (torch, tf.nn, Keras, pml or MONAI, whichever is installed first). Prints a table case x backend with the largest difference and
 pass/fail, then the versions; exits 1 on any disagreement. Runs with NumPy
 alone.
 

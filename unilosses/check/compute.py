@@ -75,9 +75,12 @@ class Setup:
         self.arrays = tuple(case.inputs(np.random.default_rng(0)))
         self.grad_backends = [b for b in backends if b in AUTODIFF] if gradients else []
         self.positions = G.float_positions(case, self.arrays) if self.grad_backends else []
-        #: the float64 reference whose gradient is compared (torch, tf.nn or Keras), if any; Keras only
+        #: the float64 reference whose gradient is compared (torch, tf.nn, Keras, pml, MONAI), if any; Keras only
         #: on its TensorFlow backend, the one where it computes float64 (check's command line sets it)
-        exact = [fw for fw in G.FD_REFERENCES if fw in self.refs and (fw != "keras" or _keras_exact())]
+        exact = [
+            fw for fw in G.FD_REFERENCES
+            if fw in self.refs and fw not in case.values_only and (fw != "keras" or _keras_exact())
+        ]
         self.native = exact[0] if exact and self.positions else None
 
     @property

@@ -53,9 +53,10 @@ __all__ = [
 #: the reductions differentiated together ("none" is summed), all with sample weights:
 #: the sum's gradient is finite iff each reduction's is
 GRAD_REDUCTIONS = ("none", "sum_over_batch_size", "mean_with_sample_weight", "sum_by_nonzero_weights")
-#: references that run in float64, fine enough for finite differences (optax runs in float32;
-#: "reference": a user's own, on NumPy arrays, see unilosses.kit)
-FD_REFERENCES = ("torch", "tensorflow", "keras", "reference")
+#: references that run in float64, fine enough for finite differences, in the order one is chosen
+#: (optax runs in float32; "reference": a user's own, on NumPy arrays, see unilosses.kit; a case
+#: names in ``values_only`` those of its references that are not)
+FD_REFERENCES = ("torch", "tensorflow", "keras", "reference", "pml", "monai")
 
 
 def draw(case: Case, seed: int = 0) -> tuple[np.ndarray, ...]:

@@ -129,6 +129,10 @@ class Case:
     batch_coupled: bool = False
     #: the loss itself when it is not unilosses' (a user's, from :mod:`unilosses.kit`); else by name
     function: Callable[..., Any] | None = None
+    #: references whose values are compared but not their finite differences: computed in float32
+    #: whatever their inputs' dtype (too coarse for finite differences), or a different function of
+    #: the inputs off the case's domain (pml's Circle normalises the embeddings it is given)
+    values_only: tuple[str, ...] = ()
 
     def resolve(self) -> Callable[..., Any]:
         """The loss function: :attr:`function`, or the unilosses function named :attr:`loss`."""
