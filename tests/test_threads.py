@@ -35,8 +35,8 @@ def _fresh_options(case, u, ndim):
             continue
         if name == "z_loss" and not options.get("from_logits", spec.options.get("from_logits")):
             continue  # z-loss acts on logits: a non-zero one with probabilities is a ValueError
-        if name == "power" and options.get("distance", spec.options.get("distance")) != "lp":
-            continue  # a similarity takes only integer powers (a ValueError)
+        if name in ("p", "power") and options.get("distance", spec.options.get("distance")) != "lp":
+            continue  # a similarity takes only integer powers; without a distance neither applies (ValueErrors)
         options[name] = value + u if value == 0 else value * (1 - u)
     return options
 
