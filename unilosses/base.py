@@ -48,6 +48,7 @@ replica's mean divided by the number of replicas (:func:`unilosses.reduction.per
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import re
@@ -57,7 +58,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from unilosses.backends import BY_TYPE, convert, resolve
+from unilosses.backends import BACKENDS, Slots, backend_of_type, convert, resolve
 from unilosses.decorator import LossFunction, not_for_autograph
 from unilosses.reduction import PER_SAMPLE, align_weight, canonical_reduction, per_replica, reduce
 from unilosses.spec import PAIR, Spec
@@ -120,21 +121,22 @@ def keras_mask(x: Any) -> Any:
 
 
 def _compute_dtype(loss: Any, be: Any, dtype: Any) -> Any:
-    key = (be.name, dtype)
-    out = loss._dtypes.get(key)
-    if out is None:
-        if loss._dtype_name == INPUT:
-            out = be.compute_dtype(dtype)
-        else:
-            out = _framework_dtype(be, loss._dtype_name)
-        loss._dtypes[key] = out
-    return out
+    """The dtype ``loss`` computes in for inputs of ``dtype``: cached per (backend, dtype) in a
+    :class:`unilosses.backends.Slots` (no guard under ``torch.compile``)."""
+    slot = loss._dtypes.slot(be.name, dtype, be)
+    return getattr(loss._dtypes, slot) if slot else _dtype_for(loss._dtype_name, be.name, dtype, be)
+
+
+def _dtype_for(dtype_name: str, name: str, dtype: Any, be: Any) -> Any:
+    return be.compute_dtype(dtype) if dtype_name == INPUT else _framework_dtype(be, dtype_name)
 
 
 def _converted(loss: Any, y_true: Any, y_pred: Any) -> tuple[Any, Any, Any, Any]:
     """``(be, dtype, y_true, y_pred)``: the inputs in the loss's dtype, in y_pred's framework."""
-    be = BY_TYPE.get(type(y_pred))
-    if be is None:  # Python / NumPy values, variables: as the function losses take them
+    name = backend_of_type(type(y_pred))
+    if name is not None:
+        be = BACKENDS[name]
+    else:  # Python / NumPy values, variables: as the function losses take them
         y_pred, be = resolve(y_pred)
     dtype = _compute_dtype(loss, be, y_pred.dtype)
     if y_pred.dtype != dtype:
@@ -276,7 +278,7 @@ class Loss:
     def _set_dtype(self, name: str) -> None:
         self._dtype_name = name
         self._dtype = None if name == INPUT else name
-        self._dtypes: dict[Any, Any] = {}
+        self._dtypes = Slots(functools.partial(_dtype_for, name))
 
     def follow_input_dtype(self) -> None:
         """Compute in the inputs' dtype from now on, as ``dtype="input"`` does (16-bit floats

@@ -20,12 +20,21 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, NamedTuple
 
-from unilosses.backends import BY_TYPE, convert, resolve
+from unilosses.backends import BACKENDS, Slots, backend_of_type, convert, resolve
 from unilosses.dims import UNKNOWN_RANK
 from unilosses.reduction import NUMPY_1, PerSample, per_replica, reduce
 from unilosses.rules import DYNAMIC, in_bounds, is_array_value, rule_for, types, unknown_options
 
 __all__ = ["CONTEXT", "PAIR", "CoreArgs", "Spec"]
+
+#: the types of option values that are never arrays (the cached path of :meth:`Spec.validate`)
+_PLAIN = frozenset({int, float, bool, str, type(None), tuple})
+#: DYNAMIC in a kernels' cache key: Dynamo passes constants to a traced_constant, not objects
+_DYNAMIC_KEY = "\x00unilosses: an array-valued option"
+
+
+def _constant_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(_DYNAMIC_KEY if v is DYNAMIC else v for v in key) if DYNAMIC in key else key
 
 #: the inputs of most losses
 PAIR = ("y_true", "y_pred")
@@ -94,15 +103,18 @@ class Spec:
         self.arrays = tuple(arrays)
         self.static = tuple(n for n in self.options if n not in self.arrays)
         self._dynamic_ok = frozenset(n for n in self.static if getattr(self._rule(n), "accepts_arrays", False))
-        self._validated: dict[Any, tuple[Any, ...]] = {}
-        self._by_call: dict[Any, tuple[Any, ...]] = {}
+        #: validated option keys by the call's options (:meth:`validate`) and by the raw static
+        #: values (:meth:`_check`); read by slot (see :class:`unilosses.backends.Slots`)
+        self._by_call = Slots(self._cacheable_key, limit=1024)
+        self._validated = Slots(self._rules_key, limit=1024)
         self._array_names = frozenset(self.arrays)
         self._no_arrays: dict[str, Any] = dict.fromkeys(self.arrays)  # shared: never mutated
         self._none_arrays: tuple[Any, ...] = (None,) * len(self.arrays)
-        self._cores: dict[Any, Callable[..., Any]] = {}
         #: whole-loss kernels by backend name (:meth:`specialise`)
         self.specialisations: dict[str, Callable[..., Any]] = {}
-        self._fast: dict[Any, Any] = {}
+        #: (fast kernel or None, core) by (backend, options, reduction): :meth:`kernels`
+        self._kernels = Slots(self._build_kernels)
+        self._cores = self._fast = self._kernels  # the names tests count and clear
 
     # ------------------------------------------------------------- options
     def _rule(self, name: str) -> Callable[[str, Any], Any]:
@@ -119,20 +131,24 @@ class Spec:
         """
         if self._array_names and not self._array_names.isdisjoint(options):
             return self._check(options)
-        try:
-            tps = tuple(map(type, options.values()))
-            ck = (tuple(options.items()), tps if tuple not in tps else types(options.values()))
-            key = self._by_call.get(ck)
-        except TypeError:  # an unhashable option value: validate (and fail, or find an array) below
+        tps = tuple(map(type, options.values()))
+        if self._dynamic_ok and not _PLAIN.issuperset(tps):  # maybe an array-valued numeric option
             return self._check(options)
-        if key is None:
-            key, arrays = self._check(options)
-            if len(arrays) != len(self.arrays):  # an array-valued numeric option: not cacheable
-                return key, arrays
-            if len(self._by_call) > 1024:  # e.g. a label_smoothing schedule: stay bounded
-                self._by_call.clear()
-            self._by_call[ck] = key
-        return key, self._no_arrays
+        try:
+            ck = (tuple(options.items()), tps if tuple not in tps else types(options.values()))
+            slot = self._by_call.slot(ck)  # bounded (1024 keys: e.g. a label_smoothing schedule)
+        except TypeError:  # an unhashable option value: validate (and fail) below
+            slot = ""
+        if not slot:  # invalid options: raise here
+            return self._check(options)
+        return getattr(self._by_call, slot), self._no_arrays
+
+    def _cacheable_key(self, ck: Any) -> tuple[Any, ...]:
+        """The validated key of a call's options (``ck``: their items, then their types)."""
+        key, arrays = self._check(dict(ck[0]))
+        if len(arrays) != len(self.arrays):  # an array-valued numeric option: not cacheable
+            raise TypeError("not cacheable")
+        return key
 
     def _check(self, options: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         unknown = set(options) - set(self.options)
@@ -142,19 +158,18 @@ class Spec:
         raw = tuple(options.get(n, self.options[n]) for n in self.static)
         if self._dynamic_ok and any(n in self._dynamic_ok and is_array_value(v) for n, v in zip(self.static, raw)):
             raw = tuple(self._dynamic(n, v, arrays) for n, v in zip(self.static, raw))
-        raw_key: Any
         try:
-            raw_key = (raw, types(raw))
-            key = self._validated.get(raw_key)
+            slot = "" if DYNAMIC in raw else self._validated.slot(raw, types(raw))
         except TypeError:  # an unhashable option value: validate (and fail) below
-            raw_key = key = None
-        if key is None:
-            key = tuple(v if v is DYNAMIC else self._rule(n)(n, v) for n, v in zip(self.static, raw))
-            if self.check is not None:
-                self.check(**dict(zip(self.static, key)))
-            if raw_key is not None:
-                self._validated[raw_key] = key
-        return key, arrays
+            slot = ""
+        return (getattr(self._validated, slot) if slot else self._rules_key(raw)), arrays
+
+    def _rules_key(self, raw: tuple[Any, ...], _types: Any = None) -> tuple[Any, ...]:
+        """The static options' values after their rules and the spec's check (raises on bad ones)."""
+        key = tuple(v if v is DYNAMIC else self._rule(n)(n, v) for n, v in zip(self.static, raw))
+        if self.check is not None:
+            self.check(**dict(zip(self.static, key)))
+        return key
 
     def _dynamic(self, name: str, value: Any, arrays: dict[str, Any]) -> Any:
         """An array-valued numeric option: 0-d, moved to ``arrays``; DYNAMIC in the key."""
@@ -185,30 +200,31 @@ class Spec:
 
         return register
 
-    def _specialised(self, be: Any, key: tuple[Any, ...], reduction: str) -> Any:
-        """The registered kernel for (backend, options, reduction), or None (cached either way)."""
-        ck = (be.name, key, reduction)
-        fast = self._fast.get(ck, False)
-        if fast is False:
-            factory = self.specialisations.get(be.name)
-            fast = None
-            if factory is not None and DYNAMIC not in key:
-                fast = factory(be, dict(zip(self.static, key)), reduction)
-            if len(self._fast) > 256:
-                self._fast.clear()
-            fast = self._fast.setdefault(ck, fast)
-        return fast
+    def kernels(self, be: Any, key: tuple[Any, ...], reduction: str) -> tuple[Any, Callable[[CoreArgs], Any]]:
+        """(registered kernel or None, core) for (backend, options, reduction), built once."""
+        slot = self._kernels.slot(be.name, _constant_key(key), reduction, be)
+        if not slot:  # a factory raised: raise it here
+            return self._build_kernels(be.name, key, reduction, be)
+        return getattr(self._kernels, slot)  # type: ignore[no-any-return]
+
+    def _build_kernels(
+        self, name: str, key: tuple[Any, ...], reduction: str, be: Any
+    ) -> tuple[Any, Callable[[CoreArgs], Any]]:
+        key = tuple(DYNAMIC if isinstance(v, str) and v == _DYNAMIC_KEY else v for v in key)
+        factory = self.specialisations.get(be.name)
+        fast = None
+        if factory is not None and DYNAMIC not in key:
+            fast = factory(be, dict(zip(self.static, key)), reduction)
+        return fast, self._make_compiled_core(be, key, reduction)
 
     # ---------------------------------------------------------------- core
     def core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[[CoreArgs], Any]:
         """The per-(backend, options, reduction) function of one :class:`CoreArgs`, compiled
         where useful (a cached ``jax.jit`` on JAX)."""
-        ck = (be.name, key, reduction)
-        core = self._cores.get(ck)
-        if core is None:
-            core = self._cores.setdefault(ck, be.compile(self._make_core(be, key, reduction), (self.name, ck)))
-            # setdefault is atomic (no lock: torch.compile cannot trace one)
-        return core
+        return self.kernels(be, key, reduction)[1]
+
+    def _make_compiled_core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[[CoreArgs], Any]:
+        return be.compile(self._make_core(be, key, reduction), (self.name, (be.name, key, reduction)))
 
     def _make_core(self, be: Any, key: tuple[Any, ...], reduction: str) -> Callable[[CoreArgs], Any]:
         fn, xp = self.fn, be.xp
@@ -269,15 +285,19 @@ class Spec:
         """
         li, lead_name = self._lead, self.decides
         lead = inputs[li]
-        be = BY_TYPE.get(type(lead))
-        if be is None:
+        name = backend_of_type(type(lead))
+        if name is None:
             lead, be = resolve(lead, lead_name)
-        if self.specialisations and sample_weight is None and element_weight is None and normalizer is None:
-            fast = self._specialised(be, key, reduction)
-            if fast is not None:
-                out = fast(inputs if inputs[li] is lead else (*inputs[:li], lead, *inputs[li + 1 :]), arrays)
-                if out is not NotImplemented:
-                    return per_replica(be, out, reduction) if be.replicated else out
+        else:
+            be = BACKENDS[name]
+        # self.kernels(), inlined (the hot path); an array-valued numeric option puts DYNAMIC in the key
+        ck = key if len(arrays) == len(self.arrays) else _constant_key(key)
+        slot = self._kernels.slot(be.name, ck, reduction, be)
+        fast, core = getattr(self._kernels, slot) if slot else self._build_kernels(be.name, key, reduction, be)
+        if fast is not None and sample_weight is None and element_weight is None and normalizer is None:
+            out = fast(inputs if inputs[li] is lead else (*inputs[:li], lead, *inputs[li + 1 :]), arrays)
+            if out is not NotImplemented:
+                return per_replica(be, out, reduction) if be.replicated else out
         try:
             dtype = be.compute_dtype(lead.dtype, lead_name)
         except TypeError as e:
@@ -312,7 +332,7 @@ class Spec:
             if len(arrays) != len(self.arrays) and be.concrete(lead):
                 self._check_dynamic(be, arrays, arr[len(self.arrays) :])
         try:
-            out = self.core(be, key, reduction)(CoreArgs(xs, sample_weight, element_weight, normalizer, arr))
+            out = core(CoreArgs(xs, sample_weight, element_weight, normalizer, arr))
         except ValueError as e:
             if "its rank is unknown" not in str(e):
                 raise

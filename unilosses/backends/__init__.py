@@ -9,18 +9,24 @@ lookup.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
 
-from unilosses.backends.generic import Backend
+from unilosses.backends.generic import Backend, Slots, traced_constant
 from unilosses.rules import not_numbers
 
-__all__ = ["BY_TYPE", "HOST_TYPES", "Backend", "backend_for", "convert", "framework_name", "resolve"]
+__all__ = [
+    "BACKENDS", "BY_TYPE", "HOST_TYPES", "Backend", "Slots", "backend_for", "backend_of_type", "convert",
+    "framework_name", "resolve", "traced_constant",
+]
 
-#: the backend of each array type seen so far (read directly by the call machinery's hot path)
+#: the backend of each array type seen so far
 BY_TYPE: dict[type, Backend] = {}
-_BY_NAME: dict[str, Backend] = {}
+#: the backends by name (:func:`backend_of_type` gives the name; the call machinery reads this)
+BACKENDS: dict[str, Backend] = {}
+
 
 # Python objects that y_true / weights may be given as: moved to y_pred's backend.
 HOST_TYPES = (int, float, bool, list, tuple, np.ndarray, np.generic)
@@ -93,10 +99,31 @@ def _lookup(obj: Any) -> Backend:
         name = "numpy"
     # No lock: dict.setdefault is atomic, a backend built twice by racing
     # threads is dropped, and a lock could not be traced by torch.compile.
-    be = _BY_NAME.get(name)
+    be = BACKENDS.get(name)
     if be is None:
-        be = _BY_NAME.setdefault(name, _make(name, obj))
+        be = BACKENDS.setdefault(name, _make(name, obj))
     return BY_TYPE.setdefault(tp, be)
+
+
+@traced_constant
+def backend_of_type(tp: type) -> str | None:
+    """The name (a key of :data:`BACKENDS`) of the backend of arrays of type ``tp``, or None
+    where the object itself is needed (:func:`resolve`: host values, variables, types not seen
+    yet other than torch's). A :func:`traced_constant`: under ``torch.compile`` it builds the
+    torch backend while tracing, not in the graph, and the read leaves no guard."""
+    be = BY_TYPE.get(tp)
+    if be is not None:
+        return be.name
+    torch = sys.modules.get("torch")
+    if torch is None or not issubclass(tp, torch.Tensor):
+        return None
+    try:
+        be = BACKENDS.get("torch")
+        if be is None:
+            be = BACKENDS.setdefault("torch", _make("torch", None))
+        return BY_TYPE.setdefault(tp, be).name
+    except Exception:  # noqa: BLE001 - resolve() raises it
+        return None
 
 
 def _host_array(x: Any, name: str) -> np.ndarray:
@@ -178,7 +205,12 @@ def convert(be: Backend, x: Any, like: Any, name: str, dtype: Any = None, lead_n
     """
     if x is None:
         return None
-    other = BY_TYPE.get(type(x))
+    tp = type(x)
+    if tp is type(like):  # the common case: no lookup
+        other: Backend | None = be
+    else:
+        name_ = backend_of_type(tp)
+        other = None if name_ is None else BACKENDS[name_]
     if other is be:
         return x if dtype is None or x.dtype == dtype else be.xp.astype(x, dtype)
     if isinstance(x, HOST_TYPES):

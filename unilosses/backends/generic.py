@@ -8,12 +8,81 @@ a primitive faster, never change what it computes.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Callable
 
 import numpy as np
 
 from unilosses.backends.ctc import ctc_forward
 from unilosses.rules import is_zero
+
+
+def traced_constant(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark ``fn`` so that ``torch.compile``'s Dynamo calls it while tracing, as Python, and puts
+    its result in the graph as a constant (what ``torch._dynamo.assume_constant_result`` marks;
+    set here so that no framework is imported).
+
+    For the call machinery's cache reads: a read that Dynamo traces guards on what it finds, and
+    a miss during the first trace becomes a guard that fails once the cache is filled (a second
+    compilation at the next call). A marked read fills the cache while tracing and leaves no
+    guard on it. ``fn`` returns a constant (None, a bool, an int or a str), never raises
+    (Dynamo would wrap the error), and depends only on its arguments: constants by value,
+    other objects by identity (Dynamo guards on those). Elsewhere it is a plain call.
+    """
+    fn._dynamo_marked_constant = True  # type: ignore[attr-defined]
+    return fn
+
+
+class Slots:
+    """A cache read through attribute names: :meth:`slot` (a :func:`traced_constant`) finds or
+    builds the value of a hashable key and returns the name of the attribute of this object
+    that holds it, or ``""`` where ``build`` raises (the caller then takes its uncached path,
+    which raises the error): ``getattr(slots, slots.slot(*key))``.
+
+    Under ``torch.compile`` the name is a constant and the attribute read a hit: Dynamo guards
+    on that attribute only, so a later key neither misses nor invalidates a compiled graph.
+    An attribute per value, not a dict: Dynamo takes a dict's contents when it first reads it,
+    and would not see a value built later in the same trace. Names are never reused; ``limit``
+    bounds the entries (all are dropped beyond it)."""
+
+    def __init__(self, build: Callable[..., Any], limit: int = 256) -> None:
+        self.build = build
+        self.limit = limit
+        self._names: dict[Any, str] = {}
+        self._counter = itertools.count()  # next() is atomic: racing threads never share a name
+
+    def __getstate__(self) -> dict[str, Any]:  # a copy (copy.deepcopy, pickle) starts empty
+        return {"build": self.build, "limit": self.limit}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["build"], state["limit"])  # type: ignore[misc]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Any:
+        return iter(list(self._names))
+
+    def clear(self) -> None:
+        for name in self._names.values():
+            self.__dict__.pop(name, None)
+        self._names.clear()
+
+    @traced_constant
+    def slot(self, *key: Any) -> str:
+        try:
+            name = self._names.get(key)
+            if name is None:
+                value = self.build(*key)
+                if len(self._names) >= self.limit:
+                    self.clear()
+                # no lock: racing threads may each build a value; one name per key is kept
+                fresh = f"_v{next(self._counter)}"
+                self.__dict__[fresh] = value
+                name = self._names.setdefault(key, fresh)
+            return name
+        except Exception:  # noqa: BLE001 - the caller's uncached path raises it
+            return ""
 
 
 def sparse_smoothed(

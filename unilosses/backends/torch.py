@@ -35,6 +35,16 @@ class TorchBackend(Backend):
     def device(self, x: Any) -> Any:
         return x.device
 
+    # No cache: torch's dtypes answer from their own fields, which torch.compile reads as
+    # constants (a cache read would become a guard on the cache's contents).
+    def compute_dtype(self, dtype: Any, name: str = "y_pred") -> Any:
+        if not dtype.is_floating_point:
+            raise TypeError(f"{name}: expected a real floating-point array, got dtype {dtype}")
+        return torch.float32 if dtype.itemsize < 4 else dtype
+
+    def is_floating(self, dtype: Any) -> bool:
+        return bool(dtype.is_floating_point)
+
     def eager_cross_entropy(self, **options: Any) -> Callable[[Any, Any], Any]:
         """torch's whole cross-entropy call (:func:`eager_cross_entropy`): the kernel of
         ``sparse_categorical_crossentropy``'s torch specialisation."""
@@ -81,7 +91,7 @@ class TorchBackend(Backend):
         # thousand values a dot with a constant 1/n vector is one BLAS call (1 us),
         # as accurate (several accumulators), with the same gradient 1/n
         n = x.numel()
-        if n > 4096:
+        if n > 4096 or _is_compiling():  # compiled: a fused mean (a symbolic n has no 1/n vector)
             return torch.mean(x)
         key = (n, x.dtype, x.device)
         w = self._inv_n.get(key)
