@@ -319,3 +319,152 @@ def test_tf_function_jit_compile(case, calls):
         # float32 rounding, relative to the largest entry (a fused kernel eagerly, the spec under XLA)
         scale = max(1.0, float(np.max(np.abs(e.numpy()), initial=0.0)))
         np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-5, atol=1e-6 * scale, err_msg=f"gradient w.r.t. input {i}")
+
+
+_RECOMPILES = textwrap.dedent(
+    """
+    import torch, unilosses as ul
+
+    compiles = []
+
+
+    def counting(gm, example_inputs):
+        compiles.append(gm)
+        return gm.forward
+
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(6, 5, generator=g, requires_grad=True)
+    y = torch.randint(0, 5, (6,), generator=g)
+    t = torch.rand(6, 5, generator=g)
+    cw = torch.rand(5, generator=g) + 0.5
+    sw = torch.rand(6, generator=g)
+    h = torch.randn(6, 4, generator=g, requires_grad=True)
+    w = torch.nn.Parameter(torch.randn(5, 4, generator=g))
+    x1, x2, x3 = (torch.randn(6, 4, generator=g, requires_grad=True) for _ in range(3))
+    pm = torch.where(torch.rand(6, generator=g) > 0.5, 1.0, -1.0)
+    smoothing = torch.tensor(0.1)
+
+
+    class Mae(ul.Loss):
+        def call(self, y_true, y_pred):
+            return ul.namespace(y_pred).mean(abs(y_pred - y_true), axis=-1)
+
+
+    sce_object, mae_object = ul.SparseCategoricalCrossentropy(from_logits=True), Mae()
+    # (name, first options' call, second options' call): each loss's first call is inside torch.compile
+    CASES = [
+        ("linear_cross_entropy", lambda: ul.linear_cross_entropy(y, h, w, reduction="mean"),
+         lambda: ul.linear_cross_entropy(y, h, w, z_loss=1e-3, reduction="sum")),
+        ("sparse_categorical_crossentropy", lambda: ul.sparse_categorical_crossentropy(y, z, from_logits=True, reduction="mean"),
+         lambda: ul.sparse_categorical_crossentropy(y, z, from_logits=True, label_smoothing=0.1, reduction="mean")),
+        ("class weights", lambda: ul.sparse_categorical_crossentropy(y, z, from_logits=True, class_weight=cw, reduction="sum"),
+         lambda: ul.sparse_categorical_crossentropy(y, z, from_logits=True, class_weight=cw, ignore_index=0)),
+        ("an array-valued option",
+         lambda: ul.sparse_categorical_crossentropy(y, z, from_logits=True, label_smoothing=smoothing, reduction="mean"),
+         lambda: ul.categorical_crossentropy(t, z, from_logits=True, label_smoothing=smoothing)),
+        ("huber", lambda: ul.huber(t, z, delta=0.5, sample_weight=sw, reduction="stats").total,
+         lambda: ul.huber(t, z, delta=2.0, reduction="sum")),
+        ("binary_focal_crossentropy", lambda: ul.binary_focal_crossentropy(t, z, from_logits=True),
+         lambda: ul.binary_focal_crossentropy(t, z, from_logits=True, gamma=3.0, reduction="mean")),
+        ("triplet_margin", lambda: ul.triplet_margin(x1, x2, x3, reduction="mean"),
+         lambda: ul.triplet_margin(x1, x2, x3, margin=0.5, swap=True)),
+        ("cosine_embedding", lambda: ul.cosine_embedding(x1, x2, pm, reduction="mean"),
+         lambda: ul.cosine_embedding(x1, x2, pm, margin=0.2)),
+        ("dice", lambda: ul.dice(t, z, from_logits=True, reduction="mean"),
+         lambda: ul.dice(t, z, from_logits=True, squared_pred=True)),
+        ("a FunctionLoss object", lambda: sce_object(y, z), lambda: sce_object(y, z, sw)),
+        ("a Loss subclass", lambda: mae_object(t, z), lambda: mae_object(t, z, sw)),
+    ]
+
+
+    def total(out):
+        return out.sum()
+
+
+    failures = []
+    for name, first, second in CASES:
+        torch._dynamo.reset()  # each case on its own (the wrapper's code is shared: one cache entry per options)
+        fns = [torch.compile(lambda fn=fn: total(fn()), fullgraph=True, backend=counting) for fn in (first, second)]
+        counts = []
+        for fn in (fns[0], fns[0], fns[0], fns[1], fns[1], fns[0]):
+            out = fn()
+            out.backward()
+            counts.append(len(compiles))
+        compiles.clear()
+        if counts != [1, 1, 1, 2, 2, 2]:
+            failures.append(f"{name}: compilations after each call {counts}, expected [1, 1, 1, 2, 2, 2]")
+    # a new batch size compiles once more, with symbolic shapes; later sizes reuse that graph
+    torch._dynamo.reset()
+    fn = torch.compile(lambda y, z, h: total(ul.sparse_categorical_crossentropy(y, z, from_logits=True, reduction="mean")
+                                             + ul.linear_cross_entropy(y, h, w, reduction="mean")), fullgraph=True, backend=counting)
+    for n in (6, 9, 12, 15):
+        fn(y[:1].repeat(n), torch.randn(n, 5, generator=g), torch.randn(n, 4, generator=g)).backward()
+    if len(compiles) != 2:
+        failures.append(f"batch sizes 6, 9, 12, 15: {len(compiles)} compilations, expected 2")
+    assert not failures, "; ".join(failures)
+    print("ok", len(CASES))
+    """
+)
+
+
+def test_torch_compile_compiles_once():
+    """torch.compile(fullgraph=True) of a loss compiles once: three calls with the same shapes and
+    options, one compilation (its first call inside the compiled function, in a fresh interpreter);
+    other options compile once more and leave the first graph valid; a second batch size compiles
+    once more (symbolic shapes), and no later one does. Losses of several families,
+    the LM head, array options, an array-valued numeric option, sample weights, a FunctionLoss object
+    and a Loss subclass."""
+    _require("torch")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (os.getcwd(), os.environ.get("PYTHONPATH")) if p))
+    proc = subprocess.run([sys.executable, "-c", _RECOMPILES], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["ok", "11"], proc.stdout
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_torch_compile_lm_head_is_one_operator(reduction):
+    """Under torch.compile the LM head's chunk loop is one opaque operator in the forward and the
+    backward graphs (no matrix product unrolled into them: inductor would plan the chunks' buffers as
+    one program, several times the eager memory), with the eager kernel's values and gradients."""
+    _require("torch")
+    import torch
+    from functorch.compile import make_boxed_func
+    from torch._dynamo.backends.common import aot_autograd
+
+    graphs: list[Any] = []
+
+    def capture(gm: Any, example_inputs: Any) -> Any:
+        graphs.append(gm)
+        return make_boxed_func(gm.forward)
+
+    def loss(y: Any, h: Any, w: Any, b: Any) -> Any:
+        out = ul.linear_cross_entropy(y, h, w, b, reduction=reduction, label_smoothing=0.1, chunk_size=5)
+        return out if reduction == "mean" else (out * torch.linspace(0.5, 1.5, out.shape[0])).sum()
+
+    def leaves() -> list[Any]:
+        g = torch.Generator().manual_seed(3)
+        h = torch.randn(13, 6, generator=g, requires_grad=True)
+        w = torch.nn.Parameter(torch.randn(11, 6, generator=g))
+        b = torch.nn.Parameter(torch.randn(11, generator=g))
+        return [torch.randint(0, 11, (13,), generator=g), h, w, b]
+
+    eager = leaves()
+    expected = loss(*eager)
+    expected.backward()
+    compiled = leaves()
+    torch._dynamo.reset()
+    try:
+        got = torch.compile(loss, fullgraph=True, backend=aot_autograd(fw_compiler=capture, bw_compiler=capture))(*compiled)
+        got.backward()
+    finally:
+        torch._dynamo.reset()
+    assert len(graphs) == 2  # forward, backward
+    sweep = torch.ops.unilosses.linear_cross_entropy_sweep.default
+    for gm, sweeps in zip(graphs, (True, reduction == "none")):  # a reduced loss's backward only scales
+        targets = {n.target for n in gm.graph.nodes if n.op == "call_function"}
+        assert (sweep in targets) == sweeps, gm.code
+        assert not targets & {torch.ops.aten.mm.default, torch.ops.aten.addmm.default}, gm.code
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+    for a, e in zip(compiled[1:], eager[1:]):
+        torch.testing.assert_close(a.grad, e.grad, rtol=1e-5, atol=1e-6)

@@ -294,10 +294,10 @@ def test_torch_chunk_kernel_equals_the_shared_math(combo):
     classes = torch.arange(V)[None, :]
     wsum = V if cw is None else cw.sum()
     u = h @ w.T if b is None else h @ w.T + b
-    v0, l0, g0 = chunk_terms(xtorch, u, y, classes, cw, wsum, o, grad=True)
+    v0, l0, g0, _ = chunk_terms(xtorch, u, y, classes, cw, wsum, o, grad=True)
     bufs = _Blocks(N + 3, V, torch.float64, h.device)  # reused by both calls, as by a pass's chunks
-    v1, l1, g1 = _terms(h, w.T, b, y, cw, wsum, o, bufs, True, None)
-    _, _, g2 = _terms(h, w.T, b, y, cw, wsum, o, bufs, True, l0)
+    v1, l1, g1, _ = _terms(h, w.T, b, y, cw, wsum, o, bufs, True, None)
+    _, _, g2, _ = _terms(h, w.T, b, y, cw, wsum, o, bufs, True, l0)
     for x, e in ((v1, v0), (l1, l0), (g1, g0), (g2, g0)):
         torch.testing.assert_close(x, e, rtol=1e-12, atol=1e-12)
 
@@ -323,22 +323,7 @@ def test_half_precision(backend, dtype):
             out = ul.linear_cross_entropy(y, h_, w_, chunk_size=CHUNK, reduction="sum")
             return out
 
-        be = backend.name
-        if be == "torch":
-            import torch
-
-            ht, wt = h.clone().requires_grad_(True), w.clone().requires_grad_(True)
-            gh, gw = torch.autograd.grad(f(ht, wt, None), (ht, wt))
-        elif be == "jax":
-            import jax
-
-            gh, gw = jax.grad(lambda a, b: f(a, b, None), argnums=(0, 1))(h, w)
-        else:
-            tf = _tf()
-            with tf.GradientTape() as tape:
-                tape.watch([h, w])
-                out = f(h, w, None)
-            gh, gw = tape.gradient(out, [h, w])
+        gh, gw = framework_grads(backend.name, lambda a, b: f(a, b, None), [h, w])
         assert gh.dtype == h.dtype and gw.dtype == w.dtype
 
 
@@ -604,3 +589,61 @@ def test_jax_weight_sharded_over_the_vocabulary(tmp_path):
     assert result["max_diff"] <= 1e-5, result
     assert result["largest_collective"] <= result["chunk_dh"] < result["chunk_logits"], result  # dh's partial sums
     assert "vocab" in result["dW_sharding_Auto"] and "vocab" in result["dW_sharding_Explicit"], result
+
+
+# ------------------------------------------------------------ accum_dtype
+def framework_grads(framework: str, f: Any, xs: list[Any]) -> list[Any]:
+    """Gradients of the scalar ``f(*xs)`` w.r.t. the arrays ``xs`` of ``framework`` (its own autodiff)."""
+    if framework == "torch":
+        import torch
+
+        ts = [x.clone().requires_grad_(True) for x in xs]
+        return list(torch.autograd.grad(f(*ts), ts))
+    if framework == "jax":
+        import jax
+
+        return list(jax.grad(f, argnums=tuple(range(len(xs))))(*xs))
+    tf = _tf()
+    with tf.GradientTape() as tape:
+        tape.watch(xs)
+        out = f(*xs)
+    return tape.gradient(out, xs)
+
+
+@pytest.mark.parametrize("framework", AUTODIFF)
+@pytest.mark.parametrize("accum", ["float32", "weight"])
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_accum_dtype(framework, accum, reduction):
+    """bfloat16 weights: W's and b's gradients in bfloat16, close to the float32 unfused gradients
+    on the same rounded inputs, whichever dtype they accumulate in; float32 weights: the same
+    gradients either way."""
+    be = ArrayBackend(framework)
+    a, kw = _draw(COVERING[-1])  # bias, class weights, ignored tokens, smoothing, z-loss, soft cap
+    y, cot = be.asarray(a["y"]), be.asarray(a["cot"], "float32")
+    bkw = {k: be.asarray(v, "float32") if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    for dtype in ("bfloat16", "float32"):
+        xs = [be.asarray(a[k], dtype) for k in ("h", "w", "b")]
+
+        def f(h: Any, w: Any, b: Any, fn: Any = ul.linear_cross_entropy, accum: str = accum) -> Any:
+            extra = {"accum_dtype": accum} if fn is ul.linear_cross_entropy else {}
+            out = fn(y, h, w, b, **bkw, **extra, reduction=reduction)
+            out = out * cot if reduction == "none" else out
+            return _tf().reduce_sum(out) if framework == "tensorflow" else out.sum()
+
+        got = framework_grads(framework, f, xs)
+        assert [str(g.dtype) for g in got] == [str(x.dtype) for x in xs]
+        rounded = [be.asarray(to_numpy(x).astype(np.float32)) for x in xs]
+        want = framework_grads(framework, lambda *x: f(*x, fn=_unfused), rounded)
+        if dtype == "float32":
+            default = framework_grads(framework, lambda *x: f(*x, accum="float32"), xs)
+            for g, e in zip(got, default):
+                np.testing.assert_allclose(to_numpy(g), to_numpy(e), rtol=1e-6, atol=1e-6)
+        tol = 1e-5 if dtype == "float32" else 6e-2
+        for g, e in zip(got, want):
+            np.testing.assert_allclose(to_numpy(g).astype(np.float32), to_numpy(e), rtol=tol, atol=tol)
+
+
+def test_accum_dtype_is_checked():
+    a, _ = _draw(COVERING[0])
+    with pytest.raises(ValueError, match="accum_dtype"):
+        ul.linear_cross_entropy(a["y"], a["h"], a["w"], accum_dtype="bfloat16")

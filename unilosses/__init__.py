@@ -23,6 +23,7 @@ from unilosses.losses._distillation import *  # noqa: F403
 from unilosses.losses._embedding import *  # noqa: F403
 from unilosses.losses._focal import *  # noqa: F403
 from unilosses.losses._linear import *  # noqa: F403
+from unilosses.losses._linear import linear_log_probs
 from unilosses.losses._margin import *  # noqa: F403
 from unilosses.losses._metric import *  # noqa: F403
 from unilosses.losses._multiclass_margin import *  # noqa: F403
@@ -67,6 +68,7 @@ __all__ = [
     "get",
     "group_advantages",
     "kl_penalty",
+    "linear_log_probs",
     "loss",
     "loss_classes",
     "namespace",

@@ -18,18 +18,23 @@ with label ``y`` has::
     value = (1 - e) w_y (lse - z_y) + (e / V) sum_c w_c (lse - z_c) + k lse^2
     d value / d z_c = ((1 - e) w_y + e W / V + 2 k lse) p_c - (1 - e) w_y [c = y] - (e / V) w_c
 
-and ``d z / d u = 1 - tanh(u / cap)^2`` with a soft cap. These per-token terms are held
+and ``d z / d u = 1 - tanh(u / cap)^2`` with a soft cap (``z = softcap(u) / T`` with a
+temperature ``T``: the slope divided by ``T``). :func:`unilosses.linear_log_probs` reads
+``log p_y = -value`` (no smoothing, z-loss or class weights) and, with ``o.entropy``, each
+token's entropy ``H = lse - sum_c p_c z_c``, whose gradient is ``d H / d z_c = -p_c (log p_c + H)``
+(:func:`fold_cotangents`). These per-token terms are held
 here once, as functions of plain operator arithmetic that every backend's chunk kernel
 calls: :func:`token_values` (the value from ``lse - z_y``, ``lse`` and the uniform term),
 :func:`label_coefficient` (``(1 - e) w_y``, the one-hot's), :func:`softmax_coefficient`
 (``p``'s, built on the label's or alone as the shift ``e W / V + 2 k lse`` that a kernel
 giving ``p - onehot`` adds back on the label), :func:`uniform_gradient` (``(e / V) w``),
-:func:`soft_cap` and :func:`soft_cap_slope` (with the smoothing term in :func:`finish_gradient`).
+:func:`soft_cap` and :func:`soft_cap_slope`, :func:`temper` (with the smoothing term and the
+temperature in :func:`finish_gradient`), :func:`fold_cotangents` (the entropy's).
 
 The sweep: the contract of every backend's ``_sweep``
 ------------------------------------------------------
 
-``_sweep(h, w, b, labels, cw, o, a=None, lse=None)`` in ``linear_torch``, ``linear_jax``
+``_sweep(h, w, b, labels, cw, o, a=None, lse=None, entropy=None, ae=None)`` in ``linear_torch``, ``linear_jax``
 and ``linear_tf`` is one pass over the chunks of tokens (:func:`tokens_per_chunk`), each
 chunk's terms from the shared functions above. Its inputs: ``h`` (N, D) and ``w`` (V, D)
 of one dtype, ``b`` (V,) or None, ``labels`` (N,) valid class indices (ignored tokens
@@ -42,8 +47,13 @@ constant), ``o`` the :class:`LinearOptions`, and:
   of per-token values it is the cotangent itself.
 - ``lse`` (N,) or None: the logsumexp of an earlier pass over the same inputs (a backward
   pass that recomputes the logits). Given, the values are not computed.
+- ``entropy`` (N,) or None: with ``o.entropy``, the entropies of that earlier pass (given with ``lse``).
+- ``ae`` (N,) or None: with ``o.entropy`` in a backward pass, the cotangent of each token's
+  entropy (``a`` is the values'). Given, each chunk's gradient is the sum of both,
+  ``G_i = a_i d value_i / d u_i + ae_i d H_i / d u_i`` (:func:`fold_cotangents`), so ``dh_unit``
+  is already scaled (``G_i W``) and ``dW``, ``db`` sum ``G_i`` without ``a`` again.
 
-It returns a :class:`SweepResult` ``(values, lse, dh_unit, dW, db)``, each in the compute
+It returns a :class:`SweepResult` ``(values, lse, dh_unit, dW, db, entropy)``, each in the compute
 dtype (float32 for 16-bit inputs) or None.
 """
 
@@ -54,9 +64,10 @@ from typing import Any, Callable, NamedTuple
 from unilosses.rules import is_zero
 
 __all__ = [
-    "CHUNK_ELEMENTS", "DW_BLOCK_ELEMENTS", "LinearOptions", "SweepResult", "chunk_terms", "dw_block_rows",
-    "finish_gradient", "label_coefficient", "linear_values", "shared_parts", "soft_cap", "soft_cap_slope",
-    "softmax_coefficient", "token_values", "tokens_per_chunk", "uniform_gradient",
+    "CHUNK_ELEMENTS", "DW_BLOCK_ELEMENTS", "ChunkTerms", "LinearOptions", "SweepResult", "chunk_terms",
+    "dw_block_rows", "finish_gradient", "fold_cotangents", "label_coefficient", "linear_values", "shared_parts",
+    "soft_cap", "soft_cap_slope", "softmax_coefficient", "sweep_outputs", "temper", "token_values", "tokens_per_chunk",
+    "uniform_gradient",
 ]
 
 #: logits per chunk when ``chunk_size`` is not given: 2^23 float32 values (32 MiB) per
@@ -71,6 +82,13 @@ class LinearOptions(NamedTuple):
     z_loss: Any = 0.0
     softcap: Any = None
     chunk_size: Any = None  #: tokens per chunk; None: :data:`CHUNK_ELEMENTS` // V
+    temperature: Any = 1.0  #: divides the (soft-capped) logits: ``z = softcap(u) / temperature``
+    #: also each token's entropy ``H = lse - sum_c p_c z_c`` (:func:`linear_log_probs`' option; only
+    #: without label smoothing, z-loss and class weights, which it never passes)
+    entropy: bool = False
+    #: the dtype ``dW`` (and ``db``) accumulate in: ``"float32"``, or ``"weight"`` (the weight's own
+    #: dtype: 16-bit weights keep a 16-bit gradient, as Liger-Kernel's ``accum_dtype=None``)
+    accum_dtype: str = "float32"
 
 
 class SweepResult(NamedTuple):
@@ -84,6 +102,13 @@ class SweepResult(NamedTuple):
     dh_unit: Any
     dw: Any  #: (V, D) ``sum_i a_i G_i^T h_i``; None without ``a``
     db: Any  #: (V,) ``sum_i a_i G_i``; None without ``a`` or without a bias
+    entropy: Any = None  #: (N,) each token's entropy with ``o.entropy``: the one given, if given
+
+
+def sweep_outputs(stack: Callable[..., Any], r: SweepResult) -> Any:
+    """What a backend returns for a sweep: the values (N,); with ``o.entropy``, (N, 2), each
+    value beside its entropy (``stack(arrays, axis)`` the framework's)."""
+    return r.values if r.entropy is None else stack([r.values, r.entropy], 1)
 
 
 def token_values(nll: Any, lse: Any, label_weight: Any, o: LinearOptions, uniform: Callable[[], Any]) -> Any:
@@ -139,15 +164,29 @@ def uniform_gradient(class_weight: Any, n_classes: Any, o: LinearOptions) -> Any
 
 
 def finish_gradient(g: Any, t: Any, class_weight: Any, n_classes: Any, o: LinearOptions) -> Any:
-    """``(g - (e / V) w) * (1 - t^2)``, out of place: a chunk's ``d value / d z`` (n, V)
+    """``(g - (e / V) w) * (1 - t^2) / T``, out of place: a chunk's ``d value / d z`` (n, V)
     without its smoothing term made ``d value / d u``; each factor only where its option is
-    on (:func:`uniform_gradient`; ``t`` from :func:`soft_cap`, None without a soft cap)."""
+    on (:func:`uniform_gradient`; ``t`` from :func:`soft_cap`, None without a soft cap; ``T``
+    the temperature)."""
     smooth = uniform_gradient(class_weight, n_classes, o)
     if smooth is not None:
         g = g - smooth
     if t is not None:
         g = g * soft_cap_slope(t)
-    return g
+    return temper(g, o)
+
+
+def temper(z: Any, o: LinearOptions) -> Any:
+    """``z / T``: the (soft-capped) logits at temperature ``T``, as TRL and verl divide a model's
+    logits (after the model's own soft cap); also the chain rule's factor. ``z`` itself at ``T = 1``."""
+    return z if o.temperature == 1.0 else z / o.temperature
+
+
+def fold_cotangents(g: Any, p: Any, log_p: Any, entropy: Any, a: Any, ae: Any) -> Any:
+    """``a g - ae p (log p + H)``, out of place: a chunk's gradient (n, V) with respect to
+    its logits ``z`` of ``sum_i a_i value_i + ae_i H_i``, from ``g = d value / d z`` (unscaled),
+    the softmax ``p`` and ``log p`` (n, V), the entropies ``H`` and the cotangents ``a``, ``ae`` (n,)."""
+    return a[:, None] * g - ae[:, None] * p * (log_p + entropy[:, None])
 
 
 def soft_cap(tanh: Any, u: Any, cap: Any) -> tuple[Any, Any]:
@@ -183,6 +222,15 @@ def tokens_per_chunk(n_tokens: int, vocab: int, chunk_size: Any = None) -> int:
     return max(1, min(chunk_size, n_tokens))
 
 
+class ChunkTerms(NamedTuple):
+    """What :func:`chunk_terms` returns for one chunk of ``n`` tokens."""
+
+    values: Any  #: (n,) or None (``lse`` given)
+    lse: Any  #: (n,)
+    grad: Any  #: (n, V) ``G = d values / d u`` (folded with the entropy's: :func:`fold_cotangents`), or None
+    entropy: Any = None  #: (n,) with ``o.entropy``
+
+
 def chunk_terms(
     xp: Any,
     u: Any,
@@ -195,15 +243,19 @@ def chunk_terms(
     grad: bool = False,
     lse: Any = None,
     label_weight: Any = None,
-) -> tuple[Any, Any, Any]:
-    """``(values, lse, G)`` of one ``(n, V)`` block of logits ``u`` (the compute dtype).
+    entropy: Any = None,
+    cotangents: Any = None,
+) -> ChunkTerms:
+    """``(values, lse, G, entropy)`` of one ``(n, V)`` block of logits ``u`` (the compute dtype).
 
     ``labels`` (n,) are valid class indices (ignored tokens replaced by any class: the
     caller masks them), ``classes`` is ``arange(V)`` of the labels' dtype with shape
     (1, V), ``class_weight`` (V,) or None, ``weight_sum`` its sum (V without).
     ``G = d values / d u`` (n, V) when ``grad``; with ``lse`` given (the logsumexp of an
-    earlier forward pass) only ``G`` is computed and ``values`` is None. ``label_weight``:
-    ``class_weight[labels]`` if the caller has it (else taken here).
+    earlier forward pass; with ``o.entropy`` also its ``entropy``) only ``G`` is computed
+    and ``values`` is None. ``label_weight``: ``class_weight[labels]`` if the caller has it
+    (else taken here). ``cotangents``: ``(a, ae)`` (n,) each, the values' and the entropies'
+    (with ``o.entropy``): ``G`` is then :func:`fold_cotangents`' sum of both.
     """
     cap = o.softcap
     n_classes = u.shape[-1]
@@ -212,6 +264,7 @@ def chunk_terms(
         z, t = soft_cap(xp.tanh, u, cap)
     else:
         z = u
+    z = temper(z, o)
     onehot = xp.equal(classes, xp.expand_dims(labels, axis=1))
     w_y = label_weight
     if w_y is None and class_weight is not None:
@@ -233,8 +286,10 @@ def chunk_terms(
             return (weight_sum * log_s - xp.sum(zm * class_weight, axis=1)) / n_classes
 
         values = token_values(nll, lse, w_y, o, uniform)
+        if o.entropy:
+            entropy = log_s - xp.sum(ez * zm, axis=1) / s[:, 0]  # lse - sum_c p_c z_c
         if not grad:
-            return values, lse, None
+            return ChunkTerms(values, lse, None, entropy)
         p = ez / s
     else:
         p = xp.exp(z - xp.expand_dims(lse, axis=1))
@@ -244,7 +299,9 @@ def chunk_terms(
     if not isinstance(hit, float):
         hit = xp.expand_dims(hit, axis=1)
     g = g - xp.where(onehot, hit, xp.zeros_like(g))
-    return values, lse, finish_gradient(g, t, class_weight, n_classes, o)
+    if cotangents is not None:
+        g = fold_cotangents(g, p, z - xp.expand_dims(lse, axis=1), entropy, *cotangents)
+    return ChunkTerms(values, lse, finish_gradient(g, t, class_weight, n_classes, o), entropy)
 
 
 def shared_parts(xp: Any, weight: Any, labels: Any, class_weight: Any, device: Any) -> tuple[Any, Any]:
@@ -269,9 +326,9 @@ def _bounds(hidden: Any, n_tokens: int, n: int) -> list[tuple[int, int]]:
 def linear_values(
     be: Any, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, o: LinearOptions
 ) -> Any:
-    """Per-token values (N,) from ``hidden`` (N, D), ``weight`` (V, D), ``bias`` (V,) or None:
-    a Python loop over chunks of tokens, in pure Array API (no gradient). 16-bit inputs
-    are computed in float32."""
+    """Per-token values (N,) from ``hidden`` (N, D), ``weight`` (V, D), ``bias`` (V,) or None
+    (with ``o.entropy``: (N, 2), each value beside its entropy): a Python loop over chunks of
+    tokens, in pure Array API (no gradient). 16-bit inputs are computed in float32."""
     xp = be.xp
     dtype = be.compute_dtype(hidden.dtype, "hidden")
     if hidden.dtype != dtype:
@@ -281,7 +338,7 @@ def linear_values(
     n_tokens = hidden.shape[0]
     device = be.device(hidden)
     if n_tokens == 0:
-        return xp.zeros((0,), dtype=dtype, device=device)
+        return xp.zeros((0, 2) if o.entropy else (0,), dtype=dtype, device=device)
     classes, weight_sum = shared_parts(xp, weight, labels, class_weight, device)
     w_t = xp.permute_dims(weight, (1, 0))
     n = tokens_per_chunk(n_tokens, weight.shape[0], o.chunk_size)
@@ -290,5 +347,6 @@ def linear_values(
         u = xp.matmul(hidden[start:stop, ...], w_t)
         if bias is not None:
             u = u + bias
-        out.append(chunk_terms(xp, u, labels[start:stop], classes, class_weight, weight_sum, o)[0])
+        terms = chunk_terms(xp, u, labels[start:stop], classes, class_weight, weight_sum, o)
+        out.append(terms.values if not o.entropy else xp.stack([terms.values, terms.entropy], axis=1))
     return out[0] if len(out) == 1 else xp.concat(out, axis=0)

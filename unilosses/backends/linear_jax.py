@@ -38,6 +38,7 @@ from unilosses.backends.linear_generic import (
     chunk_terms,
     dw_block_rows,
     shared_parts,
+    sweep_outputs,
     tokens_per_chunk,
 )
 
@@ -49,7 +50,8 @@ def _f32(dtype: Any) -> Any:
 
 
 def _sweep(
-    h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None
+    h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None,
+    entropy: Any = None, ae: Any = None,
 ) -> SweepResult:
     """One pass over the chunks, as the contract in :mod:`unilosses.backends.linear_generic`
     states (:class:`~unilosses.backends.linear_generic.SweepResult`): each chunk's math is
@@ -65,30 +67,37 @@ def _sweep(
     grad = a is not None
     bias = None if b is None else b.astype(f32)
 
-    def chunk(hc: Any, yc: Any, ac: Any, lc: Any) -> Any:
+    def chunk(hc: Any, yc: Any, ac: Any, lc: Any, ec: Any, aec: Any) -> Any:
         u = jnp.matmul(hc, w.T, preferred_element_type=f32)
         if bias is not None:
             u = u + bias
         w_y = None if cw_rows is None else _lookup(cw_rows, yc)
-        v, l_c, g = chunk_terms(jnp, u, yc, classes, cw, weight_sum, o, grad=grad, lse=lc, label_weight=w_y)
+        folded = None if aec is None else (ac, aec)
+        v, l_c, g, e_c = chunk_terms(
+            jnp, u, yc, classes, cw, weight_sum, o, grad=grad, lse=lc, label_weight=w_y, entropy=ec, cotangents=folded
+        )
         if not grad:
-            return v, l_c, None, None, None
+            return v, l_c, e_c, None, None, None
         dh = jnp.matmul(g.astype(w.dtype), w, preferred_element_type=f32, **replicated)
-        ah = hc * ac[:, None].astype(hc.dtype)
-        db = None if b is None else ac.astype(f32) @ g
-        return v, l_c, dh, (g.astype(h.dtype), ah), db
+        # folded: g holds the cotangents already
+        ah = hc if folded else hc * ac[:, None].astype(hc.dtype)
+        db = None if b is None else jnp.sum(g, axis=0) if folded else ac.astype(f32) @ g
+        return v, l_c, e_c, dh, (g.astype(h.dtype), ah), db
 
     def cut(x: Any, lo: int, hi: int) -> Any:
         return None if x is None else x[lo:hi]
 
     def body(carry: Any, xs: Any) -> Any:
-        v, l_c, dh, gah, db = chunk(*xs)
+        v, l_c, e_c, dh, gah, db = chunk(*xs)
         if grad:
-            carry = (_add_outer(carry[0], gah[0], gah[1], replicated), None if db is None else carry[1] + db)
-        return carry, (v, l_c, dh)
+            carry = (
+                _add_outer(carry[0], gah[0], gah[1], replicated), None if db is None else carry[1] + db.astype(acc)
+            )
+        return carry, (v, l_c, dh, e_c)
 
     # zeros_like: the accumulators keep w's and b's sharding (the scan carry's type under Explicit axes)
-    carry = (jnp.zeros_like(w, dtype=f32), None if b is None else jnp.zeros_like(b, dtype=f32)) if grad else (None, None)
+    acc = w.dtype if o.accum_dtype == "weight" else f32
+    carry = (jnp.zeros_like(w, dtype=acc), None if b is None else jnp.zeros_like(b, dtype=acc)) if grad else (None, None)
     parts = []
     if full:
         stop = full * n
@@ -96,19 +105,19 @@ def _sweep(
         def split(x: Any) -> Any:
             return None if x is None else x[:stop].reshape((full, n) + x.shape[1:])
 
-        carry, ys = jax.lax.scan(body, carry, (split(h), split(labels), split(a), split(lse)))
+        carry, ys = jax.lax.scan(body, carry, tuple(split(x) for x in (h, labels, a, lse, entropy, ae)))
         parts.append(tuple(None if y is None else y.reshape((stop,) + y.shape[2:]) for y in ys))
     if tail:
         lo = full * n
-        carry, ys = body(carry, (h[lo:], labels[lo:], cut(a, lo, n_tokens), cut(lse, lo, n_tokens)))
+        carry, ys = body(carry, (h[lo:], labels[lo:]) + tuple(cut(x, lo, n_tokens) for x in (a, lse, entropy, ae)))
         parts.append(ys)
     if not parts:
         empty = jnp.zeros((0,), f32)
-        parts.append((empty, empty, jnp.zeros((0,) + h.shape[1:], f32) if grad else None))
-    values, lse_out, dh = (
+        parts.append((empty, empty, jnp.zeros((0,) + h.shape[1:], f32) if grad else None, empty))
+    values, lse_out, dh, ent = (
         None if p[0] is None else p[0] if len(parts) == 1 else jnp.concatenate(p) for p in zip(*parts)
     )
-    return SweepResult(values, lse_out, dh, carry[0], carry[1])
+    return SweepResult(values, lse_out, dh, carry[0], carry[1], ent if o.entropy else None)
 
 
 def _add_outer(acc: Any, g: Any, ah: Any, sharded: dict[str, Any]) -> Any:
@@ -172,7 +181,7 @@ def _grad_in_forward(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: L
 
 
 def _gif_fwd(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
-    values, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=tw)
+    values, _, dh, dw, db, _ = _sweep(h, w, b, labels, cw, o, a=tw)
     like = (jnp.zeros((), h.dtype), jnp.zeros((), w.dtype), None if b is None else jnp.zeros((), b.dtype))
     return values, (dh, dw, db, tw, like)
 
@@ -191,19 +200,25 @@ _grad_in_forward.defvjp(_gif_fwd, _gif_bwd)
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
 def _recompute(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions) -> Any:
-    return _sweep(h, w, b, labels, cw, o)[0]
+    return sweep_outputs(jnp.stack, _sweep(h, w, b, labels, cw, o))
 
 
 def _rc_fwd(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions) -> Any:
-    values, lse, _, _, _ = _sweep(h, w, b, labels, cw, o)
-    return values, (h, w, b, labels, cw, lse)
+    r = _sweep(h, w, b, labels, cw, o)
+    return sweep_outputs(jnp.stack, r), (h, w, b, labels, cw, r.lse, r.entropy)
 
 
 def _rc_bwd(o: LinearOptions, res: Any, g: Any) -> Any:
-    h, w, b, labels, cw, lse = res
+    h, w, b, labels, cw, lse, ent = res
     g = g.astype(lse.dtype)
-    _, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=g, lse=lse)
-    return (g[:, None] * dh).astype(h.dtype), dw.astype(w.dtype), None if b is None else db.astype(b.dtype), None, None
+    if ent is None:
+        r = _sweep(h, w, b, labels, cw, o, a=g, lse=lse)
+        dh = g[:, None] * r.dh_unit
+    else:  # the values' and the entropies' cotangents, folded into each chunk's gradient
+        r = _sweep(h, w, b, labels, cw, o, a=g[:, 0], lse=lse, entropy=ent, ae=g[:, 1])
+        dh = r.dh_unit
+    db = None if b is None else r.db.astype(b.dtype)
+    return dh.astype(h.dtype), r.dw.astype(w.dtype), db, None, None
 
 
 _recompute.defvjp(_rc_fwd, _rc_bwd)

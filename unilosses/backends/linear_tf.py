@@ -26,13 +26,17 @@ import tensorflow as tf
 from tensorflow.python.eager import record
 
 from unilosses.backends.linear_generic import (
+    ChunkTerms,
     LinearOptions,
     SweepResult,
     dw_block_rows,
     finish_gradient,
+    fold_cotangents,
     label_coefficient,
     soft_cap,
     softmax_coefficient,
+    sweep_outputs,
+    temper,
     token_values,
     tokens_per_chunk,
 )
@@ -46,7 +50,10 @@ def _f32(dtype: Any) -> Any:
     return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
 
 
-def _terms(u: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, grad: bool, lse: Any) -> tuple[Any, Any, Any]:
+def _terms(
+    u: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, grad: bool, lse: Any, ent: Any = None,
+    folded: Any = None,
+) -> ChunkTerms:
     """:func:`unilosses.backends.linear_generic.chunk_terms` of the logits ``u`` with TensorFlow's
     fused sparse softmax kernel, which gives ``-log p_y`` and ``B = softmax - onehot`` in one
     pass; with ``G = d value / d z``::
@@ -56,12 +63,14 @@ def _terms(u: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, grad: boo
     (``B`` alone without options). With ``lse`` given (backward) the kernel runs again for ``B``.
     ``coef``, the shift ``e W / V + 2 k lse``, the values and the soft cap are ``linear_generic``'s
     (:func:`~unilosses.backends.linear_generic.softmax_coefficient`, ``label_coefficient``,
-    ``token_values``, ``soft_cap``, ``finish_gradient``)."""
+    ``token_values``, ``soft_cap``, ``temper``, ``finish_gradient``, and with the entropy
+    ``fold_cotangents``: ``folded`` the cotangents ``(a, ae)``, ``ent`` the entropies given)."""
     cap = o.softcap
     n_classes = u.shape[-1] if u.shape[-1] is not None else tf.shape(u)[-1]
     t = None
     if cap is not None:
         u, t = soft_cap(tf.tanh, u, cap)
+    u = temper(u, o)
     nll, b = tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=u, labels=y)
     w_y = None if cw is None else tf.gather(cw, y)
     values = None
@@ -73,8 +82,11 @@ def _terms(u: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, grad: boo
             return (weight_sum / n_classes) * lse - mean
 
         values = token_values(nll, lse, w_y, o, uniform)
+        if o.entropy:
+            log_p = u - lse[:, None]
+            ent = -tf.reduce_sum(tf.exp(log_p) * log_p, axis=1)
         if not grad:
-            return values, lse, None
+            return ChunkTerms(values, lse, None, ent)
     extra = softmax_coefficient(lse, weight_sum, n_classes, o)  # p's coefficient less the one-hot's
     coef = label_coefficient(w_y, o) + extra
     if not isinstance(coef, float):
@@ -84,11 +96,15 @@ def _terms(u: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, grad: boo
     if not isinstance(extra, float) or extra != 0.0:
         rows = tf.range(tf.shape(y, out_type=y.dtype)[0], dtype=y.dtype)
         b = tf.tensor_scatter_nd_add(b, tf.stack([rows, y], axis=1), extra + tf.zeros_like(lse))
-    return values, lse, finish_gradient(b, t, cw, n_classes, o)
+    if folded is not None:
+        log_p = u - lse[:, None]
+        b = fold_cotangents(b, tf.exp(log_p), log_p, ent, *folded)
+    return ChunkTerms(values, lse, finish_gradient(b, t, cw, n_classes, o), ent)
 
 
 def _sweep(
-    h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None
+    h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None,
+    entropy: Any = None, ae: Any = None,
 ) -> SweepResult:
     """One pass over the chunks, as the contract in :mod:`unilosses.backends.linear_generic`
     states (:class:`~unilosses.backends.linear_generic.SweepResult`): each chunk through
@@ -108,34 +124,43 @@ def _sweep(
     d = h.shape[1]
 
     def chunk(lo: Any, hi: Any, size: Any) -> Any:
-        """(values, lse, dh_unit, dW part, db part) of rows lo:hi (``size`` rows if static)."""
+        """(values, lse, entropy, dh_unit, dW part, db part) of rows lo:hi (``size`` rows if static)."""
         cut = (lambda x: x[lo:hi]) if size is None else (lambda x: tf.slice(x, [lo] + [0] * (x.shape.rank - 1), [size] + [-1] * (x.shape.rank - 1)))
         hc, yc = cut(h), cut(labels)
         u = tf.matmul(hc, w, transpose_b=True)
         u = tf.cast(u, f32) if u.dtype != f32 else u
         if bias is not None:
             u = u + bias
-        v, l_c, g = _terms(u, yc, cw, weight_sum, o, grad, None if lse is None else cut(lse))
+        folded = None if ae is None else (cut(a), cut(ae))
+        v, l_c, g, e_c = _terms(
+            u, yc, cw, weight_sum, o, grad, None if lse is None else cut(lse), None if entropy is None else cut(entropy),
+            folded,
+        )
         if not grad:
-            return v, l_c, None, None, None
-        ac = cut(a)
+            return v, l_c, e_c, None, None, None
         dh = tf.cast(tf.matmul(tf.cast(g, w.dtype), w), f32)
-        gah = (tf.cast(g, h.dtype), hc * tf.cast(ac[:, None], h.dtype))
-        db = None if bias is None else tf.linalg.matvec(g, tf.cast(ac, f32), transpose_a=True)
-        return v, l_c, dh, gah, db
+        if folded:  # g holds the cotangents already
+            gah, db = (tf.cast(g, h.dtype), hc), None if bias is None else tf.reduce_sum(g, axis=0)
+        else:
+            ac = cut(a)
+            gah = (tf.cast(g, h.dtype), hc * tf.cast(ac[:, None], h.dtype))
+            db = None if bias is None else tf.linalg.matvec(g, tf.cast(ac, f32), transpose_a=True)
+        return v, l_c, e_c, dh, gah, db
+
+    acc = w.dtype if o.accum_dtype == "weight" else f32
 
     def add(x: Any, y: Any) -> Any:
-        return x if y is None else x + y
+        return x if y is None else x + tf.cast(y, acc)
 
     eager = tf.executing_eagerly()
 
     def add_outer(dw: Any, gah: Any) -> Any:
-        return _add_outer_in_place(dw, *gah) if eager else dw + tf.cast(tf.matmul(*gah, transpose_a=True), f32)
+        return _add_outer_in_place(dw, *gah) if eager else dw + tf.cast(tf.matmul(*gah, transpose_a=True), acc)
 
     empty = tf.zeros((0,), f32)
     # eagerly dW is this pass's own buffer, updated in place (_add_outer_in_place): a fresh one, never a cached zero
-    dw0 = (tf.raw_ops.Empty(shape=w.shape, dtype=f32, init=True) if eager else tf.zeros(w.shape, f32)) if grad else empty
-    db0 = tf.zeros(tf.shape(b), f32) if grad and b is not None else empty
+    dw0 = (tf.raw_ops.Empty(shape=w.shape, dtype=acc, init=True) if eager else tf.zeros(w.shape, acc)) if grad else empty
+    db0 = tf.zeros(tf.shape(b), acc) if grad and b is not None else empty
     if static_n is not None:
         n_tokens, n_chunks, size = static_n, static_n // n, n
     else:
@@ -143,34 +168,44 @@ def _sweep(
         n_chunks, size = (n_tokens + n - 1) // n, None
     parts: list[Any] = []
 
-    def body(i: Any, dw: Any, db: Any, tv: Any, tl: Any, tdh: Any) -> Any:
-        v, l_c, dh, gah, db_c = chunk(i * n, tf.minimum(i * n + n, n_tokens), size)
+    def body(i: Any, dw: Any, db: Any, tv: Any, tl: Any, tdh: Any, te: Any) -> Any:
+        v, l_c, e_c, dh, gah, db_c = chunk(i * n, tf.minimum(i * n + n, n_tokens), size)
         if v is not None:
             tv, tl = tv.write(i, v), tl.write(i, l_c)
+            if e_c is not None:
+                te = te.write(i, e_c)
         if grad:
             tdh, dw, db = tdh.write(i, dh), add_outer(dw, gah), add(db, db_c)
-        return i + 1, dw, db, tv, tl, tdh
+        return i + 1, dw, db, tv, tl, tdh, te
 
     def array(shape: Any) -> Any:  # one more element, empty, so that an empty batch concatenates
         return tf.TensorArray(f32, size=n_chunks + (size is None), infer_shape=False, element_shape=shape)
 
     dw, db = dw0, db0
     if size is None or n_chunks:
-        init = (tf.constant(0), dw0, db0, array([size]), array([size]), array([size, d] if grad else [size]))
-        _, dw, db, tv, tl, tdh = tf.while_loop(lambda i, *_: i < n_chunks, body, init, parallel_iterations=1)
+        init = (
+            tf.constant(0), dw0, db0, array([size]), array([size]), array([size, d] if grad else [size]), array([size])
+        )
+        _, dw, db, tv, tl, tdh, te = tf.while_loop(lambda i, *_: i < n_chunks, body, init, parallel_iterations=1)
         if size is None:  # the extra empty element
             tv, tl, tdh = tv.write(n_chunks, empty), tl.write(n_chunks, empty), tdh.write(n_chunks, tf.zeros((0, d), f32))
-        parts.append((tv.concat() if lse is None else None, tl.concat() if lse is None else None, tdh.concat() if grad else None))
+            te = te.write(n_chunks, empty)
+        fresh = lse is None
+        parts.append((
+            tv.concat() if fresh else None, tl.concat() if fresh else None, tdh.concat() if grad else None,
+            te.concat() if fresh and o.entropy else None,
+        ))
     if size is not None and n_tokens % n:
-        v, l_c, dh, gah, db_c = chunk(n_chunks * n, n_tokens, n_tokens % n)
-        parts.append((v, l_c, dh))
+        v, l_c, e_c, dh, gah, db_c = chunk(n_chunks * n, n_tokens, n_tokens % n)
+        parts.append((v, l_c, dh, e_c))
         if grad:
             dw, db = add_outer(dw, gah), add(db, db_c)
     if not parts:
-        parts.append((empty, empty, tf.zeros((0, d), f32) if grad else None))
-    values, lse_out, dh = (None if p[0] is None else p[0] if len(p) == 1 else tf.concat(p, 0) for p in zip(*parts))
+        parts.append((empty, empty, tf.zeros((0, d), f32) if grad else None, empty if o.entropy else None))
+    values, lse_out, dh, ent = (None if p[0] is None else p[0] if len(p) == 1 else tf.concat(p, 0) for p in zip(*parts))
     return SweepResult(
-        values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None
+        values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None,
+        entropy if entropy is not None else ent,
     )
 
 
@@ -212,13 +247,13 @@ def _grad_in_forward(labels: Any, cw: Any, tw: Any, o: LinearOptions, has_bias: 
     def f(h: Any, w: Any, *bias: Any) -> Any:
         b: Any = bias[0] if has_bias else None
         hs, ws, bs, ys, cs = _unwatched(h, w, b, labels, cw)
-        values, _, dh, dw, db = _sweep(hs, ws, bs, ys, cs, o, a=_unwatched(tw)[0])
+        values, _, dh, dw, db, _ = _sweep(hs, ws, bs, ys, cs, o, a=_unwatched(tw)[0])
 
         def grad(g: Any) -> Any:
             g = tf.cast(g, tw.dtype)
             c = _safe_c(g, tw)
-            out = [tf.cast(g[:, None] * dh, h.dtype), tf.cast(c * dw, w.dtype)]
-            return out + ([tf.cast(c * db, b.dtype)] if has_bias else [])
+            out = [tf.cast(g[:, None] * dh, h.dtype), tf.cast(tf.cast(c, dw.dtype) * dw, w.dtype)]
+            return out + ([tf.cast(tf.cast(c, db.dtype) * db, b.dtype)] if has_bias else [])
 
         return values, grad
 
@@ -230,15 +265,20 @@ def _recompute(labels: Any, cw: Any, o: LinearOptions, has_bias: bool) -> Any:
     def f(h: Any, w: Any, *bias: Any) -> Any:
         b: Any = bias[0] if has_bias else None
         hs, ws, bs, ys, cs = _unwatched(h, w, b, labels, cw)
-        values, lse, _, _, _ = _sweep(hs, ws, bs, ys, cs, o)
+        r = _sweep(hs, ws, bs, ys, cs, o)
+        lse, ent = r.lse, r.entropy
 
         def grad(g: Any) -> Any:
-            g = tf.cast(g, lse.dtype)
-            _, _, dh, dw, db = _sweep(hs, ws, bs, ys, cs, o, a=_unwatched(g)[0], lse=lse)
-            out = [tf.cast(g[:, None] * dh, h.dtype), tf.cast(dw, w.dtype)]
+            g = _unwatched(tf.cast(g, lse.dtype))[0]
+            if ent is None:
+                _, _, dh, dw, db, _ = _sweep(hs, ws, bs, ys, cs, o, a=g, lse=lse)
+                dh = g[:, None] * dh
+            else:  # the values' and the entropies' cotangents, folded into each chunk's gradient
+                _, _, dh, dw, db, _ = _sweep(hs, ws, bs, ys, cs, o, a=g[:, 0], lse=lse, entropy=ent, ae=g[:, 1])
+            out = [tf.cast(dh, h.dtype), tf.cast(dw, w.dtype)]
             return out + ([tf.cast(db, b.dtype)] if has_bias else [])
 
-        return values, grad
+        return sweep_outputs(tf.stack, r), grad
 
     return f
 
@@ -253,7 +293,7 @@ def linear_cross_entropy(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, 
     inputs = [h, w] + ([] if b is None else [b])
     recording = record.should_record_backprop(inputs)
     if not recording and tf.executing_eagerly():
-        return _sweep(h, w, b, labels, cw, o)[0]
+        return sweep_outputs(tf.stack, _sweep(h, w, b, labels, cw, o))
     if recording and tw is not None:
         return _grad_in_forward(labels, cw, tw, o, b is not None)(*inputs)
     return _recompute(labels, cw, o, b is not None)(*inputs)

@@ -13,8 +13,11 @@ Two functions, chosen by what the caller promises about the gradient
   product, Apple's Cut Cross-Entropy's approach).
 
 Without gradients (``torch.no_grad``, or no input requiring one) only the values are
-computed. 16-bit ``hidden`` / ``weight`` multiply in their dtype; logits, their
-gradient and ``dW`` / ``db`` accumulate in float32. ``_sweep`` is the pass whose contract
+computed. 16-bit ``hidden`` / ``weight`` multiply in their dtype for the logits and
+``dh``; the logits and their gradient are float32; ``dW`` / ``db`` accumulate in float32 by
+default, updated in place by a float32 product of the chunk's float32 gradient block (a
+16-bit product converted to float32 would hold two (V, D) temporaries per chunk), or with
+``accum_dtype="weight"`` in the weight's dtype by a 16-bit product in place. ``_sweep`` is the pass whose contract
 :mod:`unilosses.backends.linear_generic` states. The chunk math is
 :func:`unilosses.backends.linear_generic.chunk_terms` written with torch's fused kernels
 and in-place updates (:func:`_terms`; ``tests/test_linear.py`` pins the two together), its
@@ -27,11 +30,14 @@ from typing import Any
 
 import torch
 
+from unilosses.backends.generic import Slots
 from unilosses.backends.linear_generic import (
+    ChunkTerms,
     LinearOptions,
     SweepResult,
     label_coefficient,
     softmax_coefficient,
+    sweep_outputs,
     token_values,
     tokens_per_chunk,
     uniform_gradient,
@@ -42,16 +48,17 @@ __all__ = ["linear_cross_entropy"]
 
 def _terms(
     hc: Any, wt: Any, b: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, bufs: _Blocks, grad: bool,
-    lse: Any,
-) -> tuple[Any, Any, Any]:
+    lse: Any, ent: Any = None, folded: Any = None,
+) -> ChunkTerms:
     """:func:`unilosses.backends.linear_generic.chunk_terms` of the chunk ``hc`` with torch's
     fused kernels, in place where it can: ``log_softmax``, picks by ``gather``, the label's
     ``-1`` by ``scatter_add_`` (never a one-hot), so the (n, V) block is traversed about five
-    times. Every (n, V) block is written into ``bufs`` (at most three: logits, log-probabilities,
-    the soft cap's ``tanh``). The per-token values and coefficients are ``linear_generic``'s
+    times. Every (n, V) block is written into ``bufs`` (at most four: logits, log-probabilities,
+    the soft cap's ``tanh``, the entropy's softmax). The per-token values and coefficients are ``linear_generic``'s
     (:func:`~unilosses.backends.linear_generic.token_values`, ``label_coefficient``,
     ``softmax_coefficient``, ``uniform_gradient``); the soft cap and its slope are
-    ``soft_cap`` and ``soft_cap_slope`` done in place."""
+    ``soft_cap`` and ``soft_cap_slope`` done in place, as are ``temper`` and the entropy's
+    ``fold_cotangents`` (``folded``: the cotangents ``(a, ae)``; ``ent``: the entropies given)."""
     cap = o.softcap
     n_classes = wt.shape[1]
     rows = hc.shape[0]
@@ -64,6 +71,8 @@ def _terms(
     if cap is not None:  # soft_cap, in place
         t = torch.div(u, cap, out=bufs.block(2, rows)).tanh_()
         u = torch.mul(t, cap, out=u)
+    if o.temperature != 1.0:  # temper, in place
+        u.div_(o.temperature)
     yi = y[:, None]
     w_y = None if cw is None else cw[y]
     values = None
@@ -77,9 +86,20 @@ def _terms(
             return -(lp.mean(1) if cw is None else (lp @ cw) / n_classes)
 
         values = token_values(nll, lse, w_y, o, uniform)
+        if o.entropy:  # lse - sum_c p_c z_c = -sum_c p_c log p_c, a batched dot product (no third block)
+            p = torch.exp(lp, out=bufs.block(3, rows))
+            ent = -torch.bmm(p[:, None, :], lp[:, :, None])[:, 0, 0]
         if not grad:
-            return values, lse, None
+            return ChunkTerms(values, lse, None, ent)
         g = lp.exp_()
+    elif folded is not None:  # g = p (a - ae (log p + H)) - a onehot: log p in u's block, p in another
+        log_p = u.sub_(lse[:, None])
+        g = torch.exp(log_p, out=bufs.block(1, rows))
+        a, ae = folded
+        g.mul_(log_p.add_(ent[:, None]).mul_(-ae[:, None]).add_(a[:, None]))
+        del u, log_p
+        g.scatter_add_(1, yi, -a[:, None].to(g.dtype))
+        return ChunkTerms(values, lse, _finish(g, t, o), ent)
     else:
         g = u.sub_(lse[:, None]).exp_()
         del u
@@ -94,9 +114,16 @@ def _terms(
     smooth = uniform_gradient(cw, n_classes, o)
     if smooth is not None:
         g.sub_(smooth)
-    if t is not None:  # soft_cap_slope, in place
+    return ChunkTerms(values, lse, _finish(g, t, o), ent)
+
+
+def _finish(g: Any, t: Any, o: LinearOptions) -> Any:
+    """``g * (1 - t^2) / T`` in place (``soft_cap_slope`` and ``temper``; each only where its option is on)."""
+    if t is not None:
         g.mul_(t.mul_(t).neg_().add_(1.0))
-    return values, lse, g
+    if o.temperature != 1.0:
+        g.div_(o.temperature)
+    return g
 
 
 class _Blocks:
@@ -118,7 +145,8 @@ class _Blocks:
 
 
 def _sweep(
-    h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None
+    h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions, a: Any = None, lse: Any = None,
+    entropy: Any = None, ae: Any = None,
 ) -> SweepResult:
     """One pass over the chunks, as the contract in :mod:`unilosses.backends.linear_generic`
     states (:class:`~unilosses.backends.linear_generic.SweepResult`): each chunk through
@@ -130,32 +158,38 @@ def _sweep(
     grad = a is not None
     values = None if lse is not None else torch.empty(n_tokens, dtype=f32, device=h.device)
     lse_out = torch.empty(n_tokens, dtype=f32, device=h.device) if lse is None else lse
+    ent_out = torch.empty(n_tokens, dtype=f32, device=h.device) if o.entropy and lse is None else entropy
     dh: Any = torch.empty(h.shape, dtype=f32, device=h.device) if grad else None
-    dw: Any = torch.zeros(w.shape, dtype=f32, device=h.device) if grad else None
-    db = torch.zeros(n_classes, dtype=f32, device=h.device) if grad and b is not None else None
+    acc = w.dtype if o.accum_dtype == "weight" else f32
+    dw: Any = torch.zeros(w.shape, dtype=acc, device=h.device) if grad else None
+    db = torch.zeros(n_classes, dtype=acc, device=h.device) if grad and b is not None else None
     wt, bc = w.t(), None if b is None else b.to(h.dtype)
     bufs = _Blocks(n, n_classes, f32, h.device)
     for start in range(0, n_tokens, n):
         stop = min(start + n, n_tokens)
         hc = h[start:stop]
-        v, l_c, g = _terms(hc, wt, bc, labels[start:stop], cw, weight_sum, o, bufs, grad,
-                           None if lse is None else lse[start:stop])
+        folded = None if ae is None else (a[start:stop], ae[start:stop])
+        v, l_c, g, e_c = _terms(hc, wt, bc, labels[start:stop], cw, weight_sum, o, bufs, grad,
+                                None if lse is None else lse[start:stop],
+                                None if entropy is None else entropy[start:stop], folded)
         if values is not None:
             values[start:stop] = v
             lse_out[start:stop] = l_c
+            if ent_out is not None:
+                ent_out[start:stop] = e_c
         if not grad:
             continue
         gm = g if g.dtype == w.dtype else g.to(w.dtype)
         torch.mm(gm, w, out=dh[start:stop]) if gm.dtype == f32 else dh[start:stop].copy_(gm @ w)
-        ah = hc * a[start:stop, None].to(hc.dtype)
-        if gm.dtype == f32:
+        ah = hc if folded else hc * a[start:stop, None].to(hc.dtype)  # folded: g holds the cotangents
+        if dw.dtype == gm.dtype:  # float32 throughout, or 16-bit weights accumulating in their dtype
             dw.addmm_(gm.t(), ah)
-        else:
-            dw += (gm.t() @ ah).to(f32)
+        else:  # 16-bit weights, float32 accumulation: the float32 block itself, in place (no (V, D) temporary)
+            dw.addmm_(g.t(), ah.to(f32))
         if db is not None:
-            db += a[start:stop].to(f32) @ g
+            db += (g.sum(0) if folded else a[start:stop].to(f32) @ g).to(db.dtype)
         del g, gm
-    return SweepResult(values, lse_out, dh, dw, db)
+    return SweepResult(values, lse_out, dh, dw, db, ent_out)
 
 
 def _cast(x: Any, like: Any) -> Any:
@@ -165,7 +199,7 @@ def _cast(x: Any, like: Any) -> Any:
 class _GradInForward(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
-        values, _, dh, dw, db = _sweep(h, w, b, labels, cw, o, a=tw)
+        values, _, dh, dw, db, _ = _sweep(h, w, b, labels, cw, o, a=tw)
         ctx.save_for_backward(dh, tw)
         ctx.dw, ctx.db = dw, db  # this node's own buffers, scaled in place by backward (not saved tensors)
         ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
@@ -201,17 +235,22 @@ class _GradInForward(torch.autograd.Function):
 class _Recompute(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions) -> Any:
-        values, lse, _, _, _ = _sweep(h, w, b, labels, cw, o)
-        ctx.save_for_backward(h, w, b, labels, cw, lse)
+        r = _sweep(h, w, b, labels, cw, o)
+        ctx.save_for_backward(h, w, b, labels, cw, r.lse, r.entropy)
         ctx.options = o
-        return values
+        return sweep_outputs(torch.stack, r)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
-        h, w, b, labels, cw, lse = ctx.saved_tensors
-        _, _, dh, dw, db = _sweep(h, w, b, labels, cw, ctx.options, a=g.to(lse.dtype), lse=lse)
-        gh = (dh * g[:, None].to(dh.dtype)).to(h.dtype) if ctx.needs_input_grad[0] else None
+        h, w, b, labels, cw, lse, ent = ctx.saved_tensors
+        g = g.to(lse.dtype)
+        if ent is None:
+            _, _, dh, dw, db, _ = _sweep(h, w, b, labels, cw, ctx.options, a=g, lse=lse)
+            dh = dh.mul_(g[:, None]) if ctx.needs_input_grad[0] else None
+        else:  # the values' and the entropies' cotangents, folded into each chunk's gradient
+            _, _, dh, dw, db, _ = _sweep(h, w, b, labels, cw, ctx.options, a=g[:, 0], lse=lse, entropy=ent, ae=g[:, 1])
+        gh = dh.to(h.dtype) if ctx.needs_input_grad[0] else None
         gw = dw.to(w.dtype) if ctx.needs_input_grad[1] else None
         gb = db.to(b.dtype) if db is not None and ctx.needs_input_grad[2] else None
         return gh, gw, gb, None, None, None
@@ -224,8 +263,115 @@ def linear_cross_entropy(
     if cw is not None and cw.requires_grad and torch.is_grad_enabled():
         raise ValueError("class_weight: linear_cross_entropy does not differentiate class weights; pass a constant")
     needs = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in (h, w, b))
+    if torch.compiler.is_compiling():  # the chunk loop as one opaque operator (see _sweep_op)
+        name = _OPTIONS.slot(*o)  # the fields (Dynamo passes a NamedTuple's fields, not the NamedTuple)
+        if not needs:
+            return _compiled_outputs(_sweep_op(h, w, b, labels, cw, None, None, None, None, name), o.entropy)
+        if tw is not None:
+            return _CompiledGradInForward.apply(h, w, b, labels, cw, tw, name)
+        return _CompiledRecompute.apply(h, w, b, labels, cw, name, o.entropy)
     if not needs:
-        return _sweep(h, w, b, labels, cw, o)[0]
+        return sweep_outputs(torch.stack, _sweep(h, w, b, labels, cw, o))
     if tw is not None:
         return _GradInForward.apply(h, w, b, labels, cw, tw, o)
     return _Recompute.apply(h, w, b, labels, cw, o)
+
+
+# ---------------------------------------------------------------- under torch.compile
+# Traced, the chunk loop would be unrolled into the graph, and inductor would plan its buffers
+# as one program (about five times the eager peak memory). Under torch.compile the sweep is one
+# custom operator instead: the compiled graph calls the eager kernel above, with its reused
+# chunk blocks, and reads only its outputs' shapes (the fake implementation). The options reach
+# it by the name of their slot (a custom operator takes numbers, not a NamedTuple).
+
+#: the options of each compiled call, by slot name (the operator's ``options`` argument)
+_OPTIONS = Slots(LinearOptions)
+
+
+def _compute_dtype(h: Any) -> Any:
+    return torch.float32 if h.dtype in (torch.float16, torch.bfloat16) else h.dtype
+
+
+@torch.library.custom_op("unilosses::linear_cross_entropy_sweep", mutates_args=())
+def _sweep_op(
+    h: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, labels: torch.Tensor, cw: torch.Tensor | None,
+    a: torch.Tensor | None, lse: torch.Tensor | None, entropy: torch.Tensor | None, ae: torch.Tensor | None,
+    options: str,
+) -> list[torch.Tensor]:
+    """:func:`_sweep` as a custom operator: its six results (values, lse, dh, dW, db, entropy),
+    an empty tensor for each None and for the ``lse`` / ``entropy`` given (an operator's outputs
+    never alias its inputs)."""
+    r = _sweep(h, w, b, labels, cw, getattr(_OPTIONS, options), a=a, lse=lse, entropy=entropy, ae=ae)
+    given = (None, lse, None, None, None, entropy)
+    return [h.new_empty(0) if x is None or x is g else x for x, g in zip(r, given)]
+
+
+@_sweep_op.register_fake
+def _sweep_fake(
+    h: Any, w: Any, b: Any, labels: Any, cw: Any, a: Any, lse: Any, entropy: Any, ae: Any, options: str
+) -> list[Any]:
+    # the shapes and dtypes _sweep allocates
+    o = getattr(_OPTIONS, options)
+    f32, n = _compute_dtype(h), h.shape[0]
+    acc = w.dtype if getattr(o, "accum_dtype", None) == "weight" else f32
+    grad = a is not None
+    return [
+        h.new_empty(0 if lse is not None else n, dtype=f32),
+        h.new_empty(0 if lse is not None else n, dtype=f32),
+        h.new_empty(tuple(h.shape) if grad else 0, dtype=f32),
+        h.new_empty(tuple(w.shape) if grad else 0, dtype=acc),
+        h.new_empty(w.shape[0] if grad and b is not None else 0, dtype=acc),
+        h.new_empty(n if o.entropy and lse is None else 0, dtype=f32),
+    ]
+
+
+def _compiled_outputs(r: Any, entropy: bool) -> Any:
+    return torch.stack([r[0], r[5]], 1) if entropy else r[0]
+
+
+class _CompiledGradInForward(torch.autograd.Function):
+    """:class:`_GradInForward` over :func:`_sweep_op`."""
+
+    @staticmethod
+    def forward(ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, options: str) -> Any:
+        values, _, dh, dw, db, _ = _sweep_op(h, w, b, labels, cw, tw, None, None, None, options)
+        ctx.save_for_backward(dh, dw, db, tw)
+        ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
+        return values
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        dh, dw, db, tw = ctx.saved_tensors
+        g = g.to(tw.dtype)
+        norm = tw @ tw
+        c = (g @ tw) / torch.where(norm == 0, torch.ones_like(norm), norm)
+        hd, wd, bd = ctx.dtypes
+        gh = (dh * g[:, None].to(dh.dtype)).to(hd) if ctx.needs_input_grad[0] else None
+        gw = (dw * c.to(dw.dtype)).to(wd) if ctx.needs_input_grad[1] else None
+        gb = (db * c.to(db.dtype)).to(bd) if bd is not None and ctx.needs_input_grad[2] else None
+        return gh, gw, gb, None, None, None, None
+
+
+class _CompiledRecompute(torch.autograd.Function):
+    """:class:`_Recompute` over :func:`_sweep_op`."""
+
+    @staticmethod
+    def forward(ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, options: str, entropy: bool) -> Any:
+        r = _sweep_op(h, w, b, labels, cw, None, None, None, None, options)
+        ctx.save_for_backward(h, w, b, labels, cw, r[1], r[5] if entropy else None)
+        ctx.options = options
+        return _compiled_outputs(r, entropy)
+
+    @staticmethod
+    def backward(ctx: Any, g: Any) -> Any:
+        h, w, b, labels, cw, lse, ent = ctx.saved_tensors
+        g = g.to(lse.dtype)
+        if ent is None:
+            _, _, dh, dw, db, _ = _sweep_op(h, w, b, labels, cw, g, lse, None, None, ctx.options)
+            dh = dh * g[:, None]
+        else:
+            _, _, dh, dw, db, _ = _sweep_op(h, w, b, labels, cw, g[:, 0], lse, ent, g[:, 1], ctx.options)
+        gh = dh.to(h.dtype) if ctx.needs_input_grad[0] else None
+        gw = dw.to(w.dtype) if ctx.needs_input_grad[1] else None
+        gb = db.to(b.dtype) if b is not None and ctx.needs_input_grad[2] else None
+        return gh, gw, gb, None, None, None, None

@@ -235,6 +235,20 @@ CASES: tuple[Case, ...] = (
     Case("lce-tf", "tensorflow", "TensorFlow, LM head, same, eager GradientTape",
          "tf.nn.sparse_softmax_cross_entropy_with_logits(h @ W.T)", 1.05, ("tensorflow",),
          linear.SHAPE, linear.QUICK, linear.tf_case),
+    # 16-bit weights at a 128k vocabulary: W's gradient accumulated in float32 (the default) and in bfloat16
+    *(Case(f"lce-torch-bf16-{n}x{d}", "torch", f"torch, LM head, bfloat16, N={n} D={d} V={v}, forward + backward",
+           "F.cross_entropy(h @ W.T, y) (bfloat16)", 1.05, ("torch",), (n, d, v), linear.QUICK,
+           linear.case("torch", "bfloat16")) for n, d, v in linear.WIDE),
+    *(Case(f"lce-torch-bf16acc-{n}x{d}", "torch", f"same, N={n} D={d}, accum_dtype='weight'",
+           "F.cross_entropy(h @ W.T, y) (bfloat16)", 1.05, ("torch",), (n, d, v), linear.QUICK,
+           linear.case("torch", "bfloat16", "ce16")) for n, d, v in linear.WIDE),
+    # selected log-probabilities (linear_log_probs) beside log_softmax(h @ W.T) at the labels
+    *(Case(f"lp-{fw}{tag}", fw, f"{name}, linear_log_probs, N={n} D={d} V={v} {dt}, forward + backward",
+           "log_softmax(h @ W.T) at the labels", 1.05, req, (n, d, v), linear.QUICK, linear.case(fw, dt, "logprobs"))
+      for fw, name, req in (("torch", "torch", ("torch",)), ("jax", "JAX", ("jax",)),
+                            ("tensorflow", "TensorFlow", ("tensorflow",)))
+      for tag, dt, (n, d, v) in (("", "float32", linear.SHAPE), ("-bf16", "bfloat16", linear.SHAPE),
+                                 ("-bf16-128k", "bfloat16", linear.BIG_VOCAB))),
 )
 
 

@@ -6,7 +6,12 @@ sparse cross-entropy: ``F.cross_entropy`` (torch), jitted optax (JAX),
 backward (gradients w.r.t. ``h`` and ``W``) and give the mean over tokens.
 
 - :func:`torch_case`, :func:`jax_case`, :func:`tf_case`: builders of timed cases
-  (:data:`unilosses.bench.cases.CASES` lists them);
+  (:data:`unilosses.bench.cases.CASES` lists them); :func:`case` the same for any dtype and for
+  :func:`unilosses.linear_log_probs` (``kind="logprobs"``) beside ``log_softmax(h @ W.T)`` taken at
+  the labels, both differentiated through a fixed per-token cotangent (an advantage per token).
+  With 16-bit inputs the unfused path takes float32 logits of the 16-bit product, as ours
+  (torch and TensorFlow: ``h @ W.T`` rounded to 16 bits, then upcast, as Hugging Face's
+  ``ForCausalLMLoss`` upcasts; JAX: the product with a float32 result);
 - :func:`child`: one memory measurement in a fresh process (:mod:`unilosses.bench.peak`;
   the rows: :mod:`unilosses.bench.memory`);
 - :func:`memory_curve`: peak memory against the vocabulary size, both paths (``bench --plot``).
@@ -19,10 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["QUICK", "SHAPE", "child", "jax_case", "memory_curve", "tf_case", "torch_case"]
+__all__ = [
+    "BIG_VOCAB", "QUICK", "SHAPE", "WIDE", "case", "child", "jax_case", "memory_curve", "tf_case", "torch_case",
+]
 
 #: (tokens N, hidden D, vocabulary V): the issue's case, and the smoke-test size
 SHAPE, QUICK = (4096, 256, 32000), (64, 16, 100)
+#: a 128k vocabulary (Llama 3's), with SHAPE's tokens; and the 16-bit weight cases' two shapes
+BIG_VOCAB, WIDE = (4096, 256, 128_000), ((2048, 512, 128_000), (512, 1024, 128_000))
 #: the memory-curve's vocabularies and tokens (the unfused reference at 256k and 512 tokens: 0.5 GB of logits)
 CURVE_VOCABS, CURVE_TOKENS = (8_000, 16_000, 32_000, 64_000, 128_000, 256_000), 512
 
@@ -37,15 +46,24 @@ def _inputs(shape: tuple[int, ...]) -> tuple[Any, Any, Any]:
     return h, w, rng.integers(0, v, n)
 
 
-def _torch_fns(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], Any]]:
+def _cotangent(n: int) -> Any:
+    """A fixed per-token cotangent of the log-probabilities (advantages), float32."""
+    import numpy as np
+
+    return np.random.default_rng(1).uniform(-1.0, 1.0, n).astype("float32")
+
+
+def _torch_fns(shape: tuple[int, ...], dtype: str = "float32", kind: str = "ce") -> tuple[Callable[[], Any], Callable[[], Any]]:
     import torch
     import torch.nn.functional as F  # noqa: N812
 
     import unilosses as ul
 
     hn, wn, yn = _inputs(shape)
-    h, w = torch.from_numpy(hn).requires_grad_(True), torch.from_numpy(wn).requires_grad_(True)
+    dt = getattr(torch, dtype)
+    h, w = (torch.from_numpy(x).to(dt).requires_grad_(True) for x in (hn, wn))
     y = torch.from_numpy(yn)
+    adv = torch.from_numpy(_cotangent(len(yn)))
 
     def run(loss: Callable[[], Any]) -> Callable[[], Any]:
         def step() -> Any:
@@ -56,8 +74,15 @@ def _torch_fns(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], 
 
         return step
 
-    return (run(lambda: ul.linear_cross_entropy(y, h, w, reduction="sum_over_batch_size")),
-            run(lambda: F.cross_entropy(h @ w.T, y)))
+    if kind == "logprobs":
+        def native_lp() -> Any:
+            lsm = torch.log_softmax(h @ w.T, -1, dtype=torch.float32)
+            return (lsm.gather(-1, y[:, None])[:, 0] * adv).sum()
+
+        return run(lambda: (ul.linear_log_probs(y, h, w) * adv).sum()), run(native_lp)
+    accum = "weight" if kind == "ce16" else "float32"
+    return (run(lambda: ul.linear_cross_entropy(y, h, w, reduction="sum_over_batch_size", accum_dtype=accum)),
+            run(lambda: F.cross_entropy((h @ w.T).float(), y)))  # 16-bit: upcast, as HF's ForCausalLMLoss
 
 
 def torch_case(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], Any]]:
@@ -65,7 +90,7 @@ def torch_case(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], 
     return _torch_fns(shape)
 
 
-def _jax_fns(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], Any]]:
+def _jax_fns(shape: tuple[int, ...], dtype: str = "float32", kind: str = "ce") -> tuple[Callable[[], Any], Callable[[], Any]]:
     import jax
     import jax.numpy as jnp
     import optax
@@ -73,13 +98,19 @@ def _jax_fns(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], An
     import unilosses as ul
 
     hn, wn, yn = _inputs(shape)
-    h, w, y = jnp.asarray(hn), jnp.asarray(wn), jnp.asarray(yn)
+    h, w, y = jnp.asarray(hn, dtype), jnp.asarray(wn, dtype), jnp.asarray(yn)
+    adv = jnp.asarray(_cotangent(len(yn)))
 
     def ours(h: Any, w: Any) -> Any:
+        if kind == "logprobs":
+            return (ul.linear_log_probs(y, h, w) * adv).sum()
         return ul.linear_cross_entropy(y, h, w, reduction="sum_over_batch_size")
 
     def native(h: Any, w: Any) -> Any:
-        return optax.softmax_cross_entropy_with_integer_labels(h @ w.T, y).mean()
+        z = jnp.matmul(h, w.T, preferred_element_type=jnp.float32)
+        if kind == "logprobs":
+            return (jnp.take_along_axis(jax.nn.log_softmax(z, axis=-1), y[:, None], axis=-1)[:, 0] * adv).sum()
+        return optax.softmax_cross_entropy_with_integer_labels(z, y).mean()
 
     def run(loss: Callable[..., Any]) -> Callable[[], Any]:
         step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
@@ -97,13 +128,14 @@ def jax_case(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], An
     return _jax_fns(shape)
 
 
-def _tf_fns(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], Any]]:
+def _tf_fns(shape: tuple[int, ...], dtype: str = "float32", kind: str = "ce") -> tuple[Callable[[], Any], Callable[[], Any]]:
     import tensorflow as tf
 
     import unilosses as ul
 
     hn, wn, yn = _inputs(shape)
-    h, w, y = tf.constant(hn), tf.constant(wn), tf.constant(yn)
+    h, w, y = tf.cast(hn, dtype), tf.cast(wn, dtype), tf.constant(yn)
+    adv = tf.constant(_cotangent(len(yn)))
 
     def run(loss: Callable[[], Any]) -> Callable[[], Any]:
         def step() -> Any:
@@ -116,9 +148,13 @@ def _tf_fns(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], Any
         return step
 
     def native() -> Any:
-        logits = tf.matmul(h, w, transpose_b=True)
+        logits = tf.cast(tf.matmul(h, w, transpose_b=True), tf.float32)
+        if kind == "logprobs":
+            return tf.reduce_sum(tf.gather(tf.nn.log_softmax(logits), y, batch_dims=1) * adv)
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
 
+    if kind == "logprobs":
+        return run(lambda: tf.reduce_sum(ul.linear_log_probs(y, h, w) * adv)), run(native)
     return run(lambda: ul.linear_cross_entropy(y, h, w, reduction="sum_over_batch_size")), run(native)
 
 
@@ -130,9 +166,28 @@ def tf_case(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], Any
 _BUILDERS = {"torch": _torch_fns, "jax": _jax_fns, "tensorflow": _tf_fns}
 
 
+def case(framework: str, dtype: str = "float32", kind: str = "ce") -> Callable[[tuple[int, ...]], Any]:
+    """A builder of timed cases, ``shape -> (unilosses, native)``: ``kind`` ``"ce"`` (the loss),
+    ``"ce16"`` (torch: the loss with ``accum_dtype="weight"``) or ``"logprobs"``
+    (:func:`unilosses.linear_log_probs`), inputs in ``dtype``."""
+    def make(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], Any]]:
+        return _BUILDERS[framework](shape, dtype, kind)
+
+    return make
+
+
+def _variant(variant: str) -> tuple[str, str, str, str]:
+    """``"<framework>[-logprobs]-<unilosses|native>[@<dtype>]"`` as (framework, kind, path, dtype)."""
+    name, _, dtype = variant.partition("@")
+    framework, path = name.rsplit("-", 1)
+    framework, _, kind = framework.partition("-")
+    return framework, kind or "ce", path, dtype or "float32"
+
+
 def child(variant: str, n: int, d: int, v: int) -> None:
     """In a fresh process: peak extra memory of one forward + backward of ``variant``
-    (``"<framework>-native"`` or ``"<framework>-unilosses"``), printed as JSON.
+    (``"<framework>[-logprobs]-<native|unilosses>[@<dtype>]"``, e.g. ``"torch-native"``,
+    ``"jax-logprobs-unilosses@bfloat16"``), printed as JSON.
 
     Warms up (imports, kernels; JAX compiles at full size) on the same code, then measures
     one call on freshly built inputs: the peak resident memory minus what was resident
@@ -142,9 +197,9 @@ def child(variant: str, n: int, d: int, v: int) -> None:
 
     from unilosses.bench.peak import peak_extra, single_thread_child
 
-    framework, path = variant.rsplit("-", 1)
+    framework, kind, path, dtype = _variant(variant)
     single_thread_child(framework)
-    build = _BUILDERS[framework]
+    build = case(framework, dtype, kind)
     pick = 0 if path == "unilosses" else 1
     if framework == "jax":
         fn = build((n, d, v))[pick]

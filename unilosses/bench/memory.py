@@ -157,6 +157,18 @@ MEMORY_CASES: tuple[MemoryCase, ...] = (
     MemoryCase("lce-tf-memory", "tensorflow", f"TensorFlow, {_LCE}",
                "tf.nn.sparse_softmax_cross_entropy_with_logits(h @ W.T)", 0.15, ("tensorflow",), _linear.SHAPE,
                _linear.QUICK, "unilosses.bench.linear", ("tensorflow-unilosses", "tensorflow-native")),
+    # selected log-probabilities (linear_log_probs against log_softmax(h @ W.T) at the labels), and 16-bit weights
+    *(MemoryCase(f"lp-{fw}{tag}-memory", fw, f"{fw}, linear_log_probs, N={n} D={d} V={v} {dt}: peak extra memory",
+                 "log_softmax(h @ W.T) at the labels", 0.15, (fw,), (n, d, v), _linear.QUICK, "unilosses.bench.linear",
+                 (f"{fw}-logprobs-unilosses@{dt}", f"{fw}-logprobs-native@{dt}"))
+      for fw, tag, dt, (n, d, v) in (("torch", "", "float32", _linear.SHAPE), ("torch", "-bf16", "bfloat16", _linear.SHAPE),
+                                     ("torch", "-bf16-128k", "bfloat16", _linear.BIG_VOCAB),
+                                     ("jax", "", "float32", _linear.SHAPE), ("tensorflow", "", "float32", _linear.SHAPE))),
+    *(MemoryCase(f"lce-torch-{dt}{'acc' if kind == 'ce16' else ''}-{n}x{d}-memory", "torch",
+                 f"torch, LM head, N={n} D={d} V={v} {dt}{', accum_dtype=weight' if kind == 'ce16' else ''}: peak extra memory",
+                 "F.cross_entropy(h @ W.T, y)", 0.5, ("torch",), (n, d, v), _linear.QUICK, "unilosses.bench.linear",
+                 (f"torch-{kind}-unilosses@{dt}", f"torch-native@{dt}"))
+      for n, d, v in _linear.WIDE for dt, kind in (("float32", "ce"), ("bfloat16", "ce"), ("bfloat16", "ce16"))),
 )
 
 
