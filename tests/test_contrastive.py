@@ -275,6 +275,185 @@ def test_distance_gradients_vs_pml_autograd(framework):
         np.testing.assert_allclose(g, expected, **tol, err_msg=f"{name} {options}")
 
 
+# ---------------------------------------------- NT-Xent against a reference set
+#: query labels and reference labels: label 2 has no reference (its anchors have no positive),
+#: label 5 no query
+REF_Y = np.array([0, 0, 1, 1, 1, 2, 3, 3, 3, 3]), np.array([0, 1, 1, 3, 5, 3])
+#: (ntxent options, the pml NTXentLoss options): every reducer, every distance
+NTXENT_REF = [
+    ({"temperature": 0.3}, lambda d, r: {"temperature": 0.3}),
+    ({"temperature": 0.3, "distance": "lp", "p": 1.0, "reducer": "avg_nonzero"},
+     lambda d, r: {"temperature": 0.3, "distance": d.LpDistance(p=1), "reducer": r.AvgNonZeroReducer()}),
+    # pml's PerAnchorReducer indexes an N x N array: a reference set of M <= N works there
+    ({"temperature": 0.5, "distance": "dot", "normalize": False, "power": 2.0, "reducer": "per_anchor"},
+     lambda d, r: {"temperature": 0.5, "distance": d.DotProductSimilarity(normalize_embeddings=False, power=2),
+                   "reducer": r.PerAnchorReducer()}),
+]
+NTXENT_REF_IDS = ["-".join(f"{k}={v}" for k, v in o.items()) for o, _ in NTXENT_REF]
+
+
+def _pml_ntxent_ref(make, labels, e, ref_labels, ref_e):
+    """pml's NTXentLoss(**make(...))(e, labels, ref_emb=ref_e, ref_labels=ref_labels): its value and its
+    torch autograd w.r.t. the embeddings and the reference embeddings (float64)."""
+    import torch
+    from pytorch_metric_learning import distances, losses, reducers
+
+    x = torch.tensor(e, dtype=torch.float64, requires_grad=True)
+    r = torch.tensor(ref_e, dtype=torch.float64, requires_grad=True)
+    out = losses.NTXentLoss(**make(distances, reducers))(x, torch.as_tensor(labels), ref_emb=r, ref_labels=torch.as_tensor(ref_labels))
+    if not out.requires_grad:  # pml's zero loss: a constant
+        return out.item(), [np.zeros_like(e), np.zeros_like(ref_e)]
+    grads = torch.autograd.grad(out, [x, r], allow_unused=True)  # pml's zero loss uses the embeddings only
+    return out.item(), [np.zeros(np.shape(a)) if g is None else g.numpy() for g, a in zip(grads, (e, ref_e))]
+
+
+@pytest.mark.parametrize(("options", "make"), NTXENT_REF, ids=NTXENT_REF_IDS)
+def test_ntxent_reference_set_vs_pml(backend, options, make):
+    """ntxent(labels, emb, ref_labels, ref_emb) == pml's NTXentLoss(...)(emb, labels, ref_emb=..,
+    ref_labels=..): positives and negatives are the query-reference pairs of the same / another label,
+    the query not left out (the batch itself given as the reference set keeps each sample's pair with
+    itself); positionally and by keyword."""
+    pytest.importorskip("pytorch_metric_learning")
+    rng = np.random.default_rng(31)
+    labels, ref_labels = REF_Y
+    e, r = _embeddings(rng), (rng.standard_normal((6, D)) * 1.5).astype(np.float32)
+    for ry, re in ((ref_labels, r), (labels, e)):
+        expected, _ = _pml_ntxent_ref(make, labels, e.astype(np.float64), ry, re.astype(np.float64))
+        y, eb, ryb, reb = (backend.asarray(a) for a in (labels, e, ry, re))
+        out = ul.ntxent(y, eb, ryb, reb, **options, reduction="mean_with_sample_weight")
+        assert_close(out, np.float32(expected), rtol=2e-5, atol=1e-6, like=out)
+        kw = ul.ntxent(y, eb, ref_labels=ryb, ref_emb=reb, **options, reduction="mean_with_sample_weight")
+        assert_close(kw, to_numpy(out), rtol=1e-6, like=out)
+    # with the batch as its own reference, each sample is one of its positives: another loss
+    itself = ul.ntxent(y, eb, **options, reduction="mean_with_sample_weight")
+    assert not np.allclose(to_numpy(itself), to_numpy(out), rtol=1e-3)
+
+
+@pytest.mark.multi
+@pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow"])
+def test_ntxent_reference_gradients_vs_pml_autograd(framework):
+    """Gradients w.r.t. the embeddings and the reference embeddings == pml's torch autograd (float64),
+    for each configuration above."""
+    if framework not in available_backends() or "torch" not in available_backends():
+        pytest.skip(f"{framework} and torch are needed (tests-all)")
+    pytest.importorskip("pytorch_metric_learning")
+    from unilosses.check.gradients import autodiff
+    from unilosses.conformance import Case
+
+    rng = np.random.default_rng(32)
+    labels, ref_labels = REF_Y
+    e, r = _embeddings(rng).astype(np.float64), rng.standard_normal((6, D)) * 1.5
+    arrays = (labels, e, ref_labels, r)
+    for options, make in NTXENT_REF:
+        _, expected = _pml_ntxent_ref(make, *arrays)
+        case = Case("pml-ref", "ntxent", lambda rng: arrays, options)
+        got = autodiff(framework, case, arrays, [1, 3], ("mean_with_sample_weight",), np.ones(B), dtype="float64")
+        tol = {"rtol": 1e-4, "atol": 1e-6} if framework == "jax" else {"rtol": 1e-6, "atol": 1e-9}  # JAX: float32
+        for g, want in zip(got, expected):
+            np.testing.assert_allclose(g, want, **tol, err_msg=str(options))
+
+
+@pytest.mark.parametrize("framework", ["jax", "tensorflow"])
+def test_ntxent_reference_set_compiles(framework):
+    """Under jax.jit and tf.function(jit_compile=True): the eager values and gradients w.r.t. the
+    embeddings and the reference embeddings (the reference set's path of each configuration above)."""
+    if framework not in available_backends():
+        pytest.skip(f"{framework} is not installed or not selected")
+    rng = np.random.default_rng(33)
+    labels, ref_labels = REF_Y
+    e, r = _embeddings(rng), (rng.standard_normal((6, D)) * 1.5).astype(np.float32)
+    for options, _ in NTXENT_REF:
+        def value(e, r, options=options):
+            return ul.ntxent(labels, e, ref_labels, r, **options, reduction="mean_with_sample_weight")
+
+        if framework == "jax":
+            import jax
+
+            grad = jax.value_and_grad(value, argnums=(0, 1))
+            eager, compiled = grad(e, r), jax.jit(grad)(e, r)
+        else:
+            import tensorflow as tf
+
+            def grad(e, r, value=value):
+                with tf.GradientTape() as tape:
+                    tape.watch([e, r])
+                    out = value(e, r)
+                return out, tape.gradient(out, [e, r])
+
+            xs = (tf.constant(e), tf.constant(r))
+            eager, compiled = grad(*xs), tf.function(grad, jit_compile=True)(*xs)
+        np.testing.assert_allclose(np.asarray(compiled[0]), np.asarray(eager[0]), rtol=1e-5, err_msg=str(options))
+        for g, want in zip(compiled[1], eager[1]):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(want), rtol=1e-4, atol=1e-6, err_msg=str(options))
+
+
+def test_ntxent_reference_sizes_unknown_until_run_time():
+    """Traced with batch and reference sizes of None (tf.function's input signature), the eager values:
+    pml's zero loss for one positive and one negative pair is then decided at run time."""
+    if "tensorflow" not in available_backends():
+        pytest.skip("tensorflow is not installed or not selected")
+    import tensorflow as tf
+
+    rng = np.random.default_rng(34)
+    y, e = np.array([0, 0, 1, 1, 2], np.int32), rng.standard_normal((5, D)).astype(np.float32)
+    ry, r = np.array([0, 1, 5], np.int32), rng.standard_normal((3, D)).astype(np.float32)
+    sig = [tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None, D), tf.float32)] * 2
+    traced = tf.function(lambda *a: ul.ntxent(*a, reduction="none"), input_signature=sig)
+    for n, m in ((5, 3), (1, 2)):  # (1, 2): one positive and one negative pair, 0
+        expected = np.asarray(ul.ntxent(y[:n], e[:n], ry[:m], r[:m], reduction="none"))
+        assert np.all(expected == 0) == (n == 1)
+        np.testing.assert_allclose(traced(y[:n], e[:n], ry[:m], r[:m]).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_ntxent_reference_one_positive_and_one_negative_pair_is_zero(backend):
+    """pml's pair losses give 0 when the whole batch holds at most one positive and one negative
+    pair (one query, two references); with a second query, the same pairs count."""
+    pytest.importorskip("pytorch_metric_learning")
+    e = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    ref_y, ref_e = np.array([0, 1]), np.array([[0.5, 0.5], [1.0, -1.0]], np.float32)
+    make = NTXENT_REF[0][1]
+    for n in (1, 2):
+        y = np.array([0, 0])[:n]
+        expected, _ = _pml_ntxent_ref(make, y, e[:n].astype(np.float64), ref_y, ref_e.astype(np.float64))
+        assert (expected == 0) == (n == 1)
+        args = (backend.asarray(a) for a in (y, e[:n], ref_y, ref_e))
+        out = ul.ntxent(*args, temperature=0.3, reduction="mean_with_sample_weight")
+        assert_close(out, np.float32(expected), rtol=1e-5, atol=1e-7, like=out)
+
+
+def test_ntxent_reference_anchors_are_independent(backend, rng):
+    """Against a reference set, each anchor's value depends on its own row alone: a batch split in
+    two gives the same per-anchor values; an empty reference set gives 0 (no pair)."""
+    labels, ref_labels = REF_Y
+    e, r = _embeddings(rng), (rng.standard_normal((6, D)) * 1.5).astype(np.float32)
+    ryb, rb = backend.asarray(ref_labels), backend.asarray(r)
+    whole = to_numpy(ul.ntxent(backend.asarray(labels), backend.asarray(e), ryb, rb))
+    for part in (slice(0, 3), slice(3, B)):
+        out = ul.ntxent(backend.asarray(labels[part]), backend.asarray(e[part]), ryb, rb)
+        assert_close(out, whole[part], rtol=1e-6, atol=1e-7, like=out)
+    empty = ul.ntxent(backend.asarray(labels), backend.asarray(e), ryb[:0], rb[:0, ...], reduction="mean_with_sample_weight")
+    assert_close(empty, np.float32(0.0), atol=0, like=empty)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"ref_emb": np.ones((3, 2), np.float32)}, r"^ref_emb, ref_labels: expected both"),
+        ({"ref_labels": np.zeros(3, np.int64)}, r"^ref_emb, ref_labels: expected both"),
+        ({"ref_emb": np.ones((3, 4), np.float32), "ref_labels": np.zeros(3, np.int64)},
+         r"^ref_emb: expected embeddings of shape \(M, 2\) as y_pred's \(4, 2\), got shape \(3, 4\)"),
+        ({"ref_emb": np.ones(3, np.float32), "ref_labels": np.zeros(3, np.int64)},
+         r"^ref_emb: expected embeddings of shape \(M, 2\)"),
+        ({"ref_emb": np.ones((3, 2), np.float32), "ref_labels": np.zeros(4, np.int64)},
+         r"^ref_labels: expected one label per embedding, shape \(3,\) for ref_emb of shape \(3, 2\), got \(4,\)"),
+    ],
+)
+def test_ntxent_bad_reference_set(backend, kw, match):
+    kw = {k: backend.asarray(v) for k, v in kw.items()}
+    with pytest.raises(ValueError, match=match):
+        ul.ntxent(backend.asarray(np.zeros(4, np.int64)), backend.asarray(np.ones((4, 2), np.float32)), **kw)
+
+
 def test_default_cosine_is_the_cosine_distance_option(backend, rng):
     """ntxent's default (optax's normalisation) == pml's cosine path (power 1 written as cosine
     with p=2 of pml's normalisation, via dot products of the normalised embeddings); circle with

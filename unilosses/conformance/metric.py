@@ -337,4 +337,29 @@ CASES = [
         self_weighted=True,
         batch_coupled=True,
     ),
+    Case(
+        "ntxent-pml-reference",
+        "ntxent",
+        _with_reference,
+        {"temperature": 0.5},
+        references={"pml": _pml(lambda: _ntxent(temperature=0.5))},
+        reduction=MEAN,
+        self_weighted=True,
+    ),
+    Case(
+        "ntxent-pml-lp-power-unnormalised-reference-avg-nonzero",
+        "ntxent",
+        _with_reference,
+        {"temperature": 2.0, "distance": "lp", "p": 1.0, "power": 2.0, "normalize": False, "reducer": "avg_nonzero"},
+        references={
+            "pml": _pml(
+                lambda: _ntxent(
+                    temperature=2.0, distance=_distance("lp", p=1, power=2, normalize_embeddings=False),
+                    reducer=_reducer("AvgNonZeroReducer"),
+                )
+            )
+        },
+        reduction=MEAN,
+        self_weighted=True,
+    ),
 ]

@@ -9,7 +9,9 @@ compares each shard's anchors only with that shard's samples.
 Both take pytorch-metric-learning's distances (``distance``, ``p``, ``power``,
 ``normalize``; see the metric-learning family): ``NTXentLoss(distance=LpDistance())``
 is ``ntxent(..., distance="lp")``, ``CircleLoss(distance=CosineSimilarity(power=2))`` is
-``circle(..., distance="cosine", power=2)``.
+``circle(..., distance="cosine", power=2)``. ``ntxent`` also takes pml's reference set
+(``ref_labels`` of shape (M,), ``ref_emb`` of shape (M, D)), as the metric-learning losses: each
+anchor is then compared with the references only.
 """
 
 from __future__ import annotations
@@ -30,15 +32,31 @@ __all__ = ["Circle", "NTXent", "circle", "ntxent"]
 # ------------------------------------------------------------------ helpers
 def _labels(be: Any, y_true: Any, y_pred: Any) -> Any:
     """Labels of shape (N,) (or (N, 1)) for embeddings of shape (N, D)."""
-    ps, ts = tuple(y_pred.shape), tuple(y_true.shape)
+    ps = tuple(y_pred.shape)
     if len(ps) != 2:
         raise ValueError(f"y_pred: expected embeddings of shape (N, D), got shape {ps}")
+    return _flat_labels(be, "y_true", y_true, ps[:1], "y_pred", ps)
+
+
+def _flat_labels(be: Any, name: str, y: Any, want: tuple[Any, ...], of: str, shape: tuple[Any, ...]) -> Any:
+    ts = tuple(y.shape)
     if len(ts) == 2 and ts[1] == 1:
-        y_true = be.xp.reshape(y_true, ts[:1])
+        y = be.xp.reshape(y, ts[:1])
         ts = ts[:1]
-    if ts != ps[:1]:
-        raise ValueError(f"y_true: expected one label per embedding, shape {ps[:1]} for y_pred of shape {ps}, got {ts}")
-    return y_true
+    if ts != want:
+        raise ValueError(f"{name}: expected one label per embedding, shape {want} for {of} of shape {shape}, got {ts}")
+    return y
+
+
+def _reference(be: Any, y_pred: Any, ref_labels: Any, ref_emb: Any) -> tuple[Any, Any]:
+    """(ref_labels (M,), ref_emb (M, D)) checked against embeddings ``y_pred`` (N, D), with the
+    metric-learning losses' rules and messages."""
+    if (ref_emb is None) != (ref_labels is None):
+        raise ValueError("ref_emb, ref_labels: expected both (a reference set and its labels) or neither")
+    ps, rs = tuple(y_pred.shape), tuple(ref_emb.shape)
+    if len(rs) != 2 or rs[1] != ps[1]:
+        raise ValueError(f"ref_emb: expected embeddings of shape (M, {ps[1]}) as y_pred's {ps}, got shape {rs}")
+    return _flat_labels(be, "ref_labels", ref_labels, rs[:1], "ref_emb", rs), ref_emb
 
 
 def _pairs(be: Any, labels: Any) -> tuple[Any, Any]:
@@ -65,12 +83,13 @@ def _empty(be: Any, y_pred: Any, weight: bool) -> PerSample:
 
 # ------------------------------------------------------------------- losses
 @loss(
+    inputs=("y_true", "y_pred", "ref_labels", "ref_emb"), decides="y_pred",
     rules={"temperature": in_range(0.0, math.inf, lo_open=True), **DISTANCE_RULES, "reducer": one_of(*REDUCERS)},
     check=check_distance,
 )
 def ntxent(
-    be: Any, y_true: Any, y_pred: Any, *, temperature: float = 0.07, reducer: str = "mean",
-    distance: str = "cosine", p: float = 2.0, power: float = 1.0, normalize: bool = True,
+    be: Any, y_true: Any, y_pred: Any, ref_labels: Any = None, ref_emb: Any = None, *, temperature: float = 0.07,
+    reducer: str = "mean", distance: str = "cosine", p: float = 2.0, power: float = 1.0, normalize: bool = True,
 ) -> Any:
     """NT-Xent (InfoNCE): each positive pair against the anchor's negatives, by cosine similarity.
 
@@ -92,6 +111,12 @@ def ntxent(
         Labels: samples with equal labels are positive pairs.
     y_pred : array, shape (N, D)
         Embeddings (normalised here: only their direction counts). Decides the backend.
+    ref_labels : array, shape (M,) or (M, 1), optional
+    ref_emb : array, shape (M, D), optional
+        A reference set (both or neither): each anchor's positives ``P(i)`` are the references
+        with its label and its negatives ``N(i)`` the others (the anchor is not left out: the
+        references are another set), as pml's ``NTXentLoss()(emb, labels, ref_emb=..,
+        ref_labels=..)``.
     temperature : float > 0
     reducer : {"mean", "avg_nonzero", "per_anchor"}
         pml's reducer of the pair terms (``MeanReducer``, its default: each anchor weighs
@@ -115,9 +140,11 @@ def ntxent(
     ``pytorch_metric_learning.losses.NTXentLoss(temperature, distance=D)`` with ``D`` as
     ``distance`` / ``p`` / ``power`` / ``normalize``. For the default cosine, norms are clipped
     below at the compute dtype's machine epsilon (optax); the other distances normalise as pml
-    (``max(||e||_p, 1e-12)``). Written as ``softplus(logsumexp_N(i) - sim_ij)`` per pair, with
-    masked entries at ``finfo.min`` (never ``-inf``): finite gradients for anchors without a
-    negative (pml adds the smallest normal number inside its log; not here).
+    (``max(||e||_p, 1e-12)``). Against a reference set, as pml, the loss is 0 when there is at
+    most one positive and one negative pair in the whole batch. Written as
+    ``softplus(logsumexp_N(i) - sim_ij)`` per pair, with masked entries at ``finfo.min`` (never
+    ``-inf``): finite gradients for anchors without a negative (pml adds the smallest normal
+    number inside its log; not here).
 
     Examples
     --------
@@ -129,20 +156,42 @@ def ntxent(
     """
     xp = be.xp
     labels = _labels(be, y_true, y_pred)
+    itself = ref_emb is None and ref_labels is None
+    ref_y, ref = (labels, y_pred) if itself else _reference(be, y_pred, ref_labels, ref_emb)
     if y_pred.shape[0] == 0:
         return _empty(be, y_pred, weight=True)
+    if ref.shape[0] == 0:  # an empty reference set: no pair (pml: 0)
+        zero = xp.sum(y_pred, axis=1) * 0.0
+        return PerSample(zero, weight=zero, valid=zero > 0)
     if distance == "cosine" and power == 1 and p == 2:  # optax's normalisation
-        sq = xp.sum(y_pred * y_pred, axis=1, keepdims=True)
-        unit = y_pred / xp.sqrt(xp.clip(sq, min=float(xp.finfo(y_pred.dtype).eps)))
-        sim = xp.matmul(unit, xp.permute_dims(unit, (1, 0))) / temperature
+        unit = _unit(be, y_pred)
+        sim = xp.matmul(unit, xp.permute_dims(unit if itself else _unit(be, ref), (1, 0))) / temperature
     else:
-        mat = pair_distances(be, y_pred, y_pred, distance, p, power, normalize)
+        mat = pair_distances(be, y_pred, ref, distance, p, power, normalize)
         sim = (-mat if distance == "lp" else mat) / temperature
-    same, other = _pairs(be, labels)
-    pos = xp.logical_and(same, other)
+    same = xp.equal(xp.expand_dims(labels, axis=1), xp.expand_dims(ref_y, axis=0))
+    pos = xp.logical_and(same, _pairs(be, labels)[1]) if itself else same
     lse_neg = _masked_logsumexp(be, sim, xp.logical_not(same))
     pair = be.softplus(xp.expand_dims(lse_neg, axis=1) - sim)
-    return pair_terms(be, pair, pos, reducer, 1)
+    out = pair_terms(be, pair, pos, reducer, 1)
+    n, m = y_pred.shape[0], ref.shape[0]
+    if itself or (n is not None and m is not None and n * m > 2):
+        # pml's pair losses give 0 when the batch has at most one positive and one negative pair:
+        # never so against the batch (a positive pair comes with its mirror image), and against a
+        # reference set only where n * m <= 2 (each of the n * m pairs is one or the other; with no
+        # negative or no positive the loss is 0 anyway): known from the shapes, so the anchors stay
+        # independent of each other
+        return out
+    n_pos, n_neg = (xp.sum(xp.astype(k, sim.dtype)) for k in (pos, xp.logical_not(same)))
+    ok = xp.astype(xp.logical_not(xp.logical_and(n_pos <= 1, n_neg <= 1)), sim.dtype)
+    return PerSample(out.values * ok, weight=out.weight, valid=out.valid)
+
+
+def _unit(be: Any, x: Any) -> Any:
+    """Rows of ``x`` divided by their 2-norms, clipped below at the machine epsilon (optax)."""
+    xp = be.xp
+    sq = xp.sum(x * x, axis=1, keepdims=True)
+    return x / xp.sqrt(xp.clip(sq, min=float(xp.finfo(x.dtype).eps)))
 
 
 def _similarity(name: str, value: Any) -> Any:

@@ -178,15 +178,11 @@ class CircleLoss(_Loss):
 
 
 class NTXentLoss(_Loss):
-    """``ul.ntxent``: the mean over positive pairs (pml's default reducer, ``MeanReducer``)."""
+    """``ul.ntxent``: the mean over positive pairs (pml's default reducer, ``MeanReducer``), against
+    the batch or a reference set (``ref_labels``, ``ref_emb``)."""
 
     function = "ntxent"
     default_distance = distances.CosineSimilarity
 
     def __init__(self, temperature: float = 0.07, **kw: Any) -> None:
         super().__init__(temperature=float(temperature), **kw)
-
-    def forward(self, embeddings: Any, labels: Any = None, indices_tuple: Any = None, ref_emb: Any = None, ref_labels: Any = None) -> Any:
-        if ref_emb is not None:
-            missing("NTXentLoss with ref_emb")
-        return super().forward(embeddings, labels, indices_tuple)
