@@ -229,3 +229,146 @@ def test_registry(registered):
     for fn, cls in [("contrastive_margin", "ContrastiveMargin"), ("batch_triplet", "BatchTriplet"),
                     ("multi_similarity", "MultiSimilarity"), ("supcon", "SupCon"), ("beta_margin", "BetaMargin")]:
         registered("metric", fn, cls)
+
+
+# ---------------------------------------------------- beta_margin's learnt beta (pml's learn_beta=True)
+NU = 0.3
+
+
+def _beta(seed: int = 11) -> np.ndarray:
+    return np.asarray(np.random.default_rng(seed).uniform(0.6, 1.4))
+
+
+def _pml_margin(beta: np.ndarray, reducer: str, **kw):
+    """pml's MarginLoss with learn_beta=True and nu, its beta parameter set to ``beta`` in float64
+    (pml casts beta to the embeddings' dtype)."""
+    import torch
+
+    loss = _pml("MarginLoss", reducer=None if reducer == "divisor" else "MeanReducer", nu=NU, learn_beta=True, **kw)
+    loss.beta = torch.nn.Parameter(torch.tensor(beta.reshape(1)))
+    return loss
+
+
+@pytest.mark.parametrize("reducer", ["divisor", "mean"])
+@pytest.mark.parametrize("reference", [False, True], ids=["batch", "ref"])
+def test_learnt_beta_vs_pml(backend, reducer, reference):
+    """A 0-d array beta with nu: pml's MarginLoss(learn_beta=True, nu=...) total, its regulariser
+    included; with nu=0, the fixed-beta loss at the same value."""
+    e, r = _data(6)
+    b = _beta()
+    ref = (REF_LABELS, r) if reference else None
+    expected = _pml_value(_pml_margin(b, reducer), e.astype(np.float64), LABELS, ref)
+    extra = (backend.asarray(REF_LABELS), backend.asarray(r)) if reference else ()
+    beta = backend.asarray(b.astype(np.float32))
+    y, x = backend.asarray(LABELS), backend.asarray(e)
+    out = ul.beta_margin(y, x, *extra, beta=beta, nu=NU, reducer=reducer, reduction=MEAN)
+    assert_close(out, np.float32(expected), rtol=2e-5, atol=1e-6, like=out)
+    fixed = ul.beta_margin(y, x, *extra, beta=float(b.astype(np.float32)), reducer=reducer, reduction=MEAN)
+    out0 = ul.beta_margin(y, x, *extra, beta=beta, reducer=reducer, reduction=MEAN)
+    assert_close(out0, ul.testing.to_numpy(fixed), rtol=1e-6, atol=1e-7, like=out0)
+
+
+@pytest.mark.parametrize("reducer", ["divisor", "mean"])
+def test_learnt_beta_without_hinge_or_triplet_vs_pml(backend, reducer):
+    """Every hinge at 0 (a margin of -5): pml still adds nu * beta (already reduced, even over a
+    zero divisor); a batch without a triplet (one label): 0."""
+    e, _ = _data(7)
+    b = _beta(12)
+    for y, margin in ((LABELS, -5.0), (np.zeros(B, np.int64), 0.2)):
+        expected = _pml_value(_pml_margin(b, reducer, margin=margin), e.astype(np.float64), y)
+        out = ul.beta_margin(backend.asarray(y), backend.asarray(e), beta=backend.asarray(b.astype(np.float32)),
+                             nu=NU, margin=margin, reducer=reducer, reduction=MEAN)
+        assert_close(out, np.float32(expected), rtol=2e-5, atol=1e-7, like=out)
+    assert abs(_pml_value(_pml_margin(b, reducer, margin=-5.0), e.astype(np.float64), LABELS) - NU * b) < 1e-6
+
+
+def _learnt_beta_grads(framework: str, e: np.ndarray, b: np.ndarray, reducer: str, ref: tuple | None, jit: bool):
+    """(value, d/d emb, d/d beta) of beta_margin with a 0-d array beta, by ``framework``'s autodiff
+    (float64; JAX's default float32), compiled (torch.compile, jax.jit, tf.function) with ``jit``."""
+    y = LABELS
+    extra_np = () if ref is None else ref
+    kw = {"nu": NU, "reducer": reducer, "reduction": MEAN}
+    if framework == "torch":
+        import torch
+
+        x, bt = torch.tensor(e, requires_grad=True), torch.tensor(b, requires_grad=True)
+        extra = tuple(torch.tensor(a) for a in extra_np)
+
+        def f(yy, xx, bb, *rest):
+            return ul.beta_margin(yy, xx, *rest, beta=bb, **kw)
+
+        if jit:  # one graph, forward and backward (aot_eager: the inductor is slow on small machines)
+            torch._dynamo.reset()
+            f = torch.compile(f, fullgraph=True, backend="aot_eager")
+        try:
+            out = f(torch.tensor(y), x, bt, *extra)
+        finally:
+            if jit:
+                torch._dynamo.reset()
+        gx, gb = torch.autograd.grad(out, [x, bt])
+        return out.item(), gx.numpy(), gb.numpy()
+    if framework == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        extra = tuple(jnp.asarray(a) for a in extra_np)
+
+        def total(x, bb):
+            return ul.beta_margin(jnp.asarray(y), x, *extra, beta=bb, **kw)
+
+        f = jax.value_and_grad(total, argnums=(0, 1))
+        out, (gx, gb) = (jax.jit(f) if jit else f)(jnp.asarray(e, jnp.float32), jnp.asarray(b, jnp.float32))
+        return float(out), np.asarray(gx), np.asarray(gb)
+    import tensorflow as tf
+
+    x, bt = tf.Variable(e), tf.Variable(b)
+    extra = tuple(tf.constant(a) for a in extra_np)
+
+    def step():
+        with tf.GradientTape() as tape:
+            out = ul.beta_margin(tf.constant(y), x, *extra, beta=tf.convert_to_tensor(bt), **kw)
+        return out, tape.gradient(out, [x, bt])
+
+    out, (gx, gb) = (tf.function(step) if jit else step)()
+    return float(out), gx.numpy(), gb.numpy()
+
+
+@pytest.mark.multi
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile imports torch.jit's deprecated names
+@pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow"])
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "compiled"])
+def test_learnt_beta_gradients_vs_pml_autograd(framework, jit):
+    """Gradients w.r.t. the embeddings and beta against pml's torch autograd of the learnt-beta
+    MarginLoss, eager and compiled (torch.compile, jax.jit, tf.function)."""
+    if framework not in available_backends():
+        pytest.skip(f"{framework} is not installed or not selected")
+    import torch
+
+    e, r = _data(8)
+    e = e.astype(np.float64)
+    tol = {"rtol": 1e-4, "atol": 1e-6} if framework == "jax" else {"rtol": 1e-6, "atol": 1e-9}
+    for reducer, ref in (("divisor", None), ("divisor", (REF_LABELS, r.astype(np.float64))), ("mean", None)):
+        b = _beta(13)
+        loss = _pml_margin(b, reducer)
+        x = torch.tensor(e, requires_grad=True)
+        kw = {} if ref is None else {"ref_emb": torch.tensor(ref[1]), "ref_labels": torch.tensor(ref[0])}
+        want = loss(x, torch.tensor(LABELS), **kw)
+        want_gx, want_gb = (g.numpy() for g in torch.autograd.grad(want, [x, loss.beta]))
+        value, gx, gb = _learnt_beta_grads(framework, e, b, reducer, ref, jit)
+        msg = f"{framework} jit={jit} {reducer} ref={ref is not None}"
+        np.testing.assert_allclose(value, want.item(), err_msg=msg, **tol)
+        np.testing.assert_allclose(gx, want_gx, err_msg=msg, **tol)
+        np.testing.assert_allclose(np.reshape(gb, want_gb.shape), want_gb, err_msg=msg, **tol)
+        assert np.all(gb != 0), msg
+
+
+def test_learnt_beta_bad_input(backend):
+    """beta: a number or a 0-d array (a per-class beta is not supported), finite; nu a number."""
+    e = backend.asarray(np.random.default_rng(1).standard_normal((4, 2)).astype(np.float32))
+    y = backend.asarray(np.array([0, 0, 1, 1]))
+    with pytest.raises(ValueError, match=r"^beta: expected a number or a 0-d array, got an array of shape \(3,\)"):
+        ul.beta_margin(y, e, beta=backend.asarray(np.ones(3, np.float32)))
+    with pytest.raises(ValueError, match=r"^beta: "):
+        ul.beta_margin(y, e, beta=float("nan"))
+    with pytest.raises(ValueError, match=r"^nu: "):
+        ul.beta_margin(y, e, nu=float("nan"))

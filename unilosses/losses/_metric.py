@@ -35,6 +35,7 @@ Keras' order)::
     TripletMarginLoss(m)(e, y, BatchHardMiner()(e, y))  ul.batch_triplet(labels, emb, margin=m, mining="hard")
     MultiSimilarityLoss(alpha, beta, base)          ul.multi_similarity(labels, emb, alpha=.., beta=.., base=..)
     MarginLoss(margin, beta=b)                      ul.beta_margin(labels, emb, margin=.., beta=b)
+    MarginLoss(nu=v, learn_beta=True)               ul.beta_margin(labels, emb, beta=<0-d array>, nu=v)
     SupConLoss(temperature=t)                       ul.supcon(labels, emb, temperature=t)
     CircleLoss(m, gamma)                            ul.circle(labels, normalised emb, margin=m, gamma=..,
                                                               detach_weights=True, reduction="sum_over_batch_size")
@@ -46,8 +47,9 @@ Keras' order)::
 
 Differences: with ``swap=True`` and a reference set, the positive-negative distance is
 taken between the two references (pml indexes the query rows by the reference
-indices); ``reducer="per_anchor"`` also serves triplets (pml raises); MarginLoss'
-learnt, per-class ``beta`` is not here (a fixed ``beta`` is).
+indices); ``reducer="per_anchor"`` also serves triplets (pml raises). MarginLoss' learnt
+``beta`` (``learn_beta=True``) is a 0-d array ``beta`` with ``nu``; its per-class ``beta``
+(``num_classes``) is not here.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from unilosses.pairs import (
     pair_terms,
 )
 from unilosses.reduction import PerSample
-from unilosses.rules import flag, in_range, one_of
+from unilosses.rules import flag, in_range, is_zero, one_of
 from unilosses.shapes import relu, row_positions
 
 __all__ = [
@@ -504,14 +506,18 @@ def supcon(
     return _nan_through(be, _element(be, values * ok, reducer), s)
 
 
+#: beta: a number, or a 0-d array of the inputs' framework (passed as an argument: differentiable)
+_BETA = in_range(-math.inf, math.inf, lo_open=True, hi_open=True)
+
+
 @loss(
     inputs=_INPUTS, decides="y_pred", integers=("y_true", "ref_labels"),
-    rules=_rules(margin=_NUMBER, beta=_NUMBER, reducer=one_of("divisor", "mean")),
+    rules=_rules(margin=_NUMBER, beta=_BETA, nu=_NUMBER, reducer=one_of("divisor", "mean")),
     check=check_distance,
 )
 def beta_margin(
     be: Any, y_true: Any, y_pred: Any, ref_labels: Any = None, ref_emb: Any = None, *,
-    margin: float = 0.2, beta: float = 1.2, reducer: str = "divisor",
+    margin: float = 0.2, beta: Any = 1.2, nu: float = 0.0, reducer: str = "divisor",
     distance: str = "lp", p: float = 2.0, power: float = 1.0, normalize: bool = True,
 ) -> Any:
     """Margin loss of "Sampling matters" (Wu et al., 2017), pml's ``MarginLoss``.
@@ -524,6 +530,10 @@ def beta_margin(
     ``DivisorReducer``): the sum over the triplets divided by the number of their two
     hinge terms that are > 0; ``"mean"``: by the number of triplets.
 
+    ``beta`` may be a 0-d array, differentiable like the inputs (pml's ``learn_beta=True``
+    with one beta); ``nu`` adds pml's regulariser ``nu * beta`` to the reduced loss (pml
+    adds it whenever the batch has a triplet, even when every hinge is 0).
+
     Parameters
     ----------
     y_true : integer array, shape (N,) or (N, 1)
@@ -532,8 +542,12 @@ def beta_margin(
     ref_labels : integer array, shape (M,), optional
     ref_emb : array, shape (M, D), optional
     margin : float
-    beta : float
-        A fixed boundary (pml's ``learn_beta=False``, one ``beta``).
+    beta : float or 0-d array
+        The boundary: a number (pml's ``learn_beta=False``), or a 0-d array of the
+        embeddings' framework, learnt by gradient (``learn_beta=True``).
+    nu : float
+        The weight of the regulariser ``nu * beta`` (pml's ``nu``; pml adds it only with
+        ``learn_beta=True``).
     reducer : {"divisor", "mean"}
     distance, p, power, normalize
         As :func:`contrastive_margin`.
@@ -545,9 +559,10 @@ def beta_margin(
 
     Notes
     -----
-    ``MarginLoss(margin, beta=beta)(emb, labels)`` is ``reduction="mean_with_sample_weight"``.
-    Written over pairs (a triplet's terms are a positive pair's and a negative pair's),
-    with no (N, M, M) array.
+    ``MarginLoss(margin, beta=beta)(emb, labels)`` is ``reduction="mean_with_sample_weight"``;
+    so is ``MarginLoss(margin, nu=nu, learn_beta=True)`` with its parameter ``beta`` passed
+    as ``beta`` (0-d). Written over pairs (a triplet's terms are a positive pair's and a
+    negative pair's), with no (N, M, M) array.
 
     Examples
     --------
@@ -568,11 +583,21 @@ def beta_margin(
     n_pos, n_neg = _count(be, pos, dtype, 1), _count(be, neg, dtype, 1)
     # each positive pair's term appears in n_neg triplets, each negative pair's in n_pos
     values = n_neg * _masked_sum(be, pos_t, pos, 1) + n_pos * _masked_sum(be, neg_t, neg, 1)
+    n_t = n_pos * n_neg  # the anchor's triplets
     if reducer == "divisor":
         w = n_neg * _count(be, xp.logical_and(pos, pos_t > 0), dtype, 1)
         w = w + n_pos * _count(be, xp.logical_and(neg, neg_t > 0), dtype, 1)
     else:
-        w = n_pos * n_neg
+        w = n_t
+    if not is_zero(nu):
+        # pml's beta_reg_loss, nu * beta, already reduced: added once when the batch has a
+        # triplet. Spread over the anchors by weight (reg * w_a), the weighted mean adds it
+        # exactly; with a zero divisor (every hinge at 0, every margin value 0) the anchors
+        # weigh their triplets instead, so that it still counts.
+        reg = xp.where(xp.sum(n_t) > 0, nu * beta * xp.ones_like(n_t), xp.zeros_like(n_t))
+        if reducer == "divisor":
+            w = xp.where(xp.sum(w) > 0, w, n_t)
+        values = values + reg * w
     return _nan_through(be, PerSample(values, weight=w, valid=w > 0), d)
 
 
