@@ -8,9 +8,10 @@ pml's ``DoNothingReducer`` gives SupCon's per-anchor values: that case compares
 ``reduction="none"``. pml takes ``(embeddings, labels, indices_tuple, ref_emb,
 ref_labels)``; unilosses ``(labels, embeddings, ref_labels, ref_emb)``. Against a
 reference set, the triplet and margin losses compare each anchor with the reference
-set only (not batch-coupled); the pair losses still decide over the whole batch's labels
-whether there are pairs at all (pml's zero-loss conditions), which the out-of-core test
-of batch-coupled cases does not model: their reference sets are tested in
+set only (not batch-coupled); so does NT-Xent (its zero-loss condition is decided from
+the shapes); the other pair losses still decide over the whole batch's labels whether
+there are pairs at all (pml's zero-loss conditions), which the out-of-core test of
+batch-coupled cases does not model: their reference sets are tested in
 tests/test_metric.py. pml's CircleLoss detaches its adaptive weights, so its autograd
 gradient is not the derivative of its value: the circle cases compare values (the same
 with ``detach_weights``) and the true gradient; tests/test_contrastive.py compares
