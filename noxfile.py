@@ -1,10 +1,11 @@
-"""nox sessions: one per backend (each installs only that framework, newest releases); three on the
+"""nox sessions: one per framework (each installs only that framework, newest releases; NumPy,
+array_api_strict and Dask, which need no framework, share one); three on the
 oldest releases pyproject.toml declares (the framework-facing files); one with every framework for
 the tests that need several at once and the peers' own loss test suites (Keras', optax's); the
 built wheel installed with NumPy alone; lint and doctests.
 
     nox                              # every default session (what CI runs)
-    nox -s "tests(backend='torch')"  # one backend, newest releases (.ci/constraints.txt)
+    nox -s "tests(torch)"            # one framework, newest releases (.ci/constraints.txt)
     nox -s "oldest(jax)"             # oldest declared releases (.ci/constraints-oldest.txt)
     nox -s peers                     # only the peers' suites (tests-all runs them too)
     nox -s bench                     # the full benchmark table (not a CI gate)
@@ -26,11 +27,11 @@ nox.options.sessions = ["lint", "doctests", "docs", "wheel", "tests", "oldest", 
 
 NEWEST = ".ci/constraints.txt"
 OLDEST = ".ci/constraints-oldest.txt"
-# backend -> the extras that install only that framework (and its reference losses: optax for JAX)
+# backends -> the extras that install only that framework (and its reference losses: optax for JAX).
+# NumPy, array_api_strict and Dask install no framework and share a session: the tests that take no
+# `backend` fixture (CLI, docs, layers, reports) would otherwise run three times with the same install.
 BACKENDS = {
-    "numpy": "test",
-    "array_api_strict": "test,strict",
-    "dask": "test,dask",
+    "numpy, array_api_strict, dask": "test,strict,dask",
     "jax": "test,jax,optax",
     "torch": "test,torch,pml,monai",
     "tensorflow": "test,tensorflow",
@@ -78,16 +79,23 @@ def _install_tf_keras(session: nox.Session) -> None:
     session.install("-c", NEWEST, "--no-deps", "tf-keras")
 
 
+def _ids(groups: dict[str, str]) -> list[object]:
+    """``nox.param`` per group of backends, named ``a+b`` (``nox -s "tests(torch)"``)."""
+    return [nox.param(b, id=b.replace(", ", "+")) for b in groups]
+
+
 @nox.session(name="tests")
-@nox.parametrize("backend", list(BACKENDS))
-def tests(session: nox.Session, backend: str) -> None:
-    """The suite on one backend, with only that framework installed (its newest release)."""
-    _install(session, "-e", f".[{BACKENDS[backend]}]")
-    session.run(*PYTEST, "-m", "not slow", *session.posargs, env={"UNILOSSES_BACKENDS": backend, **ENV})
+@nox.parametrize("backends", _ids(BACKENDS))
+def tests(session: nox.Session, backends: str) -> None:
+    """The suite on one framework's backend (or the three that need none), with only that framework
+    installed (its newest release)."""
+    _install(session, "-e", f".[{BACKENDS[backends]}]")
+    session.run(*PYTEST, "-m", "not slow", *session.posargs,
+                env={"UNILOSSES_BACKENDS": backends.replace(" ", ""), **ENV})
 
 
 @nox.session(name="oldest")
-@nox.parametrize("backends", [nox.param(b, id=b.replace(", ", "+")) for b in OLDEST_SESSIONS])
+@nox.parametrize("backends", _ids(OLDEST_SESSIONS))
 def oldest(session: nox.Session, backends: str) -> None:
     """The framework-facing test files (``ON_OLDEST``) on the oldest releases pyproject.toml declares:
     test_conformance on every case, the other files' per-case sweeps on one case per loss."""
