@@ -140,3 +140,61 @@ def test_tf_function_variable_hyperparameter():
         e.assign(value)
         ref = ul.sparse_categorical_crossentropy(y.numpy(), z.numpy(), from_logits=True, label_smoothing=value, reduction="mean")
         assert_close(f(), np.asarray(ref), rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------- Python numbers and lists for array options
+def _first_case_with_array_options() -> list:
+    seen: dict[str, object] = {}
+    for c in all_cases():
+        if c.array_options:
+            seen.setdefault(c.loss, c)
+    return list(seen.values())
+
+
+LIST_CASES = _first_case_with_array_options()
+
+
+def test_list_cases_cover_every_array_option():
+    covered = {n for c in LIST_CASES for n in c.array_options}
+    assert {"class_weight", "pos_weight", "where", "dist_matrix"} <= covered, covered
+
+
+@pytest.mark.parametrize("case", LIST_CASES, ids=[c.id for c in LIST_CASES])
+def test_python_lists_and_numbers_equal_arrays(case, backend):
+    """Array options as Python lists, sample weights as a Python number and a Python list: the
+    numbers of the same values given as arrays of y_pred's framework."""
+    arrays = case.inputs(np.random.default_rng(5))
+    n = len(arrays) - len(case.array_options)
+    inputs = tuple(backend.asarray(a) for a in arrays[:n])
+    args, kw = case.call_args((*inputs, *(backend.asarray(a) for a in arrays[n:])))
+    _, as_lists = case.call_args((*inputs, *(np.asarray(a).tolist() for a in arrays[n:])))
+    assert all(type(as_lists[name]) is list for name in case.array_options)
+    fn = getattr(ul, case.loss)
+    per_sample = to_numpy(fn(*args, **kw))
+    sw = np.random.default_rng(6).uniform(0.5, 2.0, per_sample.shape).astype(np.float32)
+    for reduction in ("none", "sum"):
+        expected = fn(*args, **kw, reduction=reduction)
+        assert_close(fn(*args, **as_lists, reduction=reduction), to_numpy(expected), rtol=case.rtol, atol=case.atol, like=args[-1])
+        for given, array in ((0.5, np.float32(0.5)), (sw.tolist(), sw)):
+            expected = fn(*args, **kw, sample_weight=backend.asarray(np.asarray(array)), reduction=reduction)
+            out = fn(*args, **as_lists, sample_weight=given, reduction=reduction)
+            assert_close(out, to_numpy(expected), rtol=case.rtol, atol=case.atol, like=args[-1])
+
+
+def test_python_numbers_take_y_pred_dtype_and_integers_stay_integers(backend):
+    """A Python float becomes y_pred's floating dtype (float64 stays float64: no float32 rounding
+    on the way), Python integers integer labels, Python integers for a weight the weight's dtype."""
+    rng = np.random.default_rng(0)
+    z64 = rng.standard_normal((4, 3))
+    z = backend.asarray(z64)
+    labels = [0, 2, 1, 2]
+    expected = ul.sparse_categorical_crossentropy(np.asarray(labels), z64, from_logits=True, class_weight=np.asarray([0.1, 2.0, 3.0]))
+    out = ul.sparse_categorical_crossentropy(labels, z, from_logits=True, class_weight=[0.1, 2, 3])
+    tol = 1e-6 if backend.name == "jax" else 1e-12  # JAX computes float64 only with x64 enabled
+    assert_close(out, np.asarray(expected), rtol=tol, atol=tol, like=z)
+    if backend.name != "jax":
+        assert str(to_numpy(out).dtype) == "float64"
+    ints = ul.sparse_categorical_crossentropy(labels, z, from_logits=True, class_weight=[1, 2, 3])
+    assert_close(ints, np.asarray(ul.sparse_categorical_crossentropy(np.asarray(labels), z64, from_logits=True,
+                                                                     class_weight=np.asarray([1.0, 2.0, 3.0]))),
+                 rtol=tol, atol=tol, like=z)

@@ -468,3 +468,78 @@ def test_torch_compile_lm_head_is_one_operator(reduction):
     torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
     for a, e in zip(compiled[1:], eager[1:]):
         torch.testing.assert_close(a.grad, e.grad, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------- array options as Python lists and numbers
+#: losses whose array options are given as Python lists (a class weight, a positive weight, a
+#: boolean mask, a nested distance matrix) with a Python number as the sample weight
+_LIST_LOSSES = ("sparse_categorical_crossentropy", "binary_crossentropy", "ranking_softmax", "generalized_wasserstein_dice")
+LIST_CASES = [
+    next(c for c in CASES if c.loss == name and c.array_options) for name in _LIST_LOSSES
+]
+
+
+def _list_call(case: Case, seed: int = 0) -> tuple[tuple[np.ndarray, ...], dict[str, Any], Callable[..., Any]]:
+    """(inputs, array options as Python lists, the loss of the inputs with those options and a
+    Python sample weight, reduced to one number)."""
+    arrays = _draw(case, seed)
+    n = _n_inputs(case, arrays)
+    _, lists = case.call_args((*arrays[:n], *(a.tolist() for a in arrays[n:])))
+    fn = getattr(ul, case.loss)
+
+    def loss(*xs: Any) -> Any:
+        return fn(*xs, **lists, sample_weight=0.5, reduction="sum")
+
+    return arrays[:n], lists, loss
+
+
+def _list_expected(case: Case) -> Any:
+    arrays = _draw(case)
+    args, kw = case.call_args(arrays)
+    return getattr(ul, case.loss)(*args, **kw, sample_weight=np.float32(0.5), reduction="sum")
+
+
+@pytest.mark.parametrize("case", LIST_CASES, ids=[c.loss for c in LIST_CASES])
+def test_torch_compile_python_array_options(case):
+    """torch.compile(fullgraph=True) of a loss called with Python lists and numbers: one graph
+    (NumPy in their conversion was a graph break), the eager NumPy value."""
+    _require("torch")
+    import torch
+
+    inputs, _, loss = _list_call(case)
+    graphs: list[Any] = []
+
+    def backend(gm: Any, example_inputs: Any) -> Any:
+        graphs.append(gm)
+        return gm.forward
+
+    torch._dynamo.reset()
+    try:
+        out = torch.compile(loss, fullgraph=True, backend=backend)(*(torch.as_tensor(a) for a in inputs))
+    finally:
+        torch._dynamo.reset()
+    assert len(graphs) == 1
+    assert_close(out, np.asarray(_list_expected(case)), rtol=case.rtol, atol=case.atol)
+
+
+@pytest.mark.parametrize("case", LIST_CASES, ids=[c.loss for c in LIST_CASES])
+def test_jax_jit_python_array_options(case):
+    """jax.jit of a loss called with Python lists and numbers: the eager NumPy value."""
+    _require("jax")
+    import jax
+    import jax.numpy as jnp
+
+    inputs, _, loss = _list_call(case)
+    out = jax.jit(loss)(*(jnp.asarray(a) for a in inputs))
+    assert_close(out, np.asarray(_list_expected(case)), rtol=case.rtol, atol=case.atol)
+
+
+@pytest.mark.parametrize("case", LIST_CASES, ids=[c.loss for c in LIST_CASES])
+def test_tf_function_python_array_options(case):
+    """tf.function(jit_compile=True) of a loss called with Python lists and numbers: the eager NumPy value."""
+    _require("tensorflow")
+    import tensorflow as tf
+
+    inputs, _, loss = _list_call(case)
+    out = tf.function(loss, jit_compile=True)(*(tf.convert_to_tensor(a) for a in inputs))
+    assert_close(out, np.asarray(_list_expected(case)), rtol=case.rtol, atol=case.atol)

@@ -176,6 +176,35 @@ def test_string_options_arrays_name_the_option(backend, inputs):
         ul.sparse_categorical_crossentropy(labels, z, from_logits=True, class_weight=["1"] * K)
 
 
+NOT_AN_ARRAY = r"expected a Python number, a list of numbers, or an array of NumPy, JAX, PyTorch, TensorFlow or another Array API library, got "
+
+
+@pytest.mark.parametrize("bad", ["abc", b"abc", {"a": 1.0}, object()], ids=["str", "bytes", "dict", "object"])
+def test_array_option_that_is_no_array_names_the_option(backend, inputs, bad):
+    """A string (or a dict, or any object that is no array) for an array option or a sample
+    weight: a TypeError naming that option and what it takes (it said ``y_pred: expected an
+    array``), on every backend; the class form refuses a string or a dict when it is built."""
+    labels, onehot, logits = inputs
+    z = backend.asarray(logits)
+    got = {str: r"str 'abc'", bytes: r"bytes b'abc'", dict: r"builtins\.dict"}.get(type(bad), r"builtins\.object")
+    calls = {
+        "class_weight": lambda: ul.sparse_categorical_crossentropy(labels, z, from_logits=True, class_weight=bad),
+        "pos_weight": lambda: ul.binary_crossentropy(onehot, z, from_logits=True, pos_weight=bad),
+        "where": lambda: ul.categorical_crossentropy(onehot, z, from_logits=True, where=bad),
+        "sample_weight": lambda: ul.sparse_categorical_crossentropy(labels, z, from_logits=True, sample_weight=bad),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=rf"^{name}: {NOT_AN_ARRAY}{got}$"):
+            call()
+    built = lambda: ul.SparseCategoricalCrossentropy(from_logits=True, class_weight=bad)  # noqa: E731
+    if isinstance(bad, (str, bytes, dict)):  # never an array: refused when the options are validated
+        with pytest.raises(TypeError, match=rf"^class_weight: {NOT_AN_ARRAY}{got}$"):
+            built()
+    else:  # an object of a type unilosses does not know: refused when its type is looked up
+        with pytest.raises(TypeError, match=rf"^class_weight: {NOT_AN_ARRAY}{got}$"):
+            built()(backend.asarray(labels), z)
+
+
 @selected("torch")
 def test_torch_module_names_the_ignored_label(inputs):
     """torch's CrossEntropyLoss ignores -100 by default; unilosses' module (Keras' default: none

@@ -244,8 +244,10 @@ def _pml_margin(beta: np.ndarray, reducer: str, **kw):
     (pml casts beta to the embeddings' dtype)."""
     import torch
 
+    if beta.ndim == 1:  # one beta per class
+        kw["num_classes"] = beta.shape[0]
     loss = _pml("MarginLoss", reducer=None if reducer == "divisor" else "MeanReducer", nu=NU, learn_beta=True, **kw)
-    loss.beta = torch.nn.Parameter(torch.tensor(beta.reshape(1)))
+    loss.beta = torch.nn.Parameter(torch.tensor(beta.reshape(-1)))
     return loss
 
 
@@ -283,7 +285,7 @@ def test_learnt_beta_without_hinge_or_triplet_vs_pml(backend, reducer):
 
 
 def _learnt_beta_grads(framework: str, e: np.ndarray, b: np.ndarray, reducer: str, ref: tuple | None, jit: bool):
-    """(value, d/d emb, d/d beta) of beta_margin with a 0-d array beta, by ``framework``'s autodiff
+    """(value, d/d emb, d/d beta) of beta_margin with an array beta (0-d or per class), by ``framework``'s autodiff
     (float64; JAX's default float32), compiled (torch.compile, jax.jit, tf.function) with ``jit``."""
     y = LABELS
     extra_np = () if ref is None else ref
@@ -330,7 +332,8 @@ def _learnt_beta_grads(framework: str, e: np.ndarray, b: np.ndarray, reducer: st
         return out, tape.gradient(out, [x, bt])
 
     out, (gx, gb) = (tf.function(step) if jit else step)()
-    return float(out), gx.numpy(), gb.numpy()
+    # a per-class beta is gathered: its gradient is tf.IndexedSlices (as for any tf.gather), dense here
+    return float(out), gx.numpy(), tf.convert_to_tensor(gb).numpy()
 
 
 @pytest.mark.multi
@@ -363,12 +366,102 @@ def test_learnt_beta_gradients_vs_pml_autograd(framework, jit):
 
 
 def test_learnt_beta_bad_input(backend):
-    """beta: a number or a 0-d array (a per-class beta is not supported), finite; nu a number."""
+    """beta: a number, a 0-d array or one value per class, finite; nu a number."""
     e = backend.asarray(np.random.default_rng(1).standard_normal((4, 2)).astype(np.float32))
     y = backend.asarray(np.array([0, 0, 1, 1]))
-    with pytest.raises(ValueError, match=r"^beta: expected a number or a 0-d array, got an array of shape \(3,\)"):
-        ul.beta_margin(y, e, beta=backend.asarray(np.ones(3, np.float32)))
+    with pytest.raises(ValueError, match=r"^beta: expected a number, a 0-d array or a 1-d array \(one value per class\), "
+                                         r"got an array of shape \(3, 1\)"):
+        ul.beta_margin(y, e, beta=backend.asarray(np.ones((3, 1), np.float32)))
     with pytest.raises(ValueError, match=r"^beta: "):
         ul.beta_margin(y, e, beta=float("nan"))
     with pytest.raises(ValueError, match=r"^nu: "):
         ul.beta_margin(y, e, nu=float("nan"))
+
+
+# ------------------------------------------- beta_margin's per-class beta (pml's num_classes=C)
+C = 4  # LABELS' classes: 0..3 (REF_LABELS' 5 is a reference label, never an anchor's)
+CLASSES_WITH_TRIPLETS = [0, 1, 3]  # class 2 has one sample: no positive, no triplet in the batch
+
+
+def _class_beta(seed: int = 21) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0.6, 1.4, C)
+
+
+@pytest.mark.parametrize("reducer", ["divisor", "mean"])
+@pytest.mark.parametrize("reference", [False, True], ids=["batch", "ref"])
+def test_per_class_beta_vs_pml(backend, reducer, reference):
+    """A (C,) beta with nu: pml's MarginLoss(learn_beta=True, num_classes=C, nu=...) total (its
+    regulariser nu * beta[y_a] per triplet, by the same divisor); with equal values, the fixed-beta
+    loss at that value (and no regulariser without nu)."""
+    e, r = _data(9)
+    b = _class_beta()
+    ref = (REF_LABELS, r) if reference else None
+    expected = _pml_value(_pml_margin(b, reducer), e.astype(np.float64), LABELS, ref)
+    extra = (backend.asarray(REF_LABELS), backend.asarray(r)) if reference else ()
+    y, x = backend.asarray(LABELS), backend.asarray(e)
+    out = ul.beta_margin(y, x, *extra, beta=backend.asarray(b.astype(np.float32)), nu=NU, reducer=reducer, reduction=MEAN)
+    assert_close(out, np.float32(expected), rtol=2e-5, atol=1e-6, like=out)
+    same = backend.asarray(np.full(C, 0.9, np.float32))
+    fixed = ul.beta_margin(y, x, *extra, beta=0.9, reducer=reducer, reduction=MEAN)
+    assert_close(ul.beta_margin(y, x, *extra, beta=same, reducer=reducer, reduction=MEAN), ul.testing.to_numpy(fixed),
+                 rtol=1e-6, atol=1e-7, like=out)
+
+
+@pytest.mark.multi
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile imports torch.jit's deprecated names
+@pytest.mark.parametrize("framework", ["torch", "jax", "tensorflow"])
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "compiled"])
+def test_per_class_beta_gradients_vs_pml_autograd(framework, jit):
+    """Gradients w.r.t. the embeddings and the (C,) beta against pml's torch autograd of
+    MarginLoss(learn_beta=True, num_classes=C), eager and compiled (torch.compile, jax.jit,
+    tf.function); every class with a triplet gets a gradient, the others 0."""
+    if framework not in available_backends():
+        pytest.skip(f"{framework} is not installed or not selected")
+    import torch
+
+    e, r = _data(10)
+    e = e.astype(np.float64)
+    tol = {"rtol": 1e-4, "atol": 1e-6} if framework == "jax" else {"rtol": 1e-6, "atol": 1e-9}
+    for reducer, ref in (("divisor", None), ("divisor", (REF_LABELS, r.astype(np.float64))), ("mean", None)):
+        b = _class_beta(22)
+        loss = _pml_margin(b, reducer)
+        x = torch.tensor(e, requires_grad=True)
+        kw = {} if ref is None else {"ref_emb": torch.tensor(ref[1]), "ref_labels": torch.tensor(ref[0])}
+        want = loss(x, torch.tensor(LABELS), **kw)
+        want_gx, want_gb = (g.numpy() for g in torch.autograd.grad(want, [x, loss.beta]))
+        value, gx, gb = _learnt_beta_grads(framework, e, b, reducer, ref, jit)
+        msg = f"{framework} jit={jit} {reducer} ref={ref is not None}"
+        np.testing.assert_allclose(value, want.item(), err_msg=msg, **tol)
+        np.testing.assert_allclose(gx, want_gx, err_msg=msg, **tol)
+        assert gb.shape == (C,), msg
+        np.testing.assert_allclose(gb, want_gb, err_msg=msg, **tol)
+        assert np.all(gb[CLASSES_WITH_TRIPLETS] != 0), msg
+        assert ref is not None or gb[2] == 0, msg  # in the batch, class 2 has no triplet
+
+
+def test_per_class_beta_needs_labels_in_range(backend):
+    """A label with no beta (outside [0, C-1]): a ValueError where values are concrete, NaN
+    elsewhere (pml raises an IndexError)."""
+    e = backend.asarray(_data(11)[0])
+    beta = backend.asarray(_class_beta().astype(np.float32))
+    for bad in (C, -1):
+        y = backend.asarray(np.where(LABELS == 3, bad, LABELS))
+        call = lambda y=y: ul.beta_margin(y, e, beta=beta, reduction=MEAN)  # noqa: E731
+        if backend.name in ("numpy", "torch", "tensorflow"):
+            with pytest.raises(ValueError, match=rf"^y_true: a per-class beta of {C} values needs labels in \[0, {C - 1}\]"):
+                call()
+        else:
+            assert np.isnan(ul.testing.to_numpy(call()))
+
+
+def test_per_class_beta_out_of_range_value(backend):
+    """A NaN in a (C,) beta: a ValueError naming beta where values are concrete, NaN elsewhere."""
+    e = backend.asarray(_data(11)[0])
+    b = _class_beta().astype(np.float32)
+    b[1] = np.nan
+    call = lambda: ul.beta_margin(backend.asarray(LABELS), e, beta=backend.asarray(b), reduction=MEAN)  # noqa: E731
+    if backend.name in ("numpy", "torch", "tensorflow"):
+        with pytest.raises(ValueError, match=r"^beta: expected a number, got nan"):
+            call()
+    else:
+        assert np.isnan(ul.testing.to_numpy(call()))

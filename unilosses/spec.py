@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, NamedTuple
 
-from unilosses.backends import BACKENDS, Slots, backend_of_type, convert, resolve
+from unilosses.backends import BACKENDS, NOT_ARRAYS, Slots, backend_of_type, convert, not_an_array, resolve
 from unilosses.dims import UNKNOWN_RANK
 from unilosses.reduction import NUMPY_1, PerSample, per_replica, reduce
 from unilosses.rules import DYNAMIC, in_bounds, is_array_value, rule_for, types, unknown_options
@@ -155,6 +155,9 @@ class Spec:
         if unknown:
             raise unknown_options(self.name, unknown, self.options)
         arrays = {n: options.get(n) for n in self.arrays}
+        for n, v in arrays.items():
+            if isinstance(v, NOT_ARRAYS):  # refused here, when a class form is built, not at its first call
+                raise not_an_array(n, v)
         raw = tuple(options.get(n, self.options[n]) for n in self.static)
         if self._dynamic_ok and any(n in self._dynamic_ok and is_array_value(v) for n, v in zip(self.static, raw)):
             raw = tuple(self._dynamic(n, v, arrays) for n, v in zip(self.static, raw))
@@ -172,11 +175,14 @@ class Spec:
         return key
 
     def _dynamic(self, name: str, value: Any, arrays: dict[str, Any]) -> Any:
-        """An array-valued numeric option: 0-d, moved to ``arrays``; DYNAMIC in the key."""
+        """An array-valued numeric option: 0-d (or 1-d where its rule has ``vector``, e.g. one
+        value per class), moved to ``arrays``; DYNAMIC in the key."""
         if name not in self._dynamic_ok or not is_array_value(value):
             return value
-        if tuple(value.shape) != ():
-            raise ValueError(f"{name}: expected a number or a 0-d array, got an array of shape {tuple(value.shape)}")
+        vector = getattr(self._rule(name), "vector", "")
+        if len(value.shape) > (1 if vector else 0):
+            allowed = f"a number, a 0-d array or a 1-d array ({vector})" if vector else "a number or a 0-d array"
+            raise ValueError(f"{name}: expected {allowed}, got an array of shape {tuple(value.shape)}")
         arrays[name] = value
         return DYNAMIC
 
@@ -252,6 +258,8 @@ class Spec:
                 ok = None
                 for i, b in bounds:
                     inside = in_bounds(xp, args.arrays[i], b)
+                    if inside.ndim:  # a 1-d option (one value per class): every value in range
+                        inside = xp.all(inside)
                     ok = inside if ok is None else xp.logical_and(ok, inside)
                 values = xp.where(ok, values, float("nan"))
             return reduce(
@@ -352,7 +360,9 @@ class Spec:
     def _check_dynamic(self, be: Any, arrays: dict[str, Any], values: tuple[Any, ...]) -> None:
         """Range checks of array-valued numeric options, on the host (concrete backends only)."""
         for name, v in zip(list(arrays)[len(self.arrays) :], values):
-            self._rule(name)(name, be.host_float(v))
+            rule = self._rule(name)
+            for x in (be.host_float(v),) if v.ndim == 0 else (be.host_range(v) or ()):
+                rule(name, x)
 
     def _dtype_hint(self, message: str, inputs: tuple[Any, ...]) -> str:
         if self.inputs == PAIR and _looks_float(inputs[0]) and not _looks_float(inputs[1]):

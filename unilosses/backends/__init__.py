@@ -18,8 +18,8 @@ from unilosses.backends.generic import Backend, Slots, traced_constant
 from unilosses.rules import not_numbers
 
 __all__ = [
-    "BACKENDS", "BY_TYPE", "HOST_TYPES", "Backend", "Slots", "backend_for", "backend_of_type", "convert",
-    "framework_name", "resolve", "traced_constant",
+    "BACKENDS", "BY_TYPE", "HOST_TYPES", "NOT_ARRAYS", "Backend", "Slots", "backend_for", "backend_of_type",
+    "convert", "framework_name", "not_an_array", "resolve", "traced_constant",
 ]
 
 #: the backend of each array type seen so far
@@ -55,8 +55,9 @@ def framework_name(obj: Any) -> str:
     return root
 
 
-def _make(name: str, sample: Any) -> Backend:
-    """Build the Backend for framework ``name``; imports only backend modules."""
+def _make(name: str, sample: Any, arg: str = "y_pred", host: bool = False) -> Backend:
+    """Build the Backend for framework ``name``; imports only backend modules. ``arg`` names
+    ``sample`` in the error for an object that is no array (``host``: Python numbers are allowed too)."""
     if name == "numpy":
         from unilosses.backends.numpy import NumpyBackend
 
@@ -78,10 +79,7 @@ def _make(name: str, sample: Any) -> Backend:
     try:
         xp = array_api_compat.array_namespace(sample)
     except TypeError:
-        raise TypeError(
-            f"y_pred: expected an array of NumPy, JAX, PyTorch, TensorFlow or another "
-            f"Array API library, got {type(sample).__module__}.{type(sample).__qualname__}"
-        ) from None
+        raise not_an_array(arg, sample, host) from None
     if name == "dask":
         from unilosses.backends.dask import DaskBackend
 
@@ -89,7 +87,22 @@ def _make(name: str, sample: Any) -> Backend:
     return Backend(name, xp)
 
 
-def _lookup(obj: Any) -> Backend:
+#: option values that are never arrays nor numbers (refused when the options are validated)
+NOT_ARRAYS = (str, bytes, dict, set, frozenset)
+
+
+def not_an_array(name: str, obj: Any, numbers: bool = True) -> TypeError:
+    """The TypeError of input or array option ``name`` given ``obj``, which is no array (nor,
+    with ``numbers``, a Python number or list of numbers, which are converted)."""
+    tp = type(obj)
+    got = f"{tp.__name__} {obj[:40]!r}" if isinstance(obj, (str, bytes)) else f"{tp.__module__}.{tp.__qualname__}"
+    allowed = "a Python number, a list of numbers, or " if numbers else ""
+    return TypeError(
+        f"{name}: expected {allowed}an array of NumPy, JAX, PyTorch, TensorFlow or another Array API library, got {got}"
+    )
+
+
+def _lookup(obj: Any, arg: str = "y_pred", host: bool = False) -> Backend:
     tp = type(obj)
     be = BY_TYPE.get(tp)
     if be is not None:
@@ -101,7 +114,7 @@ def _lookup(obj: Any) -> Backend:
     # threads is dropped, and a lock could not be traced by torch.compile.
     be = BACKENDS.get(name)
     if be is None:
-        be = BACKENDS.setdefault(name, _make(name, obj))
+        be = BACKENDS.setdefault(name, _make(name, obj, arg, host))
     return BY_TYPE.setdefault(tp, be)
 
 
@@ -141,6 +154,43 @@ def _host_array(x: Any, name: str) -> np.ndarray:
     return a
 
 
+#: the dtype kind NumPy gives a list of Python numbers: the highest of its numbers' kinds
+_PYTHON_KIND = {bool: "b", int: "i", float: "f"}
+_NUMBER_TYPES = frozenset(_PYTHON_KIND)
+_SEQUENCE_TYPES = frozenset({list, tuple})
+#: the backends that take Python lists through their namespace rather than NumPy where ``y_pred``
+#: is not concrete (:meth:`Backend.concrete`): torch, whose torch.compile traces that Python as
+#: constants while NumPy is a graph break. Elsewhere lists go through NumPy, which converts a long
+#: list 2 to 30 times faster than torch, JAX or TensorFlow do and is a constant to jax.jit and
+#: tf.function.
+_LISTS_DIRECT = frozenset({"torch"})
+
+
+def _python_kind(x: Any) -> str | None:
+    """The dtype kind (``"b"``, ``"i"`` or ``"f"``) NumPy would give a regular nested list / tuple
+    of Python numbers, found without NumPy; None for anything else (NumPy values, numbers of
+    other types, strings, ragged lists), which takes the NumPy path and its checks."""
+    found = _nested_kind(x)
+    return None if found is None else "bif"[found[0]]
+
+
+def _nested_kind(x: list[Any] | tuple[Any, ...]) -> tuple[int, tuple[int, ...]] | None:
+    """(rank of the kind, shape) of a regular nested list / tuple of Python numbers; None otherwise."""
+    types = set(map(type, x))  # one pass in C per level
+    if types <= _NUMBER_TYPES:
+        rank = 2 if float in types or not types else 1 if int in types else 0  # NumPy: [] is float64
+        return rank, (len(x),)
+    if not types <= _SEQUENCE_TYPES:
+        return None
+    rank, shape = 0, None
+    for v in x:
+        found = _nested_kind(v)
+        if found is None or (shape is not None and found[1] != shape):
+            return None
+        rank, shape = max(rank, found[0]), found[1]
+    return rank, (len(x), *shape)  # type: ignore[misc]
+
+
 def _variable_value(x: Any) -> Any:
     """For a variable (``tf.Variable``, ``keras.Variable`` on any Keras backend): a function
     from it to the array it holds, read so that gradients flow; None for anything else."""
@@ -159,11 +209,12 @@ def _keras_value(x: Any) -> Any:
     return x.value
 
 
-def resolve(x: Any, name: str = "y_pred") -> tuple[Any, Backend]:
+def resolve(x: Any, name: str = "y_pred", host: bool = False) -> tuple[Any, Backend]:
     """(array, backend) for an input of a type not seen yet as an array type.
 
     Python and NumPy values become plain NumPy arrays; a variable becomes the array it holds
-    (a ``keras.Variable`` may hold a ``tf.Variable``, which holds a tensor).
+    (a ``keras.Variable`` may hold a ``tf.Variable``, which holds a tensor). An object that is
+    none of these is a TypeError naming ``name`` (``host``: saying that Python numbers are allowed).
     """
     for _ in range(4):
         be = BY_TYPE.get(type(x))
@@ -175,9 +226,9 @@ def resolve(x: Any, name: str = "y_pred") -> tuple[Any, Backend]:
         value = _variable_value(x)
         if value is None:
             _refuse_ragged(x, name)
-            return x, _lookup(x)
+            return x, _lookup(x, name, host)
         x = value(x)
-    return x, _lookup(x)
+    return x, _lookup(x, name, host)
 
 
 def _refuse_ragged(x: Any, name: str) -> None:
@@ -214,9 +265,18 @@ def convert(be: Backend, x: Any, like: Any, name: str, dtype: Any = None, lead_n
     if other is be:
         return x if dtype is None or x.dtype == dtype else be.xp.astype(x, dtype)
     if isinstance(x, HOST_TYPES):
-        return be.from_host(_host_array(x, name), like, dtype)
+        # Python numbers (and lists of them under torch.compile) through the namespace: no NumPy,
+        # which torch.compile cannot trace; a Python number converts faster so on every backend
+        kind = _PYTHON_KIND.get(tp)
+        if kind is None and (tp is list or tp is tuple) and be.name in _LISTS_DIRECT and not be.concrete(like):
+            kind = _python_kind(x)
+        if kind is None:  # NumPy values, other lists, lists holding anything else: through NumPy
+            return be.from_host(_host_array(x, name), like, dtype)
+        if dtype is None:
+            dtype = like.dtype if kind == "f" else be.index_dtype if kind == "i" else be.xp.bool
+        return be.xp.asarray(x, dtype=dtype, device=be.device(like))
     if other is None:
-        x, other = resolve(x, name)
+        x, other = resolve(x, name, host=True)
         if other is be:
             return convert(be, x, like, name, dtype, lead_name)
     raise TypeError(

@@ -36,6 +36,7 @@ Keras' order)::
     MultiSimilarityLoss(alpha, beta, base)          ul.multi_similarity(labels, emb, alpha=.., beta=.., base=..)
     MarginLoss(margin, beta=b)                      ul.beta_margin(labels, emb, margin=.., beta=b)
     MarginLoss(nu=v, learn_beta=True)               ul.beta_margin(labels, emb, beta=<0-d array>, nu=v)
+    MarginLoss(nu=v, learn_beta=True, num_classes=C)  ul.beta_margin(labels, emb, beta=<(C,) array>, nu=v)
     SupConLoss(temperature=t)                       ul.supcon(labels, emb, temperature=t)
     CircleLoss(m, gamma)                            ul.circle(labels, normalised emb, margin=m, gamma=..,
                                                               detach_weights=True, reduction="sum_over_batch_size")
@@ -48,8 +49,8 @@ Keras' order)::
 Differences: with ``swap=True`` and a reference set, the positive-negative distance is
 taken between the two references (pml indexes the query rows by the reference
 indices); ``reducer="per_anchor"`` also serves triplets (pml raises). MarginLoss' learnt
-``beta`` (``learn_beta=True``) is a 0-d array ``beta`` with ``nu``; its per-class ``beta``
-(``num_classes``) is not here.
+``beta`` (``learn_beta=True``) is an array ``beta`` with ``nu``: 0-d, or (C,) for its
+per-class ``beta`` (``num_classes=C``).
 """
 
 from __future__ import annotations
@@ -190,6 +191,16 @@ def _empty(be: Any, y_pred: Any) -> PerSample:
     """The per-sample result of an empty batch."""
     values = be.xp.sum(y_pred, axis=1) * 0.0
     return PerSample(values, weight=values, valid=values > 0)
+
+
+def _label_in_range(be: Any, labels: Any, n: int) -> Any:
+    """The mask of labels in [0, n) for a per-class option of n values: a ValueError where
+    values are concrete and one is outside, else the mask (the spec makes those anchors NaN)."""
+    xp = be.xp
+    if be.concrete(labels) and not be.labels_in_range(labels, n):
+        lo, hi = be.host_range(labels)  # not None: an empty array is in range
+        raise ValueError(f"y_true: a per-class beta of {n} values needs labels in [0, {n - 1}], got labels in [{lo:g}, {hi:g}]")
+    return xp.logical_and(labels >= 0, labels < n)
 
 
 def _rules(**extra: Any) -> dict[str, Any]:
@@ -506,8 +517,10 @@ def supcon(
     return _nan_through(be, _element(be, values * ok, reducer), s)
 
 
-#: beta: a number, or a 0-d array of the inputs' framework (passed as an argument: differentiable)
+#: beta: a number, or a 0-d or (C,) array of the inputs' framework (passed as an argument:
+#: differentiable); a (C,) array holds one beta per class, indexed by the anchor's label
 _BETA = in_range(-math.inf, math.inf, lo_open=True, hi_open=True)
+_BETA.vector = "one value per class"  # type: ignore[attr-defined]
 
 
 @loss(
@@ -532,7 +545,10 @@ def beta_margin(
 
     ``beta`` may be a 0-d array, differentiable like the inputs (pml's ``learn_beta=True``
     with one beta); ``nu`` adds pml's regulariser ``nu * beta`` to the reduced loss (pml
-    adds it whenever the batch has a triplet, even when every hinge is 0).
+    adds it whenever the batch has a triplet, even when every hinge is 0). A (C,) array is
+    one beta per class (pml's ``num_classes=C``): a triplet takes its anchor's
+    ``beta[y_a]``, labels must lie in [0, C-1], and the regulariser is ``nu * beta[y_a]``
+    per triplet, reduced with the hinge terms (by the same divisor).
 
     Parameters
     ----------
@@ -542,9 +558,10 @@ def beta_margin(
     ref_labels : integer array, shape (M,), optional
     ref_emb : array, shape (M, D), optional
     margin : float
-    beta : float or 0-d array
-        The boundary: a number (pml's ``learn_beta=False``), or a 0-d array of the
-        embeddings' framework, learnt by gradient (``learn_beta=True``).
+    beta : float, 0-d array or array of shape (C,)
+        The boundary: a number (pml's ``learn_beta=False``), or an array of the embeddings'
+        framework, learnt by gradient (``learn_beta=True``): 0-d, or one beta per class
+        (``num_classes=C``), the anchor's label picking it.
     nu : float
         The weight of the regulariser ``nu * beta`` (pml's ``nu``; pml adds it only with
         ``learn_beta=True``).
@@ -561,8 +578,9 @@ def beta_margin(
     -----
     ``MarginLoss(margin, beta=beta)(emb, labels)`` is ``reduction="mean_with_sample_weight"``;
     so is ``MarginLoss(margin, nu=nu, learn_beta=True)`` with its parameter ``beta`` passed
-    as ``beta`` (0-d). Written over pairs (a triplet's terms are a positive pair's and a
-    negative pair's), with no (N, M, M) array.
+    as ``beta`` (shape (1,) in pml: 0-d here), and ``MarginLoss(nu=nu, learn_beta=True,
+    num_classes=C)`` with its (C,) ``beta``. Written over pairs (a triplet's terms are a
+    positive pair's and a negative pair's), with no (N, M, M) array.
 
     Examples
     --------
@@ -578,6 +596,10 @@ def beta_margin(
     d = pair_distances(be, y_pred, ref, distance, p, power, normalize)
     pos, neg = _pair_masks(be, labels, rlabels, itself)
     dtype = d.dtype
+    per_class = getattr(beta, "ndim", 0) == 1
+    if per_class:  # the anchor's beta, for each of its pairs
+        has_beta = _label_in_range(be, labels, beta.shape[0])
+        beta = xp.expand_dims(be.lookup(beta, xp.where(has_beta, labels, xp.zeros_like(labels))), axis=1)
     pos_t = relu(be, _margin(distance, d, beta) + margin)
     neg_t = relu(be, _margin(distance, beta, d) + margin)
     n_pos, n_neg = _count(be, pos, dtype, 1), _count(be, neg, dtype, 1)
@@ -589,7 +611,14 @@ def beta_margin(
         w = w + n_pos * _count(be, xp.logical_and(neg, neg_t > 0), dtype, 1)
     else:
         w = n_t
-    if not is_zero(nu):
+    if per_class:
+        # pml's beta_reg_loss with num_classes: nu * beta[y_a] for each triplet, reduced with
+        # the hinge terms (the same divisor; nothing when it is 0)
+        if not is_zero(nu):
+            values = values + nu * beta[:, 0] * n_t
+        values = xp.where(has_beta, values, float("nan"))
+        w = xp.where(has_beta, w, xp.ones_like(w))  # a label with no beta: NaN, kept by every reduction
+    elif not is_zero(nu):
         # pml's beta_reg_loss, nu * beta, already reduced: added once when the batch has a
         # triplet. Spread over the anchors by weight (reg * w_a), the weighted mean adds it
         # exactly; with a zero divisor (every hinge at 0, every margin value 0) the anchors

@@ -10,7 +10,7 @@ after reading docs/metric-learning.md: the distance and the reducer objects beco
 ``distance`` / ``p`` / ``power`` / ``normalize`` and ``reducer`` options, pml's value is
 ``reduction="mean_with_sample_weight"``, and the result is cast back to the embeddings' dtype
 (unilosses computes 16-bit inputs in float32). What unilosses cannot express (an
-``indices_tuple`` from a miner, a regulariser, a learnt ``beta``, another distance or reducer)
+``indices_tuple`` from a miner, a regulariser, another distance or reducer)
 skips the test with a reason that starts with "missing:".
 """
 
@@ -142,15 +142,19 @@ class MarginLoss(_Loss):
     ) -> None:
         super().__init__(margin=float(margin), **kw)
         self.nu, self.learn_beta, self.num_classes, self.triplets_per_anchor = nu, learn_beta, num_classes, triplets_per_anchor
-        # pml's constructor state (test_beta_datatype reads it): one beta, or one per class
+        # pml's constructor state (test_beta_datatype reads it): one beta, or one per class,
+        # a parameter when learnt
         self.beta = torch.tensor([float(beta)]) if not num_classes else torch.ones(num_classes) * float(beta)
+        if learn_beta:
+            self.beta = torch.nn.Parameter(self.beta)
 
     def options(self) -> dict[str, Any]:
-        return {**self.kw, "beta": float(self.beta[0])}
+        # one beta: a number, or a 0-d tensor when learnt; one per class: the (C,) tensor. pml adds
+        # its regulariser nu * beta only when beta is learnt
+        beta = self.beta if self.num_classes else self.beta[0] if self.learn_beta else float(self.beta[0])
+        return {**self.kw, "beta": beta, **({"nu": float(self.nu)} if self.learn_beta else {})}
 
     def forward(self, *args: Any, **kw: Any) -> Any:
-        if self.learn_beta or self.num_classes:
-            missing("MarginLoss with a learnt or per-class beta")
         if self.triplets_per_anchor != "all":
             missing(f"triplets_per_anchor={self.triplets_per_anchor!r} (random triplets)")
         return super().forward(*args, **kw)
