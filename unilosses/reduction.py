@@ -18,7 +18,8 @@ from unilosses.backends import backend_for
 from unilosses.dims import broadcasts
 
 __all__ = [
-    "MEANS", "PER_SAMPLE", "TOKEN_AGGREGATIONS", "LossStats", "PerSample", "Reduction", "REDUCTIONS", "aggregate_tokens",
+    "MEANS", "PER_SAMPLE", "TOKEN_AGGREGATIONS", "LossStats", "Outputs", "PerSample", "Reduction", "REDUCTIONS",
+    "aggregate_tokens",
     "canonical_reduction", "check_aggregation", "per_replica", "reduce",
 ]
 
@@ -30,6 +31,16 @@ class PerSample(NamedTuple):
     values: Any
     weight: Any = None  # per-sample class weight, for the weighted mean
     valid: Any = None  # False where a label is ignored
+
+
+class Outputs(NamedTuple):
+    """What a spec function returns when it gives more than the loss: ``main`` (values or a
+    :class:`PerSample`), reduced by :func:`reduce` as any loss's, and ``extras``, outputs the spec
+    has reduced itself (it names the call's ``reduction``, weights and ``normalizer`` as hints),
+    returned after the loss: ``(loss, *extras)``."""
+
+    main: Any
+    extras: tuple[Any, ...]
 
 
 class Reduction(str, enum.Enum):
@@ -295,6 +306,8 @@ def per_replica(be: Any, out: Any, reduction: str) -> Any:
     gives the exact global mean of uneven ones). ``"sum"``, ``"none"`` and ``"stats"`` are
     left as they are: their parts add up across replicas. Runs at each call (or trace),
     outside compiled code, so a cached program never keeps another strategy's count."""
+    if isinstance(out, tuple) and not isinstance(out, LossStats):  # the loss and a spec's extra outputs
+        return tuple(per_replica(be, o, reduction) for o in out)
     if be.replicated and reduction in MEANS:
         n = be.replicas()
         if n > 1:

@@ -22,7 +22,7 @@ from typing import Any, Callable, NamedTuple
 
 from unilosses.backends import BACKENDS, NOT_ARRAYS, Slots, backend_of_type, convert, not_an_array, resolve
 from unilosses.dims import UNKNOWN_RANK
-from unilosses.reduction import NUMPY_1, PerSample, per_replica, reduce
+from unilosses.reduction import NUMPY_1, Outputs, PerSample, per_replica, reduce
 from unilosses.rules import DYNAMIC, in_bounds, is_array_value, rule_for, types, unknown_options
 
 __all__ = ["CONTEXT", "PAIR", "CoreArgs", "Spec"]
@@ -41,7 +41,7 @@ PAIR = ("y_true", "y_pred")
 #: keyword parameters a spec function may name to receive the call's context (read-only hints;
 #: :func:`unilosses.reduction.reduce` still applies them): the LM-head loss uses them to know
 #: the shape of the gradient it will be asked for
-CONTEXT = ("reduction", "sample_weight", "element_weight")
+CONTEXT = ("reduction", "sample_weight", "element_weight", "normalizer")
 
 
 class CoreArgs(NamedTuple):
@@ -249,6 +249,9 @@ class Spec:
             for h in hints:
                 opts[h] = getattr(args, h)
             out = fn(be, *args.inputs, **static, **opts)
+            extras = None
+            if isinstance(out, Outputs):  # the loss, then outputs the spec reduced itself
+                out, extras = out
             if not isinstance(out, PerSample):
                 out = PerSample(out)
             values = out.values
@@ -262,10 +265,11 @@ class Spec:
                         inside = xp.all(inside)
                     ok = inside if ok is None else xp.logical_and(ok, inside)
                 values = xp.where(ok, values, float("nan"))
-            return reduce(
+            result = reduce(
                 be, values, args.sample_weight, reduction, weight=out.weight, valid=out.valid,
                 normalizer=args.normalizer, element_weight=args.element_weight,
             )
+            return result if extras is None else (result, *extras)
 
         run.__name__ = self.name
         return run

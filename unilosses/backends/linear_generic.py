@@ -51,23 +51,29 @@ constant), ``o`` the :class:`LinearOptions`, and:
 - ``ae`` (N,) or None: with ``o.entropy`` in a backward pass, the cotangent of each token's
   entropy (``a`` is the values'). Given, each chunk's gradient is the sum of both,
   ``G_i = a_i d value_i / d u_i + ae_i d H_i / d u_i`` (:func:`fold_cotangents`), so ``dh_unit``
-  is already scaled (``G_i W``) and ``dW``, ``db`` sum ``G_i`` without ``a`` again.
+  is already scaled (``G_i W``) and ``dW``, ``db`` sum ``G_i`` without ``a`` again. With ``o.lse``
+  it is the cotangent of each token's logsumexp instead (``d lse / d z = p``:
+  :func:`fold_lse_cotangents`), the same way.
 
-It returns a :class:`SweepResult` ``(values, lse, dh_unit, dW, db, entropy)``, each in the compute
-dtype (float32 for 16-bit inputs) or None.
+It returns a :class:`SweepResult` ``(values, lse, dh_unit, dW, db, entropy, correct)``, each in the
+compute dtype (float32 for 16-bit inputs) or None; ``correct`` (:func:`hits`) with ``o.accuracy`` in a
+pass without ``lse`` given. A backend's per-token outputs are :func:`sweep_outputs`' columns: the
+values, then the entropy (``o.entropy``) or the logsumexp (``o.lse``), then ``correct``
+(``o.accuracy``, whose cotangent is dropped).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, NamedTuple
 
 from unilosses.rules import is_zero
 
 __all__ = [
     "CHUNK_ELEMENTS", "DW_BLOCK_ELEMENTS", "ChunkTerms", "LinearOptions", "SweepResult", "chunk_terms",
-    "dw_block_rows", "finish_gradient", "fold_cotangents", "label_coefficient", "linear_values", "shared_parts",
-    "soft_cap", "soft_cap_slope", "softmax_coefficient", "sweep_outputs", "temper", "token_values", "tokens_per_chunk",
-    "uniform_gradient",
+    "counted_rows", "dw_block_rows", "finish_gradient", "fold_cotangents", "fold_lse_cotangents", "hits", "label_coefficient",
+    "linear_values", "second_output", "shared_parts", "soft_cap", "soft_cap_slope", "softmax_coefficient",
+    "sweep_outputs", "temper", "token_values", "tokens_per_chunk", "uniform_gradient",
 ]
 
 #: logits per chunk when ``chunk_size`` is not given: 2^23 float32 values (32 MiB) per
@@ -89,6 +95,13 @@ class LinearOptions(NamedTuple):
     #: the dtype ``dW`` (and ``db``) accumulate in: ``"float32"``, or ``"weight"`` (the weight's own
     #: dtype: 16-bit weights keep a 16-bit gradient, as Liger-Kernel's ``accum_dtype=None``)
     accum_dtype: str = "float32"
+    #: also each token's logsumexp as an output with its gradient (``d lse / d z = p``), for a z-loss
+    #: taken outside the sweep (:func:`unilosses.linear_cross_entropy`'s ``return_z_loss``); never
+    #: with ``entropy``
+    lse: bool = False
+    #: also whether each token's largest logit is its label's (1.0 or 0.0, :func:`hits`): token
+    #: accuracy, not differentiated
+    accuracy: bool = False
 
 
 class SweepResult(NamedTuple):
@@ -103,12 +116,30 @@ class SweepResult(NamedTuple):
     dw: Any  #: (V, D) ``sum_i a_i G_i^T h_i``; None without ``a``
     db: Any  #: (V,) ``sum_i a_i G_i``; None without ``a`` or without a bias
     entropy: Any = None  #: (N,) each token's entropy with ``o.entropy``: the one given, if given
+    #: (N,) with ``o.accuracy`` (and no ``lse`` given): 1.0 where the token's argmax is its label, else 0.0
+    correct: Any = None
 
 
-def sweep_outputs(stack: Callable[..., Any], r: SweepResult) -> Any:
-    """What a backend returns for a sweep: the values (N,); with ``o.entropy``, (N, 2), each
-    value beside its entropy (``stack(arrays, axis)`` the framework's)."""
-    return r.values if r.entropy is None else stack([r.values, r.entropy], 1)
+def second_output(o: LinearOptions) -> bool:
+    """Whether the sweep's outputs have a differentiable second column: the entropy or the logsumexp."""
+    return o.entropy or o.lse
+
+
+def sweep_outputs(stack: Callable[..., Any], r: SweepResult, o: Any = None) -> Any:
+    """What a backend returns for a sweep: the values (N,); with more outputs (N, k), columns
+    in this order: the values, the entropy (``o.entropy``) or the logsumexp (``o.lse``),
+    whether the argmax is the label (``o.accuracy``) (``stack(arrays, axis)`` the framework's).
+    Without ``o``: the values, and the entropy where ``r`` has one."""
+    if o is None:
+        return r.values if r.entropy is None else stack([r.values, r.entropy], 1)
+    cols = [r.values]
+    if o.entropy:
+        cols.append(r.entropy)
+    elif o.lse:
+        cols.append(r.lse)
+    if o.accuracy:
+        cols.append(r.correct)
+    return cols[0] if len(cols) == 1 else stack(cols, 1)
 
 
 def token_values(nll: Any, lse: Any, label_weight: Any, o: LinearOptions, uniform: Callable[[], Any]) -> Any:
@@ -189,6 +220,13 @@ def fold_cotangents(g: Any, p: Any, log_p: Any, entropy: Any, a: Any, ae: Any) -
     return a[:, None] * g - ae[:, None] * p * (log_p + entropy[:, None])
 
 
+def fold_lse_cotangents(g: Any, p: Any, a: Any, al: Any) -> Any:
+    """``a g + al p``, out of place: a chunk's gradient (n, V) with respect to its logits ``z`` of
+    ``sum_i a_i value_i + al_i lse_i`` (``d lse / d z = p``), from ``g = d value / d z`` (unscaled,
+    its smoothing term included), the softmax ``p`` and the cotangents ``a``, ``al`` (n,)."""
+    return a[:, None] * g + al[:, None] * p
+
+
 def soft_cap(tanh: Any, u: Any, cap: Any) -> tuple[Any, Any]:
     """``(z, t)``: the soft-capped logits ``z = cap * t`` with ``t = tanh(u / cap)``, ``tanh``
     the framework's. ``t`` is kept for :func:`soft_cap_slope`."""
@@ -220,6 +258,39 @@ def tokens_per_chunk(n_tokens: int, vocab: int, chunk_size: Any = None) -> int:
         n = max(1, CHUNK_ELEMENTS // max(vocab, 1))
         chunk_size = n - n % 8 if n >= 8 else n
     return max(1, min(chunk_size, n_tokens))
+
+
+def hits(xp: Any, u: Any, labels: Any) -> Any:
+    """1.0 where a token's largest logit (the first of equal ones, as ``argmax``) is its label's,
+    else 0.0, in ``u``'s dtype, from the chunk's logits ``u`` (n, V) before any soft cap or
+    temperature (which keep their order) and ``labels`` (n,): token accuracy, as Liger-Kernel's."""
+    return xp.astype(xp.equal(xp.astype(xp.argmax(u, axis=1), labels.dtype), labels), u.dtype)
+
+
+def counted_rows(be: Any, valid: Any) -> Any:
+    """The indices (n,) of the tokens that count (``valid``: (N,) booleans), so that a caller can
+    sweep those rows alone and ignored tokens cost nothing; None when every token counts, when none
+    does, or where an array whose size depends on the labels' values is impossible or costly:
+    under ``torch.compile`` and ``torch.func`` transforms, in a ``tf.function``, on JAX (always
+    traced: the backend jits the sweep), Dask (unknown block sizes) and other namespaces. NumPy,
+    eager torch and eager TensorFlow gather (a device synchronisation on a GPU: the row count)."""
+    name = be.name
+    if name == "numpy":
+        idx = sys.modules["numpy"].flatnonzero(valid)
+    elif name == "torch":
+        torch = sys.modules["torch"]
+        transforms = getattr(torch._C, "_are_functorch_transforms_active", None)
+        if torch.compiler.is_compiling() or (transforms is not None and transforms()):
+            return None
+        idx = torch.nonzero(valid)[:, 0]
+    elif name == "tensorflow":
+        tf = sys.modules["tensorflow"]
+        if not tf.executing_eagerly():
+            return None
+        idx = tf.where(valid)[:, 0]
+    else:
+        return None
+    return idx if 0 < int(idx.shape[0]) < int(valid.shape[0]) else None
 
 
 class ChunkTerms(NamedTuple):
@@ -255,7 +326,8 @@ def chunk_terms(
     earlier forward pass; with ``o.entropy`` also its ``entropy``) only ``G`` is computed
     and ``values`` is None. ``label_weight``: ``class_weight[labels]`` if the caller has it
     (else taken here). ``cotangents``: ``(a, ae)`` (n,) each, the values' and the entropies'
-    (with ``o.entropy``): ``G`` is then :func:`fold_cotangents`' sum of both.
+    (with ``o.entropy``; with ``o.lse`` the logsumexps'): ``G`` is then the sum of both
+    (:func:`fold_cotangents`, :func:`fold_lse_cotangents`).
     """
     cap = o.softcap
     n_classes = u.shape[-1]
@@ -299,6 +371,10 @@ def chunk_terms(
     if not isinstance(hit, float):
         hit = xp.expand_dims(hit, axis=1)
     g = g - xp.where(onehot, hit, xp.zeros_like(g))
+    if cotangents is not None and o.lse:  # the smoothing term scaled by a with the rest: finished here
+        smooth = uniform_gradient(class_weight, n_classes, o)
+        g = fold_lse_cotangents(g if smooth is None else g - smooth, p, *cotangents)
+        return ChunkTerms(values, lse, temper(g if t is None else g * soft_cap_slope(t), o), entropy)
     if cotangents is not None:
         g = fold_cotangents(g, p, z - xp.expand_dims(lse, axis=1), entropy, *cotangents)
     return ChunkTerms(values, lse, finish_gradient(g, t, class_weight, n_classes, o), entropy)
@@ -327,7 +403,7 @@ def linear_values(
     be: Any, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, o: LinearOptions
 ) -> Any:
     """Per-token values (N,) from ``hidden`` (N, D), ``weight`` (V, D), ``bias`` (V,) or None
-    (with ``o.entropy``: (N, 2), each value beside its entropy): a Python loop over chunks of
+    (with more outputs, (N, k): the columns of :func:`sweep_outputs`): a Python loop over chunks of
     tokens, in pure Array API (no gradient). 16-bit inputs are computed in float32."""
     xp = be.xp
     dtype = be.compute_dtype(hidden.dtype, "hidden")
@@ -337,8 +413,9 @@ def linear_values(
         bias = xp.astype(bias, dtype)
     n_tokens = hidden.shape[0]
     device = be.device(hidden)
+    columns = 1 + (o.entropy or o.lse) + o.accuracy
     if n_tokens == 0:
-        return xp.zeros((0, 2) if o.entropy else (0,), dtype=dtype, device=device)
+        return xp.zeros((0, columns) if columns > 1 else (0,), dtype=dtype, device=device)
     classes, weight_sum = shared_parts(xp, weight, labels, class_weight, device)
     w_t = xp.permute_dims(weight, (1, 0))
     n = tokens_per_chunk(n_tokens, weight.shape[0], o.chunk_size)
@@ -348,5 +425,7 @@ def linear_values(
         if bias is not None:
             u = u + bias
         terms = chunk_terms(xp, u, labels[start:stop], classes, class_weight, weight_sum, o)
-        out.append(terms.values if not o.entropy else xp.stack([terms.values, terms.entropy], axis=1))
+        correct = hits(xp, u, labels[start:stop]) if o.accuracy else None
+        r = SweepResult(terms.values, terms.lse, None, None, None, terms.entropy, correct)
+        out.append(sweep_outputs(lambda cols, axis: xp.stack(cols, axis=axis), r, o))
     return out[0] if len(out) == 1 else xp.concat(out, axis=0)

@@ -37,6 +37,8 @@ from unilosses.backends.linear_generic import (
     SweepResult,
     chunk_terms,
     dw_block_rows,
+    hits,
+    second_output,
     shared_parts,
     sweep_outputs,
     tokens_per_chunk,
@@ -76,24 +78,25 @@ def _sweep(
         v, l_c, g, e_c = chunk_terms(
             jnp, u, yc, classes, cw, weight_sum, o, grad=grad, lse=lc, label_weight=w_y, entropy=ec, cotangents=folded
         )
+        c_c = hits(jnp, u, yc) if o.accuracy and lc is None else None
         if not grad:
-            return v, l_c, e_c, None, None, None
+            return v, l_c, e_c, c_c, None, None, None
         dh = jnp.matmul(g.astype(w.dtype), w, preferred_element_type=f32, **replicated)
         # folded: g holds the cotangents already
         ah = hc if folded else hc * ac[:, None].astype(hc.dtype)
         db = None if b is None else jnp.sum(g, axis=0) if folded else ac.astype(f32) @ g
-        return v, l_c, e_c, dh, (g.astype(h.dtype), ah), db
+        return v, l_c, e_c, c_c, dh, (g.astype(h.dtype), ah), db
 
     def cut(x: Any, lo: int, hi: int) -> Any:
         return None if x is None else x[lo:hi]
 
     def body(carry: Any, xs: Any) -> Any:
-        v, l_c, e_c, dh, gah, db = chunk(*xs)
+        v, l_c, e_c, c_c, dh, gah, db = chunk(*xs)
         if grad:
             carry = (
                 _add_outer(carry[0], gah[0], gah[1], replicated), None if db is None else carry[1] + db.astype(acc)
             )
-        return carry, (v, l_c, dh, e_c)
+        return carry, (v, l_c, dh, e_c, c_c)
 
     # zeros_like: the accumulators keep w's and b's sharding (the scan carry's type under Explicit axes)
     acc = w.dtype if o.accum_dtype == "weight" else f32
@@ -113,11 +116,13 @@ def _sweep(
         parts.append(ys)
     if not parts:
         empty = jnp.zeros((0,), f32)
-        parts.append((empty, empty, jnp.zeros((0,) + h.shape[1:], f32) if grad else None, empty))
-    values, lse_out, dh, ent = (
+        parts.append((empty, empty, jnp.zeros((0,) + h.shape[1:], f32) if grad else None, empty, empty))
+    values, lse_out, dh, ent, correct = (
         None if p[0] is None else p[0] if len(parts) == 1 else jnp.concatenate(p) for p in zip(*parts)
     )
-    return SweepResult(values, lse_out, dh, carry[0], carry[1], ent if o.entropy else None)
+    return SweepResult(
+        values, lse_out, dh, carry[0], carry[1], ent if o.entropy else None, correct if o.accuracy else None
+    )
 
 
 def _add_outer(acc: Any, g: Any, ah: Any, sharded: dict[str, Any]) -> Any:
@@ -177,18 +182,24 @@ def _scale(c: Any, x: Any, like: Any) -> Any:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(6,))
 def _grad_in_forward(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
-    return _sweep(h, w, b, labels, cw, o)[0]
+    return sweep_outputs(jnp.stack, _sweep(h, w, b, labels, cw, o), o)
 
 
 def _gif_fwd(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
-    values, _, dh, dw, db, _ = _sweep(h, w, b, labels, cw, o, a=tw)
+    r = _sweep(h, w, b, labels, cw, o, a=tw)
     like = (jnp.zeros((), h.dtype), jnp.zeros((), w.dtype), None if b is None else jnp.zeros((), b.dtype))
-    return values, (dh, dw, db, tw, like)
+    return sweep_outputs(jnp.stack, r, o), (r.dh_unit, r.dw, r.db, tw, like)
+
+
+def _values_cotangent(g: Any) -> Any:
+    """The cotangent of the values: the first column where the outputs have several (an accuracy
+    column's is dropped: not differentiated)."""
+    return g if g.ndim == 1 else g[:, 0]
 
 
 def _gif_bwd(o: LinearOptions, res: Any, g: Any) -> Any:
     dh, dw, db, tw, (h_like, w_like, b_like) = res
-    g = g.astype(tw.dtype)
+    g = _values_cotangent(g).astype(tw.dtype)
     # the cotangent is c * tw (a reduced loss): c from a dot product, 0 for an empty / all-ignored batch
     norm = tw @ tw
     c = (g @ tw) / jnp.where(norm == 0, 1.0, norm)
@@ -200,21 +211,22 @@ _grad_in_forward.defvjp(_gif_fwd, _gif_bwd)
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
 def _recompute(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions) -> Any:
-    return sweep_outputs(jnp.stack, _sweep(h, w, b, labels, cw, o))
+    return sweep_outputs(jnp.stack, _sweep(h, w, b, labels, cw, o), o)
 
 
 def _rc_fwd(h: Any, w: Any, b: Any, labels: Any, cw: Any, o: LinearOptions) -> Any:
     r = _sweep(h, w, b, labels, cw, o)
-    return sweep_outputs(jnp.stack, r), (h, w, b, labels, cw, r.lse, r.entropy)
+    return sweep_outputs(jnp.stack, r, o), (h, w, b, labels, cw, r.lse, r.entropy)
 
 
 def _rc_bwd(o: LinearOptions, res: Any, g: Any) -> Any:
     h, w, b, labels, cw, lse, ent = res
     g = g.astype(lse.dtype)
-    if ent is None:
+    if not second_output(o):
+        g = _values_cotangent(g)
         r = _sweep(h, w, b, labels, cw, o, a=g, lse=lse)
         dh = g[:, None] * r.dh_unit
-    else:  # the values' and the entropies' cotangents, folded into each chunk's gradient
+    else:  # the values' and the entropies' (logsumexps') cotangents, folded into each chunk's gradient
         r = _sweep(h, w, b, labels, cw, o, a=g[:, 0], lse=lse, entropy=ent, ae=g[:, 1])
         dh = r.dh_unit
     db = None if b is None else r.db.astype(b.dtype)

@@ -32,13 +32,17 @@ from unilosses.backends.linear_generic import (
     dw_block_rows,
     finish_gradient,
     fold_cotangents,
+    fold_lse_cotangents,
     label_coefficient,
+    second_output,
     soft_cap,
+    soft_cap_slope,
     softmax_coefficient,
     sweep_outputs,
     temper,
     token_values,
     tokens_per_chunk,
+    uniform_gradient,
 )
 
 __all__ = ["linear_cross_entropy"]
@@ -96,6 +100,10 @@ def _terms(
     if not isinstance(extra, float) or extra != 0.0:
         rows = tf.range(tf.shape(y, out_type=y.dtype)[0], dtype=y.dtype)
         b = tf.tensor_scatter_nd_add(b, tf.stack([rows, y], axis=1), extra + tf.zeros_like(lse))
+    if folded is not None and o.lse:  # the smoothing term scaled by a with the rest: finished here
+        smooth = uniform_gradient(cw, n_classes, o)
+        b = fold_lse_cotangents(b if smooth is None else b - smooth, tf.exp(u - lse[:, None]), *folded)
+        return ChunkTerms(values, lse, temper(b if t is None else b * soft_cap_slope(t), o), ent)
     if folded is not None:
         log_p = u - lse[:, None]
         b = fold_cotangents(b, tf.exp(log_p), log_p, ent, *folded)
@@ -124,7 +132,7 @@ def _sweep(
     d = h.shape[1]
 
     def chunk(lo: Any, hi: Any, size: Any) -> Any:
-        """(values, lse, entropy, dh_unit, dW part, db part) of rows lo:hi (``size`` rows if static)."""
+        """(values, lse, entropy, correct, dh_unit, dW part, db part) of rows lo:hi (``size`` rows if static)."""
         cut = (lambda x: x[lo:hi]) if size is None else (lambda x: tf.slice(x, [lo] + [0] * (x.shape.rank - 1), [size] + [-1] * (x.shape.rank - 1)))
         hc, yc = cut(h), cut(labels)
         u = tf.matmul(hc, w, transpose_b=True)
@@ -132,12 +140,14 @@ def _sweep(
         if bias is not None:
             u = u + bias
         folded = None if ae is None else (cut(a), cut(ae))
+        # linear_generic.hits: the first largest logit (before the soft cap) is the label's
+        c_c = tf.cast(tf.equal(tf.argmax(u, axis=1, output_type=yc.dtype), yc), f32) if o.accuracy and lse is None else None
         v, l_c, g, e_c = _terms(
             u, yc, cw, weight_sum, o, grad, None if lse is None else cut(lse), None if entropy is None else cut(entropy),
             folded,
         )
         if not grad:
-            return v, l_c, e_c, None, None, None
+            return v, l_c, e_c, c_c, None, None, None
         dh = tf.cast(tf.matmul(tf.cast(g, w.dtype), w), f32)
         if folded:  # g holds the cotangents already
             gah, db = (tf.cast(g, h.dtype), hc), None if bias is None else tf.reduce_sum(g, axis=0)
@@ -145,7 +155,7 @@ def _sweep(
             ac = cut(a)
             gah = (tf.cast(g, h.dtype), hc * tf.cast(ac[:, None], h.dtype))
             db = None if bias is None else tf.linalg.matvec(g, tf.cast(ac, f32), transpose_a=True)
-        return v, l_c, e_c, dh, gah, db
+        return v, l_c, e_c, c_c, dh, gah, db
 
     acc = w.dtype if o.accum_dtype == "weight" else f32
 
@@ -168,15 +178,17 @@ def _sweep(
         n_chunks, size = (n_tokens + n - 1) // n, None
     parts: list[Any] = []
 
-    def body(i: Any, dw: Any, db: Any, tv: Any, tl: Any, tdh: Any, te: Any) -> Any:
-        v, l_c, e_c, dh, gah, db_c = chunk(i * n, tf.minimum(i * n + n, n_tokens), size)
+    def body(i: Any, dw: Any, db: Any, tv: Any, tl: Any, tdh: Any, te: Any, tc: Any) -> Any:
+        v, l_c, e_c, c_c, dh, gah, db_c = chunk(i * n, tf.minimum(i * n + n, n_tokens), size)
         if v is not None:
             tv, tl = tv.write(i, v), tl.write(i, l_c)
             if e_c is not None:
                 te = te.write(i, e_c)
+            if c_c is not None:
+                tc = tc.write(i, c_c)
         if grad:
             tdh, dw, db = tdh.write(i, dh), add_outer(dw, gah), add(db, db_c)
-        return i + 1, dw, db, tv, tl, tdh, te
+        return i + 1, dw, db, tv, tl, tdh, te, tc
 
     def array(shape: Any) -> Any:  # one more element, empty, so that an empty batch concatenates
         return tf.TensorArray(f32, size=n_chunks + (size is None), infer_shape=False, element_shape=shape)
@@ -184,28 +196,34 @@ def _sweep(
     dw, db = dw0, db0
     if size is None or n_chunks:
         init = (
-            tf.constant(0), dw0, db0, array([size]), array([size]), array([size, d] if grad else [size]), array([size])
+            tf.constant(0), dw0, db0, array([size]), array([size]), array([size, d] if grad else [size]), array([size]),
+            array([size]),
         )
-        _, dw, db, tv, tl, tdh, te = tf.while_loop(lambda i, *_: i < n_chunks, body, init, parallel_iterations=1)
+        _, dw, db, tv, tl, tdh, te, tc = tf.while_loop(lambda i, *_: i < n_chunks, body, init, parallel_iterations=1)
         if size is None:  # the extra empty element
             tv, tl, tdh = tv.write(n_chunks, empty), tl.write(n_chunks, empty), tdh.write(n_chunks, tf.zeros((0, d), f32))
-            te = te.write(n_chunks, empty)
+            te, tc = te.write(n_chunks, empty), tc.write(n_chunks, empty)
         fresh = lse is None
         parts.append((
             tv.concat() if fresh else None, tl.concat() if fresh else None, tdh.concat() if grad else None,
-            te.concat() if fresh and o.entropy else None,
+            te.concat() if fresh and o.entropy else None, tc.concat() if fresh and o.accuracy else None,
         ))
     if size is not None and n_tokens % n:
-        v, l_c, e_c, dh, gah, db_c = chunk(n_chunks * n, n_tokens, n_tokens % n)
-        parts.append((v, l_c, dh, e_c))
+        v, l_c, e_c, c_c, dh, gah, db_c = chunk(n_chunks * n, n_tokens, n_tokens % n)
+        parts.append((v, l_c, dh, e_c, c_c))
         if grad:
             dw, db = add_outer(dw, gah), add(db, db_c)
     if not parts:
-        parts.append((empty, empty, tf.zeros((0, d), f32) if grad else None, empty if o.entropy else None))
-    values, lse_out, dh, ent = (None if p[0] is None else p[0] if len(p) == 1 else tf.concat(p, 0) for p in zip(*parts))
+        parts.append((
+            empty, empty, tf.zeros((0, d), f32) if grad else None, empty if o.entropy else None,
+            empty if o.accuracy else None,
+        ))
+    values, lse_out, dh, ent, correct = (
+        None if p[0] is None else p[0] if len(p) == 1 else tf.concat(p, 0) for p in zip(*parts)
+    )
     return SweepResult(
         values, lse if lse is not None else lse_out, dh, dw if grad else None, db if grad and b is not None else None,
-        entropy if entropy is not None else ent,
+        entropy if entropy is not None else ent, correct,
     )
 
 
@@ -236,6 +254,13 @@ def _unwatched(*xs: Any) -> Any:
     return [x if x is None or not x.dtype.is_floating else tf.stop_gradient(x) for x in xs]
 
 
+def _values_cotangent(g: Any) -> Any:
+    """The cotangent of the values, dense (a gather's gradient is ``IndexedSlices``): the first column
+    where the outputs have several (an accuracy column's is dropped: not differentiated)."""
+    g = tf.convert_to_tensor(g)
+    return g if g.shape.rank == 1 else g[:, 0]
+
+
 def _safe_c(g: Any, tw: Any) -> Any:
     """c with ``g = c * tw`` (a reduced loss), 0 for an empty / all-ignored batch."""
     norm = tf.tensordot(tw, tw, 1)
@@ -247,15 +272,16 @@ def _grad_in_forward(labels: Any, cw: Any, tw: Any, o: LinearOptions, has_bias: 
     def f(h: Any, w: Any, *bias: Any) -> Any:
         b: Any = bias[0] if has_bias else None
         hs, ws, bs, ys, cs = _unwatched(h, w, b, labels, cw)
-        values, _, dh, dw, db, _ = _sweep(hs, ws, bs, ys, cs, o, a=_unwatched(tw)[0])
+        r = _sweep(hs, ws, bs, ys, cs, o, a=_unwatched(tw)[0])
+        dh, dw, db = r.dh_unit, r.dw, r.db
 
         def grad(g: Any) -> Any:
-            g = tf.cast(g, tw.dtype)
+            g = tf.cast(_values_cotangent(g), tw.dtype)
             c = _safe_c(g, tw)
             out = [tf.cast(g[:, None] * dh, h.dtype), tf.cast(tf.cast(c, dw.dtype) * dw, w.dtype)]
             return out + ([tf.cast(tf.cast(c, db.dtype) * db, b.dtype)] if has_bias else [])
 
-        return values, grad
+        return sweep_outputs(tf.stack, r, o), grad
 
     return f
 
@@ -269,16 +295,17 @@ def _recompute(labels: Any, cw: Any, o: LinearOptions, has_bias: bool) -> Any:
         lse, ent = r.lse, r.entropy
 
         def grad(g: Any) -> Any:
-            g = _unwatched(tf.cast(g, lse.dtype))[0]
-            if ent is None:
-                _, _, dh, dw, db, _ = _sweep(hs, ws, bs, ys, cs, o, a=g, lse=lse)
+            g = _unwatched(tf.cast(tf.convert_to_tensor(g), lse.dtype))[0]
+            if not second_output(o):
+                g = _values_cotangent(g)
+                _, _, dh, dw, db, *_ = _sweep(hs, ws, bs, ys, cs, o, a=g, lse=lse)
                 dh = g[:, None] * dh
-            else:  # the values' and the entropies' cotangents, folded into each chunk's gradient
-                _, _, dh, dw, db, _ = _sweep(hs, ws, bs, ys, cs, o, a=g[:, 0], lse=lse, entropy=ent, ae=g[:, 1])
+            else:  # the values' and the entropies' (logsumexps') cotangents, folded into each chunk's gradient
+                _, _, dh, dw, db, *_ = _sweep(hs, ws, bs, ys, cs, o, a=g[:, 0], lse=lse, entropy=ent, ae=g[:, 1])
             out = [tf.cast(dh, h.dtype), tf.cast(dw, w.dtype)]
             return out + ([tf.cast(db, b.dtype)] if has_bias else [])
 
-        return sweep_outputs(tf.stack, r), grad
+        return sweep_outputs(tf.stack, r, o), grad
 
     return f
 
@@ -293,7 +320,7 @@ def linear_cross_entropy(h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, 
     inputs = [h, w] + ([] if b is None else [b])
     recording = record.should_record_backprop(inputs)
     if not recording and tf.executing_eagerly():
-        return sweep_outputs(tf.stack, _sweep(h, w, b, labels, cw, o))
+        return sweep_outputs(tf.stack, _sweep(h, w, b, labels, cw, o), o)
     if recording and tw is not None:
         return _grad_in_forward(labels, cw, tw, o, b is not None)(*inputs)
     return _recompute(labels, cw, o, b is not None)(*inputs)

@@ -36,6 +36,7 @@ from unilosses.backends.linear_generic import (
     LinearOptions,
     SweepResult,
     label_coefficient,
+    second_output,
     softmax_coefficient,
     sweep_outputs,
     token_values,
@@ -48,7 +49,7 @@ __all__ = ["linear_cross_entropy"]
 
 def _terms(
     hc: Any, wt: Any, b: Any, y: Any, cw: Any, weight_sum: Any, o: LinearOptions, bufs: _Blocks, grad: bool,
-    lse: Any, ent: Any = None, folded: Any = None,
+    lse: Any, ent: Any = None, folded: Any = None, correct: Any = None,
 ) -> ChunkTerms:
     """:func:`unilosses.backends.linear_generic.chunk_terms` of the chunk ``hc`` with torch's
     fused kernels, in place where it can: ``log_softmax``, picks by ``gather``, the label's
@@ -58,7 +59,9 @@ def _terms(
     (:func:`~unilosses.backends.linear_generic.token_values`, ``label_coefficient``,
     ``softmax_coefficient``, ``uniform_gradient``); the soft cap and its slope are
     ``soft_cap`` and ``soft_cap_slope`` done in place, as are ``temper`` and the entropy's
-    ``fold_cotangents`` (``folded``: the cotangents ``(a, ae)``; ``ent``: the entropies given)."""
+    ``fold_cotangents`` (``folded``: the cotangents ``(a, ae)``; ``ent``: the entropies given), or with
+    ``o.lse`` ``fold_lse_cotangents`` (``folded``: ``(a, al)``, the values' and the logsumexps').
+    ``correct`` (n,), if given, receives ``hits`` (token accuracy) of the logits before the soft cap."""
     cap = o.softcap
     n_classes = wt.shape[1]
     rows = hc.shape[0]
@@ -67,6 +70,8 @@ def _terms(
         torch.mm(hc, wt, out=u) if b is None else torch.addmm(b, hc, wt, out=u)
     else:
         u.copy_(hc @ wt if b is None else torch.addmm(b, hc, wt))
+    if correct is not None:  # linear_generic.hits: argmax gives the first of equal largest logits
+        correct.copy_(u.argmax(1) == y)
     t = None
     if cap is not None:  # soft_cap, in place
         t = torch.div(u, cap, out=bufs.block(2, rows)).tanh_()
@@ -92,6 +97,19 @@ def _terms(
         if not grad:
             return ChunkTerms(values, lse, None, ent)
         g = lp.exp_()
+    elif folded is not None and o.lse:  # G = a (coef p - label onehot - smooth) + al p
+        g = u.sub_(lse[:, None]).exp_()
+        del u
+        a, al = folded
+        label = label_coefficient(w_y, o)
+        g.mul_((a * softmax_coefficient(lse, weight_sum, n_classes, o, label=label) + al)[:, None])
+        g.scatter_add_(1, yi, -(a * label)[:, None].to(g.dtype))
+        smooth = uniform_gradient(cw, n_classes, o)
+        if isinstance(smooth, float):
+            g.sub_(a[:, None] * smooth)
+        elif smooth is not None:
+            g.addr_(a, smooth.to(g.dtype), alpha=-1.0)
+        return ChunkTerms(values, lse, _finish(g, t, o), ent)
     elif folded is not None:  # g = p (a - ae (log p + H)) - a onehot: log p in u's block, p in another
         log_p = u.sub_(lse[:, None])
         g = torch.exp(log_p, out=bufs.block(1, rows))
@@ -159,6 +177,7 @@ def _sweep(
     values = None if lse is not None else torch.empty(n_tokens, dtype=f32, device=h.device)
     lse_out = torch.empty(n_tokens, dtype=f32, device=h.device) if lse is None else lse
     ent_out = torch.empty(n_tokens, dtype=f32, device=h.device) if o.entropy and lse is None else entropy
+    corr_out = torch.empty(n_tokens, dtype=f32, device=h.device) if o.accuracy and lse is None else None
     dh: Any = torch.empty(h.shape, dtype=f32, device=h.device) if grad else None
     acc = w.dtype if o.accum_dtype == "weight" else f32
     dw: Any = torch.zeros(w.shape, dtype=acc, device=h.device) if grad else None
@@ -171,7 +190,8 @@ def _sweep(
         folded = None if ae is None else (a[start:stop], ae[start:stop])
         v, l_c, g, e_c = _terms(hc, wt, bc, labels[start:stop], cw, weight_sum, o, bufs, grad,
                                 None if lse is None else lse[start:stop],
-                                None if entropy is None else entropy[start:stop], folded)
+                                None if entropy is None else entropy[start:stop], folded,
+                                None if corr_out is None else corr_out[start:stop])
         if values is not None:
             values[start:stop] = v
             lse_out[start:stop] = l_c
@@ -189,7 +209,12 @@ def _sweep(
         if db is not None:
             db += (g.sum(0) if folded else a[start:stop].to(f32) @ g).to(db.dtype)
         del g, gm
-    return SweepResult(values, lse_out, dh, dw, db, ent_out)
+    return SweepResult(values, lse_out, dh, dw, db, ent_out, corr_out)
+
+
+def _values_cotangent(g: Any) -> Any:
+    """The cotangent of the values: the first column where the outputs have several."""
+    return g if g.ndim == 1 else g[:, 0]
 
 
 def _cast(x: Any, like: Any) -> Any:
@@ -199,18 +224,18 @@ def _cast(x: Any, like: Any) -> Any:
 class _GradInForward(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, o: LinearOptions) -> Any:
-        values, _, dh, dw, db, _ = _sweep(h, w, b, labels, cw, o, a=tw)
-        ctx.save_for_backward(dh, tw)
-        ctx.dw, ctx.db = dw, db  # this node's own buffers, scaled in place by backward (not saved tensors)
+        r = _sweep(h, w, b, labels, cw, o, a=tw)
+        ctx.save_for_backward(r.dh_unit, tw)
+        ctx.dw, ctx.db = r.dw, r.db  # this node's own buffers, scaled in place by backward (not saved tensors)
         ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
-        return values
+        return sweep_outputs(torch.stack, r, o)  # an accuracy column: not differentiated
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
         dh, tw = ctx.saved_tensors
         dw, db = ctx.dw, ctx.db
-        g = g.to(tw.dtype)
+        g = _values_cotangent(g).to(tw.dtype)
         # the cotangent is c * tw (a reduced loss): c from a dot product, 0 for an empty / all-ignored batch
         norm = tw @ tw
         c = (g @ tw) / torch.where(norm == 0, torch.ones_like(norm), norm)
@@ -238,18 +263,21 @@ class _Recompute(torch.autograd.Function):
         r = _sweep(h, w, b, labels, cw, o)
         ctx.save_for_backward(h, w, b, labels, cw, r.lse, r.entropy)
         ctx.options = o
-        return sweep_outputs(torch.stack, r)
+        return sweep_outputs(torch.stack, r, o)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Any) -> Any:
         h, w, b, labels, cw, lse, ent = ctx.saved_tensors
         g = g.to(lse.dtype)
-        if ent is None:
-            _, _, dh, dw, db, _ = _sweep(h, w, b, labels, cw, ctx.options, a=g, lse=lse)
+        if not second_output(ctx.options):
+            g = _values_cotangent(g)
+            _, _, dh, dw, db, *_ = _sweep(h, w, b, labels, cw, ctx.options, a=g, lse=lse)
             dh = dh.mul_(g[:, None]) if ctx.needs_input_grad[0] else None
-        else:  # the values' and the entropies' cotangents, folded into each chunk's gradient
-            _, _, dh, dw, db, _ = _sweep(h, w, b, labels, cw, ctx.options, a=g[:, 0], lse=lse, entropy=ent, ae=g[:, 1])
+        else:  # the values' and the entropies' (logsumexps') cotangents, folded into each chunk's gradient
+            _, _, dh, dw, db, *_ = _sweep(
+                h, w, b, labels, cw, ctx.options, a=g[:, 0], lse=lse, entropy=ent, ae=g[:, 1]
+            )
         gh = dh.to(h.dtype) if ctx.needs_input_grad[0] else None
         gw = dw.to(w.dtype) if ctx.needs_input_grad[1] else None
         gb = db.to(b.dtype) if db is not None and ctx.needs_input_grad[2] else None
@@ -265,13 +293,14 @@ def linear_cross_entropy(
     needs = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in (h, w, b))
     if torch.compiler.is_compiling():  # the chunk loop as one opaque operator (see _sweep_op)
         name = _OPTIONS.slot(*o)  # the fields (Dynamo passes a NamedTuple's fields, not the NamedTuple)
+        columns = (o.entropy, o.lse, o.accuracy)
         if not needs:
-            return _compiled_outputs(_sweep_op(h, w, b, labels, cw, None, None, None, None, name), o.entropy)
+            return _compiled_outputs(_sweep_op(h, w, b, labels, cw, None, None, None, None, name), *columns)
         if tw is not None:
-            return _CompiledGradInForward.apply(h, w, b, labels, cw, tw, name)
-        return _CompiledRecompute.apply(h, w, b, labels, cw, name, o.entropy)
+            return _CompiledGradInForward.apply(h, w, b, labels, cw, tw, name, o.accuracy)
+        return _CompiledRecompute.apply(h, w, b, labels, cw, name, *columns)
     if not needs:
-        return sweep_outputs(torch.stack, _sweep(h, w, b, labels, cw, o))
+        return sweep_outputs(torch.stack, _sweep(h, w, b, labels, cw, o), o)
     if tw is not None:
         return _GradInForward.apply(h, w, b, labels, cw, tw, o)
     return _Recompute.apply(h, w, b, labels, cw, o)
@@ -298,11 +327,11 @@ def _sweep_op(
     a: torch.Tensor | None, lse: torch.Tensor | None, entropy: torch.Tensor | None, ae: torch.Tensor | None,
     options: str,
 ) -> list[torch.Tensor]:
-    """:func:`_sweep` as a custom operator: its six results (values, lse, dh, dW, db, entropy),
-    an empty tensor for each None and for the ``lse`` / ``entropy`` given (an operator's outputs
-    never alias its inputs)."""
+    """:func:`_sweep` as a custom operator: its seven results (values, lse, dh, dW, db, entropy,
+    correct), an empty tensor for each None and for the ``lse`` / ``entropy`` given (an operator's
+    outputs never alias its inputs)."""
     r = _sweep(h, w, b, labels, cw, getattr(_OPTIONS, options), a=a, lse=lse, entropy=entropy, ae=ae)
-    given = (None, lse, None, None, None, entropy)
+    given = (None, lse, None, None, None, entropy, None)
     return [h.new_empty(0) if x is None or x is g else x for x, g in zip(r, given)]
 
 
@@ -322,56 +351,65 @@ def _sweep_fake(
         h.new_empty(tuple(w.shape) if grad else 0, dtype=acc),
         h.new_empty(w.shape[0] if grad and b is not None else 0, dtype=acc),
         h.new_empty(n if o.entropy and lse is None else 0, dtype=f32),
+        h.new_empty(n if o.accuracy and lse is None else 0, dtype=f32),
     ]
 
 
-def _compiled_outputs(r: Any, entropy: bool) -> Any:
-    return torch.stack([r[0], r[5]], 1) if entropy else r[0]
+def _compiled_outputs(r: Any, entropy: bool, lse: bool, accuracy: bool) -> Any:
+    """:func:`~unilosses.backends.linear_generic.sweep_outputs` of the operator's results."""
+    cols = [r[0]] + ([r[5]] if entropy else [r[1]] if lse else []) + ([r[6]] if accuracy else [])
+    return cols[0] if len(cols) == 1 else torch.stack(cols, 1)
 
 
 class _CompiledGradInForward(torch.autograd.Function):
     """:class:`_GradInForward` over :func:`_sweep_op`."""
 
     @staticmethod
-    def forward(ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, options: str) -> Any:
-        values, _, dh, dw, db, _ = _sweep_op(h, w, b, labels, cw, tw, None, None, None, options)
-        ctx.save_for_backward(dh, dw, db, tw)
+    def forward(
+        ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, tw: Any, options: str, accuracy: bool
+    ) -> Any:
+        r = _sweep_op(h, w, b, labels, cw, tw, None, None, None, options)
+        ctx.save_for_backward(r[2], r[3], r[4], tw)
         ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
-        return values
+        return _compiled_outputs(r, False, False, accuracy)
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
         dh, dw, db, tw = ctx.saved_tensors
-        g = g.to(tw.dtype)
+        g = _values_cotangent(g).to(tw.dtype)
         norm = tw @ tw
         c = (g @ tw) / torch.where(norm == 0, torch.ones_like(norm), norm)
         hd, wd, bd = ctx.dtypes
         gh = (dh * g[:, None].to(dh.dtype)).to(hd) if ctx.needs_input_grad[0] else None
         gw = (dw * c.to(dw.dtype)).to(wd) if ctx.needs_input_grad[1] else None
         gb = (db * c.to(db.dtype)).to(bd) if bd is not None and ctx.needs_input_grad[2] else None
-        return gh, gw, gb, None, None, None, None
+        return gh, gw, gb, None, None, None, None, None
 
 
 class _CompiledRecompute(torch.autograd.Function):
     """:class:`_Recompute` over :func:`_sweep_op`."""
 
     @staticmethod
-    def forward(ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, options: str, entropy: bool) -> Any:
+    def forward(
+        ctx: Any, h: Any, w: Any, b: Any, labels: Any, cw: Any, options: str, entropy: bool, lse: bool,
+        accuracy: bool,
+    ) -> Any:
         r = _sweep_op(h, w, b, labels, cw, None, None, None, None, options)
         ctx.save_for_backward(h, w, b, labels, cw, r[1], r[5] if entropy else None)
-        ctx.options = options
-        return _compiled_outputs(r, entropy)
+        ctx.options, ctx.second = options, entropy or lse
+        return _compiled_outputs(r, entropy, lse, accuracy)
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
         h, w, b, labels, cw, lse, ent = ctx.saved_tensors
         g = g.to(lse.dtype)
-        if ent is None:
-            _, _, dh, dw, db, _ = _sweep_op(h, w, b, labels, cw, g, lse, None, None, ctx.options)
+        if not ctx.second:
+            g = _values_cotangent(g)
+            _, _, dh, dw, db, *_ = _sweep_op(h, w, b, labels, cw, g, lse, None, None, ctx.options)
             dh = dh * g[:, None]
-        else:
-            _, _, dh, dw, db, _ = _sweep_op(h, w, b, labels, cw, g[:, 0], lse, ent, g[:, 1], ctx.options)
+        else:  # the entropies' or the logsumexps' cotangents folded in (ent None: the logsumexps')
+            _, _, dh, dw, db, *_ = _sweep_op(h, w, b, labels, cw, g[:, 0], lse, ent, g[:, 1], ctx.options)
         gh = dh.to(h.dtype) if ctx.needs_input_grad[0] else None
         gw = dw.to(w.dtype) if ctx.needs_input_grad[1] else None
         gb = db.to(b.dtype) if b is not None and ctx.needs_input_grad[2] else None
-        return gh, gw, gb, None, None, None, None
+        return gh, gw, gb, None, None, None, None, None, None

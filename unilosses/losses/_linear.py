@@ -15,15 +15,16 @@ one function shared by all of them (``unilosses/backends/linear_generic.py``).
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from unilosses.backends import convert, resolve
-from unilosses.backends.linear_generic import LinearOptions
+from unilosses.backends.linear_generic import LinearOptions, counted_rows
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
 from unilosses.dims import shape_of
-from unilosses.reduction import align_weight
-from unilosses.rules import in_range, one_of
+from unilosses.reduction import Outputs, PerSample, align_weight, reduce
+from unilosses.rules import flag, in_range, one_of
 from unilosses.shapes import SparseTargets, check_class_weight, check_labels, nan_out_of_range
 
 #: the losses of this family (the registry's); :func:`linear_log_probs`, a post-training primitive
@@ -103,13 +104,16 @@ def _token_weight(be: Any, sample_weight: Any, valid: Any, in_range: Any, labels
 
 
 def _sweep_tokens(
-    be: Any, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, hint: Any, options: LinearOptions
+    be: Any, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, hint: Any, options: LinearOptions,
+    shard: Any = None,
 ) -> tuple[Any, tuple[Any, ...]]:
-    """(the backend's per-token values of the flattened tokens, the labels' shape)."""
+    """(the backend's per-token values of the flattened tokens, the labels' shape); with ``shard``
+    (:func:`_shard`), the vocabulary-parallel sweep of this rank's block."""
     shape = shape_of(labels)
     n_tokens = math.prod(shape) if None not in shape else -1
     flat_h, flat_y = _flat(be, hidden, (n_tokens, hidden.shape[-1])), _flat(be, labels, (n_tokens,))
-    return be.linear_cross_entropy(flat_h, weight, bias, flat_y, class_weight, hint, options), shape
+    sweep = be.linear_cross_entropy if shard is None else shard.linear_cross_entropy
+    return sweep(flat_h, weight, bias, flat_y, class_weight, hint, options), shape
 
 
 #: Python numbers only here (the chunk loops branch on them): no 0-d arrays
@@ -117,12 +121,49 @@ _SMOOTHING = in_range(0.0, 1.0, arrays=False)
 _Z_LOSS = in_range(0.0, math.inf, hi_open=True, arrays=False)
 
 
+def _process_group(name: str, value: Any) -> Any:
+    """None, True (the default group) or a torch.distributed ProcessGroup (torch is not imported
+    here: a group exists only once torch.distributed has been)."""
+    dist = sys.modules.get("torch.distributed")
+    if value is None or value is True or (dist is not None and isinstance(value, dist.ProcessGroup)):
+        return value
+    raise TypeError(
+        f"{name}: expected a torch.distributed ProcessGroup, True (the default group) or None, got {value!r}"
+    )
+
+
+def _vocab_start(name: str, value: Any) -> Any:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise (ValueError if isinstance(value, int) and not isinstance(value, bool) else TypeError)(
+            f"{name}: expected this rank's first row in the vocabulary (an integer >= 0) or None, got {value!r}"
+        )
+    return value
+
+
+def _shard(be: Any, process_group: Any, vocab_start: Any, weight: Any) -> Any:
+    """This rank's block of the vocabulary with ``process_group``
+    (:class:`unilosses.backends.linear_torch_vocab.VocabShard`), else None."""
+    if process_group is None:
+        if vocab_start is not None:
+            raise ValueError("vocab_start: only used with process_group (a vocabulary-parallel weight)")
+        return None
+    if be.name != "torch":
+        raise ValueError(
+            f"process_group: the vocabulary-parallel LM head runs on torch (torch.distributed), got {be.name} arrays"
+        )
+    from unilosses.backends.linear_torch_vocab import vocab_shard
+
+    return vocab_shard(process_group, vocab_start, weight)
+
+
 @loss(
     inputs=("y_true", "hidden", "weight", "bias"),
     decides="hidden",
     arrays=("class_weight",),
     rules={"chunk_size": _chunk_size, "label_smoothing": _SMOOTHING, "z_loss": _Z_LOSS,
-           "accum_dtype": one_of("float32", "weight")},
+           "accum_dtype": one_of("float32", "weight"), "z_loss_normalizer": one_of("weights", "tokens"),
+           "return_z_loss": flag, "return_token_accuracy": flag, "process_group": _process_group,
+           "vocab_start": _vocab_start},
     cast=False,
 )
 def linear_cross_entropy(
@@ -139,9 +180,15 @@ def linear_cross_entropy(
     softcap: Any = None,
     chunk_size: Any = None,
     accum_dtype: str = "float32",
+    process_group: Any = None,
+    vocab_start: Any = None,
+    z_loss_normalizer: str = "weights",
+    return_z_loss: bool = False,
+    return_token_accuracy: bool = False,
     reduction: str = "none",
     sample_weight: Any = None,
     element_weight: Any = None,
+    normalizer: Any = None,
 ) -> Any:
     """Sparse cross-entropy of the logits ``hidden @ weight.T + bias``, never building them.
 
@@ -179,6 +226,14 @@ def linear_cross_entropy(
     z_loss : float >= 0
         PaLM's auxiliary loss on ``lse^2`` per token (Liger's ``lse_square_scale``), not
         class-weighted.
+    z_loss_normalizer : {"weights", "tokens"}
+        What divides the z-loss in a weighted mean (``"mean_with_sample_weight"``,
+        ``"sum_by_nonzero_weights"``) with class weights. ``"weights"`` (the default): the
+        loss's own denominator, as if the z-loss were part of each token's loss (the sum of the
+        counted tokens' class (and sample) weights). ``"tokens"``: the denominator without class
+        weights (the number of counted tokens, sample-weighted), as Liger-Kernel divides its
+        z-loss (``lse_square_scale``) when it has class weights; not with ``reduction="stats"``
+        (a ValueError). Without class weights, or with other reductions, both are the same.
     softcap : float > 0, optional
         Gemma's logit soft cap.
     chunk_size : int, optional
@@ -189,11 +244,38 @@ def linear_cross_entropy(
         float32 (the default), or the weight's own dtype (Liger-Kernel's ``accum_dtype=None``):
         with 16-bit weights, half the memory of a float32 accumulator and 16-bit products, at a
         16-bit rounding per chunk. The same for float32 weights.
+    process_group : torch.distributed ProcessGroup or True, optional
+        Vocabulary parallelism (torch only): ``weight``, ``bias`` and ``class_weight`` are this
+        rank's block of rows of the head (Megatron-LM's layout), ``True`` meaning the default
+        group; ``hidden`` and ``y_true`` (labels in the whole vocabulary) are the same on every
+        rank. The values are the whole head's, on every rank; ``weight``'s and ``bias``'
+        gradients this rank's block of the whole head's, ``hidden``'s the whole. Only per-token
+        statistics and ``hidden``'s gradient are all-reduced, never the weight or the logits
+        (docs/distributed.md).
+    vocab_start : int, optional
+        With ``process_group``: this rank's first row in the vocabulary, for blocks of any sizes
+        (one all-gather of the blocks' bounds per call). By default every rank holds as many
+        rows, rank ``r`` from row ``r * rows``.
+    return_z_loss : bool
+        Also return the z-loss term of the loss, ``z_loss * lse^2`` per token, reduced as the
+        loss (Liger-Kernel's ``return_z_loss``; 0 without a ``z_loss``). Both outputs have
+        gradients; the z-loss then comes from each token's logsumexp outside the chunk loop,
+        whose backward pass recomputes the logits (four matrix products per chunk, not three).
+    return_token_accuracy : bool
+        Also return the token accuracy (Liger-Kernel's ``return_token_accuracy``): 1.0 where a
+        token's largest logit is its label's (the first of equal ones, as ``argmax``; before
+        the soft cap, which keeps the order), else 0.0, found in the same pass as the
+        logsumexp. Per token with ``reduction="none"`` (0 where ignored, times the sample
+        weight); for a reduced loss the fraction of the tokens that count, sample-weighted
+        (:class:`unilosses.LossStats` with ``"stats"``). Not differentiated.
 
     Returns
     -------
     array, shape (...) (``reduction="none"``), else a scalar, or
-    :class:`unilosses.LossStats`. Float32 for 16-bit inputs.
+    :class:`unilosses.LossStats`. Float32 for 16-bit inputs. With ``return_z_loss`` or
+    ``return_token_accuracy``, a tuple in Liger-Kernel's order: ``(loss, z_loss,
+    token_accuracy)``, with only the outputs asked for (``(loss, z_loss)``, ``(loss,
+    token_accuracy)``).
 
     Notes
     -----
@@ -201,9 +283,14 @@ def linear_cross_entropy(
     weight=class_weight, ignore_index=..., label_smoothing=...)`` (its ``"mean"`` is
     ``"mean_with_sample_weight"``; the softcap and z-loss applied as Liger-Kernel's
     ``LigerFusedLinearCrossEntropyLoss(softcap=..., lse_square_scale=...)`` does, which
-    with class weights divides its z-loss by the token count instead),
+    with class weights divides its z-loss by the token count: ``z_loss_normalizer="tokens"``),
     ``optax.softmax_cross_entropy_with_integer_labels`` and
     ``tf.nn.sparse_softmax_cross_entropy_with_logits`` on the same logits.
+
+    Ignored tokens (``ignore_index``) cost nothing where arrays may have shapes that depend
+    on the labels' values (NumPy, eager torch and TensorFlow): the tokens that count are
+    gathered and swept alone. Under ``torch.compile``, ``jax.jit``, ``tf.function`` and on
+    JAX, Dask and array_api_strict every token is swept and the ignored ones masked.
 
     Examples
     --------
@@ -215,18 +302,122 @@ def linear_cross_entropy(
     0.142932
     """
     labels, n_classes = _check_shapes(be, y_true, hidden, weight, bias)
+    if process_group is not None and (return_z_loss or return_token_accuracy or z_loss_normalizer != "weights"):
+        raise ValueError(
+            "process_group: return_z_loss, return_token_accuracy and z_loss_normalizer='tokens' are not available "
+            "with a vocabulary-parallel weight"
+        )
+    shard = _shard(be, process_group, vocab_start, weight)
+    n_classes = n_classes if shard is None else shard.n_classes
     dtype = be.compute_dtype(hidden.dtype, "hidden")
     safe, in_range, valid = check_labels(be, labels, n_classes, ignore_index, hidden)
     w_y = None
     if class_weight is not None:
-        check_class_weight(class_weight, n_classes)
-        w_y = be.lookup(class_weight, safe)
-    hint = None if reduction == "none" or element_weight is not None else _token_weight(be, sample_weight, valid, in_range, safe, dtype)
-    options = LinearOptions(label_smoothing, z_loss, softcap, chunk_size, accum_dtype=accum_dtype)
-    values, shape = _sweep_tokens(be, hidden, weight, bias, safe, class_weight, hint, options)
+        check_class_weight(class_weight, shape_of(weight)[0])
+        w_y = be.lookup(class_weight, safe) if shard is None else shard.lookup(class_weight, safe)
+    tokens = _tokens_normalised(z_loss_normalizer, z_loss, class_weight, reduction)
+    split = tokens or (return_z_loss and z_loss > 0)  # the z-loss from a logsumexp output, outside the sweep
+    hint = None if reduction == "none" or element_weight is not None or split else _token_weight(be, sample_weight, valid, in_range, safe, dtype)
+    options = LinearOptions(label_smoothing, 0.0 if split else z_loss, softcap, chunk_size, accum_dtype=accum_dtype,
+                            lse=split, accuracy=return_token_accuracy)
+    out, shape = _sweep_rows(be, hidden, weight, bias, safe, class_weight, hint, options, valid, shard)
+    targets = SparseTargets(-1, n_classes, safe, in_range, valid, w_y)
+    context = (reduction, sample_weight, element_weight, normalizer)
+    return _outputs(be, out, shape, options, targets, z_loss, tokens, return_z_loss, context)
+
+
+def _tokens_normalised(normalizer: str, z_loss: float, class_weight: Any, reduction: str) -> bool:
+    """Whether ``z_loss_normalizer="tokens"`` changes anything: with class weights, in a mean
+    whose denominator they weight."""
+    if normalizer != "tokens" or z_loss == 0 or class_weight is None:
+        return False
+    if reduction == "stats":
+        raise ValueError(
+            "z_loss_normalizer: 'tokens' with class weights gives a loss that is no single weighted sum, so "
+            "reduction='stats' cannot give it; use 'weights', or reduce per shard"
+        )
+    return reduction in ("mean_with_sample_weight", "sum_by_nonzero_weights")
+
+
+def _sweep_rows(
+    be: Any, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, hint: Any, options: LinearOptions,
+    valid: Any, shard: Any,
+) -> tuple[Any, tuple[Any, ...]]:
+    """:func:`_sweep_tokens` of the tokens that count only, where the backend can gather them
+    (:func:`~unilosses.backends.linear_generic.counted_rows`: NumPy, eager torch and TensorFlow),
+    so that ignored tokens cost nothing; their outputs are 0, as the unfused loss masks them."""
+    shape = shape_of(labels)
+    if valid is None or shard is not None or None in shape or math.prod(shape) == 0:  # nothing to gather
+        return _sweep_tokens(be, hidden, weight, bias, labels, class_weight, hint, options, shard)
+    xp, n = be.xp, math.prod(shape)
+    keep = xp.reshape(valid, (n,))
+    rows = counted_rows(be, keep)
+    if rows is None:
+        return _sweep_tokens(be, hidden, weight, bias, labels, class_weight, hint, options, shard)
+
+    def take(x: Any) -> Any:
+        return xp.take(x, rows, axis=0)
+
+    flat_h, flat_y = xp.reshape(hidden, (n, hidden.shape[-1])), xp.reshape(labels, (n,))
+    out = be.linear_cross_entropy(
+        take(flat_h), weight, bias, take(flat_y), class_weight, None if hint is None else take(hint), options
+    )
+    # each token's row among the counted ones (an ignored token's: any, masked below)
+    at = be.cumulative_sum(xp.astype(keep, rows.dtype), 0) - 1
+    out = xp.take(out, xp.where(keep, at, xp.zeros_like(at)), axis=0)
+    mask = keep if len(out.shape) == 1 else xp.expand_dims(keep, axis=1)
+    return xp.where(mask, out, xp.zeros_like(out)), shape
+
+
+def _outputs(
+    be: Any, out: Any, shape: tuple[Any, ...], o: LinearOptions, targets: SparseTargets, z_loss: float,
+    tokens: bool, return_z_loss: bool, context: tuple[Any, ...],
+) -> Any:
+    """The loss (per token, for ``reduce``) from the sweep's columns
+    (:func:`~unilosses.backends.linear_generic.sweep_outputs`), with the z-loss added from the
+    logsumexp where the sweep left it out (``o.lse``); with ``return_z_loss`` /
+    ``o.accuracy``, :class:`~unilosses.reduction.Outputs` with the z-loss and the token accuracy
+    reduced here."""
+    xp = be.xp
+    cols = [out] if len(out.shape) == 1 else [out[:, i] for i in range(out.shape[1])]
     if len(shape) != 1:
-        values = _flat(be, values, _static(shape))
-    return SparseTargets(-1, n_classes, safe, in_range, valid, w_y).per_sample(be, values)
+        cols = [_flat(be, c, _static(shape)) for c in cols]
+    values = cols[0]
+    reduction, sample_weight, element_weight, normalizer = context
+    z = None
+    if o.lse:
+        z = z_loss * (cols[1] * cols[1])
+        values = values + (_tokens_scale(be, values, targets, context) * z if tokens else z)
+    main = targets.per_sample(be, values)
+    if not (return_z_loss or o.accuracy):
+        return main
+    extras = []
+    if return_z_loss:  # reduced as the loss: its class weights in the denominator, or ("tokens") not
+        zt = targets._replace(weight=None) if tokens else targets
+        z = zt.per_sample(be, xp.zeros_like(values) if z is None else z)
+        z = z if isinstance(z, PerSample) else PerSample(z)
+        extras.append(reduce(be, z.values, sample_weight, reduction, weight=z.weight, valid=z.valid,
+                             normalizer=normalizer, element_weight=element_weight))
+    if o.accuracy:  # 1 or 0 per token; reduced: the (sample-weighted) fraction of the tokens that count
+        acc = nan_out_of_range(be, be.stop_gradient(cols[-1]), targets.in_range, targets.valid)
+        mode = reduction if reduction in ("none", "stats") else "mean_with_sample_weight"
+        extras.append(reduce(be, acc, sample_weight, mode, valid=targets.valid, element_weight=element_weight))
+    return Outputs(main, tuple(extras))
+
+
+def _tokens_scale(be: Any, values: Any, targets: SparseTargets, context: tuple[Any, ...]) -> Any:
+    """By how much the weighted mean's denominator exceeds the one without class weights (the
+    number of tokens, sample-weighted): the factor on each token's z-loss that makes its mean the
+    z-loss's sum over that token count (Liger-Kernel's normalisation with class weights)."""
+    xp = be.xp
+    reduction, sample_weight, element_weight, _ = context
+    ones = xp.ones_like(values)
+    # the reduction of ones: (sample-weighted) token count / denominator
+    with_w, without = (
+        reduce(be, ones, sample_weight, reduction, weight=w, valid=targets.valid, element_weight=element_weight)
+        for w in (targets.weight, None)
+    )
+    return without / xp.where(with_w == 0, xp.ones_like(with_w), with_w)
 
 
 class LinearCrossEntropy(FunctionLoss):
@@ -259,6 +450,8 @@ def linear_log_probs(
     return_entropy: bool = False,
     chunk_size: Any = None,
     ignore_index: Any = None,
+    process_group: Any = None,
+    vocab_start: Any = None,
 ) -> Any:
     """Log-probability of each selected token under the logits ``hidden @ weight.T + bias``, never building them.
 
@@ -293,6 +486,11 @@ def linear_log_probs(
         Tokens per chunk; by default as many as keep 2^23 logits per chunk.
     ignore_index : int, optional
         Tokens with this label give 0 (log-probability and entropy), with zero gradients.
+    process_group : torch.distributed ProcessGroup or True, optional
+        Vocabulary parallelism (torch only), as in :func:`unilosses.linear_cross_entropy`:
+        ``weight`` and ``bias`` are this rank's block of rows of the head.
+    vocab_start : int, optional
+        With ``process_group``: this rank's first row, for blocks of any sizes.
 
     Returns
     -------
@@ -320,6 +518,8 @@ def linear_log_probs(
     if not isinstance(return_entropy, bool):
         raise TypeError(f"return_entropy: expected a bool, got {return_entropy!r}")
     chunk_size = _chunk_size("chunk_size", chunk_size)
+    process_group = _process_group("process_group", process_group)
+    vocab_start = _vocab_start("vocab_start", vocab_start)
     if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, int)):
         raise TypeError(f"ignore_index: expected an integer or None, got {ignore_index!r}")
     hidden, be = resolve(hidden, "hidden")
@@ -329,9 +529,11 @@ def linear_log_probs(
         raise TypeError(f"y_true: expected integer token ids, got dtype {y_true.dtype}")
     be.compute_dtype(hidden.dtype, "hidden")  # a TypeError unless floating
     labels, n_classes = _check_shapes(be, y_true, hidden, weight, bias)
+    shard = _shard(be, process_group, vocab_start, weight)
+    n_classes = n_classes if shard is None else shard.n_classes
     safe, in_range, valid = check_labels(be, labels, n_classes, ignore_index, hidden)
     options = LinearOptions(0.0, 0.0, softcap, chunk_size, temperature, return_entropy)
-    out, shape = _sweep_tokens(be, hidden, weight, bias, safe, None, None, options)
+    out, shape = _sweep_tokens(be, hidden, weight, bias, safe, None, None, options, shard)
     # log p_y = -(lse - z_y): minus the cross-entropy of the same logits
     results = [-out[:, 0], out[:, 1]] if return_entropy else [-out]
     xp = be.xp
