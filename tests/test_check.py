@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -501,18 +502,97 @@ def test_cli_is_quiet(framework):
 
 
 def test_cli_compilation_cache(tmp_path):
-    """check keeps JAX's compiled programs under UNILOSSES_CACHE_DIR (nothing else); --no-cache and
-    run_checks called from Python leave it alone."""
+    """check keeps JAX's compiled and exported programs under UNILOSSES_CACHE_DIR (nothing else);
+    --no-cache and run_checks called from Python leave it alone."""
     if "jax" not in available_backends():
         pytest.skip("jax is not installed or not selected")
     args = [sys.executable, "-m", "unilosses", "check", "--loss", "hinge", "--quick", "--backends", "numpy,jax", "--no-progress"]
     env = {**os.environ, "UNILOSSES_CACHE_DIR": str(tmp_path / "on")}
+    started = time.time()
     r = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0 and r.stderr == "", r.stderr
-    assert sorted(p.name for p in (tmp_path / "on").iterdir()) == ["jax"] and any((tmp_path / "on" / "jax").iterdir())
+    # the programs are stored unless a source file of unilosses changed while the command ran (an
+    # edit beside the run: the code running may not be the code hashed)
+    root = os.path.dirname(ul.__file__)
+    edited = any(os.stat(os.path.join(d, f)).st_mtime >= started for d, _, fs in os.walk(root) for f in fs if f.endswith(".py"))
+    names = sorted(p.name for p in (tmp_path / "on").iterdir())
+    assert names == ["jax", "programs"] or (edited and names == ["jax"])
+    assert any((tmp_path / "on" / "jax").iterdir()) and (edited or any((tmp_path / "on" / "programs").iterdir()))
     env = {**os.environ, "UNILOSSES_CACHE_DIR": str(tmp_path / "off")}
     r = subprocess.run([*args, "--no-cache"], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0 and not (tmp_path / "off").exists()
     code = "from unilosses.check import run_checks, select_cases\nrun_checks(['numpy', 'jax'], select_cases(['hinge'], quick=True))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0 and not (tmp_path / "off").exists(), r.stderr
+
+
+@pytest.mark.parametrize("backend", ["jax", "dask"])
+def test_program_cache(backend, tmp_path, monkeypatch):
+    """The command line keeps each built-in case's JAX program (exported) and Dask graph: the next
+    run loads it instead of tracing unilosses' code, and computes what a fresh trace computes. The
+    key holds the package's source: other code stores anew, and the old entries go. A case of your
+    own (the kit's) is never stored: its code is outside the package."""
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed or not selected")
+    from unilosses.check import cache
+    from unilosses.check.compute import Setup, run_part
+    from unilosses.kit import LossCase, to_case
+
+    monkeypatch.setenv("UNILOSSES_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)
+    # the command's start, later than any edit of unilosses' source (other processes may edit it
+    # while this runs: the guard against that is checked below)
+    monkeypatch.setattr(cache, "_STARTED", time.time() + 3600)
+    case = next(c for c in all_cases() if c.loss == "categorical_crossentropy" and c.options)
+    mine = to_case(LossCase(ul.categorical_crossentropy, case.inputs(np.random.default_rng(0))[:2], case.options))
+
+    def part(c: Case) -> dict:
+        out = run_part(Setup(c, ["numpy", backend], {}, True), backend)
+        assert "error" not in out and "grad_error" not in out, out
+        return out
+
+    fresh = part(case)  # outside the command line: nothing stored
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+    calls = []
+    traced = ul.categorical_crossentropy
+
+    def counted(*args, **kw):
+        if not isinstance(args[1], np.ndarray):  # a call on the backend's arrays (a trace), not on NumPy's
+            calls.append(1)
+        return traced(*args, **kw)
+
+    with cache.enabled():
+        monkeypatch.setattr(ul, "categorical_crossentropy", counted)  # what Case.resolve() finds
+        stored = part(case)
+        programs = tmp_path / "programs"
+        (folder,) = programs.iterdir()
+        assert folder.name == cache.source_fingerprint()[:16] and len(list(folder.iterdir())) == 1
+        n = len(calls)
+        assert n > 0
+        loaded = part(case)
+        assert len(calls) == n  # loaded, not traced
+        part(mine)
+        assert len(list(folder.iterdir())) == 1  # the kit's case is not stored
+        monkeypatch.setattr(cache, "_STARTED", 0.0)  # a source file changed since the command started:
+        part(case)  # the code running may not be the code hashed, so nothing is loaded
+        assert len(calls) == 2 * n
+        monkeypatch.setattr(cache, "_STARTED", time.time() + 3600)
+        n = len(calls)
+        monkeypatch.setattr(cache, "_fingerprint", "0" * 64)  # as if unilosses' source had changed
+        part(case)
+        assert len(calls) > n and sorted(p.name for p in programs.iterdir()) == sorted([folder.name, "0" * 16])
+        for i in range(cache.KEEP + 2):  # older programs: the KEEP used last stay
+            (programs / f"old{i}").mkdir()
+            os.utime(programs / f"old{i}", (i, i))
+        monkeypatch.setattr(cache, "_fingerprint", "1" * 64)
+        part(case)
+        kept = sorted(p.name for p in programs.iterdir())
+        newest = [f"old{i}" for i in range(cache.KEEP + 2)][::-1][: cache.KEEP - 3]
+        assert kept == sorted(["1" * 16, "0" * 16, folder.name, *newest])
+    for out in (stored, loaded):
+        for r, v in fresh["outputs"].items():
+            for got, want in zip(out["outputs"][r] if r == "stats" else [out["outputs"][r]], v if r == "stats" else [v]):
+                np.testing.assert_array_equal(got, want)
+        if backend == "jax":
+            for got, want in zip(out["grads"][0], fresh["grads"][0]):
+                np.testing.assert_array_equal(got, want)

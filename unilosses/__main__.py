@@ -13,8 +13,8 @@ commands:
           gradients of JAX, torch and TensorFlow with finite differences; exit 1
           on any disagreement. Options: --quick (one case per loss), --backends
           A,B, --loss NAME, --jobs N (worker processes), --full (one row per
-          case), --json, --no-gradients, --no-progress, --no-cache (no JAX
-          compilation cache); --module mypkg.losses checks your own losses
+          case), --json, --no-gradients, --no-progress, --no-cache (trace and
+          compile afresh); --module mypkg.losses checks your own losses
           instead (the unilosses.testing.LossCase list CASES of that module)
   bench   time unilosses beside each framework's native loss and print the ratios.
           Options: --quick, --cases A,B, --repeats N, --clock wall|cpu,

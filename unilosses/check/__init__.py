@@ -15,7 +15,7 @@ alone.
 - :mod:`~unilosses.check.run`: every case, in worker processes, with progress;
 - :mod:`~unilosses.check.progress`: the progress display;
 - :mod:`~unilosses.check.report`: the text report (one line per loss, or the full table);
-- :mod:`~unilosses.check.cache`: JAX's persistent compilation cache;
+- :mod:`~unilosses.check.cache`: what a run may reuse: JAX's compiled programs, the cases' JAX programs and Dask graphs;
 - :mod:`~unilosses.check.cli`: the command line.
 """
 

@@ -1,13 +1,27 @@
-"""Where ``check`` keeps what it may reuse across runs: JAX's compiled programs, nothing else.
+"""Where ``check`` keeps what it may reuse across runs: JAX's and Dask's programs, nothing else.
 
-JAX's persistent compilation cache stores each XLA executable under a key made of
-the program itself (its HLO, so unilosses' code as traced), the compile options,
-XLA's flags and the jax / jaxlib versions: a program changed in any way compiles
-afresh, and a cached one computes what a fresh compile would. No result is cached:
-every value and gradient the report compares is computed in the run.
+- JAX's persistent compilation cache stores each XLA executable under a key made of
+  the program itself (its HLO, so unilosses' code as traced), the compile options,
+  XLA's flags and the jax / jaxlib versions: a program changed in any way compiles
+  afresh, and a cached one computes what a fresh compile would.
+- Each conformance case's JAX program (every reduction and both gradients, see
+  :mod:`unilosses.check.compute`) is kept as an exported StableHLO module
+  (``jax.export``), so a later run skips tracing unilosses' code and lowering it,
+  which JAX does even when its compilation cache holds the executable (it needs the
+  HLO for the key). Its key is the hash of every source file of the ``unilosses``
+  package (the losses, the backends, the cases), the case (id, options, input shapes
+  and dtypes, what is differentiated), the jax / jaxlib / NumPy / Python versions and
+  JAX's dtype settings: an edit anywhere in unilosses traces every case afresh, and a
+  process in which a source file changed after the command started neither loads nor
+  stores. Each case's Dask graphs (its reductions, not computed) are kept likewise,
+  the key holding the inputs' values too (a graph holds its data). Only
+  the built-in cases are kept this way; your own (the kit, ``--module``) are traced
+  in every run, their code being outside the package.
+
+No result is cached: every value and gradient the report compares is computed in the run.
 
 The directory is ``$UNILOSSES_CACHE_DIR``, else ``$XDG_CACHE_HOME/unilosses``, else
-``~/.cache/unilosses``; ``UNILOSSES_NO_CACHE=1`` (``check --no-cache``) turns it off. Only the
+``~/.cache/unilosses`` (``jax/`` and ``programs/`` in it); ``UNILOSSES_NO_CACHE=1`` (``check --no-cache``) turns it off. Only the
 command line uses it: :func:`unilosses.check.run_checks` called from Python (the kit, the tests)
 leaves JAX's settings alone.
 """
@@ -15,10 +29,17 @@ leaves JAX's settings alone.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-from typing import Iterator
+import shutil
+import sys
+import time
+from typing import Any, Callable, Iterator
 
-__all__ = ["NO_CACHE_ENV", "cache_dir", "enabled", "use_jax_cache"]
+__all__ = [
+    "NO_CACHE_ENV", "cache_dir", "cached_graph", "cached_program", "enabled", "graph_key", "program_key", "source_fingerprint",
+    "use_jax_cache",
+]
 
 #: set to 1 to use no cache (``check --no-cache``)
 NO_CACHE_ENV = "UNILOSSES_NO_CACHE"
@@ -71,3 +92,177 @@ def use_jax_cache() -> bool:
     except Exception:  # a read-only home, an older jax without an option: compile as without a cache
         return False
     return True
+
+
+# ------------------------------------------------------------ exported programs
+_fingerprint: str | None = None
+#: when this module was imported (by the command line, before any case ran; its workers inherit it)
+_STARTED = time.time()
+
+
+_files: tuple[str, list[str]] | None = None
+
+
+def _sources() -> tuple[str, list[str]]:
+    """(the directory holding the ``unilosses`` package, its ``.py`` files relative to it, sorted),
+    listed once per process."""
+    global _files
+    if _files is None:
+        import unilosses
+
+        top = os.path.dirname(os.path.dirname(os.path.abspath(unilosses.__file__)))
+        out = []
+        for d, _, files in os.walk(os.path.join(top, "unilosses")):
+            out += [os.path.relpath(os.path.join(d, f), top) for f in files if f.endswith(".py")]
+        _files = (top, sorted(out))
+    return _files
+
+
+def source_fingerprint() -> str:
+    """SHA-256 of every ``.py`` file of the installed ``unilosses`` package (paths and contents),
+    computed once per process: the part of a program's key that says which code traced it."""
+    global _fingerprint
+    if _fingerprint is None:
+        h = hashlib.sha256()
+        top, files = _sources()
+        for rel in files:
+            h.update(rel.encode() + b"\0")
+            with open(os.path.join(top, rel), "rb") as fh:
+                h.update(fh.read() + b"\0")
+        _fingerprint = h.hexdigest()
+    return _fingerprint
+
+
+def _sources_unchanged() -> bool:
+    """Whether no source file of unilosses changed since the command started: else the code this
+    process runs (imported before) may not be the code the fingerprint hashes, and nothing is
+    stored or loaded."""
+    try:
+        top, files = _sources()
+        return all(os.stat(os.path.join(top, rel)).st_mtime < _STARTED for rel in files)
+    except OSError:
+        return False
+
+
+#: how many source fingerprints' programs are kept (a few checkouts or versions used in turn)
+KEEP = 4
+_program_path: str | None = None
+
+
+def _program_dir() -> str | None:
+    """``<cache_dir>/programs/<first 16 hex digits of the fingerprint>``, marked as used (its time
+    set to now) once per process; of the other fingerprints' directories (older code, another
+    checkout), all but the :data:`KEEP` - 1 used last are removed."""
+    global _program_path
+    root = cache_dir()
+    if root is None or not _on:
+        return None
+    base = os.path.join(root, "programs")
+    path = os.path.join(base, source_fingerprint()[:16])
+    if not _sources_unchanged():
+        return None
+    if _program_path != path:
+        try:
+            os.makedirs(path, exist_ok=True)
+            os.utime(path)
+            others = [os.path.join(base, d) for d in os.listdir(base) if d != os.path.basename(path)]
+        except OSError:  # a read-only home: trace as without a cache
+            return None
+        others.sort(key=lambda d: os.stat(d).st_mtime if os.path.exists(d) else 0.0, reverse=True)
+        for old in others[KEEP - 1 :]:
+            shutil.rmtree(old, ignore_errors=True)
+        _program_path = path
+    return path
+
+
+def _key(packages: tuple[str, ...], settings: Any, parts: Any) -> str:
+    import importlib.metadata
+
+    versions: list[str | None] = []
+    for pkg in ("numpy", *packages):
+        try:
+            versions.append(importlib.metadata.version(pkg))
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(None)
+    text = repr((source_fingerprint(), versions, sys.version, settings, parts))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def program_key(*parts: Any) -> str:
+    """The key of a JAX program: the hash of the source fingerprint, the versions and JAX settings
+    that change what tracing gives, and ``parts`` (the case and what its program computes, as their
+    ``repr``)."""
+    import jax
+
+    settings = tuple(getattr(jax.config, k, None) for k in ("jax_enable_x64", "jax_numpy_dtype_promotion", "jax_default_matmul_precision"))
+    return "jax-" + _key(("jax", "jaxlib"), settings, parts)
+
+
+def graph_key(arrays: tuple[Any, ...], *parts: Any) -> str:
+    """The key of a Dask graph: as :func:`program_key`, with the Dask versions, and the inputs'
+    values (a graph holds its input data)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(repr((a.shape, str(a.dtype))).encode())
+        h.update(a.tobytes())
+    return "dask-" + _key(("dask", "array-api-compat", "cloudpickle"), h.hexdigest(), parts)
+
+
+def cached_program(key: Callable[[], str] | None, program: Any, args: tuple[Any, ...]) -> Callable[..., Any]:
+    """``program`` (a ``jax.jit`` function) for ``args``, through the exported-program cache:
+    the stored program under ``key()`` when there is one, else ``program`` exported, stored and
+    called. Without a key (a case outside the package), with the cache off, or when the program
+    cannot be exported or stored (an unstable custom call, a read-only home), ``program`` itself."""
+    path = _program_dir() if key is not None else None
+    if path is None or key is None:
+        return program  # type: ignore[no-any-return]
+    from jax import export
+
+    file = os.path.join(path, key())
+    try:
+        with open(file, "rb") as fh:
+            return export.deserialize(bytearray(fh.read())).call
+    except Exception:  # not stored yet (or unreadable): export it below
+        pass
+    try:
+        exported = export.export(program)(*args)
+        if not _sources_unchanged():  # an edit while this traced: store nothing
+            return exported.call
+        tmp = f"{file}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(exported.serialize())
+        os.replace(tmp, file)  # whole or absent, whatever another process does meanwhile
+    except Exception:
+        return program  # type: ignore[no-any-return]
+    return exported.call
+
+
+def cached_graph(key: Callable[[], str] | None, build: Callable[[], Any]) -> Any:
+    """``build()`` (Dask collections: a case's reductions, not computed), through the graph cache:
+    the stored collections under ``key()`` when there are some, else those ``build()`` gives,
+    stored (``cloudpickle``, which Dask needs anyway). Without a key, with the cache off, or when
+    they cannot be stored, ``build()`` itself."""
+    path = _program_dir() if key is not None else None
+    if path is None or key is None:
+        return build()
+    import pickle
+
+    file = os.path.join(path, key())
+    try:
+        with open(file, "rb") as fh:
+            return pickle.load(fh)
+    except Exception:  # not stored yet (or unreadable): build it below
+        pass
+    out = build()
+    if not _sources_unchanged():  # an edit while this built: store nothing
+        return out
+    try:
+        import cloudpickle
+
+        tmp = f"{file}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            cloudpickle.dump(out, fh)
+        os.replace(tmp, file)
+    except Exception:
+        pass
+    return out

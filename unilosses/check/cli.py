@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     parser.add_argument(
         "--no-cache", action="store_true",
-        help=f"do not use JAX's compilation cache in {cache_dir() or '~/.cache/unilosses'} (also: {NO_CACHE_ENV}=1)",
+        help=f"trace and compile afresh: do not use the cache of JAX's programs and Dask's graphs in "
+        f"{cache_dir() or '~/.cache/unilosses'} (also: {NO_CACHE_ENV}=1)",
     )
     parser.add_argument(
         "--module", action="append",

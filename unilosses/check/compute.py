@@ -21,6 +21,9 @@ processes can share it out without every worker importing every framework
   costs Dask ten times what computing it does, and the reductions are one
   function, :func:`unilosses.reduction.reduce`, whatever the case: the first case
   checks it on Dask, the others the loss's own code under their options).
+  On the command line both are kept across runs (:mod:`unilosses.check.cache`): a
+  case's exported JAX program and its Dask graphs, under a key holding unilosses'
+  source, so a later run computes them without tracing unilosses' code again.
 
 :func:`compute_part` returns plain data (NumPy arrays, strings for errors);
 :func:`assemble` compares the parts of a case and returns its row of the report.
@@ -106,20 +109,32 @@ def _outputs(name: str, case: Case, arrays: tuple[Any, ...], reductions: tuple[s
     """The case's loss on backend ``name``, every reduction, as NumPy."""
     fn = case.resolve()
     be = ArrayBackend(name)
-    args, kw = case.call_args(tuple(be.asarray(a) for a in arrays))
-    outs = {r: fn(*args, **kw, reduction=r) for r in reductions}
-    if name == "dask":  # one scheduler pass for every reduction's graph
-        import dask
 
-        leaves = [(r, i) for r in reductions for i in range(len(outs[r]) if r == "stats" else 1)]
-        # the synchronous scheduler: these graphs are tiny, a thread pool costs more than it saves
-        values = dask.compute(*[outs[r][i] if r == "stats" else outs[r] for r, i in leaves], scheduler="synchronous")
-        got = dict(zip(leaves, values))
-        return {
-            r: type(outs[r])(*(np.asarray(got[r, i]) for i in range(len(outs[r])))) if r == "stats" else np.asarray(got[r, 0])
-            for r in reductions
-        }
-    return {r: to_numpy(o) for r, o in outs.items()}
+    def build() -> dict[str, Any]:
+        args, kw = case.call_args(tuple(be.asarray(a) for a in arrays))
+        return {r: fn(*args, **kw, reduction=r) for r in reductions}
+
+    if name != "dask":
+        return {r: to_numpy(o) for r, o in build().items()}
+    import dask
+
+    from unilosses.check.cache import cached_graph, graph_key
+
+    def key() -> str:
+        return graph_key(tuple(np.asarray(a) for a in arrays), case.id, case.loss, sorted(case.options.items()),
+                         sorted(case.array_options.items()), reductions)
+
+    # built-in cases only: a user's loss is code outside the package, which the key does not cover
+    outs = cached_graph(key if case.function is None else None, build)
+    # one scheduler pass for every reduction's graph; the synchronous scheduler: these graphs are
+    # tiny, a thread pool costs more than it saves
+    leaves = [(r, i) for r in reductions for i in range(len(outs[r]) if r == "stats" else 1)]
+    values = dask.compute(*[outs[r][i] if r == "stats" else outs[r] for r, i in leaves], scheduler="synchronous")
+    got = dict(zip(leaves, values))
+    return {
+        r: type(outs[r])(*(np.asarray(got[r, i]) for i in range(len(outs[r])))) if r == "stats" else np.asarray(got[r, 0])
+        for r in reductions
+    }
 
 
 def _native_value(ref: Callable[..., Any]) -> Callable[[list[Any]], float]:
@@ -208,7 +223,7 @@ def _jax_all(s: Setup, autodiff: bool) -> tuple[dict[str, Any], Any]:
     import jax
     import jax.numpy as jnp
 
-    from unilosses.check.cache import use_jax_cache
+    from unilosses.check.cache import cached_program, program_key, use_jax_cache
 
     use_jax_cache()
     case, fn = s.case, s.case.resolve()
@@ -228,7 +243,8 @@ def _jax_all(s: Setup, autodiff: bool) -> tuple[dict[str, Any], Any]:
 
     def everything(*xs: Any) -> Any:
         args, kw = case.call_args(xs)
-        res: dict[str, Any] = {"values": {r: fn(*args, **kw, reduction=r) for r in s.reductions}}
+        # "stats" as a plain tuple: the exported program's output tree holds standard containers only
+        res: dict[str, Any] = {"values": {r: _plain(fn(*args, **kw, reduction=r)) for r in s.reductions}}
         if autodiff:
             argnums = tuple(range(len(s.positions)))
             res["grad"] = jax.grad(total(xs, s.positions, G.GRAD_REDUCTIONS, weight), argnums)(*(xs[i] for i in s.positions))
@@ -236,13 +252,24 @@ def _jax_all(s: Setup, autodiff: bool) -> tuple[dict[str, Any], Any]:
                 res["native"] = jax.grad(total(xs, pred, (case.reduction,), None), tuple(range(len(pred))))(*(xs[i] for i in pred))
         return res
 
-    res = jax.jit(everything)(*xs)
+    def key() -> str:
+        return program_key(case.id, case.loss, sorted(case.options.items()), sorted(case.array_options.items()),
+                           [(x.shape, str(x.dtype)) for x in xs], s.reductions, autodiff, s.positions, pred,
+                           s.native is not None, G.GRAD_REDUCTIONS)
+
+    # built-in cases only: a user's loss is code outside the package, which the key does not cover
+    res = cached_program(key if case.function is None else None, jax.jit(everything), xs)(*xs)
     values = {r: to_numpy(o) for r, o in res["values"].items()}
     if not autodiff:
         return values, None
     grads = [np.asarray(g, dtype=np.float64) for g in res["grad"]]
     native = [np.asarray(g, dtype=np.float64) for g in res["native"]] if "native" in res else None
     return values, (grads, native)
+
+
+def _plain(out: Any) -> Any:
+    """A named tuple (``"stats"``) as a plain tuple, anything else as it is."""
+    return tuple(out) if isinstance(out, tuple) else out
 
 
 # ----------------------------------------------------------- comparison
