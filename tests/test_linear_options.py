@@ -421,10 +421,3 @@ def test_counted_rows_only_where_shapes_may_depend_on_values():
         tbe = _backend_of(ArrayBackend("torch"))
         none = torch.compile(lambda v: counted_rows(tbe, v) is None, fullgraph=True, backend="eager")
         assert none(torch.as_tensor(valid))
-
-
-def test_not_with_a_vocabulary_parallel_weight():
-    a, _ = _draw()
-    for option in ({"return_z_loss": True}, {"return_token_accuracy": True}, {"z_loss_normalizer": "tokens"}):
-        with pytest.raises(ValueError, match="process_group"):
-            ul.linear_cross_entropy(a["y"], a["h"], a["w"], process_group=True, **option)

@@ -3,10 +3,12 @@
 In subprocesses (a process group is process-wide): ``tests/scaleout/torch_vocab_parallel.py`` over 2
 and 3 gloo processes, each holding a block of the head's rows (equal blocks, and blocks of other
 sizes with ``vocab_start``), against one process on the whole weight: values and gradients (hidden,
-the weight's block, the bias' block) of ``linear_cross_entropy`` with each option and reduction and
-of ``linear_log_probs`` with each option, float32 and bfloat16, eager and under ``torch.compile``,
-a ``DTensor`` weight through its local block; and every collective the calls make, none larger than hidden's gradient (N x D). In process, on
-every backend: the options' validation.
+the weight's block, the bias' block) of ``linear_cross_entropy`` with each option and reduction (its
+extra outputs ``return_z_loss`` and ``return_token_accuracy``, and ``z_loss_normalizer="tokens"``,
+included) and of ``linear_log_probs`` with each option, float32 and bfloat16, eager and under
+``torch.compile``, a ``DTensor`` weight through its local block; token accuracy with the largest
+logit tied within and across blocks; and every collective the calls make, none larger than hidden's
+gradient (N x D). In process, on every backend: the options' validation.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tests" / "scaleout" / "torch_vocab_parallel.py"
 #: the cases the script runs (its CE_CASES, REDUCTIONS and LP_CASES), named here so that a case it
 #: stopped running fails
-CE_CASES = ("plain", "ignore_index", "label_smoothing", "class_weight", "z_loss", "softcap", "all")
+CE_CASES = ("plain", "ignore_index", "label_smoothing", "class_weight", "z_loss", "softcap", "all", "return_z_loss",
+            "return_token_accuracy", "z_loss_tokens", "outputs")
+#: the cases the script runs with every reduction (its EVERY_REDUCTION)
+EVERY_REDUCTION = ("all", "return_token_accuracy", "z_loss_tokens", "outputs")
 REDUCTIONS = ("none", "sum", "sum_over_batch_size", "mean_with_sample_weight")
 LP_CASES = ("plain", "temperature", "softcap", "entropy", "all")
 
@@ -55,15 +60,28 @@ def _check(r: dict[str, Any], world: int) -> None:
             for name in CE_CASES:
                 assert f"{layout}/{dtype}/ce/{name}/none/grad" in diffs
                 assert f"{layout}/{dtype}/ce/{name}/none/no_grad" in diffs
-            for red in REDUCTIONS:
-                assert f"{layout}/{dtype}/ce/all/{red}/grad" in diffs
+            for name in EVERY_REDUCTION:
+                for red in REDUCTIONS:
+                    assert f"{layout}/{dtype}/ce/{name}/{red}/grad" in diffs
             for name in LP_CASES:
                 assert f"{layout}/{dtype}/lp/{name}//grad" in diffs
         assert f"{layout}/compile" in diffs
     assert "even/dtensor" in diffs  # a DTensor weight sharded on dim 0, through its local block
-    # not available with process_group: a ValueError naming it (0.0: raised, with the name)
-    assert diffs["refused/return_z_loss"] == diffs["refused/return_token_accuracy"] == 0.0
+    # token accuracy with the largest logit tied within and across blocks, blocks in rank order and
+    # reversed: 1 exactly at the first tied row, as on one process (0.0: so)
+    for layout in ("even", "uneven", "reversed"):
+        for dtype in ("float32", "bfloat16"):
+            assert diffs[f"ties/{layout}/{dtype}"] == 0.0
     assert diffs["refused/overlap"] == 0.0  # vocab_start's blocks must tile the vocabulary
+    # the random cases' token accuracy is far from 0 and 1 (every third label is the argmax)
+    hits = r["hits"]["none/grad"]
+    assert 5 <= np.sum(hits) <= r["tokens"] - 5, hits
+    assert hits == r["hits"]["none/no_grad"]
+    # token accuracy rides on the loss's all-reduces: no collective more than without it
+    for layout in ("even", "uneven"):
+        for red, mode in (("none", "grad"), ("none", "no_grad"), ("sum_over_batch_size", "grad")):
+            with_acc = r["calls"][f"{layout}/float32/ce/return_token_accuracy/{red}/{mode}"]
+            assert with_acc == r["calls"][f"{layout}/float32/ce/ignore_index/{red}/{mode}"]
     for key, diff in diffs.items():
         tol = TOL["bfloat16" if "/bfloat16/" in key else "float32"]
         assert diff <= tol, (key, diff)

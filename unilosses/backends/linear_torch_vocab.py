@@ -11,13 +11,22 @@ logsumexp, the label's logit, ``sum_c w_c z_c`` (label smoothing) and ``sum_c p_
 entropy). Each rank computes them over its block, relative to its block's logsumexp ``l_r``
 (:func:`_local_stats`); two all-reduces of per-token statistics combine them (:func:`_combine`):
 the maximum ``M`` of the ``l_r``, then the sum of ``exp(l_r - M)`` beside the other sums shifted
-to ``M`` (N tokens by at most four columns). The values then follow from
+to ``M`` (N tokens by at most five columns). The values then follow from
 :func:`~unilosses.backends.linear_generic.token_values`, and the gradient of a token's value with
 respect to its logits is local to each block once the global logsumexp is known
 (:func:`_gradient`: ``linear_generic``'s per-token terms with the whole vocabulary's size and
 class-weight sum). So ``dW`` and ``db`` need no communication, and ``dh = G W`` is the sum of the
 blocks' parts: one all-reduce of (N, D) in the backward pass. Neither ``weight`` nor the logits
 ever move.
+
+The one-process head's extra outputs follow its contract (``linear_generic``'s ``o.lse`` and
+``o.accuracy``, the columns of :func:`~unilosses.backends.linear_generic.sweep_outputs`). The
+logsumexp column (for a z-loss taken outside the sweep) is the whole vocabulary's ``lse``; its
+cotangent folds into each block's gradient as ``p`` (``fold_lse_cotangents``), local to the block.
+Token accuracy, whether the first of the largest logits of the whole vocabulary (the lowest global
+index among equal ones, as ``argmax`` on the whole logits) is the label's, rides on the same two
+all-reduces: each block's largest logit (before the soft cap, as ``hits``) beside its logsumexp in
+the maximum, then one more summed column (:func:`_combine`).
 
 Two autograd functions, as in :mod:`unilosses.backends.linear_torch`: :class:`_GradInForward`
 (a reduced loss) computes each chunk's gradient in the forward pass, with the two all-reduces
@@ -37,8 +46,11 @@ import torch.distributed as dist
 
 from unilosses.backends.linear_generic import (
     LinearOptions,
+    SweepResult,
     label_coefficient,
+    second_output,
     softmax_coefficient,
+    sweep_outputs,
     token_values,
     tokens_per_chunk,
     uniform_gradient,
@@ -70,18 +82,13 @@ class VocabShard(NamedTuple):
         """:meth:`unilosses.backends.generic.Backend.linear_cross_entropy` on this rank's block:
         ``h`` (N, D) and ``labels`` (N,) (in the whole vocabulary) the same on every rank, ``w``
         (rows, D), ``b`` and ``cw`` (rows,) this rank's blocks; the per-token values of the whole
-        vocabulary (with ``o.entropy``, (N, 2))."""
+        vocabulary (with more outputs, (N, k): the columns of
+        :func:`~unilosses.backends.linear_generic.sweep_outputs`)."""
         if cw is not None and cw.requires_grad and torch.is_grad_enabled():
             raise ValueError("class_weight: linear_cross_entropy does not differentiate class weights; pass a constant")
-        if getattr(o, "lse", False) or getattr(o, "accuracy", False):
-            raise ValueError(
-                "process_group: return_z_loss and return_token_accuracy are not available with a vocabulary-parallel "
-                "weight; compute the loss without them"
-            )
         needs = torch.is_grad_enabled() and any(x is not None and x.requires_grad for x in (h, w, b))
         if not needs:
-            r = _sweep(h, w, b, labels, cw, o, self)[0]
-            return r.values if r.entropy is None else torch.stack([r.values, r.entropy], 1)
+            return _columns(_sweep(h, w, b, labels, cw, o, self)[0], o)
         if tw is not None:
             return _GradInForward.apply(h, w, b, labels, cw, tw, o, self)
         return _Recompute.apply(h, w, b, labels, cw, o, self)
@@ -131,6 +138,11 @@ class _Stats(NamedTuple):
     uniform: Any  #: ``sum_c w_c (z_c - l)`` (label smoothing)
     entropy: Any  #: ``sum_c p_c (z_c - l)`` with ``p = softmax(z)`` over the block
     label_weight: Any  #: ``w_y`` where the label is in the block
+    #: with ``o.accuracy``: the block's largest logit ``u`` (before the soft cap and temperature)
+    peak: Any = None
+    #: with ``o.accuracy``: 1.0 where the block's first largest logit is the label's, 2.0 where the
+    #: whole block lies before the label (lower indices), else 0.0 (:func:`_first`)
+    first: Any = None
 
 
 class _Whole(NamedTuple):
@@ -140,16 +152,27 @@ class _Whole(NamedTuple):
     lse: Any
     entropy: Any
     label_weight: Any
+    correct: Any = None  #: with ``o.accuracy``: 1.0 where the whole vocabulary's argmax is the label, else 0.0
 
 
-def _logits(hc: Any, wt: Any, b: Any, o: LinearOptions, u: Any, t: Any) -> tuple[Any, Any]:
-    """``(z, t)``: the chunk's logits of this block written into ``u`` (float32), soft-capped and
-    tempered in place (``linear_generic``'s ``soft_cap`` and ``temper``), and the soft cap's ``tanh``
-    in ``t`` (None without one); 16-bit inputs multiply in their dtype."""
+def _columns(whole: _Whole, o: LinearOptions) -> Any:
+    """The per-token outputs of :func:`~unilosses.backends.linear_generic.sweep_outputs`: the values,
+    then the entropy or the logsumexp, then the token accuracy, as the options ask."""
+    r = SweepResult(whole.values, whole.lse, None, None, None, whole.entropy, whole.correct)
+    return sweep_outputs(torch.stack, r, o)
+
+
+def _logits(hc: Any, wt: Any, b: Any, o: LinearOptions, u: Any, t: Any, peak: bool = False) -> tuple[Any, Any, Any]:
+    """``(z, t, top)``: the chunk's logits of this block written into ``u`` (float32), soft-capped and
+    tempered in place (``linear_generic``'s ``soft_cap`` and ``temper``), the soft cap's ``tanh``
+    in ``t`` (None without one), and with ``peak`` each token's largest logit and the first row that
+    holds it before the soft cap (``torch.max``: the first of equal ones, as ``hits``' argmax), else
+    None; 16-bit inputs multiply in their dtype."""
     if hc.dtype == u.dtype:
         torch.mm(hc, wt, out=u) if b is None else torch.addmm(b, hc, wt, out=u)
     else:
         u.copy_(hc @ wt if b is None else torch.addmm(b, hc, wt))
+    top = u.max(1) if peak else None
     if o.softcap is not None:  # z = cap * tanh(u / cap)
         t = torch.div(u, o.softcap, out=t).tanh_()
         torch.mul(t, o.softcap, out=u)
@@ -157,12 +180,22 @@ def _logits(hc: Any, wt: Any, b: Any, o: LinearOptions, u: Any, t: Any) -> tuple
         t = None
     if o.temperature != 1.0:
         u.div_(o.temperature)
-    return u, t
+    return u, t, top
 
 
-def _local_stats(z: Any, local: Any, cw: Any, o: LinearOptions, scratch: Any) -> _Stats:
+def _first(top: Any, labels: Any, local: Any, mine: Any, start: int, rows: int) -> Any:
+    """:class:`_Stats`' ``first`` from ``top`` (the block's largest logits and their first rows,
+    :func:`_logits`) and the chunk's labels (whole-vocabulary, and as this block's rows)."""
+    one = torch.ones((), dtype=top.values.dtype, device=labels.device)
+    hit = torch.where(mine & (top.indices == local), one, torch.zeros_like(one))
+    return torch.where(labels >= start + rows, 2.0 * one, hit)
+
+
+def _local_stats(z: Any, local: Any, cw: Any, o: LinearOptions, scratch: Any, peak: Any = None,
+                 first: Any = None) -> _Stats:
     """The block's :class:`_Stats` of the chunk's logits ``z``, which become the block's
-    log-softmax ``z - l`` in place (``scratch``: a block of the same shape)."""
+    log-softmax ``z - l`` in place (``scratch``: a block of the same shape; ``peak`` and ``first``,
+    with ``o.accuracy``, passed through)."""
     top = z.amax(1, keepdim=True)
     s = torch.sub(z, top, out=scratch).exp_().sum(1)
     lse = top[:, 0] + s.log()
@@ -174,15 +207,28 @@ def _local_stats(z: Any, local: Any, cw: Any, o: LinearOptions, scratch: Any) ->
     entropy = None
     if o.entropy:  # sum_c p_c (z_c - l): scratch holds p_c s
         entropy = torch.bmm(scratch[:, None, :], zs[:, :, None])[:, 0, 0] / s
-    return _Stats(lse, label, uniform, entropy, None if cw is None else cw[local])
+    return _Stats(lse, label, uniform, entropy, None if cw is None else cw[local], peak, first)
 
 
 def _combine(s: _Stats, mine: Any, block_sum: Any, weight_sum: Any, o: LinearOptions, shard: VocabShard) -> _Whole:
     """The whole vocabulary's per-token results from every rank's :class:`_Stats`: two
-    all-reduces, of (n,) and of (n, k) with k <= 4 (``block_sum``, ``weight_sum``: this block's
-    and the whole vocabulary's class-weight sums)."""
-    top = s.lse.clone()
-    dist.all_reduce(top, op=dist.ReduceOp.MAX, group=shard.group)
+    all-reduces, of (n,) (with ``o.accuracy`` (n, 2): the blocks' largest logits beside) and of
+    (n, k) with k <= 5 (``block_sum``, ``weight_sum``: this block's and the whole vocabulary's
+    class-weight sums).
+
+    Token accuracy: with ``P`` the largest logit of the whole vocabulary, the summed column is
+    ``first`` where the block's largest logit equals ``P``, else 0. The label's block gives 1 where
+    its first largest logit is the label's and equals ``P``; each block before the label that
+    reaches ``P`` gives 2, as its row comes first. So the sum is 1 exactly where the label holds
+    the whole vocabulary's first largest logit: ``argmax`` over the whole logits, ties to the
+    lowest index in any order of the ranks."""
+    if s.peak is None:
+        top = s.lse.clone()
+        dist.all_reduce(top, op=dist.ReduceOp.MAX, group=shard.group)
+    else:
+        both = torch.stack([s.lse, s.peak], 1)
+        dist.all_reduce(both, op=dist.ReduceOp.MAX, group=shard.group)
+        top, peak = both.unbind(1)
     d = s.lse - top
     e = d.exp()
     zero = torch.zeros((), dtype=d.dtype, device=d.device)
@@ -193,11 +239,14 @@ def _combine(s: _Stats, mine: Any, block_sum: Any, weight_sum: Any, o: LinearOpt
         cols.append(e * (s.entropy + d))  # exp(l_r - M) sum_c p_c (z_c - M) over the block
     if s.label_weight is not None:
         cols.append(torch.where(mine, s.label_weight, zero))
+    if s.peak is not None:
+        cols.append(torch.where(s.peak == peak, s.first, zero))
     total = torch.stack(cols, 1)
     dist.all_reduce(total, group=shard.group)
     summed = iter(total.unbind(1))
     e, label = next(summed), next(summed)
-    smooth, ent, w_y = (None if x is None else next(summed) for x in (s.uniform, s.entropy, s.label_weight))
+    smooth, ent, w_y, hits = (None if x is None else next(summed)
+                              for x in (s.uniform, s.entropy, s.label_weight, s.peak))
     log_s = e.log()
     lse = top + log_s
 
@@ -206,8 +255,8 @@ def _combine(s: _Stats, mine: Any, block_sum: Any, weight_sum: Any, o: LinearOpt
 
     values = token_values(log_s - label, lse, w_y, o, uniform)
     entropy = None if ent is None else log_s - ent / e  # lse - sum_c p_c z_c
-    return _Whole(values, lse, entropy, w_y)
-
+    correct = None if hits is None else (hits == 1.0).to(d.dtype)
+    return _Whole(values, lse, entropy, w_y, correct)
 
 
 def _gradient(
@@ -220,8 +269,21 @@ def _gradient(
     ``n_classes``, class-weight sum and label weights (``whole``), the label's one-hot only where the
     label is in this block. ``folded``: the cotangents ``(a, ae)`` of the values and of the
     entropies, folded in (:func:`~unilosses.backends.linear_generic.fold_cotangents`, in place, into
-    ``scratch``)."""
-    if folded is None:
+    ``scratch``); with ``o.lse``, ``(a, al)``, the values' and the logsumexps'
+    (:func:`~unilosses.backends.linear_generic.fold_lse_cotangents`: ``a G + al p``, in place)."""
+    if folded is not None and o.lse:  # p (a coef + al) - a (1 - e) w_y onehot - a (e / V) w
+        a, al = folded
+        g = log_p.exp_()
+        hit = label_coefficient(whole.label_weight, o)
+        coef = softmax_coefficient(whole.lse, weight_sum, n_classes, o, label=hit)
+        g.mul_((a * coef + al)[:, None])
+        g.scatter_add_(1, local[:, None], torch.where(mine, -(a * hit), torch.zeros_like(a))[:, None])
+        smooth = uniform_gradient(cw, n_classes, o)
+        if isinstance(smooth, float):
+            g.sub_(a[:, None] * smooth)
+        elif smooth is not None:
+            g.addr_(a, smooth.to(g.dtype), alpha=-1.0)
+    elif folded is None:
         g = log_p.exp_()
         hit = label_coefficient(whole.label_weight, o)
         coef = softmax_coefficient(whole.lse, weight_sum, n_classes, o, label=hit)
@@ -278,21 +340,24 @@ def _sweep(
     db = torch.zeros(rows, dtype=acc, device=h.device) if grad and b is not None else None
     if n_tokens == 0:
         empty = torch.zeros(0, dtype=f32, device=h.device)
-        return _Whole(empty, empty, empty if o.entropy else None, None), dh, dw, db
+        return _Whole(empty, empty, empty if o.entropy else None, None, empty if o.accuracy else None), dh, dw, db
     wt, bc = w.t(), None if b is None else b.to(h.dtype)
     n = tokens_per_chunk(n_tokens, shard.widest, o.chunk_size)
     # the (n, rows) float32 blocks, reused by every chunk: logits, scratch, the soft cap's tanh
     blocks = [torch.empty((n, rows), dtype=f32, device=h.device) for _ in range(2 + (o.softcap is not None))]
     parts: list[Any] = []
+    peak = o.accuracy and whole is None  # token accuracy: each block's largest logits, in a first pass only
     for start in range(0, n_tokens, n):
         sl = slice(start, min(start + n, n_tokens))
         u, scratch, t = (x[: sl.stop - start] for x in (*blocks[:2], blocks[-1]))
-        z, t = _logits(h[sl], wt, bc, o, u, t)
+        z, t, top = _logits(h[sl], wt, bc, o, u, t, peak)
         if whole is not None:
             chunk = _Whole(*(None if x is None else x[sl] for x in whole))
             log_p = z.sub_(chunk.lse[:, None])
         else:
-            s = _local_stats(z, local[sl], cw, o, scratch)  # z: the block's log-softmax
+            first = None if top is None else _first(top, labels[sl], local[sl], mine[sl], shard.start, rows)
+            # z: the block's log-softmax
+            s = _local_stats(z, local[sl], cw, o, scratch, None if top is None else top.values, first)
             if not grad:
                 parts.append(s)
                 continue
@@ -326,7 +391,7 @@ class _GradInForward(torch.autograd.Function):
         ctx.save_for_backward(dh, tw)
         ctx.dw, ctx.db, ctx.group = dw, db, shard.group  # dW and db: scaled in place and handed over
         ctx.dtypes = (h.dtype, w.dtype, None if b is None else b.dtype)
-        return whole.values
+        return _columns(whole, o)  # an accuracy column: not differentiated
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -339,7 +404,7 @@ class _GradInForward(torch.autograd.Function):
                 "supported with a reduced loss; compute the loss again, or use reduction='none'"
             )
         ctx.dw = ctx.db = None
-        g = g.to(tw.dtype)
+        g = (g if g.ndim == 1 else g[:, 0]).to(tw.dtype)  # the values' cotangent
         # the cotangent is c * tw (a reduced loss): c from a dot product, 0 for an empty / all-ignored batch
         norm = tw @ tw
         c = (g @ tw) / torch.where(norm == 0, torch.ones_like(norm), norm)
@@ -362,7 +427,7 @@ class _Recompute(torch.autograd.Function):
         whole, _, _, _ = _sweep(h, w, b, labels, cw, o, shard)
         ctx.save_for_backward(h, w, b, labels, cw, whole.lse, whole.entropy, whole.label_weight)
         ctx.options, ctx.shard = o, shard
-        return whole.values if whole.entropy is None else torch.stack([whole.values, whole.entropy], 1)
+        return _columns(whole, o)  # an accuracy column: not differentiated
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -371,10 +436,11 @@ class _Recompute(torch.autograd.Function):
         g = g.to(lse.dtype)
         whole = _Whole(None, lse, ent, w_y)
         o, shard = ctx.options, ctx.shard
-        if ent is None:
+        if not second_output(o):
+            g = g if g.ndim == 1 else g[:, 0]  # the values' cotangent
             _, dh, dw, db = _sweep(h, w, b, labels, cw, o, shard, a=g, whole=whole)
             dh.mul_(g[:, None])
-        else:  # the values' and the entropies' cotangents, folded into each chunk's gradient
+        else:  # the values' and the entropies' (logsumexps') cotangents, folded into each chunk's gradient
             _, dh, dw, db = _sweep(h, w, b, labels, cw, o, shard, a=g[:, 0], whole=whole, ae=g[:, 1])
         gh = None
         if ctx.needs_input_grad[0]:

@@ -235,6 +235,10 @@ CASES: tuple[Case, ...] = (
     Case("lce-tf", "tensorflow", "TensorFlow, LM head, same, eager GradientTape",
          "tf.nn.sparse_softmax_cross_entropy_with_logits(h @ W.T)", 1.05, ("tensorflow",),
          linear.SHAPE, linear.QUICK, linear.tf_case),
+    # ignored tokens cost nothing: 90% of the labels ignored beside none (both unilosses)
+    Case("lce-torch-ignored", "torch", f"torch, LM head, N=4096 D=256 V=32000, {linear.IGNORED:.0%} of the labels "
+         "ignored, forward + backward", "the same with no label ignored", 0.2, ("torch",), linear.SHAPE, linear.QUICK,
+         linear.ignored_case),
     # 16-bit weights at a 128k vocabulary: W's gradient accumulated in float32 (the default) and in bfloat16
     *(Case(f"lce-torch-bf16-{n}x{d}", "torch", f"torch, LM head, bfloat16, N={n} D={d} V={v}, forward + backward",
            "F.cross_entropy(h @ W.T, y) (bfloat16)", 1.05, ("torch",), (n, d, v), linear.QUICK,

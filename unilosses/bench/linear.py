@@ -8,7 +8,8 @@ backward (gradients w.r.t. ``h`` and ``W``) and give the mean over tokens.
 - :func:`torch_case`, :func:`jax_case`, :func:`tf_case`: builders of timed cases
   (:data:`unilosses.bench.cases.CASES` lists them); :func:`case` the same for any dtype and for
   :func:`unilosses.linear_log_probs` (``kind="logprobs"``) beside ``log_softmax(h @ W.T)`` taken at
-  the labels, both differentiated through a fixed per-token cotangent (an advantage per token).
+  the labels, both differentiated through a fixed per-token cotangent (an advantage per token);
+  :func:`ignored_case`: the loss with most labels ignored beside the same loss with none ignored.
   With 16-bit inputs the unfused path takes float32 logits of the 16-bit product, as ours
   (torch and TensorFlow: ``h @ W.T`` rounded to 16 bits, then upcast, as Hugging Face's
   ``ForCausalLMLoss`` upcasts; JAX: the product with a float32 result);
@@ -25,13 +26,16 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = [
-    "BIG_VOCAB", "QUICK", "SHAPE", "WIDE", "case", "child", "jax_case", "memory_curve", "tf_case", "torch_case",
+    "BIG_VOCAB", "IGNORED", "QUICK", "SHAPE", "WIDE", "case", "child", "ignored_case", "jax_case", "memory_curve",
+    "tf_case", "torch_case",
 ]
 
 #: (tokens N, hidden D, vocabulary V): the issue's case, and the smoke-test size
 SHAPE, QUICK = (4096, 256, 32000), (64, 16, 100)
 #: a 128k vocabulary (Llama 3's), with SHAPE's tokens; and the 16-bit weight cases' two shapes
 BIG_VOCAB, WIDE = (4096, 256, 128_000), ((2048, 512, 128_000), (512, 1024, 128_000))
+#: the fraction of ignored labels in :func:`ignored_case`
+IGNORED = 0.9
 #: the memory-curve's vocabularies and tokens (the unfused reference at 256k and 512 tokens: 0.5 GB of logits)
 CURVE_VOCABS, CURVE_TOKENS = (8_000, 16_000, 32_000, 64_000, 128_000, 256_000), 512
 
@@ -88,6 +92,37 @@ def _torch_fns(shape: tuple[int, ...], dtype: str = "float32", kind: str = "ce")
 def torch_case(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], Any]]:
     """(unilosses, native) forward + backward on torch."""
     return _torch_fns(shape)
+
+
+def ignored_case(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """(90% of the labels ignored, none ignored): torch eager forward + backward of
+    ``linear_cross_entropy(..., ignore_index=-100, reduction="sum")`` on the same hidden states and
+    weight, the labels of a random :data:`IGNORED` fraction of the tokens set to -100 on the first
+    side. Both return ``hidden``'s gradient at the tokens that count there, the same on both sides:
+    with a sum, a token's gradient is its own loss's."""
+    import numpy as np
+    import torch
+
+    import unilosses as ul
+
+    hn, wn, yn = _inputs(shape)
+    n = len(yn)
+    ignored = np.random.default_rng(2).permutation(n)[: int(round(IGNORED * n))]
+    counted = torch.from_numpy(np.setdiff1d(np.arange(n), ignored))
+    h, w = (torch.from_numpy(x).requires_grad_(True) for x in (hn, wn))
+    y_all = torch.from_numpy(yn)
+    y_some = y_all.clone()
+    y_some[torch.from_numpy(ignored)] = -100
+
+    def run(y: Any) -> Callable[[], Any]:
+        def step() -> Any:
+            loss = ul.linear_cross_entropy(y, h, w, ignore_index=-100, reduction="sum")
+            gh, _ = torch.autograd.grad(loss, (h, w))  # both gradients, as a training step
+            return gh[counted]
+
+        return step
+
+    return run(y_some), run(y_all)
 
 
 def _jax_fns(shape: tuple[int, ...], dtype: str = "float32", kind: str = "ce") -> tuple[Callable[[], Any], Callable[[], Any]]:

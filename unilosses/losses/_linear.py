@@ -251,7 +251,9 @@ def linear_cross_entropy(
         rank. The values are the whole head's, on every rank; ``weight``'s and ``bias``'
         gradients this rank's block of the whole head's, ``hidden``'s the whole. Only per-token
         statistics and ``hidden``'s gradient are all-reduced, never the weight or the logits
-        (docs/distributed.md).
+        (docs/distributed.md). Every other option applies, ``return_z_loss``,
+        ``return_token_accuracy`` (the whole vocabulary's first largest logit) and
+        ``z_loss_normalizer`` included.
     vocab_start : int, optional
         With ``process_group``: this rank's first row in the vocabulary, for blocks of any sizes
         (one all-gather of the blocks' bounds per call). By default every rank holds as many
@@ -302,11 +304,6 @@ def linear_cross_entropy(
     0.142932
     """
     labels, n_classes = _check_shapes(be, y_true, hidden, weight, bias)
-    if process_group is not None and (return_z_loss or return_token_accuracy or z_loss_normalizer != "weights"):
-        raise ValueError(
-            "process_group: return_z_loss, return_token_accuracy and z_loss_normalizer='tokens' are not available "
-            "with a vocabulary-parallel weight"
-        )
     shard = _shard(be, process_group, vocab_start, weight)
     n_classes = n_classes if shard is None else shard.n_classes
     dtype = be.compute_dtype(hidden.dtype, "hidden")
