@@ -324,6 +324,53 @@ def test_scheduler_keeps_tensorflow_on_one_worker():
     assert heavy[0] and not heavy[-1]  # then a helped with the rest
 
 
+def test_scheduler_avoids_importing_again():
+    """Once its TensorFlow parts are done, the first worker takes a part that needs no framework the
+    other worker has imported whenever one is left (torch's, JAX's imports paid once where it can)."""
+    from unilosses.check.compute import Setup
+    from unilosses.check.run import _Scheduler
+
+    refs = {fw: True for fw in ("torch", "keras", "tensorflow", "optax", "jax")}
+    setups = [Setup(c, ["numpy", "jax", "torch", "tensorflow"], refs, True) for c in all_cases()[:12]]
+    sched = _Scheduler(setups)
+
+    def again(task: tuple[int, str]) -> bool:  # would the first worker import what the other holds?
+        return bool((setups[task[0]].needs(task[1]) - sched.imported.get("a", set())) & sched.imported.get("b", set()))
+
+    picks = []
+    while sched.pending:
+        for w in ("a", "b", "b"):  # b goes twice as fast
+            free = [t for t in sched.pending if not again(t)]
+            heavy_left = any(sched.heavy(t) for t in sched.pending)
+            task = sched.next(w)
+            if w == "a" and task is not None and not heavy_left:
+                picks.append((bool(free), task in free))
+    assert any(has_free for has_free, _ in picks)  # the case arises
+    assert all(took_free for has_free, took_free in picks if has_free)
+    assert {"torch", "jax"} <= sched.imported["b"]
+
+
+def test_references_split_by_framework():
+    """A case's references are one part per framework they run on; the row merges them in the case's
+    order, the float64 reference's finite differences computed in its own framework's part only."""
+    from unilosses.check.compute import REFS, Setup, _merged_references
+
+    case = next(c for c in all_cases() if {"torch", "keras"} <= set(c.references))
+    refs = {fw: True for fw in case.references}
+    s = Setup(case, ["numpy"], refs, True)
+    assert [p for p in s.parts() if p.startswith(REFS)] == [REFS + fw for fw in s.ref_groups]
+    assert {REFS + "torch", REFS + "tensorflow"} <= set(s.parts())
+    assert s.needs(REFS + "torch") == {"torch"} and s.needs(REFS + "tensorflow") == {"tensorflow"}
+    assert sorted(fw for group in s.ref_groups.values() for fw in group) == sorted(s.refs)
+    parts = {REFS + fw: {"natives": {r: np.float64(i) for i, r in enumerate(group)}, "skipped": {}}
+             for fw, group in reversed(s.ref_groups.items())}
+    parts[REFS + "torch"]["directional"] = np.ones(3)
+    merged = _merged_references(s, parts)
+    assert list(merged["natives"]) == s.refs and "error" not in merged and "directional" in merged
+    parts[REFS + "tensorflow"] = {"error": "references:tensorflow: boom"}
+    assert _merged_references(s, parts)["error"] == "references:tensorflow: boom"
+
+
 def test_quick_is_one_case_per_loss():
     quick = check.select_cases(quick=True)
     assert [c.loss for c in quick] == list(dict.fromkeys(c.loss for c in all_cases()))

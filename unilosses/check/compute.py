@@ -9,9 +9,15 @@ processes can share it out without every worker importing every framework
   reduction with sample weights) along three random directions
   (:func:`~unilosses.check.gradients.smooth_directions`: four evaluations each,
   whatever the input size; entry by entry only to find kinks a direction crosses);
-- ``"references"``: the frameworks' own losses on the case's inputs, and the
-  finite differences of the first float64 one (torch, tf.nn, Keras) along three
-  random directions likewise;
+- ``"references:<framework>"``, one per array framework the case's references
+  run on (``references:torch`` for torch, pml and MONAI, ``references:jax`` for
+  optax and JAX, ``references:tensorflow`` for Keras and tf.nn,
+  ``references:numpy`` for NumPy's): those frameworks' own losses on the case's
+  inputs, and, in the part holding it, the finite differences of the first
+  float64 one (torch, tf.nn, Keras, pml, MONAI) along three random directions
+  likewise. Split by framework so that a worker running, say, torch's part also
+  runs the torch references, and only the worker running TensorFlow's part
+  imports TensorFlow;
 - one part per other backend: every reduction and, with autodiff, the two
   gradients. JAX computes them in one ``jax.jit`` (one XLA compile per case; a
   compile per reduction cost 6x); Dask computes its reductions' graphs in one
@@ -56,6 +62,15 @@ def diff(actual: Any, expected: Any, rtol: float, atol: float) -> tuple[float, b
     return float(np.max(d, initial=0.0)), ok
 
 
+#: the prefix of the references' parts, before the framework they run on
+REFS = "references:"
+
+
+def _ref_framework(ref: str) -> str:
+    """The framework a worker imports to call the reference ``ref`` (see REFERENCE_PACKAGES)."""
+    return REFERENCE_PACKAGES[ref].framework if ref in REFERENCE_PACKAGES else ref
+
+
 def _error(exc: BaseException) -> str:
     return repr(exc)
 
@@ -85,22 +100,27 @@ class Setup:
             if fw in self.refs and fw not in case.values_only and (fw != "keras" or _keras_exact())
         ]
         self.native = exact[0] if exact and self.positions else None
+        #: the references by the framework a process imports to call them, in the case's order
+        self.ref_groups: dict[str, list[str]] = {}
+        for fw in self.refs:
+            self.ref_groups.setdefault(_ref_framework(fw), []).append(fw)
 
     @property
     def gradients(self) -> bool:
         return bool(self.positions)
 
     def parts(self) -> list[str]:
-        """The parts of this case: ``numpy``, ``references`` if any is installed, then the backends."""
-        return ["numpy"] + (["references"] if self.refs else []) + [b for b in self.backends if b != "numpy"]
+        """The parts of this case: ``numpy``, ``references:<framework>`` for each framework of its installed
+        references, then the backends."""
+        refs = [REFS + fw for fw in self.ref_groups]
+        return ["numpy"] + refs + [b for b in self.backends if b != "numpy"]
 
     def needs(self, part: str) -> set[str]:
         """The frameworks (beyond NumPy) a worker imports for ``part``."""
         if part == "numpy":
             return set()
-        if part == "references":
-            # the framework a worker imports to call each reference (see REFERENCE_PACKAGES)
-            return {REFERENCE_PACKAGES[fw].framework if fw in REFERENCE_PACKAGES else fw for fw in self.refs} - {"numpy"}
+        if part.startswith(REFS):
+            return {part[len(REFS):]} - {"numpy"}
         return {part}
 
 
@@ -146,8 +166,8 @@ def compute_part(s: Setup, part: str) -> dict[str, Any]:
     """One part of the case (see the module docstring): plain data, errors as strings."""
     if part == "numpy":
         return _numpy_part(s)
-    if part == "references":
-        return _references_part(s)
+    if part.startswith(REFS):
+        return _references_part(s, part[len(REFS):])
     return _backend_part(s, part)
 
 
@@ -166,10 +186,11 @@ def _keras_exact() -> bool:
     return os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
 
 
-def _references_part(s: Setup) -> dict[str, Any]:
+def _references_part(s: Setup, framework: str) -> dict[str, Any]:
+    """The references of the case that run on ``framework``, and the float64 one's finite differences if it is among them."""
     natives: dict[str, Any] = {}
     skipped: dict[str, str] = {}
-    for fw in s.refs:
+    for fw in s.ref_groups.get(framework, []):
         try:
             natives[fw] = np.asarray(s.case.references[fw](*s.arrays), dtype=np.float64)
         except Exception as exc:  # report, don't crash the whole check
@@ -179,7 +200,7 @@ def _references_part(s: Setup) -> dict[str, Any]:
             else:  # the installed release has nothing to compare with (an older one): not compared
                 skipped[fw] = why
     out: dict[str, Any] = {"natives": natives, "skipped": skipped}
-    if s.native is not None:
+    if s.native is not None and _ref_framework(s.native) == framework:
         a64 = [G.cast(a, "float64") for a in s.arrays]
         pred = G.pred_positions(s.case, s.arrays)
         try:
@@ -323,10 +344,27 @@ def _gradient_cell(s: Setup, grads: Any, numeric: dict[str, Any], refs: dict[str
     return cell
 
 
+def _merged_references(s: Setup, parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The ``references:<framework>`` parts of a case as one: every reference's value (in the case's
+    order), those skipped, the float64 one's finite differences, and the first part's error if any failed."""
+    merged: dict[str, Any] = {}
+    got = [parts[REFS + fw] for fw in s.ref_groups if REFS + fw in parts]
+    for part in got:
+        for key in ("dirs", "directional"):
+            if key in part:
+                merged[key] = part[key]
+        if "error" in part and "error" not in merged:
+            merged["error"] = part["error"]
+    for key in ("natives", "skipped"):
+        by_ref = {fw: v for part in got for fw, v in part.get(key, {}).items()}
+        merged[key] = {fw: by_ref[fw] for fw in s.refs if fw in by_ref}
+    return merged
+
+
 def assemble(s: Setup, parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The case's row of the report from its computed parts (a part that failed as a whole holds ``error``)."""
     row: dict[str, Any] = {"case": s.case.id, "loss": s.case.loss, "results": {}, "gradients": {}}
-    numpy_part, refs = parts["numpy"], parts.get("references", {"natives": {}})
+    numpy_part, refs = parts["numpy"], _merged_references(s, parts)
     row["skipped"] = dict(refs.get("skipped", {}))
     row["not_installed"] = [fw for fw in s.case.references if fw not in s.refs]
     for name in s.backends:

@@ -1,8 +1,9 @@
 """Running the cases: in this process, or shared out over worker processes, with progress.
 
 Each case is split into parts (:mod:`unilosses.check.compute`): unilosses on
-NumPy with its finite differences, the frameworks' own losses, and one part
-per backend. ``jobs`` worker processes take parts from the parent one at a
+NumPy with its finite differences, the frameworks' own losses (one part per
+framework they run on: torch's, pml's and MONAI's on torch, optax's on JAX,
+Keras' and tf.nn's on TensorFlow), and one part per backend. ``jobs`` worker processes take parts from the parent one at a
 time and send back plain data; the parent compares the parts of a case as
 soon as they are all in, and draws the progress display.
 
@@ -39,6 +40,9 @@ _VERSION_PACKAGES = (
 _HEAVY = "tensorflow"
 #: pending TensorFlow parts beyond which another idle worker imports it too and helps
 _STEAL_HEAVY = 40
+#: rough relative CPU costs of importing each framework (with the reference packages run on it: MONAI and
+#: pml on torch, optax on JAX, Keras on TensorFlow), to avoid importing again what another worker holds
+_IMPORT_COST = {"tensorflow": 5.0, "torch": 4.0, "jax": 1.0, "dask": 0.7}
 
 
 def versions() -> dict[str, str]:
@@ -94,9 +98,10 @@ def run_checks(
     setups = [Setup(case, backends, refs_available, gradients, first=id(case) in firsts) for case in cases]
     cpu: dict[str, float] = {}
     by_worker: dict[int, float] = {}
+    imports: dict[int, dict[str, float]] = {}  # worker -> framework -> CPU seconds of its import
     jobs = max(1, min(jobs, len(cases)))
     if jobs > 1 and can_fork():
-        rows = _parallel(setups, jobs, progress, cpu, by_worker)
+        rows = _parallel(setups, jobs, progress, cpu, by_worker, imports)
     else:
         jobs = 1
         rows = []
@@ -105,7 +110,7 @@ def run_checks(
             for part in s.parts():
                 progress.working(0, f"{s.case.id} [{part}]")
                 start = time.process_time()
-                prepare(s.needs(part))
+                imports.setdefault(0, {}).update(prepare(s.needs(part)))
                 parts[part] = run_part(s, part)
                 cpu[part] = cpu.get(part, 0.0) + time.process_time() - start
             rows.append(assemble(s, parts))
@@ -121,6 +126,7 @@ def run_checks(
         "cpu_seconds": round(time.process_time() - cpu0 + _children_cpu() - children0, 2),
         "cpu_seconds_by_part": {k: round(v, 2) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])},
         "cpu_seconds_by_worker": [round(v, 2) for v in by_worker.values()],
+        "import_cpu_seconds_by_worker": [{fw: round(t, 2) for fw, t in imports.get(w, {}).items()} for w in by_worker or imports],
     }
 
 
@@ -155,16 +161,19 @@ def quiet_fd2() -> Iterator[None]:
         os.close(devnull)
 
 
-def prepare(frameworks: set[str]) -> None:
+def prepare(frameworks: set[str]) -> dict[str, float]:
     """Import ``frameworks`` (those of a part, :meth:`Setup.needs`) with their load-time C++ logging
     silenced, and point JAX at its persistent compilation cache (:mod:`unilosses.check.cache`).
-    A framework that fails to import is left to the part, which reports the error."""
+    A framework that fails to import is left to the part, which reports the error. Returns the CPU
+    seconds of each import made here (none for those already imported)."""
     import importlib
 
+    took = {}
     for fw in sorted(frameworks):
         name = _IMPORT.get(fw, fw)
         if name in sys.modules:
             continue
+        start = time.process_time()
         try:
             with quiet_fd2():
                 importlib.import_module(name)
@@ -172,6 +181,8 @@ def prepare(frameworks: set[str]) -> None:
             continue
         if fw == "jax":
             use_jax_cache()
+        took[fw] = time.process_time() - start
+    return took
 
 
 # -------------------------------------------------------------- workers
@@ -186,9 +197,9 @@ def _worker(conn: Any, setups: list[Setup]) -> None:
             return
         i, part = task
         start = time.process_time()
-        prepare(setups[i].needs(part))
+        imports = prepare(setups[i].needs(part))
         out = run_part(setups[i], part)
-        conn.send((i, part, out, time.process_time() - start))
+        conn.send((i, part, out, time.process_time() - start, imports))
 
 
 class _Scheduler:
@@ -209,10 +220,15 @@ class _Scheduler:
             self.home = worker
         home = worker == self.home or _HEAVY in imported
 
-        def key(task: tuple[int, str]) -> tuple[bool, int, int]:
-            # the home worker takes the heavy parts first; everyone takes the earliest case
-            # first, then the part that imports the least
-            return (home and not self.heavy(task), task[0], len(self.setups[task[0]].needs(task[1]) - imported))
+        elsewhere = set().union(*(fws for w, fws in self.imported.items() if w != worker))
+
+        def key(task: tuple[int, str]) -> tuple[bool, float, int, int]:
+            # the home worker takes the heavy parts first; everyone then avoids importing again what another
+            # worker has imported (the cheapest such import first), then takes the earliest case, then the
+            # part that imports the least
+            new = self.setups[task[0]].needs(task[1]) - imported
+            again = sum(_IMPORT_COST.get(fw, 0.1) for fw in new & elsewhere)
+            return (home and not self.heavy(task), again, task[0], len(new))
 
         candidates = self.pending if home else [t for t in self.pending if not self.heavy(t)]
         if not candidates and len(self.pending) >= _STEAL_HEAVY:  # enough heavy parts left to be worth the import
@@ -231,7 +247,8 @@ class _Scheduler:
 
 
 def _parallel(
-    setups: list[Setup], jobs: int, progress: Progress, cpu: dict[str, float], by_worker: dict[int, float]
+    setups: list[Setup], jobs: int, progress: Progress, cpu: dict[str, float], by_worker: dict[int, float],
+    imports: dict[int, dict[str, float]],
 ) -> list[dict[str, Any]]:
     import multiprocessing
     from multiprocessing.connection import wait
@@ -274,7 +291,7 @@ def _parallel(
             for conn in ready:
                 proc, task = workers[conn]
                 try:
-                    i, part, out, seconds = conn.recv()
+                    i, part, out, seconds, took = conn.recv()
                 except EOFError:  # the worker died: its part fails, the others go on
                     proc.join()
                     del workers[conn]
@@ -288,6 +305,7 @@ def _parallel(
                     continue
                 cpu[part] = cpu.get(part, 0.0) + seconds
                 by_worker[proc.pid] = by_worker.get(proc.pid, 0.0) + seconds
+                imports.setdefault(proc.pid, {}).update(took)
                 finish(i, part, out)
                 give(conn)
             progress.update()
