@@ -228,13 +228,24 @@ def cached_program(key: Callable[[], str] | None, program: Any, args: tuple[Any,
         exported = export.export(program)(*args)
         if not _sources_unchanged():  # an edit while this traced: store nothing
             return exported.call
-        tmp = f"{file}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(exported.serialize())
-        os.replace(tmp, file)  # whole or absent, whatever another process does meanwhile
+        data = exported.serialize()  # needs the flatbuffers package (unilosses[jax] installs it)
     except Exception:
         return program  # type: ignore[no-any-return]
+    _store(file, data)
     return exported.call
+
+
+def _store(file: str, data: bytes | bytearray) -> None:
+    """Write ``data`` to ``file`` whole or not at all, whatever another process does meanwhile (a
+    temporary file renamed into place; removed if the write fails, a full disk or a read-only home)."""
+    tmp = f"{file}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, file)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
 
 
 def cached_graph(key: Callable[[], str] | None, build: Callable[[], Any]) -> Any:
@@ -259,10 +270,8 @@ def cached_graph(key: Callable[[], str] | None, build: Callable[[], Any]) -> Any
     try:
         import cloudpickle
 
-        tmp = f"{file}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            cloudpickle.dump(out, fh)
-        os.replace(tmp, file)
-    except Exception:
-        pass
+        data = cloudpickle.dumps(out)
+    except Exception:  # a graph that cannot be pickled: kept for this run only
+        return out
+    _store(file, data)
     return out
