@@ -306,7 +306,7 @@ def per_replica(be: Any, out: Any, reduction: str) -> Any:
     gives the exact global mean of uneven ones). ``"sum"``, ``"none"`` and ``"stats"`` are
     left as they are: their parts add up across replicas. Runs at each call (or trace),
     outside compiled code, so a cached program never keeps another strategy's count."""
-    if isinstance(out, tuple) and not isinstance(out, LossStats):  # the loss and a spec's extra outputs
+    if type(out) is tuple:  # the loss and a spec's extra outputs (not a LossStats or PerSample, also tuples)
         return tuple(per_replica(be, o, reduction) for o in out)
     if be.replicated and reduction in MEANS:
         n = be.replicas()

@@ -280,8 +280,8 @@ def counted_rows(be: Any, valid: Any) -> Any:
     elif name == "torch":
         torch = sys.modules["torch"]
         transforms = getattr(torch._C, "_are_functorch_transforms_active", None)
-        if torch.compiler.is_compiling() or (transforms is not None and transforms()):
-            return None
+        if torch.compiler.is_compiling() or (transforms is not None and transforms()) or valid.is_meta:
+            return None  # nonzero's size is unknown when tracing, and on the meta device
         idx = torch.nonzero(valid)[:, 0]
     elif name == "tensorflow":
         tf = sys.modules["tensorflow"]
