@@ -398,6 +398,20 @@ class Backend:
             self.log_softmax(logits, axis), labels, axis, label_smoothing, class_weight
         )
 
+    def token_log_probs(self, logits: Any, labels: Any, temperature: float, axis: int, entropy: bool) -> Any:
+        """``(log_softmax(logits / temperature)[labels], H or None)`` along ``axis``: the
+        selected tokens' log-probabilities and, when ``entropy``, the softmax's entropy
+        ``-sum p log p`` (a class at ``-inf`` adds 0). ``labels`` are valid indices."""
+        xp = self.xp
+        z = logits if temperature == 1.0 else logits / temperature
+        lse = self.logsumexp(z, axis)
+        out = self.gather(z, labels, axis) - lse
+        if not entropy:
+            return out, None
+        p = xp.exp(z - xp.expand_dims(lse, axis=axis))
+        finite = xp.where(xp.isfinite(z), z, xp.zeros_like(z))  # 0 * -inf: a masked class adds 0
+        return out, lse - xp.sum(p * finite, axis=axis)
+
     # ------------------------------------------------------------- LM head
     def linear_cross_entropy(
         self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, token_weight: Any, options: Any

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unilosses.backends import linear_torch
+from unilosses.backends import linear_torch, token_torch
 from unilosses.backends.generic import Backend
 from unilosses.rules import is_zero
 
@@ -152,6 +152,11 @@ class TorchBackend(Backend):
     def linear_cross_entropy(self, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any,
                              token_weight: Any, options: Any) -> Any:
         return linear_torch.linear_cross_entropy(hidden, weight, bias, labels, class_weight, token_weight, options)
+
+    def token_log_probs(self, logits: Any, labels: Any, temperature: float, axis: int, entropy: bool) -> Any:
+        if _functorch_active():  # the autograd Function has no torch.func rules
+            return super().token_log_probs(logits, labels, temperature, axis, entropy)
+        return token_torch.token_log_probs(logits, labels, temperature, axis, entropy)
 
     def stop_gradient(self, x: Any) -> Any:
         return x.detach()

@@ -179,17 +179,7 @@ def token_log_probs(
     elif vocab is not None:  # values unreadable here: an out-of-range id gives NaN, never a number
         bad = xp.logical_or(labels < 0, labels >= vocab)
         labels = xp.where(bad, xp.zeros_like(labels), labels)
-    entropy = None
-    if be.name == "torch" and not _functorch_active():
-        out, entropy = _TORCH_KERNEL.get()(logits, labels, temperature, axis, return_entropy)
-    else:
-        z = logits if temperature == 1.0 else logits / temperature
-        lse = be.logsumexp(z, axis)
-        out = be.gather(z, labels, axis) - lse
-        if return_entropy:
-            p = xp.exp(z - xp.expand_dims(lse, axis=axis))
-            finite = xp.where(xp.isfinite(z), z, xp.zeros_like(z))  # 0 * -inf: a masked class adds 0
-            entropy = lse - xp.sum(p * finite, axis=axis)
+    out, entropy = be.token_log_probs(logits, labels, temperature, axis, return_entropy)
     if bad is not None:
         nan = xp.full_like(out, math.nan)
         out = xp.where(bad, nan, out)
@@ -198,77 +188,6 @@ def token_log_probs(
         out = xp.where(ignored, xp.zeros_like(out), out)
         entropy = None if entropy is None else xp.where(ignored, xp.zeros_like(entropy), entropy)
     return (out, entropy) if return_entropy else out
-
-
-def _functorch_active() -> bool:
-    """Whether a torch.func transform (grad, vmap) is running: the torch kernel's autograd
-    Function has no functorch rules, so the spec's generic path serves there."""
-    import torch
-
-    active = getattr(torch._C, "_are_functorch_transforms_active", None)
-    return bool(active()) if active is not None else False
-
-
-class _TorchKernel:
-    """On torch, :func:`token_log_probs` is one autograd Function: the forward keeps the logits
-    and one ``logsumexp`` per token (no log-softmax of the logits' size), the backward builds the
-    logits' gradient in one array, ``onehot - softmax`` (with the entropy: ``- p (log p + H)``
-    added), in place. Autograd's own ``logsumexp`` + ``gather`` backward takes twice the time:
-    a zero array scattered into, then added to ``exp(z - lse)``. Built on first use: torch is
-    imported by then (the logits are torch tensors)."""
-
-    def __init__(self) -> None:
-        self._fn: Any = None
-
-    def get(self) -> Any:
-        if self._fn is None:
-            self._fn = _build_torch_kernel()
-        return self._fn
-
-
-def _build_torch_kernel() -> Any:
-    import torch
-
-    class TokenLogProbs(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx: Any, z: Any, labels: Any, temperature: float, axis: int, entropy: bool) -> Any:
-            zt = z if temperature == 1.0 else z / temperature
-            lse = torch.logsumexp(zt, axis, keepdim=True)
-            idx = labels.unsqueeze(axis)
-            out = (zt.gather(axis, idx) - lse).squeeze(axis)
-            h = None
-            if entropy:  # -sum p log p, with 0 log 0 = 0 (a class at -inf adds nothing)
-                h = torch.special.entr(torch.exp(zt - lse)).sum(axis)
-            ctx.temperature, ctx.axis, ctx.entropy = temperature, axis, entropy
-            ctx.save_for_backward(z, idx, lse, h if entropy else lse)
-            ctx.mark_non_differentiable(labels)
-            return out, h
-
-        @staticmethod
-        def backward(ctx: Any, g_out: Any, g_h: Any) -> Any:  # type: ignore[override]
-            z, idx, lse, h = ctx.saved_tensors
-            t, axis = ctx.temperature, ctx.axis
-            log_p = (z / t if t != 1.0 else z).sub(lse)  # the one array of the logits' size
-            g_out = torch.zeros_like(lse).squeeze(axis) if g_out is None else g_out
-            g = g_out.unsqueeze(axis)
-            if ctx.entropy and g_h is not None:
-                p = torch.exp(log_p)
-                log_p.nan_to_num_(nan=0.0, neginf=0.0)  # where p = 0 its term is 0
-                grad = log_p.add_(h.unsqueeze(axis)).mul_(g_h.unsqueeze(axis)).add_(g).mul_(p).neg_()
-            else:
-                grad = log_p.exp_().mul_(-g)
-            grad.scatter_add_(axis, idx, g)
-            if t != 1.0:
-                grad.div_(t)
-            return grad, None, None, None, None
-
-    def run(z: Any, labels: Any, temperature: float, axis: int, entropy: bool) -> Any:
-        return TokenLogProbs.apply(z, labels, temperature, axis, entropy)
-
-    return run
-
-
-_TORCH_KERNEL = _TorchKernel()
 
 
 # ------------------------------------------------------------------ aggregation
