@@ -20,12 +20,17 @@ import os
 
 import nox
 
-nox.options.default_venv_backend = "venv"
+# uv when installed (README's command installs it beside nox): each session's install takes seconds
+# instead of a minute (pip unpacks torch and TensorFlow anew per session; uv links them from its cache)
+nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 nox.options.sessions = ["lint", "doctests", "docs", "wheel", "tests", "oldest", "tests-all", "hf"]
 
 NEWEST = ".ci/constraints.txt"
+# uv reads no pip configuration: a machine's local wheels for pip (PIP_FIND_LINKS) are uv's too
+if "PIP_FIND_LINKS" in os.environ:
+    os.environ.setdefault("UV_FIND_LINKS", ",".join(os.environ["PIP_FIND_LINKS"].split()))
 OLDEST = ".ci/constraints-oldest.txt"
 # backends -> the extras that install only that framework (and its reference losses: optax for JAX).
 # NumPy, array_api_strict and Dask install no framework and share a session: the tests that take no
