@@ -31,6 +31,10 @@ NEWEST = ".ci/constraints.txt"
 # uv reads no pip configuration: a machine's local wheels for pip (PIP_FIND_LINKS) are uv's too
 if "PIP_FIND_LINKS" in os.environ:
     os.environ.setdefault("UV_FIND_LINKS", ",".join(os.environ["PIP_FIND_LINKS"].split()))
+# uv compiles the bytecode at install, as pip does (uv's default is not to): where
+# PYTHONDONTWRITEBYTECODE is set, every test process would otherwise compile every module it
+# imports, TensorFlow's and torch's thousands among them (a minute and a half more per session)
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 OLDEST = ".ci/constraints-oldest.txt"
 # backends -> the extras that install only that framework (and its reference losses: optax for JAX).
 # NumPy, array_api_strict and Dask install no framework and share a session: the tests that take no
