@@ -4,6 +4,7 @@
 ``UNILOSSES_TEST_CASES=per-loss`` makes the per-case sweeps of the files that take
 :func:`sweep_cases` (dtypes, array types, Dask) run one case per loss, its richest
 (the oldest-release sessions set it; test_conformance always runs every case).
+On Dask, the per-case sweeps of ``DASK_PER_LOSS_FILES`` run one case per loss, its richest.
 """
 
 from __future__ import annotations
@@ -38,6 +39,28 @@ def selected(name: str) -> pytest.MarkDecorator:
     that they run in that framework's session and not again in ``tests-all``, which selects NumPy
     alone (and every backend for the tests marked ``slow`` or ``multi``)."""
     return pytest.mark.skipif(name not in BACKENDS, reason=f"backend {name} is not installed or not selected")
+
+
+#: Files whose per-case sweeps run one case per loss (its richest) on Dask: a Dask call builds a task
+#: graph (tens of milliseconds, the costliest call of any backend here), and Dask's own files already
+#: run every case on chunked arrays (test_dask.py: every reduction with sample weights;
+#: test_conformance.py: every reduction without). Elsewhere Dask runs the same Array API code as
+#: array_api_strict, which these files sweep on every case.
+DASK_PER_LOSS_FILES = ("test_dtypes.py", "test_extremes.py", "test_array_options.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselects the Dask items of ``DASK_PER_LOSS_FILES`` whose case is not its loss's richest."""
+    richest = {c.id for c in richest_case_per_loss()}
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        case = params.get("case")
+        thinned = params.get("backend") == "dask" and item.path.name in DASK_PER_LOSS_FILES
+        (drop if thinned and isinstance(case, Case) and case.id not in richest else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(params=BACKENDS)
