@@ -11,7 +11,8 @@ are covered as soon as they add conformance cases):
   ``sum(reference)``, the framework's own loss called live in float64 (the
   references take and return NumPy, so they are differentiated numerically);
 - every case, on torch, JAX and TensorFlow in float32: the framework's own
-  autodiff of every reduction is finite and equals the float64 torch gradient.
+  autodiff of every reduction is finite, equals finite differences of NumPy's
+  float64 values, and equals the float64 torch gradient where torch is installed.
 
 The cross-entropy family is also checked against the autodiff of the
 frameworks' own losses (``F.cross_entropy``, optax, ``tf.nn``, Keras) to 1e-6 in
@@ -33,11 +34,14 @@ from unilosses.check.gradients import (
     cast,
     combined,
     compare,
+    compare_directional,
     draw,
     float_positions,
     numeric_gradient,
+    numpy_value,
     pred_positions,
     sample_weight,
+    smooth_directions,
 )
 from unilosses.conformance import Case, all_cases, reference_installed
 from unilosses.testing import AUTODIFF as AUTODIFF_FRAMEWORKS
@@ -147,8 +151,9 @@ def test_gradient_matches_reference(case):
 @pytest.mark.parametrize("framework", AUTODIFF)
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_gradient_every_framework(case, framework):
-    """torch autograd, jax.grad and tf.GradientTape in float32: finite, and == float64 torch
-    (checked against finite differences above) where torch is installed, every reduction."""
+    """torch autograd, jax.grad and tf.GradientTape in float32, every reduction: finite, == finite
+    differences of NumPy's float64 values (in every session: one framework is enough), and == float64
+    torch (checked against finite differences above) where torch is installed."""
     import importlib.util
 
     arrays = draw(case)
@@ -160,8 +165,15 @@ def test_gradient_every_framework(case, framework):
     for i, g in zip(positions, got):
         assert g.shape == np.shape(arrays[i])
         assert np.all(np.isfinite(g)), f"non-finite gradient w.r.t. input {i}"
+    # along three directions that cross no kink, as `check` does (four NumPy calls a direction)
+    dirs, numeric, (kinks, size) = smooth_directions(numpy_value(case, GRAD_REDUCTIONS, sw), [cast(a, "float64") for a in arrays],
+                                         positions)
+    scale = max(1.0, *(float(np.max(np.abs(g), initial=0.0)) for g in got))
+    _, ok, msg = compare_directional(got, numeric, dirs, rtol=1e-4, atol=1e-5 * scale)
+    assert ok, f"against NumPy's finite differences: {msg}"
+    assert kinks <= size - kinks, f"{kinks} of {size} entries sit on kinks: the directions would miss most of the gradient"
     if importlib.util.find_spec("torch") is None:
-        return  # a session with one framework: finiteness only
+        return
     expected = autodiff("torch", case, arrays, positions, GRAD_REDUCTIONS, sw, "float64")
     for i, g, e in zip(positions, got, expected):
         scale = max(1.0, float(np.max(np.abs(e))))
