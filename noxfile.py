@@ -107,7 +107,8 @@ def tests(session: nox.Session, backends: str) -> None:
 @nox.parametrize("backends", _ids(OLDEST_SESSIONS))
 def oldest(session: nox.Session, backends: str) -> None:
     """The framework-facing test files (``ON_OLDEST``) on the oldest releases pyproject.toml declares:
-    test_conformance on every case, the other files' per-case sweeps on one case per loss."""
+    test_conformance against the frameworks' own losses on every case, the other per-case sweeps
+    (against NumPy, dtypes, array types, Dask...) on one case per loss."""
     _install(session, "-e", f".[{OLDEST_SESSIONS[backends]}]", constraints=OLDEST)
     files = [f"tests/{f}" for f in ON_OLDEST if f not in NOT_AGAIN.get(backends, ())]
     session.run(

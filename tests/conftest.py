@@ -3,7 +3,8 @@
 ``UNILOSSES_BACKENDS=numpy,torch`` restricts the backends (the nox sessions set it).
 ``UNILOSSES_TEST_CASES=per-loss`` makes the per-case sweeps of the files that take
 :func:`sweep_cases` (dtypes, array types, Dask) run one case per loss, its richest
-(the oldest-release sessions set it; test_conformance always runs every case).
+(the oldest-release sessions set it; test_conformance's comparisons with the frameworks' own
+losses always run every case).
 On Dask, the per-case sweeps of ``DASK_PER_LOSS_FILES`` run one case per loss, its richest.
 """
 
