@@ -84,6 +84,10 @@ def _torch_fns(shape: tuple[int, ...], dtype: str = "float32", kind: str = "ce")
             return (lsm.gather(-1, y[:, None])[:, 0] * adv).sum()
 
         return run(lambda: (ul.linear_log_probs(y, h, w) * adv).sum()), run(native_lp)
+    if kind == "compiled":  # both paths under torch.compile (inductor), the compiled unfused path fused by it
+        ours = torch.compile(lambda h, w, y: ul.linear_cross_entropy(y, h, w, reduction="sum_over_batch_size"))
+        unfused = torch.compile(lambda h, w, y: F.cross_entropy((h @ w.T).float(), y))
+        return run(lambda: ours(h, w, y)), run(lambda: unfused(h, w, y))
     accum = "weight" if kind == "ce16" else "float32"
     return (run(lambda: ul.linear_cross_entropy(y, h, w, reduction="sum_over_batch_size", accum_dtype=accum)),
             run(lambda: F.cross_entropy((h @ w.T).float(), y)))  # 16-bit: upcast, as HF's ForCausalLMLoss
@@ -203,8 +207,8 @@ _BUILDERS = {"torch": _torch_fns, "jax": _jax_fns, "tensorflow": _tf_fns}
 
 def case(framework: str, dtype: str = "float32", kind: str = "ce") -> Callable[[tuple[int, ...]], Any]:
     """A builder of timed cases, ``shape -> (unilosses, native)``: ``kind`` ``"ce"`` (the loss),
-    ``"ce16"`` (torch: the loss with ``accum_dtype="weight"``) or ``"logprobs"``
-    (:func:`unilosses.linear_log_probs`), inputs in ``dtype``."""
+    ``"ce16"`` (torch: the loss with ``accum_dtype="weight"``), ``"compiled"`` (torch: both paths
+    under ``torch.compile``) or ``"logprobs"`` (:func:`unilosses.linear_log_probs`), inputs in ``dtype``."""
     def make(shape: tuple[int, ...]) -> tuple[Callable[[], Any], Callable[[], Any]]:
         return _BUILDERS[framework](shape, dtype, kind)
 
@@ -212,7 +216,7 @@ def case(framework: str, dtype: str = "float32", kind: str = "ce") -> Callable[[
 
 
 def _variant(variant: str) -> tuple[str, str, str, str]:
-    """``"<framework>[-logprobs]-<unilosses|native>[@<dtype>]"`` as (framework, kind, path, dtype)."""
+    """``"<framework>[-<kind>]-<unilosses|native>[@<dtype>]"`` as (framework, kind, path, dtype)."""
     name, _, dtype = variant.partition("@")
     framework, path = name.rsplit("-", 1)
     framework, _, kind = framework.partition("-")
@@ -221,10 +225,10 @@ def _variant(variant: str) -> tuple[str, str, str, str]:
 
 def child(variant: str, n: int, d: int, v: int) -> None:
     """In a fresh process: peak extra memory of one forward + backward of ``variant``
-    (``"<framework>[-logprobs]-<native|unilosses>[@<dtype>]"``, e.g. ``"torch-native"``,
-    ``"jax-logprobs-unilosses@bfloat16"``), printed as JSON.
+    (``"<framework>[-<kind>]-<native|unilosses>[@<dtype>]"``, e.g. ``"torch-native"``,
+    ``"jax-logprobs-unilosses@bfloat16"``, ``"torch-compiled-native"``), printed as JSON.
 
-    Warms up (imports, kernels; JAX compiles at full size) on the same code, then measures
+    Warms up (imports, kernels; JAX and ``torch.compile`` compile at full size) on the same code, then measures
     one call on freshly built inputs: the peak resident memory minus what was resident
     before the call (:func:`unilosses.bench.peak.peak_extra`).
     """
@@ -236,7 +240,7 @@ def child(variant: str, n: int, d: int, v: int) -> None:
     single_thread_child(framework)
     build = case(framework, dtype, kind)
     pick = 0 if path == "unilosses" else 1
-    if framework == "jax":
+    if framework == "jax" or kind == "compiled":
         fn = build((n, d, v))[pick]
         fn()  # compile at full size (and run once): compilation is not the loss's memory
     else:

@@ -152,6 +152,9 @@ _LCE = "LM head, N={} D={} V={} float32, forward + backward: peak extra memory".
 MEMORY_CASES: tuple[MemoryCase, ...] = (
     MemoryCase("lce-torch-memory", "torch", f"torch, {_LCE}", "F.cross_entropy(h @ W.T, y)", 0.15,
                ("torch",), _linear.SHAPE, _linear.QUICK, "unilosses.bench.linear", ("torch-unilosses", "torch-native")),
+    MemoryCase("lce-torch-compiled-memory", "torch", f"torch.compile, {_LCE}", "torch.compile(F.cross_entropy(h @ W.T, y))",
+               0.3, ("torch",), _linear.SHAPE, _linear.QUICK, "unilosses.bench.linear",
+               ("torch-compiled-unilosses", "torch-compiled-native")),
     MemoryCase("lce-jax-memory", "jax", f"JAX, {_LCE}", "jit(optax on h @ W.T)", 0.15,
                ("jax", "optax"), _linear.SHAPE, _linear.QUICK, "unilosses.bench.linear", ("jax-unilosses", "jax-native")),
     MemoryCase("lce-tf-memory", "tensorflow", f"TensorFlow, {_LCE}",
