@@ -20,8 +20,8 @@ import os
 
 import nox
 
-# uv when installed (README's command installs it beside nox): each session's install takes seconds
-# instead of a minute (pip unpacks torch and TensorFlow anew per session; uv links them from its cache)
+# uv when installed (README's command installs it beside nox): it links each session's packages from
+# its cache, where pip unpacks torch's and TensorFlow's wheels again for every session
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
@@ -33,7 +33,7 @@ if "PIP_FIND_LINKS" in os.environ:
     os.environ.setdefault("UV_FIND_LINKS", ",".join(os.environ["PIP_FIND_LINKS"].split()))
 # uv compiles the bytecode at install, as pip does (uv's default is not to): where
 # PYTHONDONTWRITEBYTECODE is set, every test process would otherwise compile every module it
-# imports, TensorFlow's and torch's thousands among them (a minute and a half more per session)
+# imports, TensorFlow's and torch's thousands among them
 os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 OLDEST = ".ci/constraints-oldest.txt"
 # backends -> the extras that install only that framework (and its reference losses: optax for JAX).
