@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -62,6 +63,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def compute_together(outs: list[Any]) -> list[Any]:
+    """Lazy Dask results (arrays, or named tuples of them such as LossStats) computed in one
+    ``dask.compute``: what the calls share (the per-sample values) runs once. Same structure back."""
+    import dask
+
+    parts = [list(o) if isinstance(o, tuple) else [o] for o in outs]
+    values = dask.compute(*parts)
+    return [type(o)(*v) if isinstance(o, tuple) else v[0] for o, v in zip(outs, values)]
 
 
 @pytest.fixture(params=BACKENDS)

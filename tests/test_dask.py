@@ -25,7 +25,7 @@ from unilosses.testing import assert_close
 
 da = pytest.importorskip("dask.array")
 import dask  # noqa: E402
-from conftest import selected, sweep_cases  # noqa: E402
+from conftest import compute_together, selected, sweep_cases  # noqa: E402
 from dask.callbacks import Callback  # noqa: E402
 
 pytestmark = selected("dask")
@@ -105,14 +105,6 @@ def test_conformance_case_on_chunked_dask(case, layout):
         outs.append(out)
     for actual, want in zip(compute_together(outs), expected):
         assert_close(actual, want, rtol=case.rtol, atol=case.atol)
-
-
-def compute_together(outs: list[Any]) -> list[Any]:
-    """The lazy results (arrays or LossStats) computed in one graph: what the calls share (the
-    per-sample values) runs once, not once per reduction."""
-    parts = [list(o) if isinstance(o, ul.LossStats) else [o] for o in outs]
-    values = dask.compute(*parts)
-    return [ul.LossStats(*v) if isinstance(o, ul.LossStats) else v[0] for o, v in zip(outs, values)]
 
 
 def test_sparse_crossentropy_misaligned_chunks():

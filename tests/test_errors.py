@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import compute_together
 
 import unilosses as ul
 from unilosses.conformance import all_cases, first_case_per_loss
@@ -84,11 +85,7 @@ def _evaluate(backend, thunk, *arrays):
         return [to_numpy(v) for v in jax.jit(thunk)(*arrays)]
     out = thunk(*arrays)
     if backend.name == "dask":
-        import dask
-
-        flat = [v for o in out for v in (o if isinstance(o, tuple) else (o,))]
-        values = iter(dask.compute(*flat))
-        out = [type(o)(*(next(values) for _ in o)) if isinstance(o, tuple) else next(values) for o in out]
+        out = compute_together(out)
     return [to_numpy(v) for v in out]
 
 

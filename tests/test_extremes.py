@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import compute_together
 
 import unilosses as ul
 from unilosses.conformance import Case, all_cases
@@ -165,11 +166,7 @@ def evaluate(backend: Any, case: Case, arrays: tuple[np.ndarray, ...], sw: np.nd
         return [_np(o) for o in outs], [_checked_grad(g, xs[i]) for i, g in zip(positions, grads)]
     outs = _calls(case, calls, tuple(xs), w)
     if backend.name == "dask":
-        import dask
-
-        flat = dask.compute(*[p for o in outs for p in _parts(o)])
-        it = iter(flat)
-        outs = [ul.LossStats(*(next(it) for _ in o)) if isinstance(o, ul.LossStats) else next(it) for o in outs]
+        outs = compute_together(outs)
     return [_np(o) for o in outs], None
 
 
