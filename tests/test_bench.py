@@ -151,3 +151,28 @@ def test_peak_extra_is_not_hidden_by_memory_freed_before():
     extra = peak_extra(grow)["extra_bytes"]
     assert extra > 30e6, extra
     del pin
+
+
+def test_shared_child_runs_every_call_in_one_interpreter(tmp_path, monkeypatch):
+    """--quick's memory rows: each call's JSON line, lines printed beside it ignored, a failing
+    call raised as the variant's error and the next call served; without it, an interpreter a call."""
+    from unilosses.bench.peak import SharedChild, run_child
+
+    (tmp_path / "fake_child.py").write_text(
+        "import json, os\n"
+        "def child(variant, n):\n"
+        "    print('a line of its own')\n"
+        "    if variant == 'boom':\n"
+        "        raise ValueError('boom in the child')\n"
+        "    print(json.dumps({'variant': variant, 'n': n, 'pid': os.getpid()}))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with SharedChild() as child:
+        first = child("fake_child", "child", "a", (3,))
+        with pytest.raises(RuntimeError, match=r"'boom'(.|\n)*boom in the child"):
+            child("fake_child", "child", "boom", (1,))
+        second = child("fake_child", "child", "b", (4,))
+    assert (first["variant"], first["n"], second["variant"], second["n"]) == ("a", 3, "b", 4)
+    assert first["pid"] == second["pid"]
+    fresh = [run_child("fake_child", "child", "a", (3,))["pid"] for _ in range(2)]
+    assert len({*fresh, first["pid"]}) == 3

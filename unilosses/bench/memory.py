@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from unilosses.bench import cases as _cases
 from unilosses.bench import linear as _linear
@@ -77,12 +77,13 @@ def child(variant: str, batch: int, classes: int) -> None:
     print(json.dumps({"variant": variant, **peak_extra(lambda: loss(z, y, w).backward())}))
 
 
-def _once(variant: str, shape: tuple[int, int]) -> dict[str, Any]:
-    return run_child("unilosses.bench.memory", "child", variant, shape)
+#: how a row runs a child: ``(module, function, variant, shape) -> its JSON``
+#: (:func:`run_child`, a fresh interpreter a call, or a :class:`unilosses.bench.peak.SharedChild`)
+Runner = Callable[[str, str, str, tuple[int, ...]], dict[str, Any]]
 
 
 def memory(quick: bool = False, variants: tuple[str, ...] = ("native", "unilosses"),
-           repeats: int | None = None) -> dict[str, dict[str, Any]]:
+           repeats: int | None = None, run: Runner = run_child) -> dict[str, dict[str, Any]]:
     """Peak extra resident memory of a forward + backward, one fresh subprocess per run.
 
     Method: each variant runs in a new Python process that imports torch and
@@ -97,20 +98,21 @@ def memory(quick: bool = False, variants: tuple[str, ...] = ("native", "unilosse
     Variants: ``native`` (``F.cross_entropy(label_smoothing=0.1)``), ``unilosses``
     (``sparse_categorical_crossentropy``), ``focal`` (the sparse focal loss), each
     optionally suffixed ``-weights`` (class weights) or ``-ignore``
-    (``ignore_index=-100`` on every 7th label).
+    (``ignore_index=-100`` on every 7th label). ``run`` makes each call (default
+    :func:`run_child`, a fresh interpreter each).
     """
     shape = MEMORY_QUICK_SHAPE if quick else MEMORY_SHAPE
     repeats = (1 if quick else 3) if repeats is None else repeats
     out = {}
     for v in variants:
-        runs = [_once(v, shape) for _ in range(repeats)]
+        runs = [run("unilosses.bench.memory", "child", v, shape) for _ in range(repeats)]
         out[v] = {"extra_bytes": min(r["extra_bytes"] for r in runs), "runs": [r["extra_bytes"] for r in runs],
                   "method": runs[0]["method"], "shape": list(shape),
                   "logits_bytes": shape[0] * shape[1] * 4}
     return out
 
 
-def memory_row(quick: bool) -> dict[str, Any]:
+def memory_row(quick: bool, run: Runner = run_child) -> dict[str, Any]:
     title = MEMORY_TITLE if not quick else f"{MEMORY_TITLE} [quick: {MEMORY_QUICK_SHAPE[0]} x {MEMORY_QUICK_SHAPE[1]}]"
     row = _cases.blank_row(MEMORY_ID, "torch", title, MEMORY_NATIVE, MEMORY_GOAL)
     missing = _cases.missing(("torch",))
@@ -120,7 +122,7 @@ def memory_row(quick: bool) -> dict[str, Any]:
     if not os.path.exists("/proc/self/status"):
         row["skipped"] = "needs Linux /proc to read peak memory"
         return row
-    m = memory(quick)
+    m = memory(quick, run=run)
     ours, native = m["unilosses"]["extra_bytes"], m["native"]["extra_bytes"]
     row.update({"unit": "bytes", "unilosses": ours, "native_time": native,
                 "ratio": ours / native if native > 0 else float("inf"),
@@ -175,8 +177,9 @@ MEMORY_CASES: tuple[MemoryCase, ...] = (
 )
 
 
-def memory_rows(quick: bool, wanted: Any = None, repeats: int | None = None) -> list[dict[str, Any]]:
-    """The rows of :data:`MEMORY_CASES` (those whose id or framework is in ``wanted``; all if None)."""
+def memory_rows(quick: bool, wanted: Any = None, repeats: int | None = None, run: Runner = run_child) -> list[dict[str, Any]]:
+    """The rows of :data:`MEMORY_CASES` (those whose id or framework is in ``wanted``; all if None),
+    each call made by ``run`` (default :func:`run_child`)."""
     repeats = (1 if quick else 3) if repeats is None else repeats
     rows = []
     for case in MEMORY_CASES:
@@ -191,7 +194,7 @@ def memory_rows(quick: bool, wanted: Any = None, repeats: int | None = None) -> 
             row["missing"] = missing
             rows.append(row)
             continue
-        runs = {v: [run_child(case.module, "child", v, shape) for _ in range(repeats)] for v in case.variants}
+        runs = {v: [run(case.module, "child", v, shape) for _ in range(repeats)] for v in case.variants}
         ours, native = (min(r["extra_bytes"] for r in runs[v]) for v in case.variants)
         row.update({"unit": "bytes", "unilosses": ours, "native_time": native, "shape": list(shape),
                     "ratio": ours / native if native > 0 else float("inf"), "method": runs[case.variants[1]][0]["method"],

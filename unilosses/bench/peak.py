@@ -3,6 +3,8 @@
 - :func:`peak_extra`: in the measuring process, the peak resident memory one call adds;
 - :func:`run_child`: starts ``module.function(variant, *shape)`` in a fresh interpreter
   and reads the JSON line it prints;
+- :class:`SharedChild`: the same calls, one after another in one interpreter (``--quick``'s
+  smoke run, where an interpreter per call would cost more than every call together);
 - :func:`single_thread_child`: one compute thread in such a child.
 
 The children themselves are :func:`unilosses.bench.memory.child` (torch's sparse
@@ -20,7 +22,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MMAP_THRESHOLD", "peak_extra", "run_child", "single_thread_child"]
+__all__ = ["MMAP_THRESHOLD", "SharedChild", "peak_extra", "run_child", "serve", "single_thread_child"]
 
 
 def _rss_kib(field: str) -> int:
@@ -100,14 +102,87 @@ def single_thread_child(framework: str) -> None:
 MMAP_THRESHOLD = str(1 << 20)
 
 
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL="3")
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    env.setdefault("MALLOC_MMAP_THRESHOLD_", MMAP_THRESHOLD)
+    return env
+
+
 def run_child(module: str, function: str, variant: str, shape: tuple[int, ...]) -> dict[str, Any]:
     """``module.function(variant, *shape)`` in a fresh interpreter; the JSON line it prints
     (glibc's mmap threshold fixed at :data:`MMAP_THRESHOLD` unless the caller set one)."""
     code = f"from {module} import {function}; {function}({variant!r}, {', '.join(map(str, shape))})"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), TF_CPP_MIN_LOG_LEVEL="3")
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
-    env.setdefault("MALLOC_MMAP_THRESHOLD_", MMAP_THRESHOLD)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_child_env(), check=False)
     if out.returncode != 0:
         raise RuntimeError(f"memory subprocess for {variant!r} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+#: starts the line that carries a result from :func:`serve` (anything else on its stdout is not one)
+_RESULT = "unilosses-bench-result "
+
+
+def serve() -> None:
+    """In :class:`SharedChild`'s interpreter: for each JSON request ``[module, function, variant,
+    shape]`` read from stdin, the JSON line the call prints, after :data:`_RESULT`
+    (``{"error": ...}`` where it raised), until stdin closes."""
+    import contextlib
+    import importlib
+    import io
+    import traceback
+
+    out = sys.stdout
+    for line in sys.stdin:
+        module, function, variant, shape = json.loads(line)
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):
+                getattr(importlib.import_module(module), function)(variant, *shape)
+            result = printed.getvalue().strip().splitlines()[-1]
+        except Exception:
+            result = json.dumps({"error": traceback.format_exc()[-2000:]})
+        out.write(_RESULT + result + "\n")
+        out.flush()
+
+
+class SharedChild:
+    """:func:`run_child`'s calls made one after another in one interpreter, started on the first
+    call (a context manager: leaving it ends the interpreter). Each figure then also carries what
+    the earlier calls left behind: for smoke runs (``--quick``) that show every row runs, where an
+    interpreter per call, each importing its framework, would cost more than the calls."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self._errors: Any = None
+
+    def __call__(self, module: str, function: str, variant: str, shape: tuple[int, ...]) -> dict[str, Any]:
+        if self._proc is None:
+            import tempfile
+
+            self._errors = tempfile.TemporaryFile("w+")  # a file, not a pipe: nobody reads it while the child runs
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", "from unilosses.bench.peak import serve; serve()"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=self._errors, text=True, env=_child_env(),
+            )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps([module, function, variant, list(shape)]) + "\n")
+        self._proc.stdin.flush()
+        for line in self._proc.stdout:
+            if line.startswith(_RESULT):
+                result: dict[str, Any] = json.loads(line[len(_RESULT):])
+                if "error" in result:
+                    raise RuntimeError(f"memory call for {variant!r} failed:\n{result['error']}")
+                return result
+        self._errors.seek(0)
+        raise RuntimeError(f"memory subprocess for {variant!r} ended:\n{self._errors.read()[-2000:]}")
+
+    def __enter__(self) -> SharedChild:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._proc is not None:
+            with self._proc:  # closes its pipes (the child's loop ends with stdin) and waits
+                pass
+            self._errors.close()
+            self._proc = None

@@ -6,6 +6,7 @@ returns one dict per row; the memory row comes from :mod:`unilosses.bench.memory
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 from unilosses.bench import cases as _cases
 from unilosses.bench.cases import CASES, Case
 from unilosses.bench.memory import MEMORY_CASES, MEMORY_ID, memory_row, memory_rows
+from unilosses.bench.peak import SharedChild, run_child
 
 __all__ = ["CLOCKS", "current_clock", "run", "single_thread", "time_case", "use_clock"]
 
@@ -198,11 +200,13 @@ def run(quick: bool = False, cases: Any = None, *, repeats: int | None = None,
         restore()
     if with_memory:  # the memory rows named, or those of the frameworks timed
         if progress is not None:
-            progress.working(0, "memory rows (a subprocess each)")
+            progress.working(0, "memory rows (one subprocess)" if quick else "memory rows (a subprocess each)")
         mem = None if wanted is None else wanted | {c.framework for c in selected}
-        if mem is None or mem & {MEMORY_ID, "torch"}:
-            rows.append(memory_row(quick))
-        rows += memory_rows(quick, mem)
+        # quick: a smoke run, every call in one interpreter; else a fresh interpreter per measurement
+        with SharedChild() if quick else contextlib.nullcontext(run_child) as child:
+            if mem is None or mem & {MEMORY_ID, "torch"}:
+                rows.append(memory_row(quick, child))
+            rows += memory_rows(quick, mem, run=child)
     if progress is not None:
         progress.finish()
     return rows
