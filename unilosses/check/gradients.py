@@ -138,14 +138,20 @@ def _jax(case: Case, arrays: Sequence[Any], positions: list[int], dtype: str, re
     base = [jnp.asarray(cast(a, dtype)) for a in arrays]
     weight = None if sw is None else jnp.asarray(np.asarray(sw, dtype=dtype))
 
-    def total(*xs: Any) -> Any:
-        full = list(base)
-        for i, x in zip(positions, xs):
-            full[i] = x
-        args, kw = case.call_args(tuple(full))
-        return combined(jnp.sum, case.resolve(), args, kw, reductions, weight)
+    def grads(diff: list[Any], full: list[Any], weight: Any) -> Any:
+        def total(diff: list[Any]) -> Any:
+            moved = list(full)
+            for i, x in zip(positions, diff):
+                moved[i] = x
+            args, kw = case.call_args(tuple(moved))
+            return combined(jnp.sum, case.resolve(), args, kw, reductions, weight)
 
-    gs = jax.grad(total, argnums=tuple(range(len(positions))))(*(base[i] for i in positions))
+        return jax.grad(total)(diff)
+
+    # one compiled program per case (every reduction's gradient together): op by op, the same
+    # gradient dispatches and compiles each primitive for each shape (op-by-op grads are
+    # exercised in tests/test_extremes.py)
+    gs = jax.jit(grads)([base[i] for i in positions], base, weight)
     return list(gs)
 
 
