@@ -1,4 +1,4 @@
-"""Extreme inputs give finite losses and finite gradients, in float32, float16 and bfloat16.
+"""Extreme inputs give finite losses and finite gradients, in float32, float16 and bfloat16 (JAX: float32 and bfloat16).
 
 Generic over :func:`unilosses.conformance.all_cases`; from each case's draw:
 
@@ -35,6 +35,10 @@ IDS = [c.id for c in CASES]
 DTYPES = {
     "dask": ("float32",),  # lazy NumPy, float16 as NumPy; each op costs a graph node: keep it short
     "array_api_strict": ("float32",),
+    # every op compiles for each new dtype and shape: bfloat16, what JAX trains in. 16-bit inputs are
+    # computed in float32 before any backend's code runs (unilosses/spec.py), and float16's narrower
+    # range is checked here on NumPy, torch and TensorFlow (test_dtypes runs float16 on JAX per case)
+    "jax": ("float32", "bfloat16"),
 }
 HALF_AND_FULL = ("float32", "float16", "bfloat16")
 ALL_CALLS = (("none", False),) + tuple((r, True) for r in ul.REDUCTIONS)
