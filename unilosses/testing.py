@@ -9,7 +9,8 @@ and the pytest plugin.
   a comma-separated list).
 - :func:`get_backend`: an :class:`ArrayBackend` that moves NumPy arrays into a
   framework and back.
-- :func:`assert_close`: checks framework, shape, dtype and device before values.
+- :func:`assert_close`: checks framework, shape, dtype and device before values;
+  :func:`assert_like` the framework and device alone (a lazy Dask result stays uncomputed).
 - A pytest plugin (``-p unilosses.testing`` or ``pytest_plugins = ["unilosses.testing"]``)
   provides the fixture ``xp_backend``, parametrized over :func:`available_backends`.
 - The conformance kit for your own losses (:mod:`unilosses.kit`): :func:`check_loss`
@@ -45,6 +46,7 @@ __all__ = [
     "CheckReport",
     "LossCase",
     "assert_close",
+    "assert_like",
     "available_backends",
     "check_loss",
     "conformance_test",
@@ -68,17 +70,27 @@ def assert_close(actual: Any, expected: Any, *, rtol: float = 1e-6, atol: float 
             assert_close(a, e, rtol=rtol, atol=atol, like=like, dtype=dtype)
         return
     if like is not None:
-        fa, fl = framework_name(actual), framework_name(like)
-        if fl == "builtins":
-            fl = "numpy"
-        assert fa == fl, f"expected an array of {fl}, got {type(actual).__module__}.{type(actual).__name__}"
-        da, dl = device_of(actual), device_of(like)
-        assert da == dl, f"expected the device {dl}, got {da}"
+        assert_like(actual, like)
     if dtype is not None:
         assert actual.dtype == dtype, f"expected dtype {dtype}, got {actual.dtype}"
     a, e = to_numpy(actual), to_numpy(expected)
     assert a.shape == e.shape, f"expected shape {e.shape}, got {a.shape}"
     np.testing.assert_allclose(a.astype(np.float64), e.astype(np.float64), rtol=rtol, atol=atol)
+
+
+def assert_like(actual: Any, like: Any) -> None:
+    """Assert ``actual`` (an array, or a named tuple of them such as ``LossStats``) is an array of
+    ``like``'s framework on ``like``'s device; computes nothing (a Dask result stays lazy)."""
+    if isinstance(actual, tuple) and hasattr(actual, "_fields"):
+        for a in actual:
+            assert_like(a, like)
+        return
+    fa, fl = framework_name(actual), framework_name(like)
+    if fl == "builtins":
+        fl = "numpy"
+    assert fa == fl, f"expected an array of {fl}, got {type(actual).__module__}.{type(actual).__name__}"
+    da, dl = device_of(actual), device_of(like)
+    assert da == dl, f"expected the device {dl}, got {da}"
 
 
 # ---------------------------------------------------------------- pytest plugin
