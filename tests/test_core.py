@@ -10,7 +10,29 @@ import pytest
 from conftest import selected
 
 import unilosses as ul
-from unilosses.testing import assert_close, to_numpy
+from unilosses.testing import assert_close, assert_like, to_numpy
+
+
+def test_assert_like_checks_framework_and_device_and_computes_nothing(backend):
+    """assert_like: an array (or LossStats) of the input's framework passes, NumPy's in another's place
+    fails naming both, and a lazy Dask result is not computed."""
+    z = backend.asarray(np.zeros((3, 2), np.float32))
+    y = backend.asarray(np.array([0, 1, 1]))
+    assert_like(ul.sparse_categorical_crossentropy(y, z, from_logits=True), z)
+    assert_like(ul.sparse_categorical_crossentropy(y, z, from_logits=True, reduction="stats"), z)
+    if backend.name != "numpy":
+        with pytest.raises(AssertionError, match="expected an array of .*, got numpy"):
+            assert_like(np.zeros(3, np.float32), z)
+    if backend.name == "dask":
+        import dask
+        import dask.array as da
+
+        @dask.delayed
+        def never():
+            raise AssertionError("computed")
+
+        lazy = da.from_delayed(never(), shape=(3, 2), dtype=np.float32)
+        assert_like(ul.sparse_categorical_crossentropy(y, lazy, from_logits=True), z)
 
 
 def test_import_imports_no_framework():
