@@ -240,8 +240,9 @@ def test_numpy_only_report_says_gradients_were_not_checked():
 
 
 # ------------------------------------------------------------------ the CLI
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "unilosses", *args], capture_output=True, text=True, timeout=300)
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "unilosses", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **(env or {})})
 
 
 def test_cli_json_and_exit_status(monkeypatch, capsys):
@@ -526,26 +527,34 @@ def test_cli_refuses_typos_at_once(args, says):
 
 
 @pytest.mark.parametrize("framework", ["numpy", "tensorflow"])
-def test_cli_is_quiet(framework):
+def test_cli_is_quiet(framework, tmp_path):
     """A passing report prints its own lines and nothing else: no TensorFlow C++ log lines from the
     workers, no Python warning (the KL divergence on a negative target entry, from the finite
     differences, warned once), on stdout or stderr; the default report fits 100 columns. Run in the
-    numpy session and (with TensorFlow, whose workers' C++ lines it checks) in tensorflow's."""
+    numpy session and (with TensorFlow, whose workers' C++ lines it checks) in tensorflow's; twice,
+    on an empty cache and then with the references' results read from it (the last line says so)."""
     if framework not in available_backends():
         pytest.skip(f"{framework} is not installed or not selected")
     backends = list(dict.fromkeys(["numpy", framework]))
-    r = _cli("check", "--loss", "kl_divergence", "--backends", ",".join(backends), "--no-progress", "--jobs", "2")
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
-    assert r.stderr == ""
-    lines = r.stdout.splitlines()
-    assert lines[0].split() == ["loss", "cases", *(check.report.SHORT[b] for b in backends), "vs"]
-    assert lines[1].startswith("kl_divergence ") and lines[2] == ""
-    legend = lines[3 : lines.index(next(x for x in lines if x.startswith("Versions: ")))]
-    assert legend[0].startswith("Each cell: ")
-    # the legend names the references that ran (none where no reference package is installed), once
-    assert sum(x.startswith("vs: ") for x in legend) <= 1
-    assert re.fullmatch(r"\d+ passed, 0 failed in \d+ s \(\d+ s CPU, 2 processes\)", lines[-1])
-    assert max(len(line) for line in lines) <= 100
+    args = ["check", "--loss", "kl_divergence", "--backends", ",".join(backends), "--no-progress", "--jobs", "2"]
+    legends = []
+    for run in ("first", "cached"):
+        r = _cli(*args, env={"UNILOSSES_CACHE_DIR": str(tmp_path)})
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+        assert r.stderr == ""
+        lines = r.stdout.splitlines()
+        assert lines[0].split() == ["loss", "cases", *(check.report.SHORT[b] for b in backends), "vs"]
+        assert lines[1].startswith("kl_divergence ") and lines[2] == ""
+        legends.append(lines[3 : lines.index(next(x for x in lines if x.startswith("Versions: ")))])
+        assert legends[-1][0].startswith("Each cell: ")
+        # the legend names the references that ran (none where no reference package is installed), once
+        assert sum(x.startswith("vs: ") for x in legends[-1]) <= 1
+        summary = r"\d+ passed, 0 failed in \d+ s \(\d+ s CPU, 2 processes\)"
+        if run == "cached" and any(x.startswith("vs: ") for x in legends[-1]):
+            summary += r"; (\d+) of \1 reference parts from the cache"
+        assert re.fullmatch(summary, lines[-1]), lines[-1]
+        assert max(len(line) for line in lines) <= 100
+    assert legends[0] == legends[1]
 
 
 def test_cli_compilation_cache(tmp_path):
@@ -643,3 +652,92 @@ def test_program_cache(backend, tmp_path, monkeypatch):
         if backend == "jax":
             for got, want in zip(out["grads"][0], fresh["grads"][0]):
                 np.testing.assert_array_equal(got, want)
+
+
+def test_reference_cache(tmp_path, monkeypatch):
+    """The command line keeps each built-in case's references parts (the frameworks' own losses and
+    the float64 one's finite differences): a later run reads them, calls no reference and imports
+    none of their frameworks, and reports what a fresh run reports. Another release of a reference
+    package, another KERAS_BACKEND, a failed reference or a case of your own: nothing read or kept."""
+    import dataclasses
+
+    from unilosses.check import cache
+    from unilosses.check.compute import REFS, Setup, assemble, run_part
+    from unilosses.conformance import REFERENCE_PACKAGES, reference_installed
+
+    refs_available = {fw: reference_installed(fw) for fw in REFERENCE_PACKAGES}
+    # the richest installed references: most frameworks, a float64 one with finite differences first
+    pool = [c for c in all_cases() if any(refs_available.get(fw) for fw in c.references)]
+    case = max(pool, key=lambda c: (Setup(c, ["numpy"], refs_available, True).native is not None,
+                                    len({fw for fw in c.references if refs_available.get(fw)})))
+    calls: list[str] = []
+
+    def counting(fw, ref):
+        def call(*args):
+            calls.append(fw)
+            return ref(*args)
+        return call
+
+    case = dataclasses.replace(case, references={fw: counting(fw, r) for fw, r in case.references.items()})
+    monkeypatch.setenv("UNILOSSES_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv(cache.NO_CACHE_ENV, raising=False)
+    monkeypatch.setattr(cache, "_STARTED", time.time() + 3600)  # no source edited since the "command" started
+
+    def run(s: Setup) -> tuple[dict, dict]:
+        parts = {p: run_part(s, p) for p in s.parts()}
+        return parts, assemble(s, parts)
+
+    def setup(c: Case = case) -> Setup:
+        return Setup(c, ["numpy"], refs_available, True)
+
+    _, fresh = run(setup())  # outside the command line: nothing kept
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())
+    with cache.enabled():
+        first = setup()
+        groups = [REFS + fw for fw in first.ref_groups]
+        assert groups and all(g in first.parts() for g in groups) and not first.stored
+        run(first)
+        second = setup()
+        assert sorted(second.stored) == sorted(groups) and not set(groups) & set(second.parts())
+        n = len(calls)
+        parts, row = run(second)
+        assert len(calls) == n and not any(p.startswith(REFS) for p in parts)  # no reference called
+        assert row == fresh
+        keras_backend = os.environ.get("KERAS_BACKEND")
+        monkeypatch.setenv("KERAS_BACKEND", f"not-{keras_backend}")
+        assert not setup().stored  # settings that change a reference's numbers are in the key
+        if keras_backend is None:
+            monkeypatch.delenv("KERAS_BACKEND")
+        else:
+            monkeypatch.setenv("KERAS_BACKEND", keras_backend)
+        monkeypatch.setitem(cache._versions, "optax", "0.0.0")
+        assert not setup().stored  # and every reference package's release
+        monkeypatch.setattr(cache, "_versions", {})
+        assert sorted(setup().stored) == sorted(groups)
+        # a reference that fails is reported, and its part not kept
+        failing = dataclasses.replace(case, id=case.id + "-failing",
+                                      references={**case.references, next(iter(first.refs)): lambda *a: 1 / 0})
+        run(setup(failing))
+        assert len(setup(failing).stored) == len(groups) - 1
+        # a case of your own: its references are your code, never kept
+        mine = dataclasses.replace(case, id=case.id + "-mine", function=case.resolve())
+        n = len(calls)
+        run(setup(mine))
+        assert len(calls) > n
+        assert not setup(mine).stored
+
+
+def test_cache_keys_are_stable_across_processes():
+    """A cache key is the same in every process: an option holding a function (its default repr has
+    the function's address) keys by the function's name, else such a case would be traced and its
+    references called again in every run."""
+    from unilosses.check import cache
+
+    case = next(c for c in all_cases() if any(callable(v) for v in c.options.values()))
+    code = ("import sys; from unilosses.check import cache; from unilosses.conformance import all_cases\n"
+            f"case = next(c for c in all_cases() if c.id == {case.id!r})\n"
+            "print(cache.result_key((), case.id, sorted(case.options.items())))")
+    here = cache.result_key((), case.id, sorted(case.options.items()))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == here

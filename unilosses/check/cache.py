@@ -1,4 +1,4 @@
-"""Where ``check`` keeps what it may reuse across runs: JAX's and Dask's programs, nothing else.
+"""Where ``check`` keeps what it may reuse across runs: JAX's and Dask's programs, and the frameworks' own losses' results.
 
 - JAX's persistent compilation cache stores each XLA executable under a key made of
   the program itself (its HLO, so unilosses' code as traced), the compile options,
@@ -18,7 +18,16 @@
   the built-in cases are kept this way; your own (the kit, ``--module``) are traced
   in every run, their code being outside the package.
 
-No result is cached: every value and gradient the report compares is computed in the run.
+- Each built-in case's references part (the frameworks' own losses on the case's inputs and the
+  float64 one's finite differences, :mod:`unilosses.check.compute`) is kept as its plain data, under
+  a key holding the source fingerprint, the case and its inputs' values, the versions of every
+  reference package (torch, MONAI, pml, JAX, optax, TensorFlow, Keras...) and the settings that
+  change their numbers (``KERAS_BACKEND``, ``XLA_FLAGS``, ``JAX_ENABLE_X64``...): none of it is
+  unilosses' losses, so a later run neither imports a reference's framework nor calls it. A part
+  with a failed reference is not kept.
+
+Nothing unilosses' losses compute is cached: every backend's values and gradients, and NumPy's
+finite differences, are computed in the run.
 
 The directory is ``$UNILOSSES_CACHE_DIR``, else ``$XDG_CACHE_HOME/unilosses``, else
 ``~/.cache/unilosses`` (``jax/`` and ``programs/`` in it); ``UNILOSSES_NO_CACHE=1`` (``check --no-cache``) turns it off. Only the
@@ -31,14 +40,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import sys
 import time
 from typing import Any, Callable, Iterator
 
 __all__ = [
-    "NO_CACHE_ENV", "cache_dir", "cached_graph", "cached_program", "enabled", "graph_key", "program_key", "source_fingerprint",
-    "use_jax_cache",
+    "NO_CACHE_ENV", "cache_dir", "cached_graph", "cached_program", "enabled", "graph_key", "load_result", "program_key",
+    "result_key", "source_fingerprint", "store_result", "use_jax_cache",
 ]
 
 #: set to 1 to use no cache (``check --no-cache``)
@@ -175,17 +185,39 @@ def _program_dir() -> str | None:
     return path
 
 
-def _key(packages: tuple[str, ...], settings: Any, parts: Any) -> str:
-    import importlib.metadata
+_versions: dict[str, str | None] = {}
 
-    versions: list[str | None] = []
-    for pkg in ("numpy", *packages):
+
+def _version(pkg: str) -> str | None:
+    """The installed version of the distribution ``pkg`` (None if absent), looked up once per process."""
+    if pkg not in _versions:
+        import importlib.metadata
+
         try:
-            versions.append(importlib.metadata.version(pkg))
+            _versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
-            versions.append(None)
-    text = repr((source_fingerprint(), versions, sys.version, settings, parts))
+            _versions[pkg] = None
+    return _versions[pkg]
+
+
+#: the address in an object's default ``repr`` (``<function cosine_distance at 0x7f...>``), which
+#: differs from one process to the next: a key holds the rest (the function's qualified name; its
+#: code is in the source fingerprint)
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+>")
+
+
+def _key(packages: tuple[str, ...], settings: Any, parts: Any) -> str:
+    versions = [_version(pkg) for pkg in ("numpy", *packages)]
+    text = _ADDRESS.sub(">", repr((source_fingerprint(), versions, sys.version, settings, parts)))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _values_hash(arrays: tuple[Any, ...]) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(repr((a.shape, str(a.dtype))).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def program_key(*parts: Any) -> str:
@@ -201,11 +233,58 @@ def program_key(*parts: Any) -> str:
 def graph_key(arrays: tuple[Any, ...], *parts: Any) -> str:
     """The key of a Dask graph: as :func:`program_key`, with the Dask versions, and the inputs'
     values (a graph holds its input data)."""
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(repr((a.shape, str(a.dtype))).encode())
-        h.update(a.tobytes())
-    return "dask-" + _key(("dask", "array-api-compat", "cloudpickle"), h.hexdigest(), parts)
+    return "dask-" + _key(("dask", "array-api-compat", "cloudpickle"), _values_hash(arrays), parts)
+
+
+#: the distributions whose release can change a reference's numbers (the references' frameworks and
+#: packages, and what they compute with)
+REFERENCE_DISTRIBUTIONS = (
+    "torch", "pytorch-metric-learning", "monai", "jax", "jaxlib", "optax", "tensorflow", "tensorflow-cpu", "keras",
+    "tf-keras", "ml-dtypes", "scipy",
+)
+#: the environment variables that change what a reference computes
+REFERENCE_SETTINGS = (
+    "KERAS_BACKEND", "XLA_FLAGS", "JAX_ENABLE_X64", "JAX_DEFAULT_MATMUL_PRECISION", "TF_ENABLE_ONEDNN_OPTS",
+    "NVIDIA_TF32_OVERRIDE", "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE",
+)
+
+
+def result_key(arrays: tuple[Any, ...], *parts: Any) -> str:
+    """The key of a references part's results: as :func:`graph_key`, with the versions of every
+    reference distribution and the settings that change their numbers instead of Dask's; computed
+    without importing any framework."""
+    settings = (_values_hash(arrays), tuple(os.environ.get(v) for v in REFERENCE_SETTINGS))
+    return "refs-" + _key(REFERENCE_DISTRIBUTIONS, settings, parts)
+
+
+def load_result(key: Callable[[], str]) -> Any | None:
+    """The results stored under ``key()`` (:func:`store_result`), or None: none stored, unreadable,
+    or the cache off."""
+    path = _program_dir()
+    if path is None:
+        return None
+    import pickle
+
+    try:
+        with open(os.path.join(path, key()), "rb") as fh:
+            return pickle.load(fh)
+    except Exception:
+        return None
+
+
+def store_result(key: Callable[[], str], value: Any) -> None:
+    """Keep ``value`` (plain data: dicts, lists, strings, NumPy arrays) under ``key()``, unless the cache
+    is off or a source file changed since the command started."""
+    path = _program_dir()
+    if path is None or not _sources_unchanged():
+        return
+    import pickle
+
+    try:
+        data = pickle.dumps(value)
+    except Exception:
+        return
+    _store(os.path.join(path, key()), data)
 
 
 def cached_program(key: Callable[[], str] | None, program: Any, args: tuple[Any, ...]) -> Callable[..., Any]:

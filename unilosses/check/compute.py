@@ -29,7 +29,9 @@ processes can share it out without every worker importing every framework
   checks it on Dask, the others the loss's own code under their options).
   On the command line both are kept across runs (:mod:`unilosses.check.cache`): a
   case's exported JAX program and its Dask graphs, under a key holding unilosses'
-  source, so a later run computes them without tracing unilosses' code again.
+  source, so a later run computes them without tracing unilosses' code again;
+  a built-in case's references parts are kept as their results (none of it is
+  unilosses' losses), so a later run leaves them out of :meth:`Setup.parts`.
 
 :func:`compute_part` returns plain data (NumPy arrays, strings for errors);
 :func:`assemble` compares the parts of a case and returns its row of the report.
@@ -37,6 +39,7 @@ processes can share it out without every worker importing every framework
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Callable
 
@@ -44,6 +47,16 @@ import numpy as np
 
 from unilosses.arrays import AUTODIFF, ArrayBackend, to_numpy
 from unilosses.check import gradients as G
+from unilosses.check.cache import (
+    cached_graph,
+    cached_program,
+    graph_key,
+    load_result,
+    program_key,
+    result_key,
+    store_result,
+    use_jax_cache,
+)
 from unilosses.conformance import REFERENCE_PACKAGES, Case, reference_unavailable
 
 #: float32 autodiff against float64 finite differences: relative, and absolute per unit of the largest entry
@@ -104,6 +117,19 @@ class Setup:
         self.ref_groups: dict[str, list[str]] = {}
         for fw in self.refs:
             self.ref_groups.setdefault(_ref_framework(fw), []).append(fw)
+        #: the references parts found in the cache (the command line, built-in cases): not computed again
+        self.stored: dict[str, dict[str, Any]] = {}
+        if case.function is None:
+            for framework in self.ref_groups:
+                got = load_result(functools.partial(self.references_key, framework))
+                if isinstance(got, dict):
+                    self.stored[REFS + framework] = got
+
+    def references_key(self, framework: str) -> str:
+        """The cache key of the references part on ``framework`` (:func:`unilosses.check.cache.result_key`)."""
+        case = self.case
+        return result_key(self.arrays, case.id, case.loss, sorted(case.options.items()), sorted(case.array_options.items()),
+                          case.reduction, framework, self.ref_groups[framework], self.native, self.positions)
 
     @property
     def gradients(self) -> bool:
@@ -112,7 +138,7 @@ class Setup:
     def parts(self) -> list[str]:
         """The parts of this case: ``numpy``, ``references:<framework>`` for each framework of its installed
         references, then the backends."""
-        refs = [REFS + fw for fw in self.ref_groups]
+        refs = [REFS + fw for fw in self.ref_groups if REFS + fw not in self.stored]
         return ["numpy"] + refs + [b for b in self.backends if b != "numpy"]
 
     def needs(self, part: str) -> set[str]:
@@ -137,8 +163,6 @@ def _outputs(name: str, case: Case, arrays: tuple[Any, ...], reductions: tuple[s
     if name != "dask":
         return {r: to_numpy(o) for r, o in build().items()}
     import dask
-
-    from unilosses.check.cache import cached_graph, graph_key
 
     def key() -> str:
         return graph_key(tuple(np.asarray(a) for a in arrays), case.id, case.loss, sorted(case.options.items()),
@@ -212,6 +236,9 @@ def _references_part(s: Setup, framework: str) -> dict[str, Any]:
         except Exception as exc:
             if reference_unavailable(exc) is None:
                 out["directional"] = _error(exc)
+    failed = any(isinstance(v, str) for v in natives.values()) or isinstance(out.get("directional"), str)
+    if s.case.function is None and not failed:  # a built-in case's references, all computed: kept for later runs
+        store_result(lambda: s.references_key(framework), out)
     return out
 
 
@@ -243,8 +270,6 @@ def _jax_all(s: Setup, autodiff: bool) -> tuple[dict[str, Any], Any]:
     """Every reduction, and with ``autodiff`` both gradients, in one compiled program."""
     import jax
     import jax.numpy as jnp
-
-    from unilosses.check.cache import cached_program, program_key, use_jax_cache
 
     use_jax_cache()
     case, fn = s.case, s.case.resolve()
@@ -364,6 +389,7 @@ def _merged_references(s: Setup, parts: dict[str, dict[str, Any]]) -> dict[str, 
 def assemble(s: Setup, parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The case's row of the report from its computed parts (a part that failed as a whole holds ``error``)."""
     row: dict[str, Any] = {"case": s.case.id, "loss": s.case.loss, "results": {}, "gradients": {}}
+    parts = {**s.stored, **parts}
     numpy_part, refs = parts["numpy"], _merged_references(s, parts)
     row["skipped"] = dict(refs.get("skipped", {}))
     row["not_installed"] = [fw for fw in s.case.references if fw not in s.refs]

@@ -215,7 +215,10 @@ def _legend(report: dict[str, Any], backends: list[str], grads: list[str], *, fu
     if "seconds" in report:
         jobs = report.get("jobs", 1)
         summary += f" in {report['seconds']:.0f} s ({report.get('cpu_seconds', 0):.0f} s CPU, {jobs} process{'es' if jobs > 1 else ''})"
-    out.append(summary)
+        cached, parts = report.get("references_cached", (0, 0))
+        if cached:
+            summary += f"; {cached} of {parts} reference parts from the cache"
+    out += textwrap.wrap(summary, WIDTH)
     return out
 
 

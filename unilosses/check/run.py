@@ -122,6 +122,8 @@ def run_checks(
         "gradient_backends": grad_backends, "rows": rows, "versions": versions(), "jobs": jobs,
         "own_losses": any(c.function is not None for c in cases),
         "dask_first_only": dask_first_only and "dask" in backends and len(firsts) < len(cases),
+        # the references parts (the frameworks' own losses) read from the cache, of all of them
+        "references_cached": [sum(len(s.stored) for s in setups), sum(len(s.ref_groups) for s in setups)],
         "seconds": round(time.perf_counter() - t0, 2),
         "cpu_seconds": round(time.process_time() - cpu0 + _children_cpu() - children0, 2),
         "cpu_seconds_by_part": {k: round(v, 2) for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])},
