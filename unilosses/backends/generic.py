@@ -335,6 +335,13 @@ class Backend:
         """Host value of any(x); only called when :attr:`eager_checks` holds."""
         return bool(self.xp.any(x))
 
+    def nonzero_indices(self, mask: Any) -> Any:
+        """The indices of the true entries of the 1-d boolean ``mask``, or None where an array whose
+        size depends on values is impossible or costly: tracers (JAX, ``torch.compile``, ``torch.func``,
+        ``tf.function``), the meta device, lazy Dask arrays and other namespaces (this default).
+        NumPy, eager torch (a device synchronisation on a GPU: the count) and eager TensorFlow find them."""
+        return None
+
     def labels_in_range(self, labels: Any, num_classes: int, ignore_index: Any = None) -> bool:
         """Host check: every label lies in [0, num_classes) or equals ``ignore_index``.
 

@@ -64,7 +64,6 @@ values, then the entropy (``o.entropy``) or the logsumexp (``o.lse``), then ``co
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Callable, NamedTuple
 
 from unilosses.rules import is_zero
@@ -270,27 +269,11 @@ def hits(xp: Any, u: Any, labels: Any) -> Any:
 def counted_rows(be: Any, valid: Any) -> Any:
     """The indices (n,) of the tokens that count (``valid``: (N,) booleans), so that a caller can
     sweep those rows alone and ignored tokens cost nothing; None when every token counts, when none
-    does, or where an array whose size depends on the labels' values is impossible or costly:
-    under ``torch.compile`` and ``torch.func`` transforms, in a ``tf.function``, on JAX (always
-    traced: the backend jits the sweep), Dask (unknown block sizes) and other namespaces. NumPy,
-    eager torch and eager TensorFlow gather (a device synchronisation on a GPU: the row count)."""
-    name = be.name
-    if name == "numpy":
-        idx = sys.modules["numpy"].flatnonzero(valid)
-    elif name == "torch":
-        torch = sys.modules["torch"]
-        transforms = getattr(torch._C, "_are_functorch_transforms_active", None)
-        if torch.compiler.is_compiling() or (transforms is not None and transforms()) or valid.is_meta:
-            return None  # nonzero's size is unknown when tracing, and on the meta device
-        idx = torch.nonzero(valid)[:, 0]
-    elif name == "tensorflow":
-        tf = sys.modules["tensorflow"]
-        if not tf.executing_eagerly():
-            return None
-        idx = tf.where(valid)[:, 0]
-    else:
-        return None
-    return idx if 0 < int(idx.shape[0]) < int(valid.shape[0]) else None
+    does, or where the backend cannot find them cheaply (:meth:`Backend.nonzero_indices
+    <unilosses.backends.generic.Backend.nonzero_indices>`: tracers, Dask, other namespaces; JAX is
+    always traced, the backend jits the sweep)."""
+    idx = be.nonzero_indices(valid)
+    return idx if idx is not None and 0 < int(idx.shape[0]) < int(valid.shape[0]) else None
 
 
 class ChunkTerms(NamedTuple):

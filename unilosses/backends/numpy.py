@@ -35,6 +35,9 @@ class NumpyBackend(Backend):
             out = self._compute_dtype[dtype] = np.dtype(np.float32)
         return out
 
+    def nonzero_indices(self, mask: Any) -> Any:
+        return np.flatnonzero(mask)
+
     def from_host(self, x: Any, like: Any, dtype: Any = None) -> Any:
         arr = np.asarray(x)
         if dtype is None and arr.dtype.kind == "f":

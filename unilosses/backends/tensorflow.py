@@ -100,6 +100,9 @@ class TensorFlowBackend(Backend):
     def any_true(self, x: Any) -> bool:
         return bool(tf.reduce_any(x))
 
+    def nonzero_indices(self, mask: Any) -> Any:
+        return tf.where(mask)[:, 0] if tf.executing_eagerly() else None
+
     def mean_all(self, x: Any) -> Any:
         if not tf.executing_eagerly():
             return tf.reduce_mean(x)

@@ -116,6 +116,11 @@ class TorchBackend(Backend):
     def any_true(self, x: Any) -> bool:
         return bool(x.any())
 
+    def nonzero_indices(self, mask: Any) -> Any:
+        if _is_compiling() or _functorch_active() or mask.is_meta:
+            return None  # nonzero's size is unknown when tracing, and on the meta device
+        return torch.nonzero(mask)[:, 0]
+
     def labels_in_range(self, labels: Any, num_classes: int, ignore_index: Any = None) -> bool:
         if labels.numel() == 0:
             return True
