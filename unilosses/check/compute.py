@@ -277,25 +277,17 @@ def _jax_all(s: Setup, autodiff: bool) -> tuple[dict[str, Any], Any]:
     pred = G.pred_positions(case, s.arrays)
     weight = jnp.asarray(np.asarray(G.sample_weight(case, s.arrays), dtype=np.float32)) if autodiff else None
 
-    def total(base: tuple[Any, ...], positions: list[int], reds: tuple[str, ...], w: Any) -> Callable[..., Any]:
-        def f(*ps: Any) -> Any:
-            full = list(base)
-            for i, p in zip(positions, ps):
-                full[i] = p
-            args, kw = case.call_args(tuple(full))
-            return G.combined(jnp.sum, fn, args, kw, reds, w)
-
-        return f
-
     def everything(*xs: Any) -> Any:
         args, kw = case.call_args(xs)
         # "stats" as a plain tuple: the exported program's output tree holds standard containers only
         res: dict[str, Any] = {"values": {r: _plain(fn(*args, **kw, reduction=r)) for r in s.reductions}}
         if autodiff:
             argnums = tuple(range(len(s.positions)))
-            res["grad"] = jax.grad(total(xs, s.positions, G.GRAD_REDUCTIONS, weight), argnums)(*(xs[i] for i in s.positions))
+            total = G.total_over(case, xs, s.positions, G.GRAD_REDUCTIONS, weight, jnp.sum)
+            res["grad"] = jax.grad(total, argnums)(*(xs[i] for i in s.positions))
             if s.native is not None:
-                res["native"] = jax.grad(total(xs, pred, (case.reduction,), None), tuple(range(len(pred))))(*(xs[i] for i in pred))
+                native = G.total_over(case, xs, pred, (case.reduction,), None, jnp.sum)
+                res["native"] = jax.grad(native, tuple(range(len(pred))))(*(xs[i] for i in pred))
         return res
 
     def key() -> str:

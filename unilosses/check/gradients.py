@@ -106,6 +106,23 @@ def combined(xp_sum: Callable[[Any], Any], fn: Callable[..., Any], args: Any, kw
     return total
 
 
+def total_over(
+    case: Case, base: Sequence[Any], positions: Sequence[int], reductions: Sequence[str], sw: Any, xp_sum: Callable[[Any], Any]
+) -> Callable[..., Any]:
+    """``(*diff) -> combined(...)`` on ``base`` with its arrays at ``positions`` replaced by ``diff``:
+    the function an autodiff framework differentiates (with respect to all its arguments)."""
+    fn = case.resolve()
+
+    def total(*diff: Any) -> Any:
+        moved = list(base)
+        for i, x in zip(positions, diff):
+            moved[i] = x
+        args, kw = case.call_args(tuple(moved))
+        return combined(xp_sum, fn, args, kw, reductions, sw)
+
+    return total
+
+
 def numpy_value(case: Case, reductions: Sequence[str], sw: Any) -> Callable[[list[Any]], float]:
     """``arrays -> combined(...)`` on the NumPy backend (for finite differences in float64)."""
     fn = case.resolve()
@@ -139,14 +156,8 @@ def _jax(case: Case, arrays: Sequence[Any], positions: list[int], dtype: str, re
     weight = None if sw is None else jnp.asarray(np.asarray(sw, dtype=dtype))
 
     def grads(diff: list[Any], full: list[Any], weight: Any) -> Any:
-        def total(diff: list[Any]) -> Any:
-            moved = list(full)
-            for i, x in zip(positions, diff):
-                moved[i] = x
-            args, kw = case.call_args(tuple(moved))
-            return combined(jnp.sum, case.resolve(), args, kw, reductions, weight)
-
-        return jax.grad(total)(diff)
+        total = total_over(case, full, positions, reductions, weight, jnp.sum)
+        return jax.grad(total, argnums=tuple(range(len(diff))))(*diff)
 
     # one compiled program per case (every reduction's gradient together): op by op, the same
     # gradient dispatches and compiles each primitive for each shape (op-by-op grads are
