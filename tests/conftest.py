@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any
+from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -65,14 +65,53 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def one_program(backend_name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` as one ``jax.jit`` program on JAX (called eagerly, each loss call in it would compile a
+    program of its own, and a jit also runs every loss inside a caller's trace); ``fn`` elsewhere."""
+    if backend_name != "jax":
+        return fn
+    import jax
+
+    return jax.jit(fn)
+
+
+def compute_tree(tree: Any, leaf: Callable[[Any], Any] = lambda v: v) -> Any:
+    """Nested dicts, lists and tuples (named tuples such as LossStats kept) of results, the same
+    structure back with ``leaf`` of each; lazy Dask leaves computed first, in one ``dask.compute``
+    (what the calls share, the per-sample values, runs once)."""
+    leaves: list[Any] = []
+
+    def flatten(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: flatten(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            items = [flatten(v) for v in x]
+            return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
+        leaves.append(x)
+        return len(leaves) - 1
+
+    def rebuild(t: Any) -> Any:
+        if isinstance(t, dict):
+            return {k: rebuild(v) for k, v in t.items()}
+        if isinstance(t, (list, tuple)):
+            items = [rebuild(v) for v in t]
+            return type(t)(*items) if hasattr(t, "_fields") else type(t)(items)
+        return values[t]
+
+    shape = flatten(tree)
+    values = leaves
+    if any(type(v).__module__.startswith("dask.") for v in leaves):
+        import dask
+
+        values = list(dask.compute(*leaves))
+    values = [leaf(v) for v in values]
+    return rebuild(shape)
+
+
 def compute_together(outs: list[Any]) -> list[Any]:
     """Lazy Dask results (arrays, or named tuples of them such as LossStats) computed in one
-    ``dask.compute``: what the calls share (the per-sample values) runs once. Same structure back."""
-    import dask
-
-    parts = [list(o) if isinstance(o, tuple) else [o] for o in outs]
-    values = dask.compute(*parts)
-    return [type(o)(*v) if isinstance(o, tuple) else v[0] for o, v in zip(outs, values)]
+    ``dask.compute`` (:func:`compute_tree`). Same structure back."""
+    return list(compute_tree(list(outs)))
 
 
 @pytest.fixture(params=BACKENDS)

@@ -8,7 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import compute_together, sweep_cases
+from conftest import compute_together, one_program, sweep_cases
 
 import unilosses as ul
 from unilosses.conformance import all_cases, reference_installed, reference_unavailable
@@ -62,14 +62,6 @@ def test_matches_numpy(case, backend):
 
 
 def _every_reduction(fn, args, kw, backend):
-    """``fn``'s result under each reduction. On JAX, all of them in one jitted program: called
-    eagerly, each reduction compiles a program of its own (eager calls run on every case in
-    test_dtypes, per-sample values and "stats" in each dtype)."""
-    def every(*args):
-        return [fn(*args, **kw, reduction=reduction) for reduction in ul.REDUCTIONS]
-
-    if backend == "jax":
-        import jax
-
-        every = jax.jit(every)
-    return every(*args)
+    """``fn``'s result under each reduction; on JAX all of them in one jitted program (eager calls
+    run on every case in test_dtypes, per-sample values and "stats" in each dtype)."""
+    return one_program(backend, lambda *a: [fn(*a, **kw, reduction=r) for r in ul.REDUCTIONS])(*args)

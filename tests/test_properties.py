@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import compute_tree, one_program
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -56,45 +57,10 @@ def _sweep(cases):
 
 
 def _evaluate(backend, thunk, *arrays):
-    """``thunk(*arrays)`` (nested dicts / tuples of loss results) as NumPy values.
+    """``thunk(*arrays)`` (nested dicts / tuples of loss results) as NumPy values: one ``jax.jit``
+    of the whole thunk on JAX, one ``dask.compute`` for every result on Dask."""
+    return compute_tree(one_program(backend.name, thunk)(*arrays), to_numpy)
 
-    JAX: one ``jax.jit`` of the whole thunk (each eager call would compile on its
-    own), which also runs every loss inside a caller's jit. Dask: one
-    ``dask.compute`` for every result.
-    """
-    if backend.name == "jax":
-        import jax
-
-        out = jax.jit(thunk)(*arrays)
-    else:
-        out = thunk(*arrays)
-    leaves = []
-
-    def flatten(x):
-        if isinstance(x, dict):
-            return {k: flatten(v) for k, v in x.items()}
-        if isinstance(x, tuple):
-            items = [flatten(v) for v in x]
-            return type(x)(*items) if hasattr(x, "_fields") else tuple(items)
-        leaves.append(x)
-        return len(leaves) - 1
-
-    tree = flatten(out)
-    if backend.name == "dask":
-        import dask
-
-        leaves = list(dask.compute(*leaves))
-    values = [to_numpy(v) for v in leaves]
-
-    def rebuild(t):
-        if isinstance(t, dict):
-            return {k: rebuild(v) for k, v in t.items()}
-        if isinstance(t, tuple):
-            items = [rebuild(v) for v in t]
-            return type(t)(*items) if hasattr(t, "_fields") else tuple(items)
-        return values[t]
-
-    return rebuild(tree)
 
 #: array options holding one weight per class or feature (1 = no weight)
 WEIGHT_OPTIONS = {"class_weight", "pos_weight"}
