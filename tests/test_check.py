@@ -668,6 +668,8 @@ def test_reference_cache(tmp_path, monkeypatch):
     refs_available = {fw: reference_installed(fw) for fw in REFERENCE_PACKAGES}
     # the richest installed references: most frameworks, a float64 one with finite differences first
     pool = [c for c in all_cases() if any(refs_available.get(fw) for fw in c.references)]
+    if not pool:
+        pytest.skip("no reference package installed (torch, optax, Keras...)")
     case = max(pool, key=lambda c: (Setup(c, ["numpy"], refs_available, True).native is not None,
                                     len({fw for fw in c.references if refs_available.get(fw)})))
     calls: list[str] = []
