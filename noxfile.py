@@ -88,6 +88,18 @@ def _install_tf_keras(session: nox.Session) -> None:
     session.install("-c", NEWEST, "--no-deps", "tf-keras")
 
 
+#: KerasHub's own requirements, installed apart from it (``--no-deps``): not tensorflow-text (for its
+#: tokenizers, which the tests do not use; it requires the ``tensorflow`` package, 600 MB beside the
+#: session's ``tensorflow-cpu``), and kagglesdk at kagglehub's minimum (KerasHub 0.32 pins an older one)
+KERAS_HUB_DEPS = ("absl-py", "packaging", "regex", "rich", "kagglehub", "kagglesdk", "sentencepiece", "tokenizers")
+
+
+def _install_keras_hub(session: nox.Session) -> None:
+    """KerasHub, for ``unilosses.keras.fuse_lm_head`` (tests/test_keras_hub.py), without tensorflow-text."""
+    session.install("-c", NEWEST, "--no-deps", "keras-hub")
+    session.install("-c", NEWEST, *KERAS_HUB_DEPS)
+
+
 def _ids(groups: dict[str, str]) -> list[object]:
     """``nox.param`` per group of backends, named ``a+b`` (``nox -s "tests(torch)"``)."""
     return [nox.param(b, id=b.replace(", ", "+")) for b in groups]
@@ -122,10 +134,11 @@ def tests_all(session: nox.Session) -> None:
     """Every framework installed, for the tests that need several at once: the NumPy backend
     against torch's, Keras', optax's and tf.nn's own losses (every other backend is held to NumPy
     in its own session), then the tests marked ``multi`` (arrays of several frameworks) and ``slow``
-    (distributed engines, Keras training) on every backend."""
+    (distributed engines, Keras training, KerasHub models) on every backend."""
     _install(session, "-e", ".[all,test,docs]")
     # tf-keras (Keras 2): its training loops (tests/test_keras_training.py) and its own loss tests (peers)
     _install_tf_keras(session)
+    _install_keras_hub(session)
     session.run(
         *PYTEST, "-m", "not slow and not multi", *session.posargs,
         env={"UNILOSSES_BACKENDS": "numpy", **ENV},

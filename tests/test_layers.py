@@ -32,7 +32,7 @@ LEVELS: dict[int, tuple[str, ...]] = {
     3: ("unilosses.spec", "unilosses.decorator", "unilosses.base", "unilosses.docstrings", "unilosses.wrapper_call"),
     4: ("unilosses.losses",),
     5: ("unilosses", "unilosses.authoring", "unilosses.registry", "unilosses.labels"),
-    6: ("unilosses.keras", "unilosses.torch", "unilosses.torch_lm_head"),
+    6: ("unilosses.keras", "unilosses.keras_lm_head", "unilosses.torch", "unilosses.torch_lm_head"),
     7: (
         "unilosses.__main__", "unilosses.arrays", "unilosses.testing", "unilosses.conformance",
         "unilosses.check", "unilosses.kit", "unilosses.bench",

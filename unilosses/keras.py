@@ -76,6 +76,7 @@ import keras
 import numpy as np
 
 import unilosses
+from unilosses.keras_lm_head import FusedCausalLM, LMHeadLoss, fuse_lm_head
 
 try:  # Keras keeps its mask getter private; the attribute is the fallback
     from keras.src.backend import get_keras_mask as _get_keras_mask
@@ -85,7 +86,7 @@ except ImportError:  # pragma: no cover - other Keras versions
         return getattr(x, "_keras_mask", None)
 
 
-__all__ = ["Loss", "wrap"]
+__all__ = ["FusedCausalLM", "LMHeadLoss", "Loss", "fuse_lm_head", "wrap"]
 
 #: reductions Keras' own losses accept (None is "none")
 _KERAS_REDUCTIONS = ("sum", "sum_over_batch_size", "mean", "mean_with_sample_weight", "none", None)
