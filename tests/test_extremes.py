@@ -1,4 +1,5 @@
-"""Extreme inputs give finite losses and finite gradients, in float32, float16 and bfloat16 (JAX: float32 and bfloat16).
+"""Extreme inputs give finite losses and finite gradients, in float32, float16 and bfloat16 (JAX: float32,
+and bfloat16 on each loss's richest case).
 
 Generic over :func:`unilosses.conformance.all_cases`; from each case's draw:
 
@@ -26,7 +27,7 @@ import pytest
 from conftest import compute_together
 
 import unilosses as ul
-from unilosses.conformance import Case, all_cases
+from unilosses.conformance import Case, all_cases, richest_case_per_loss
 from unilosses.testing import to_numpy
 
 CASES = all_cases()
@@ -40,6 +41,10 @@ DTYPES = {
     # range is checked here on NumPy, torch and TensorFlow (test_dtypes runs float16 on JAX per case)
     "jax": ("float32", "bfloat16"),
 }
+#: bfloat16 on JAX for each loss's richest case only (every case in float32): bfloat16 has float32's
+#: exponent range and is computed in float32, so what it adds, the cast in and the gradient's dtype
+#: out, is the same code for every case of a loss; op by op it doubles JAX's costliest sweep
+JAX_BF16_CASES = {c.id for c in richest_case_per_loss()}
 HALF_AND_FULL = ("float32", "float16", "bfloat16")
 ALL_CALLS = (("none", False),) + tuple((r, True) for r in ul.REDUCTIONS)
 #: finite per-sample values reduce to finite results with non-zero weights: per-sample
@@ -197,6 +202,8 @@ def test_extremes_finite(case, backend):
     """Every extreme variant, dtype and reduction: finite values (0 where all is ignored) and finite gradients."""
     failures = []
     for dtype in DTYPES.get(backend.name, HALF_AND_FULL):
+        if backend.name == "jax" and dtype == "bfloat16" and case.id not in JAX_BF16_CASES:
+            continue
         for name, arrays, sw, calls, zero in variants(case):
             outs, grads = evaluate(backend, case, arrays, sw, calls, dtype)
             for (reduction, _), out in zip(calls, outs):
