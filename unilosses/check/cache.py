@@ -272,16 +272,17 @@ def load_result(key: Callable[[], str]) -> Any | None:
         return None
 
 
-def store_result(key: Callable[[], str], value: Any) -> None:
-    """Keep ``value`` (plain data: dicts, lists, strings, NumPy arrays) under ``key()``, unless the cache
-    is off or a source file changed since the command started."""
+def store_result(key: Callable[[], str], value: Any, dumps: Callable[[Any], bytes] | None = None) -> None:
+    """Keep ``value`` (plain data: dicts, lists, strings, NumPy arrays; anything ``dumps`` pickles)
+    under ``key()``, unless the cache is off, a source file changed since the command started (an
+    edit while this computed), or ``value`` cannot be pickled (kept for this run only)."""
     path = _program_dir()
     if path is None or not _sources_unchanged():
         return
     import pickle
 
     try:
-        data = pickle.dumps(value)
+        data = (dumps or pickle.dumps)(value)
     except Exception:
         return
     _store(os.path.join(path, key()), data)
@@ -332,25 +333,13 @@ def cached_graph(key: Callable[[], str] | None, build: Callable[[], Any]) -> Any
     the stored collections under ``key()`` when there are some, else those ``build()`` gives,
     stored (``cloudpickle``, which Dask needs anyway). Without a key, with the cache off, or when
     they cannot be stored, ``build()`` itself."""
-    path = _program_dir() if key is not None else None
-    if path is None or key is None:
+    if key is None:
         return build()
-    import pickle
-
-    file = os.path.join(path, key())
-    try:
-        with open(file, "rb") as fh:
-            return pickle.load(fh)
-    except Exception:  # not stored yet (or unreadable): build it below
-        pass
+    stored = load_result(key)
+    if stored is not None:
+        return stored
     out = build()
-    if not _sources_unchanged():  # an edit while this built: store nothing
-        return out
-    try:
-        import cloudpickle
+    import cloudpickle
 
-        data = cloudpickle.dumps(out)
-    except Exception:  # a graph that cannot be pickled: kept for this run only
-        return out
-    _store(file, data)
+    store_result(key, out, dumps=cloudpickle.dumps)
     return out
