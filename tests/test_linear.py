@@ -461,6 +461,36 @@ def test_tf_function_under_an_outer_tape():
         np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
 
 
+@selected("tensorflow")
+@pytest.mark.parametrize("tape", [False, True], ids=["values", "gradients"])
+def test_tf_function_with_an_unknown_token_count(tape):
+    """A tf.function traced for any number of tokens (Keras retraces so when a batch's shape changes),
+    with and without a tape inside: values and gradients equal the unfused loss."""
+    tf = _tf()
+    a, kw = _draw((True, True, True, True, True, True))
+    kw = {k: tf.constant(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+    sig = [tf.TensorSpec((None,), tf.as_dtype(a["y"].dtype)), tf.TensorSpec((None, D), tf.float64),
+           tf.TensorSpec((V, D), tf.float64), tf.TensorSpec((V,), tf.float64)]
+
+    def value_and_grads(fn):
+        def run(y, h, w, b):
+            if not tape:  # no tape: the values alone
+                return fn(y, h, w, b, **kw, reduction="sum"), []
+            with tf.GradientTape() as t:
+                t.watch([h, w, b])
+                loss = fn(y, h, w, b, **kw, reduction="sum")
+            return loss, t.gradient(loss, [h, w, b])
+        return tf.function(run, input_signature=sig)
+
+    for n in (N, 3):  # the same trace for two token counts
+        args = (tf.constant(a["y"][:n]), tf.constant(a["h"][:n]), tf.constant(a["w"]), tf.constant(a["b"]))
+        got, expected = value_and_grads(ul.linear_cross_entropy)(*args), value_and_grads(_unfused)(*args)
+        np.testing.assert_allclose(got[0].numpy(), expected[0].numpy(), rtol=1e-10)
+        assert len(got[1]) == (3 if tape else 0)
+        for g, e in zip(got[1], expected[1]):
+            np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-10, atol=1e-12)
+
+
 @selected("jax")
 def test_jax_memory_stays_a_chunk():
     """XLA's own accounting: the jitted forward + backward needs temporaries of a few
@@ -647,3 +677,22 @@ def test_accum_dtype_is_checked():
     a, _ = _draw(COVERING[0])
     with pytest.raises(ValueError, match="accum_dtype"):
         ul.linear_cross_entropy(a["y"], a["h"], a["w"], accum_dtype="bfloat16")
+
+
+@selected("tensorflow")
+@pytest.mark.parametrize("fn", ["linear_cross_entropy", "linear_log_probs"])
+def test_tf_function_with_unknown_batch_and_length(fn):
+    """Tokens as (batch, length), both unknown when traced (Keras' fit relaxes a retraced batch's
+    shape so): the per-token values keep the labels' shape and equal eager calls."""
+    tf = _tf()
+    a, _ = _draw((False,) * len(OPTIONS), n=12)
+    y, h, w = a["y"].reshape(3, 4), a["h"].reshape(3, 4, D), a["w"]
+    call = getattr(ul, fn)
+    sig = [tf.TensorSpec((None, None), tf.as_dtype(y.dtype)), tf.TensorSpec((None, None, D), tf.float64),
+           tf.TensorSpec((V, D), tf.float64)]
+    traced = tf.function(lambda y, h, w: call(y, h, w, chunk_size=CHUNK), input_signature=sig)
+    for rows in (3, 2):  # one trace, two batch shapes
+        args = (tf.constant(y[:rows]), tf.constant(h[:rows]), tf.constant(w))
+        got, expected = traced(*args), call(*args, chunk_size=CHUNK)
+        assert tuple(got.shape) == (rows, 4)
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12)

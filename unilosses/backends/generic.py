@@ -335,6 +335,11 @@ class Backend:
         """Host value of any(x); only called when :attr:`eager_checks` holds."""
         return bool(self.xp.any(x))
 
+    def reshape_like(self, x: Any, like: Any) -> Any:
+        """``x`` reshaped to ``like``'s shape, sizes known only when it runs included (TensorFlow's graphs
+        traced for any batch and length); elsewhere every size is known."""
+        return self.xp.reshape(x, tuple(like.shape))
+
     def nonzero_indices(self, mask: Any) -> Any:
         """The indices of the true entries of the 1-d boolean ``mask``, or None where an array whose
         size depends on values is impossible or costly: tracers (JAX, ``torch.compile``, ``torch.func``,

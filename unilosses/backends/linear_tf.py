@@ -201,7 +201,9 @@ def _sweep(
         )
         _, dw, db, tv, tl, tdh, te, tc = tf.while_loop(lambda i, *_: i < n_chunks, body, init, parallel_iterations=1)
         if size is None:  # the extra empty element
-            tv, tl, tdh = tv.write(n_chunks, empty), tl.write(n_chunks, empty), tdh.write(n_chunks, tf.zeros((0, d), f32))
+            tv, tl = tv.write(n_chunks, empty), tl.write(n_chunks, empty)
+            if grad:  # without a gradient tdh holds nothing (and its elements are 1-d)
+                tdh = tdh.write(n_chunks, tf.zeros((0, d), f32))
             te, tc = te.write(n_chunks, empty), tc.write(n_chunks, empty)
         fresh = lse is None
         parts.append((

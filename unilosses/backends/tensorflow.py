@@ -100,6 +100,9 @@ class TensorFlowBackend(Backend):
     def any_true(self, x: Any) -> bool:
         return bool(tf.reduce_any(x))
 
+    def reshape_like(self, x: Any, like: Any) -> Any:
+        return tf.reshape(x, tf.shape(like))
+
     def nonzero_indices(self, mask: Any) -> Any:
         return tf.where(mask)[:, 0] if tf.executing_eagerly() else None
 

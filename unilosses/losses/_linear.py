@@ -65,7 +65,7 @@ def _check_shapes(be: Any, y_true: Any, hidden: Any, weight: Any, bias: Any) -> 
         be.compute_dtype(bias.dtype, "bias")  # a TypeError unless floating
     ts, expected = shape_of(y_true), hs[:-1]
     if len(ts) == len(expected) + 1 and ts[-1] == 1:
-        y_true = xp.reshape(y_true, _static(expected))
+        y_true = xp.squeeze(y_true, axis=-1)
         ts = shape_of(y_true)
     if len(ts) != len(expected) or any(a is not None and b is not None and a != b for a, b in zip(ts, expected)):
         raise ValueError(
@@ -88,6 +88,15 @@ def _flat(be: Any, x: Any, shape: tuple[Any, ...]) -> Any:
     return xp.zeros(shape, dtype=x.dtype, device=be.device(x)) + xp.sum(x, dtype=x.dtype)
 
 
+def _unflat(be: Any, x: Any, like: Any) -> Any:
+    """``x``, one value per entry of ``like`` (flattened), in ``like``'s shape; with more than one size
+    unknown (a TensorFlow graph traced for any batch and length), from ``like``'s shape as it runs."""
+    shape = shape_of(like)
+    if shape.count(None) > 1:
+        return be.reshape_like(x, like)
+    return _flat(be, x, _static(shape))
+
+
 def _token_weight(be: Any, sample_weight: Any, valid: Any, in_range: Any, labels: Any, dtype: Any) -> Any:
     """What a reduced loss's gradient reaches each token with, up to one scalar: the
     sample weight where the label counts, 0 elsewhere (as :func:`unilosses.reduction.reduce`
@@ -106,14 +115,14 @@ def _token_weight(be: Any, sample_weight: Any, valid: Any, in_range: Any, labels
 def _sweep_tokens(
     be: Any, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, hint: Any, options: LinearOptions,
     shard: Any = None,
-) -> tuple[Any, tuple[Any, ...]]:
-    """(the backend's per-token values of the flattened tokens, the labels' shape); with ``shard``
-    (:func:`_shard`), the vocabulary-parallel sweep of this rank's block."""
+) -> tuple[Any, Any]:
+    """(the backend's per-token values of the flattened tokens, the labels: :func:`_unflat` gives the
+    values their shape); with ``shard`` (:func:`_shard`), the vocabulary-parallel sweep of this rank's block."""
     shape = shape_of(labels)
     n_tokens = math.prod(shape) if None not in shape else -1
     flat_h, flat_y = _flat(be, hidden, (n_tokens, hidden.shape[-1])), _flat(be, labels, (n_tokens,))
     sweep = be.linear_cross_entropy if shard is None else shard.linear_cross_entropy
-    return sweep(flat_h, weight, bias, flat_y, class_weight, hint, options), shape
+    return sweep(flat_h, weight, bias, flat_y, class_weight, hint, options), labels
 
 
 #: Python numbers only here (the chunk loops branch on them): no 0-d arrays
@@ -317,10 +326,10 @@ def linear_cross_entropy(
     hint = None if reduction == "none" or element_weight is not None or split else _token_weight(be, sample_weight, valid, in_range, safe, dtype)
     options = LinearOptions(label_smoothing, 0.0 if split else z_loss, softcap, chunk_size, accum_dtype=accum_dtype,
                             lse=split, accuracy=return_token_accuracy)
-    out, shape = _sweep_rows(be, hidden, weight, bias, safe, class_weight, hint, options, valid, shard)
+    out, labels_like = _sweep_rows(be, hidden, weight, bias, safe, class_weight, hint, options, valid, shard)
     targets = SparseTargets(-1, n_classes, safe, in_range, valid, w_y)
     context = (reduction, sample_weight, element_weight, normalizer)
-    return _outputs(be, out, shape, options, targets, z_loss, tokens, return_z_loss, context)
+    return _outputs(be, out, labels_like, options, targets, z_loss, tokens, return_z_loss, context)
 
 
 def _tokens_normalised(normalizer: str, z_loss: float, class_weight: Any, reduction: str) -> bool:
@@ -339,7 +348,7 @@ def _tokens_normalised(normalizer: str, z_loss: float, class_weight: Any, reduct
 def _sweep_rows(
     be: Any, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, hint: Any, options: LinearOptions,
     valid: Any, shard: Any,
-) -> tuple[Any, tuple[Any, ...]]:
+) -> tuple[Any, Any]:
     """:func:`_sweep_tokens` of the tokens that count only, where the backend can gather them
     (:func:`~unilosses.backends.linear_generic.counted_rows`: NumPy, eager torch and TensorFlow),
     so that ignored tokens cost nothing; their outputs are 0, as the unfused loss masks them."""
@@ -363,11 +372,11 @@ def _sweep_rows(
     at = be.cumulative_sum(xp.astype(keep, rows.dtype), 0) - 1
     out = xp.take(out, xp.where(keep, at, xp.zeros_like(at)), axis=0)
     mask = keep if len(out.shape) == 1 else xp.expand_dims(keep, axis=1)
-    return xp.where(mask, out, xp.zeros_like(out)), shape
+    return xp.where(mask, out, xp.zeros_like(out)), labels
 
 
 def _outputs(
-    be: Any, out: Any, shape: tuple[Any, ...], o: LinearOptions, targets: SparseTargets, z_loss: float,
+    be: Any, out: Any, labels: Any, o: LinearOptions, targets: SparseTargets, z_loss: float,
     tokens: bool, return_z_loss: bool, context: tuple[Any, ...],
 ) -> Any:
     """The loss (per token, for ``reduce``) from the sweep's columns
@@ -377,8 +386,8 @@ def _outputs(
     reduced here."""
     xp = be.xp
     cols = [out] if len(out.shape) == 1 else [out[:, i] for i in range(out.shape[1])]
-    if len(shape) != 1:
-        cols = [_flat(be, c, _static(shape)) for c in cols]
+    if len(shape_of(labels)) != 1:
+        cols = [_unflat(be, c, labels) for c in cols]
     values = cols[0]
     reduction, sample_weight, element_weight, normalizer = context
     z = None
@@ -530,13 +539,13 @@ def linear_log_probs(
     n_classes = n_classes if shard is None else shard.n_classes
     safe, in_range, valid = check_labels(be, labels, n_classes, ignore_index, hidden)
     options = LinearOptions(0.0, 0.0, softcap, chunk_size, temperature, return_entropy)
-    out, shape = _sweep_tokens(be, hidden, weight, bias, safe, None, None, options, shard)
+    out, labels_like = _sweep_tokens(be, hidden, weight, bias, safe, None, None, options, shard)
     # log p_y = -(lse - z_y): minus the cross-entropy of the same logits
     results = [-out[:, 0], out[:, 1]] if return_entropy else [-out]
     xp = be.xp
     for i, r in enumerate(results):
-        if len(shape) != 1:
-            r = _flat(be, r, _static(shape))
+        if len(shape_of(labels_like)) != 1:
+            r = _unflat(be, r, labels_like)
         r = nan_out_of_range(be, r, in_range, valid)
         results[i] = r if valid is None else xp.where(valid, r, xp.zeros_like(r))
     return tuple(results) if return_entropy else results[0]
