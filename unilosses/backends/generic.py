@@ -159,7 +159,10 @@ class Backend:
     helpers: :meth:`compute_dtype`, :meth:`device`,
     :meth:`concrete` with :meth:`labels_in_range` (a check that reads values,
     only where that costs no device synchronisation and no tracing).
-    ``from_host``, ``compile`` and ``any_true`` serve the machinery around specs.
+    ``from_host``, ``compile`` and ``any_true`` serve the machinery around specs;
+    :meth:`reshape_like` (a reshape to an array's shape, sizes known only when it
+    runs included) and :meth:`nonzero_indices` (a mask's true rows where their count
+    costs no tracing) the LM head's.
     """
 
     #: True when values can be checked on the host without a device sync.
