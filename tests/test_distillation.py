@@ -318,3 +318,33 @@ def test_under_tf_function() -> None:
     assert_close(out.numpy(), ref[0], rtol=1e-5)
     for g, e in zip(grads, ref[1]):
         assert_close(g.numpy(), e, rtol=1e-4, atol=1e-6)
+
+
+@selected("tensorflow")
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_linear_jsd_tf_function_with_unknown_batch_and_length(reduction: str) -> None:
+    """Tokens as (batch, length), both unknown when traced (Keras' fit relaxes a retraced batch's shape
+    so), with a tape inside: the values (in the tokens' shape) and gradients equal eager calls."""
+    import tensorflow as tf
+
+    hs, ws, ht, wt = _heads(9)
+    _, _, y = _logits(9)
+    sig = [tf.TensorSpec((None, None, D), tf.float64), tf.TensorSpec(ws.shape, tf.float64),
+           tf.TensorSpec((None, None, DT), tf.float64), tf.TensorSpec(wt.shape, tf.float64),
+           tf.TensorSpec((None, None), tf.as_dtype(y.dtype))]
+
+    def run(hs: Any, ws: Any, ht: Any, wt: Any, y: Any) -> Any:
+        with tf.GradientTape() as tape:
+            tape.watch([hs, ws])
+            out = ul.linear_jsd(hs, ws, ht, wt, y, chunk_size=4, reduction=reduction)
+            total = tf.reduce_sum(out)
+        return out, tape.gradient(total, [hs, ws])
+
+    traced = tf.function(run, input_signature=sig)
+    for rows in (B, 1):  # one trace, two batch shapes
+        args = [tf.constant(hs[:rows]), tf.constant(ws), tf.constant(ht[:rows]), tf.constant(wt), tf.constant(y[:rows])]
+        (got, got_grads), (expected, grads) = traced(*args), run(*args)
+        assert tuple(got.shape) == tuple(expected.shape)
+        assert_close(got.numpy(), expected.numpy(), rtol=1e-12)
+        for g, e in zip(got_grads, grads):
+            assert_close(g.numpy(), e.numpy(), rtol=1e-10, atol=1e-12)

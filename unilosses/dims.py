@@ -7,9 +7,10 @@ computation.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-__all__ = ["UNKNOWN_RANK", "broadcasts", "dim_equal", "same_shape", "shape_of"]
+__all__ = ["UNKNOWN_RANK", "broadcasts", "dim_equal", "flat", "same_shape", "shape_of", "static_shape", "unflatten"]
 
 
 #: the message for a tensor of unknown rank (a tf.compat.v1 placeholder made without a shape)
@@ -48,3 +49,27 @@ def broadcasts(small: tuple[Any, ...], shape: tuple[Any, ...], *, leading: bool 
         return False
     pairs = zip(small, shape) if leading else zip(small[::-1], shape[::-1])
     return all(a == 1 or dim_equal(a, b) for a, b in pairs)
+
+
+def static_shape(shape: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A shape for ``reshape``: an unknown size (TensorFlow's None) as -1."""
+    return tuple(-1 if a is None else a for a in shape)
+
+
+def flat(be: Any, x: Any, shape: tuple[Any, ...]) -> Any:
+    """``reshape(x, shape)``; an empty ``x`` (which Dask cannot reshape) as a zero of ``shape``
+    plus its (empty) sum, so that gradients stay connected."""
+    xp = be.xp
+    if math.prod(shape) != 0:
+        return xp.reshape(x, shape)
+    return xp.zeros(shape, dtype=x.dtype, device=be.device(x)) + xp.sum(x, dtype=x.dtype)
+
+
+def unflatten(be: Any, x: Any, like: Any) -> Any:
+    """``x``, one value per entry of ``like`` (flattened), in ``like``'s shape; with more than one size
+    unknown (a TensorFlow graph traced for any batch and length), from ``like``'s shape as it runs
+    (:meth:`Backend.reshape_like <unilosses.backends.generic.Backend.reshape_like>`)."""
+    shape = shape_of(like)
+    if shape.count(None) > 1:
+        return be.reshape_like(x, like)
+    return flat(be, x, static_shape(shape))

@@ -27,7 +27,7 @@ from unilosses.backends.generic import Backend
 from unilosses.backends.linear_generic import tokens_per_chunk
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
-from unilosses.dims import shape_of
+from unilosses.dims import shape_of, unflatten
 from unilosses.reduction import PerSample, align_weight
 from unilosses.rules import in_range
 
@@ -164,10 +164,6 @@ def generalized_jsd(
     return PerSample(xp.where(valid, values, xp.zeros_like(values)), valid=valid)
 
 
-def _static(shape: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(-1 if a is None else a for a in shape)
-
-
 def _rows(be: Any, x: Any) -> Any:
     """``x`` (..., D) as (N, D)."""
     shape = shape_of(x)
@@ -277,7 +273,7 @@ def linear_jsd(
     # the token weights a reduced loss's gradient reaches each token with (up to a scalar)
     a = None
     if reduction != "none" and element_weight is None and _has_autodiff(be):
-        a = xp.ones(tokens, dtype=hs.dtype, device=be.device(hs))
+        a = xp.ones_like(student_hidden[..., 0], dtype=hs.dtype)  # the tokens' shape, sizes unknown when traced included
         if sample_weight is not None:
             a = a * align_weight(be, sample_weight, tokens)
         if valid is not None:
@@ -318,7 +314,7 @@ def linear_jsd(
         a2 = xp.sum(a * a)
         v = v + w_link * (a / xp.where(a2 > 0, a2, xp.ones_like(a2)))
     if len(tokens) != 1:
-        v = xp.reshape(v, _static(tokens))
+        v = unflatten(be, v, student_hidden[..., 0])
     if valid is None:
         return v
     return PerSample(xp.where(valid, v, xp.zeros_like(v)), valid=valid)

@@ -22,7 +22,7 @@ from unilosses.backends import convert, resolve
 from unilosses.backends.linear_generic import LinearOptions, counted_rows
 from unilosses.base import FunctionLoss
 from unilosses.decorator import loss
-from unilosses.dims import shape_of
+from unilosses.dims import flat, shape_of, unflatten
 from unilosses.reduction import Outputs, PerSample, align_weight, reduce
 from unilosses.rules import flag, in_range, one_of
 from unilosses.shapes import SparseTargets, check_class_weight, check_labels, nan_out_of_range
@@ -40,11 +40,6 @@ def _chunk_size(name: str, value: Any) -> Any:
             f"{name}: expected a positive number of tokens or None, got {value!r}"
         )
     return int(value)
-
-
-def _static(shape: tuple[Any, ...]) -> tuple[Any, ...]:
-    """A shape for ``reshape``: an unknown size (TensorFlow's None) as -1."""
-    return tuple(-1 if a is None else a for a in shape)
 
 
 def _check_shapes(be: Any, y_true: Any, hidden: Any, weight: Any, bias: Any) -> tuple[Any, Any]:
@@ -79,24 +74,6 @@ def _check_shapes(be: Any, y_true: Any, hidden: Any, weight: Any, bias: Any) -> 
     return y_true, ws[0]
 
 
-def _flat(be: Any, x: Any, shape: tuple[Any, ...]) -> Any:
-    """``reshape(x, shape)``; an empty ``x`` (which Dask cannot reshape) as a zero of ``shape``
-    plus its (empty) sum, so that gradients stay connected."""
-    xp = be.xp
-    if math.prod(shape) != 0:
-        return xp.reshape(x, shape)
-    return xp.zeros(shape, dtype=x.dtype, device=be.device(x)) + xp.sum(x, dtype=x.dtype)
-
-
-def _unflat(be: Any, x: Any, like: Any) -> Any:
-    """``x``, one value per entry of ``like`` (flattened), in ``like``'s shape; with more than one size
-    unknown (a TensorFlow graph traced for any batch and length), from ``like``'s shape as it runs."""
-    shape = shape_of(like)
-    if shape.count(None) > 1:
-        return be.reshape_like(x, like)
-    return _flat(be, x, _static(shape))
-
-
 def _token_weight(be: Any, sample_weight: Any, valid: Any, in_range: Any, labels: Any, dtype: Any) -> Any:
     """What a reduced loss's gradient reaches each token with, up to one scalar: the
     sample weight where the label counts, 0 elsewhere (as :func:`unilosses.reduction.reduce`
@@ -109,18 +86,18 @@ def _token_weight(be: Any, sample_weight: Any, valid: Any, in_range: Any, labels
         if mask is not None:
             tw = xp.where(mask, tw, xp.zeros_like(tw))
     shape = shape_of(labels)
-    return _flat(be, tw, (math.prod(shape) if None not in shape else -1,))
+    return flat(be, tw, (math.prod(shape) if None not in shape else -1,))
 
 
 def _sweep_tokens(
     be: Any, hidden: Any, weight: Any, bias: Any, labels: Any, class_weight: Any, hint: Any, options: LinearOptions,
     shard: Any = None,
 ) -> tuple[Any, Any]:
-    """(the backend's per-token values of the flattened tokens, the labels: :func:`_unflat` gives the
+    """(the backend's per-token values of the flattened tokens, the labels: :func:`~unilosses.dims.unflatten` gives the
     values their shape); with ``shard`` (:func:`_shard`), the vocabulary-parallel sweep of this rank's block."""
     shape = shape_of(labels)
     n_tokens = math.prod(shape) if None not in shape else -1
-    flat_h, flat_y = _flat(be, hidden, (n_tokens, hidden.shape[-1])), _flat(be, labels, (n_tokens,))
+    flat_h, flat_y = flat(be, hidden, (n_tokens, hidden.shape[-1])), flat(be, labels, (n_tokens,))
     sweep = be.linear_cross_entropy if shard is None else shard.linear_cross_entropy
     return sweep(flat_h, weight, bias, flat_y, class_weight, hint, options), labels
 
@@ -387,7 +364,7 @@ def _outputs(
     xp = be.xp
     cols = [out] if len(out.shape) == 1 else [out[:, i] for i in range(out.shape[1])]
     if len(shape_of(labels)) != 1:
-        cols = [_unflat(be, c, labels) for c in cols]
+        cols = [unflatten(be, c, labels) for c in cols]
     values = cols[0]
     reduction, sample_weight, element_weight, normalizer = context
     z = None
@@ -545,7 +522,7 @@ def linear_log_probs(
     xp = be.xp
     for i, r in enumerate(results):
         if len(shape_of(labels_like)) != 1:
-            r = _unflat(be, r, labels_like)
+            r = unflatten(be, r, labels_like)
         r = nan_out_of_range(be, r, in_range, valid)
         results[i] = r if valid is None else xp.where(valid, r, xp.zeros_like(r))
     return tuple(results) if return_entropy else results[0]
