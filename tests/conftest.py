@@ -75,37 +75,34 @@ def one_program(backend_name: str, fn: Callable[..., Any]) -> Callable[..., Any]
     return jax.jit(fn)
 
 
+def _map_tree(x: Any, f: Callable[[Any], Any]) -> Any:
+    """``f`` of each leaf of nested dicts, lists and tuples (named tuples such as LossStats kept)."""
+    if isinstance(x, dict):
+        return {k: _map_tree(v, f) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        items = [_map_tree(v, f) for v in x]
+        return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
+    return f(x)
+
+
 def compute_tree(tree: Any, leaf: Callable[[Any], Any] = lambda v: v) -> Any:
     """Nested dicts, lists and tuples (named tuples such as LossStats kept) of results, the same
     structure back with ``leaf`` of each; lazy Dask leaves computed first, in one ``dask.compute``
     (what the calls share, the per-sample values, runs once)."""
     leaves: list[Any] = []
 
-    def flatten(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: flatten(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            items = [flatten(v) for v in x]
-            return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
+    def collect(x: Any) -> int:
         leaves.append(x)
         return len(leaves) - 1
 
-    def rebuild(t: Any) -> Any:
-        if isinstance(t, dict):
-            return {k: rebuild(v) for k, v in t.items()}
-        if isinstance(t, (list, tuple)):
-            items = [rebuild(v) for v in t]
-            return type(t)(*items) if hasattr(t, "_fields") else type(t)(items)
-        return values[t]
-
-    shape = flatten(tree)
+    positions = _map_tree(tree, collect)
     values = leaves
     if any(type(v).__module__.startswith("dask.") for v in leaves):
         import dask
 
         values = list(dask.compute(*leaves))
     values = [leaf(v) for v in values]
-    return rebuild(shape)
+    return _map_tree(positions, lambda i: values[i])
 
 
 def compute_together(outs: list[Any]) -> list[Any]:
